@@ -1,0 +1,272 @@
+"""The ingest service: applies readers' events to the store, incrementally and crash-safely.
+
+Each source is written in its own transaction (its row, its chunks, and tombstones for the chunk
+ids it drops), so a crash leaves every source either wholly old or wholly new. Cursors are saved
+only after a reader finishes, so an interrupted read is simply redone; unchanged sources compare
+equal by content hash and are not touched, which makes the redo cheap and duplicate-free.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from lorebase.errors import LorebaseError
+from lorebase.ingest.records import (
+    Cursor,
+    Fail,
+    ReadContext,
+    Reader,
+    Remove,
+    ScopeComplete,
+    Skip,
+    SourceDraft,
+    Upsert,
+)
+from lorebase.settings import Settings
+from lorebase.store import Store
+from lorebase.store.models import (
+    Chunk,
+    IndexTombstone,
+    IngestRun,
+    Source,
+    SourceKind,
+    SyncCursor,
+    source_id_for,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["added", "updated", "unchanged"]
+
+
+class IndexSync(Protocol):
+    """The dense index side: brings the index in line with the store (see lorebase.index)."""
+
+    def sync(self) -> dict[str, int]: ...
+
+
+@dataclass
+class IngestReport:
+    run_id: int
+    status: str
+    inputs: list[str]
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    skips: list[dict[str, str]] = field(default_factory=list)
+    index: dict[str, int] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["seconds"] = round((self.finished_at - self.started_at).total_seconds(), 3) if self.started_at and self.finished_at else None
+        return d
+
+
+class IngestService:
+    def __init__(self, settings: Settings, store: Store, index: IndexSync | None = None, progress: bool | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.index = index
+        self.progress = sys.stderr.isatty() if progress is None else progress
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def ingest(self, specs: Sequence[str]) -> IngestReport:
+        """Ingest each SOURCE spec (path, clone URL, github:owner/repo, export file). One bad spec
+        is reported and the others go on."""
+        from lorebase.ingest.resolve import reader_for
+
+        readers: list[Reader] = []
+        failures: list[dict[str, str]] = []
+        for spec in specs:
+            try:
+                readers.append(reader_for(spec, self.settings))
+            except LorebaseError as e:
+                failures.append({"source": spec, "reason": str(e)})
+        return self.run(readers, inputs=list(specs), early_failures=failures)
+
+    def run(self, readers: Iterable[Reader], inputs: list[str], early_failures: Sequence[dict[str, str]] = ()) -> IngestReport:
+        readers = list(readers)
+        with self.store.session() as s:
+            run = IngestRun(inputs=inputs, status="running")
+            s.add(run)
+            s.flush()
+            report = IngestReport(run_id=run.id, status="running", inputs=inputs, started_at=run.started_at)
+        report.errors.extend(early_failures)
+        report.failed += len(early_failures)
+        for reader in readers:
+            self._run_reader(reader, report)
+        if self.index is not None:
+            try:
+                report.index = self.index.sync()
+            except LorebaseError as e:
+                report.errors.append({"source": "index", "reason": str(e)})
+                report.failed += 1
+        report.status = "ok" if report.failed == 0 else "partial"
+        report.finished_at = utcnow()
+        self._save_run(report)
+        return report
+
+    # --- one reader ---------------------------------------------------------------------------
+
+    def _run_reader(self, reader: Reader, report: IngestReport) -> None:
+        ctx = ReadContext(cursor=self._get_cursor, known_hash=self._known_hash)
+        seen: set[str] = set()
+        scopes: list[str] = []
+        cursors: list[Cursor] = []
+        bar = self._bar(reader.label)
+        try:
+            for event in reader.read(ctx):
+                match event:
+                    case Upsert(draft=draft):
+                        seen.add(draft.key)
+                        self._count_upsert(report, draft)
+                        bar.update(1)
+                    case Remove(key=key):
+                        self._count_remove(report, key)
+                    case Skip(ref=ref, reason=reason):
+                        report.skipped += 1
+                        report.skips.append({"source": ref, "reason": reason})
+                        log.info("skipped %s: %s", ref, reason)
+                    case Fail(ref=ref, reason=reason):
+                        report.failed += 1
+                        report.errors.append({"source": ref, "reason": reason})
+                        log.warning("failed %s: %s", ref, reason)
+                    case ScopeComplete(prefix=prefix):
+                        scopes.append(prefix)
+                    case Cursor():
+                        cursors.append(event)
+        except Exception as e:  # a reader that dies leaves its cursor unsaved: the next run redoes it
+            log.exception("reader %s failed", reader.label)
+            report.failed += 1
+            report.errors.append({"source": reader.label, "reason": f"{type(e).__name__}: {e}"})
+            return
+        finally:
+            bar.close()
+        for prefix in scopes:
+            for key in self._keys_with_prefix(prefix) - seen:
+                self._count_remove(report, key)
+        with self.store.session() as s:
+            for c in cursors:
+                s.merge(SyncCursor(name=c.name, value=c.value, updated_at=utcnow()))
+
+    def _count_upsert(self, report: IngestReport, draft: SourceDraft) -> None:
+        try:
+            outcome, added, removed = self.upsert(draft)
+        except Exception as e:  # one bad source never stops the batch
+            log.exception("could not store %s", draft.key)
+            report.failed += 1
+            report.errors.append({"source": draft.key, "reason": f"{type(e).__name__}: {e}"})
+            return
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        report.chunks_added += added
+        report.chunks_removed += removed
+
+    def _count_remove(self, report: IngestReport, key: str) -> None:
+        removed = self.remove(key)
+        if removed is not None:
+            report.removed += 1
+            report.chunks_removed += removed
+
+    # --- store writes -------------------------------------------------------------------------
+
+    def upsert(self, draft: SourceDraft) -> tuple[Outcome, int, int]:
+        """Write one source and its chunks. Returns (outcome, chunks added, chunks removed)."""
+        digest = draft.content_hash()
+        sid = source_id_for(draft.key)
+        with self.store.session() as s:
+            src = s.get(Source, sid)
+            if src is not None and src.content_hash == digest:
+                return "unchanged", 0, 0
+            removed = self._drop_chunks(s, sid) if src is not None else 0
+            outcome: Outcome = "updated" if src is not None else "added"
+            if src is None:
+                src = Source(id=sid, key=draft.key, first_ingested_at=utcnow())
+                s.add(src)
+            for name in ("kind", "title", "text", "repo", "path", "commit", "start_line", "end_line", "number", "url",
+                         "lecture", "start_time", "end_time", "authored_at", "meta"):
+                value = getattr(draft, name)
+                if name == "kind":
+                    value = SourceKind(value).value
+                elif name == "authored_at" and value is not None and value.tzinfo is not None:
+                    value = value.astimezone(UTC)  # SQLite keeps no offset: store UTC
+                setattr(src, name, value)
+            src.content_hash = digest
+            src.last_ingested_at = utcnow()
+            s.flush()
+            for i, c in enumerate(draft.chunks):
+                s.add(Chunk(
+                    source_id=sid, ordinal=i, text=c.text, start_line=c.start_line, end_line=c.end_line,
+                    start_time=c.start_time, end_time=c.end_time, content_hash=c.content_hash(), meta=c.meta,
+                    indexed=False,
+                ))
+            return outcome, len(draft.chunks), removed
+
+    def remove(self, key: str) -> int | None:
+        """Delete a source and its chunks; None when there was no such source."""
+        sid = source_id_for(key)
+        with self.store.session() as s:
+            if s.get(Source, sid) is None:
+                return None
+            n = self._drop_chunks(s, sid)
+            s.execute(delete(Source).where(Source.id == sid))
+            return n
+
+    @staticmethod
+    def _drop_chunks(s: Session, source_id: str) -> int:
+        ids = list(s.scalars(select(Chunk.id).where(Chunk.source_id == source_id)))
+        if ids:
+            # Same transaction as the delete: the index syncer removes these vectors later.
+            s.add_all(IndexTombstone(chunk_id=i) for i in ids)
+            s.execute(delete(Chunk).where(Chunk.source_id == source_id))
+        return len(ids)
+
+    # --- reads for readers --------------------------------------------------------------------
+
+    def _get_cursor(self, name: str) -> str | None:
+        with self.store.session() as s:
+            c = s.get(SyncCursor, name)
+            return c.value if c else None
+
+    def _known_hash(self, key: str) -> str | None:
+        with self.store.session() as s:
+            return s.scalar(select(Source.content_hash).where(Source.id == source_id_for(key)))
+
+    def _keys_with_prefix(self, prefix: str) -> set[str]:
+        with self.store.session() as s:
+            return set(s.scalars(select(Source.key).where(Source.key.startswith(prefix, autoescape=True))))
+
+    def _save_run(self, report: IngestReport) -> None:
+        with self.store.session() as s:
+            run = s.get(IngestRun, report.run_id)
+            assert run is not None
+            for name in ("status", "added", "updated", "unchanged", "removed", "skipped", "failed", "chunks_added",
+                         "chunks_removed", "errors", "skips"):
+                setattr(run, name, getattr(report, name))
+            run.finished_at = report.finished_at
+
+    def _bar(self, label: str) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(desc=label, unit=" src", disable=not self.progress, file=sys.stderr, leave=False)
