@@ -66,6 +66,11 @@ class IndexSettings(_Section):
     hnsw_m: int = Field(32, gt=1)
     hnsw_ef_search: int = Field(128, gt=0)
     embed_batch_size: int = Field(64, gt=0)
+    embed_dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        "auto", description="Embedder precision on CPU: auto picks bfloat16 where the CPU has AVX512-BF16 or AMX."
+    )
+    hnsw_ef_construction: int = Field(40, gt=0, description="HNSW build breadth: higher builds slower with better recall.")
+    reranker: str | None = Field(None, description="Local cross-encoder folder to rerank candidates; off when unset.")
 
 
 class RetrievalSettings(_Section):
@@ -219,3 +224,17 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         raise SettingsError(_describe(e)) from None
+
+
+def settings_rows(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, description) for every leaf setting; the README's table is made from these."""
+    rows: list[tuple[str, str, str]] = []
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.extend(settings_rows(ann, f"{prefix}{name}."))
+            continue
+        default = f.get_default(call_default_factory=True)
+        shown = "—" if default is None or default == [] else str(default)
+        rows.append((prefix + name, shown, f.description or ""))
+    return rows
