@@ -1,0 +1,92 @@
+"""Every prompt lorebase sends, in one place. Fine-tuning and evaluation import these too, so the
+model is trained on exactly what it is served with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lorebase.citations import Citation
+
+ABSTAIN_TEXT = "The sources do not contain the answer to this question."
+
+ANSWER_SYSTEM = (
+    "You answer questions about a course and a codebase using only the numbered sources given. "
+    "Cite the sources you use with their labels in square brackets, like [S1] or [S2], right after "
+    "the sentence they support. If the sources do not contain the answer, reply exactly: "
+    f'"{ABSTAIN_TEXT}" Do not use outside knowledge. Be brief.'
+)
+
+SUMMARY_SYSTEM = (
+    "You summarise course lectures and software history. Write short bullet points, each starting "
+    "with '- ', covering the main points in order. End each bullet with the reference given for the "
+    "part it summarises, such as [03:15] or [S2]. Use only the text given."
+)
+
+QUESTION_WRITER_SYSTEM = (
+    "You write questions that a student or developer could answer from the given passage alone. "
+    "Reply with one question per line, no numbering, no answers."
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A source as the model sees it: its label (S1…), where it is from, and its text."""
+
+    citation: Citation
+    text: str
+
+    @property
+    def label(self) -> str:
+        return self.citation.id
+
+
+def format_source(ev: Evidence) -> str:
+    return f"[{ev.label}] {ev.citation.label}\n{ev.text.strip()}"
+
+
+def answer_messages(question: str, evidence: Sequence[Evidence], history: Sequence[dict[str, str]] = ()) -> list[dict[str, str]]:
+    """Chat messages for a grounded answer. History (earlier turns) goes between system and question."""
+    sources = "\n\n".join(format_source(e) for e in evidence) or "(no sources)"
+    user = f"Sources:\n\n{sources}\n\nQuestion: {question.strip()}"
+    return [{"role": "system", "content": ANSWER_SYSTEM}, *history, {"role": "user", "content": user}]
+
+
+def fit_evidence(
+    question: str,
+    evidence: Sequence[Evidence],
+    count_tokens: Callable[[list[dict[str, str]]], int],
+    budget: int,
+) -> list[Evidence]:
+    """Drop the lowest-ranked sources until the prompt fits the token budget (at least one is kept,
+    cut to fit if it is alone and too long)."""
+    kept = list(evidence)
+    while len(kept) > 1 and count_tokens(answer_messages(question, kept)) > budget:
+        kept.pop()
+    if kept and count_tokens(answer_messages(question, kept)) > budget:
+        ev = kept[0]
+        text = ev.text
+        while len(text) > 200 and count_tokens(answer_messages(question, [Evidence(ev.citation, text)])) > budget:
+            text = text[: int(len(text) * 0.8)]
+        kept = [Evidence(ev.citation, text)]
+    return kept
+
+
+def summary_messages(title: str, parts: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Summarise labelled parts: [(reference like "03:15" or "S2", text), ...]."""
+    body = "\n\n".join(f"[{ref}] {text.strip()}" for ref, text in parts)
+    user = f"Summarise: {title}\n\n{body}\n\nBullet points:"
+    return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": user}]
+
+
+def merge_summaries_messages(title: str, partials: Sequence[str]) -> list[dict[str, str]]:
+    """The reduce step of a map-reduce summary: merge partial bullet lists, keeping references."""
+    body = "\n".join(p.strip() for p in partials)
+    user = (f"Merge these partial summaries of {title} into one shorter list of bullet points, "
+            f"keeping each bullet's reference:\n\n{body}\n\nBullet points:")
+    return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": user}]
+
+
+def question_writer_messages(passage: str, n: int) -> list[dict[str, str]]:
+    user = f"Passage:\n{passage.strip()}\n\nWrite {n} different questions answered by this passage."
+    return [{"role": "system", "content": QUESTION_WRITER_SYSTEM}, {"role": "user", "content": user}]
