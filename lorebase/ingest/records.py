@@ -98,7 +98,10 @@ class Skip:
 
 @dataclass
 class Fail:
-    """Could not be read (malformed, unreadable). The batch goes on; the run reports it."""
+    """Could not be read (malformed, unreadable). The batch goes on; the run reports it.
+
+    ``ref`` is the source key when the reader knows it: that source then counts as listed for a
+    ScopeComplete, so a file that turned malformed keeps its last good version in the store."""
 
     ref: str
     reason: str

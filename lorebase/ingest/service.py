@@ -150,6 +150,8 @@ class IngestService:
                         report.skips.append({"source": ref, "reason": reason})
                         log.info("skipped %s: %s", ref, reason)
                     case Fail(ref=ref, reason=reason):
+                        # A source that exists but cannot be read now keeps its last good version.
+                        seen.add(ref)
                         report.failed += 1
                         report.errors.append({"source": ref, "reason": reason})
                         log.warning("failed %s: %s", ref, reason)

@@ -150,3 +150,11 @@ def test_unknown_spec_is_reported_and_batch_goes_on(service: IngestService, tmp_
     r = service.ingest([str(tmp_path / "missing"), "github:not a repo"])
     assert r.failed == 2 and r.status == "partial"
     assert "no such file" in r.errors[0]["reason"] and "github:OWNER/REPO" in r.errors[1]["reason"]
+
+
+def test_a_source_that_turns_unreadable_keeps_its_last_good_version(service: IngestService, store: Store) -> None:
+    service.run([ListReader([Upsert(doc("a.md", "a")), Upsert(doc("b.md", "b")), ScopeComplete("doc:o/r:")])], inputs=[])
+    r = service.run([ListReader([Fail("doc:o/r:a.md", "malformed"), ScopeComplete("doc:o/r:")])], inputs=[])
+    assert r.failed == 1 and r.removed == 1  # b.md is gone, a.md stays
+    with store.session() as s:
+        assert set(s.scalars(select(Source.key))) == {"doc:o/r:a.md"}

@@ -1,0 +1,352 @@
+"""The lecture-transcript reader: files and folders of transcripts into timed sources and chunks.
+
+One lecture is one source, keyed ``transcript:{lecture_id}``. Its metadata comes from a sidecar
+(``<stem>.yaml``, ``.yml`` or ``.json`` beside the transcript), else from the file name
+(``2024-03-05_intro-to-rag.vtt``: date and title) and the folder (course). When one lecture exists
+in several formats, the preferred one (vtt > srt > json > txt) is read and the others skipped, so
+an edited VTT export replaces a machine transcript under the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lorebase.citations import format_timestamp
+from lorebase.errors import InvalidInput
+from lorebase.ingest.records import Event, Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
+from lorebase.ingest.transcript_chunks import chunk_segments
+from lorebase.ingest.transcript_formats import (
+    FORMAT_PREFERENCE,
+    ParsedTranscript,
+    Segment,
+    decode_text,
+    json_has_segments,
+    parse_transcript,
+    speakers_of,
+)
+from lorebase.settings import Settings
+from lorebase.store.models import SourceKind
+
+log = logging.getLogger(__name__)
+
+TRANSCRIPT_SUFFIXES = frozenset(FORMAT_PREFERENCE)
+SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
+_DATED_STEM = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ _.-]+(.*))?$")
+
+
+def is_transcript_file(path: Path) -> bool:
+    """By extension; a JSON file is a sidecar instead when a transcript of the same stem sits
+    beside it and the JSON holds no segments."""
+    suffix = path.suffix.lower()
+    if suffix not in TRANSCRIPT_SUFFIXES:
+        return False
+    if suffix != ".json":
+        return True
+    try:
+        names = {p.name for p in path.parent.iterdir()}
+    except OSError:
+        names = set()
+    return not _has_transcript_sibling(path, names) or _json_holds_segments(path)
+
+
+def _json_holds_segments(path: Path) -> bool:
+    try:
+        text, _ = decode_text(path.read_bytes())
+        return json_has_segments(json.loads(text))
+    except (OSError, ValueError, InvalidInput):
+        return False  # unreadable: with a transcript beside it, reading that one reports the bad sidecar
+
+
+@dataclass
+class _LectureMeta:
+    title: str
+    course: str | None
+    day: date | None
+    moment: datetime | None
+    url: str | None
+    licence: str | None
+    speakers: list[str] | dict[str, str] | None
+    lecture_id: str | None
+
+
+class TranscriptReader:
+    """Reads transcript files and folders (recursively, sorted; hidden files and symlinks left out)."""
+
+    def __init__(self, paths: Sequence[Path], settings: Settings) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.settings = settings
+        self.label = "transcripts " + ", ".join(str(p) for p in self.paths)
+
+    def read(self, ctx: ReadContext) -> Iterator[Event]:
+        for path in self.paths:
+            if path.is_dir():
+                yield from self._read_folder(path)
+            elif path.is_file():
+                yield from self._read_single(path)
+            else:
+                yield Fail(str(path), f"{path}: no such file or folder")
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def _read_single(self, path: Path) -> Iterator[Event]:
+        if not is_transcript_file(path):
+            if path.suffix.lower() == ".json":
+                yield Skip(str(path), "metadata sidecar of a transcript beside it, not a transcript")
+            else:
+                yield Fail(str(path), f"{path.name}: not a transcript file (expected .vtt, .srt, .txt or .json)")
+            return
+        event, _ = self._read_file(path, default_id=path.stem, rel=path.name)
+        yield event
+
+    def _read_folder(self, root: Path) -> Iterator[Event]:
+        name = root.resolve().name
+        groups: dict[tuple[str, str], list[Path]] = {}
+        for path, skip_reason in _walk(root):
+            rel = path.relative_to(root).as_posix()
+            if skip_reason:
+                yield Skip(rel, skip_reason)
+                continue
+            groups.setdefault((path.parent.relative_to(root).as_posix(), path.stem), []).append(path)
+
+        keys: dict[str, str] = {}  # source key -> file that claimed it
+        ordered = sorted(groups.values(), key=lambda files: _preferred(files)[0].relative_to(root).as_posix())
+        for files in ordered:
+            chosen, *others = _preferred(files)
+            rel = chosen.relative_to(root).as_posix()
+            default_id = f"{name}/{chosen.relative_to(root).with_suffix('').as_posix()}"
+            event, key = self._read_file(chosen, default_id=default_id, rel=rel)
+            if isinstance(event, Upsert) and key in keys:
+                event = Fail(key, f"{rel}: lecture id {key.removeprefix('transcript:')!r} is already used by {keys[key]}")
+            if not isinstance(event, Fail):
+                keys[key] = rel
+            yield event
+            for other in others:
+                yield Skip(other.relative_to(root).as_posix(), f"duplicate of {chosen.name}")
+        # Failed files are listed too (their Fail carries the key): the service keeps their last
+        # good version, so the scope is complete either way.
+        yield ScopeComplete(prefix=f"transcript:{name}/")
+
+    # --- one lecture --------------------------------------------------------------------------
+
+    def _read_file(self, path: Path, default_id: str, rel: str) -> tuple[Event, str]:
+        key = f"transcript:{default_id}"
+        try:
+            meta = _lecture_meta(path)
+            if meta.lecture_id:
+                key = f"transcript:{meta.lecture_id}"
+            text, encoding = decode_text(path.read_bytes())
+            parsed = parse_transcript(text, path.suffix)
+            if encoding != "utf-8":
+                parsed.meta["encoding"] = encoding
+            return Upsert(self._draft(key, parsed, meta, rel)), key
+        except InvalidInput as e:
+            return Fail(key, f"{rel}: {e}"), key
+        except OSError as e:
+            return Fail(key, f"{rel}: cannot read: {e.strerror or e}"), key
+        except Exception as e:  # a bug must not stop the batch; the run report names it
+            log.exception("could not read %s", path)
+            return Fail(key, f"{rel}: unexpected error: {type(e).__name__}: {e}"), key
+
+    def _draft(self, key: str, parsed: ParsedTranscript, meta: _LectureMeta, rel: str) -> SourceDraft:
+        segments = _apply_speakers(parsed.segments, meta.speakers)
+        named = {s.speaker for s in segments if s.speaker}
+        label = len(named) > 1 or (len(named) == 1 and any(s.speaker is None for s in segments))
+        chunks = chunk_segments(
+            segments,
+            min_s=self.settings.ingest.transcript_window_min_s,
+            max_s=self.settings.ingest.transcript_window_max_s,
+            label_speakers=label,
+        )
+        # Chunk texts only carry names when several people speak; the readable text always does.
+        only = next(iter(named)) if len(named) == 1 and not label else None
+        text = "\n\n".join(
+            f"[{format_timestamp(c.start_time or 0.0)}] {only + ': ' if only else ''}{c.text}" for c in chunks
+        )
+        detected = speakers_of(segments)
+        if isinstance(meta.speakers, dict):  # labels renamed: the order they speak in
+            speakers = list(dict.fromkeys(detected + list(meta.speakers.values())))
+        else:  # a list is given in the order its author meant
+            speakers = list(dict.fromkeys(list(meta.speakers or []) + detected))
+        source_meta: dict[str, Any] = {
+            "course": meta.course,
+            "licence": meta.licence,
+            "format": parsed.format,
+            "speakers": speakers,
+            "file": rel,
+            "segments": len(segments),
+            **parsed.meta,
+        }
+        return SourceDraft(
+            key=key,
+            kind=SourceKind.transcript,
+            title=meta.title,
+            text=text,
+            chunks=chunks,
+            url=meta.url,
+            lecture=meta.title,
+            start_time=segments[0].start,
+            end_time=segments[-1].end,
+            authored_at=meta.moment,
+            meta=source_meta,
+        )
+
+
+# --- discovery ----------------------------------------------------------------------------------
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Transcript files under root in sorted order, with a skip reason for symlinks. Hidden files
+    and folders are left out silently; so are sidecars and files of other kinds."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            if (here / d).is_symlink():
+                yield here / d, "symbolic link, not followed"
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        names = set(filenames)
+        for f in sorted(filenames):
+            p = here / f
+            suffix = p.suffix.lower()
+            if f.startswith(".") or suffix not in TRANSCRIPT_SUFFIXES:
+                continue
+            if p.is_symlink():
+                yield p, "symbolic link, not followed"
+                continue
+            if suffix == ".json" and _has_transcript_sibling(p, names) and not _json_holds_segments(p):
+                continue  # the sidecar of that transcript
+            yield p, None
+
+
+def _has_transcript_sibling(path: Path, names: set[str]) -> bool:
+    return any(
+        Path(n).stem == path.stem and Path(n).suffix.lower() in TRANSCRIPT_SUFFIXES - {".json"} for n in names
+    )
+
+
+def _preferred(files: list[Path]) -> list[Path]:
+    return sorted(files, key=lambda p: (FORMAT_PREFERENCE.index(p.suffix.lower()), p.name))
+
+
+# --- metadata -----------------------------------------------------------------------------------
+
+
+def _lecture_meta(path: Path) -> _LectureMeta:
+    day, title = _from_file_name(path.stem)
+    course: str | None = path.resolve().parent.name or None
+    data = _read_sidecar(path)
+    sidecar = data.get("_file", "sidecar")
+
+    def text_field(name: str, *aliases: str) -> str | None:
+        for k in (name, *aliases):
+            if k in data and data[k] is not None:
+                v = data[k]
+                if not isinstance(v, str | int | float) or isinstance(v, bool):
+                    raise InvalidInput(f"{sidecar}: '{k}' must be text, got {type(v).__name__}")
+                return str(v).strip() or None
+        return None
+
+    title = text_field("title") or title
+    course = text_field("course") or course
+    url = text_field("url")
+    licence = text_field("licence", "license")
+    lecture_id = text_field("id")
+    if lecture_id is not None:
+        lecture_id = lecture_id.strip("/")
+        if not lecture_id:
+            raise InvalidInput(f"{sidecar}: 'id' must not be empty")
+    moment: datetime | None = None
+    if data.get("date") is not None:
+        moment = _parse_date(data["date"], sidecar)
+        day = moment.date()
+    elif day is not None:
+        moment = datetime.combine(day, time(), tzinfo=UTC)
+    speakers = data.get("speakers")
+    if speakers is not None:
+        if isinstance(speakers, str):
+            speakers = [speakers]
+        ok = (isinstance(speakers, list) and all(isinstance(s, str) for s in speakers)) or (
+            isinstance(speakers, dict) and all(isinstance(v, str) for v in speakers.values())
+        )
+        if not ok:
+            raise InvalidInput(f"{sidecar}: 'speakers' must be a list of names or a mapping of labels to names")
+        if isinstance(speakers, dict):
+            speakers = {str(k): v for k, v in speakers.items()}
+    return _LectureMeta(title, course, day, moment, url, licence, speakers, lecture_id)
+
+
+def _from_file_name(stem: str) -> tuple[date | None, str]:
+    """`2024-03-05_intro-to-rag` -> (2024-03-05, "Intro to rag")."""
+    day: date | None = None
+    rest = stem
+    m = _DATED_STEM.match(stem)
+    if m:
+        try:
+            day = date.fromisoformat(m.group(1))
+            rest = m.group(2) or ""
+        except ValueError:
+            pass
+    words = " ".join(re.split(r"[\s_-]+", rest)).strip()
+    if not words:
+        return day, f"Lecture {day.isoformat()}" if day else stem
+    return day, words[:1].upper() + words[1:]
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    """The sidecar's mapping (with its file name under ``_file``), or {} when there is none."""
+    for suffix in SIDECAR_SUFFIXES:
+        candidate = path.with_suffix(suffix)
+        if candidate == path or not candidate.is_file():
+            continue
+        raw, _ = decode_text(candidate.read_bytes())
+        try:
+            data = json.loads(raw) if suffix == ".json" else yaml.safe_load(raw)
+        except (ValueError, yaml.YAMLError) as e:
+            kind = "JSON" if suffix == ".json" else "YAML"
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InvalidInput(f"sidecar {candidate.name} is not valid {kind}: {first}") from None
+        if suffix == ".json" and json_has_segments(data):
+            continue  # a transcript in its own right, not metadata
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InvalidInput(f"sidecar {candidate.name} must hold a mapping (title, course, date, ...)")
+        return {**data, "_file": candidate.name}
+    return {}
+
+
+def _parse_date(value: Any, sidecar: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(f"{sidecar}: date {value!r} is not a date (YYYY-MM-DD)") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise InvalidInput(f"{sidecar}: date {value!r} is not a date (YYYY-MM-DD)")
+
+
+def _apply_speakers(segments: list[Segment], speakers: list[str] | dict[str, str] | None) -> list[Segment]:
+    """A mapping renames labels (SPEAKER_00 -> a name); a single listed speaker names an unnamed monologue."""
+    if isinstance(speakers, dict):
+        return [Segment(s.start, s.end, s.text, speakers.get(s.speaker, s.speaker) if s.speaker else None) for s in segments]
+    if speakers and len(speakers) == 1 and all(s.speaker is None for s in segments):
+        return [Segment(s.start, s.end, s.text, speakers[0]) for s in segments]
+    return segments
