@@ -29,3 +29,36 @@ class NotFound(LorebaseError):
 
 class InvalidInput(LorebaseError):
     code = "invalid_request_error"
+
+
+class UpstreamError(LorebaseError):
+    """A remote service (the GitHub API) refused or failed a request; the message says why and what to check."""
+
+    code = "upstream_error"
+
+
+# --- generation (the API maps: UnknownModel 404, PromptTooLong 400, EngineUnavailable 503, Overloaded 429) ---
+
+
+class UnknownModel(LorebaseError):
+    """The request named a model that is neither the base model nor a loaded adapter."""
+
+    code = "model_not_found"
+
+
+class PromptTooLong(LorebaseError):
+    """The prompt does not fit the model's context; the message states the limit and the prompt size."""
+
+    code = "context_length_exceeded"
+
+
+class EngineUnavailable(LorebaseError):
+    """The generator cannot serve now: the model server is down, starting or unreachable."""
+
+    code = "engine_unavailable"
+
+
+class Overloaded(LorebaseError):
+    """Every generation slot and every queue place is taken; try again shortly."""
+
+    code = "overloaded"
