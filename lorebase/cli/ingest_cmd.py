@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-HELP = """SOURCE is a transcript file or folder (.vtt .srt .txt .json), a git work tree, a clone URL,
-github:OWNER/REPO (issues and PRs through the API; token from $GITHUB_TOKEN), or a JSON export of
-issues/PRs (GitHub REST or gh CLI). Re-running is incremental: unchanged sources are not touched."""
+HELP = """SOURCE is a transcript file or folder (.vtt .srt .txt .json), a lecture recording or a folder of
+them (.wav .mp3 .m4a .flac .ogg .mp4 .webm .mkv .mov; transcribed offline with Whisper, or an http(s)
+URL of one), a git work tree, a clone URL, github:OWNER/REPO (issues and PRs through the API; token
+from $GITHUB_TOKEN), or a JSON export of issues/PRs (GitHub REST or gh CLI). Re-running is
+incremental: unchanged sources are not touched, and a recording is never transcribed twice."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,16 +20,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    import sys
+
     from lorebase.cli.main import print_json
-    from lorebase.ingest.service import IngestService
+    from lorebase.services import Services
     from lorebase.settings import load_settings
-    from lorebase.store import Store
 
     settings = load_settings()
-    settings.ensure_home()
-    logging.basicConfig(level=settings.log_level if not args.json else "WARNING", format="%(levelname)s %(message)s")
-    store = Store(settings.db_url)
-    report = IngestService(settings, store).ingest(args.sources)
+    logging.basicConfig(level="WARNING" if args.json else settings.log_level, format="%(levelname)s %(message)s")
+    svc = Services.build(settings, progress=sys.stderr.isatty())
+    try:
+        report = svc.ingest.ingest(args.sources)
+    finally:
+        svc.store.close()
     if args.json:
         print_json(report.as_dict())
     else:

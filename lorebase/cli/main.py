@@ -17,6 +17,10 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("models", "lorebase.cli.models_cmd", "prepare and list the offline models"),
     ("db", "lorebase.cli.db_cmd", "database schema: upgrade, show the revision"),
     ("config", "lorebase.cli.config_cmd", "show the effective settings (secrets masked)"),
+    ("ingest", "lorebase.cli.ingest_cmd", "ingest transcripts, recordings, repositories, issues and PRs (incremental)"),
+    ("search", "lorebase.cli.search_cmd", "search the indexed sources: hybrid, dense or BM25, with filters"),
+    ("index", "lorebase.cli.index_cmd", "the dense index: sync, rebuild, status"),
+    ("eval", "lorebase.cli.eval_cmd", "evaluate retrieval on a question file"),
 ]
 
 

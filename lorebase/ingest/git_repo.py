@@ -9,6 +9,8 @@ service drop what is gone.
 
 from __future__ import annotations
 
+import fnmatch
+
 import logging
 import os
 import shutil
@@ -297,6 +299,8 @@ class GitRepoReader:
     def _skip_reason(self, entry: TreeEntry, kind: tuple[SourceKind, str] | None) -> str | None:
         if not safe_relative(entry.path):
             return "unsafe path"
+        if any(fnmatch.fnmatchcase(entry.path, pattern) for pattern in self.settings.ingest.exclude_globs):
+            return "excluded by ingest.exclude_globs"
         if entry.mode == "120000":
             return "symbolic link"
         if entry.type == "commit" or entry.mode == "160000":

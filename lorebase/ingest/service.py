@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -49,9 +49,9 @@ Outcome = Literal["added", "updated", "unchanged"]
 
 
 class IndexSync(Protocol):
-    """The dense index side: brings the index in line with the store (see lorebase.index)."""
+    """The dense index side: brings the index in line with the store (lorebase.index.sync.IndexSyncer)."""
 
-    def sync(self) -> dict[str, int]: ...
+    def sync(self) -> Any: ...  # a dataclass of counts
 
 
 @dataclass
@@ -69,7 +69,7 @@ class IngestReport:
     chunks_removed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     skips: list[dict[str, str]] = field(default_factory=list)
-    index: dict[str, int] | None = None
+    index: dict[str, Any] | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -92,7 +92,7 @@ class IngestService:
 
     # --- entry points -------------------------------------------------------------------------
 
-    def ingest(self, specs: Sequence[str]) -> IngestReport:
+    def ingest(self, specs: Sequence[str], run_id: int | None = None) -> IngestReport:
         """Ingest each SOURCE spec (path, clone URL, github:owner/repo, export file). One bad spec
         is reported and the others go on."""
         from lorebase.ingest.resolve import reader_for
@@ -104,22 +104,38 @@ class IngestService:
                 readers.append(reader_for(spec, self.settings))
             except LorebaseError as e:
                 failures.append({"source": spec, "reason": str(e)})
-        return self.run(readers, inputs=list(specs), early_failures=failures)
+        return self.run(readers, inputs=list(specs), early_failures=failures, run_id=run_id)
 
-    def run(self, readers: Iterable[Reader], inputs: list[str], early_failures: Sequence[dict[str, str]] = ()) -> IngestReport:
-        readers = list(readers)
+    def open_run(self, inputs: list[str]) -> int:
+        """Record a run as started (so callers can report its id before the work is done)."""
         with self.store.session() as s:
             run = IngestRun(inputs=inputs, status="running")
             s.add(run)
             s.flush()
-            report = IngestReport(run_id=run.id, status="running", inputs=inputs, started_at=run.started_at)
+            return run.id
+
+    def run(
+        self,
+        readers: Iterable[Reader],
+        inputs: list[str],
+        early_failures: Sequence[dict[str, str]] = (),
+        run_id: int | None = None,
+    ) -> IngestReport:
+        readers = list(readers)
+        run_id = run_id if run_id is not None else self.open_run(inputs)
+        with self.store.session() as s:
+            started = s.get(IngestRun, run_id).started_at  # type: ignore[union-attr]
+        if started.tzinfo is None:  # SQLite hands datetimes back without their (UTC) offset
+            started = started.replace(tzinfo=UTC)
+        report = IngestReport(run_id=run_id, status="running", inputs=inputs, started_at=started)
         report.errors.extend(early_failures)
         report.failed += len(early_failures)
         for reader in readers:
             self._run_reader(reader, report)
         if self.index is not None:
             try:
-                report.index = self.index.sync()
+                result = self.index.sync()
+                report.index = asdict(result) if is_dataclass(result) else dict(result)
             except LorebaseError as e:
                 report.errors.append({"source": "index", "reason": str(e)})
                 report.failed += 1

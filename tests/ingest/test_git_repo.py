@@ -427,3 +427,16 @@ def test_message_without_final_newline(tmp_path: Path, settings: Settings) -> No
     events = read_events(GitRepoReader(str(repo.path), settings))
     titles = [e.draft.title for e in events if isinstance(e, Upsert) and e.draft.kind is SourceKind.commit]
     assert titles == ["No newline at the end", "Base"]
+
+
+def test_exclude_globs_skip_matching_paths(tmp_path: Path, settings: Settings) -> None:
+    repo = TempRepo(tmp_path / "excl")
+    repo.write("src/app.py", APP_PY)
+    repo.write("datasets/lectures/l1.json", '{"segments": []}\n')
+    repo.write("datasets/README.md", "# Data\n")
+    repo.commit("add files")
+    s = load_settings(home=settings.home, ingest={"exclude_globs": ["datasets/*"]})
+    events = read_events(GitRepoReader(str(repo.path), s))
+    files = {u.draft.path for u in upserts(events).values() if u.draft.kind != SourceKind.commit}
+    assert files == {"src/app.py"}
+    assert skips(events)["excl:datasets/lectures/l1.json"] == "excluded by ingest.exclude_globs"

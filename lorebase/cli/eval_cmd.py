@@ -1,0 +1,218 @@
+"""`lorebase eval [run] [--set FILE] [--judge URL --judge-model NAME]`: answer the eval set through the
+live pipeline and score it (RAGAS, retrieval, summaries, speed), with HTML and JSON reports;
+`lorebase eval list`, `lorebase eval compare RUN_A RUN_B`, and `lorebase eval retrieval FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+RUN_HELP = "answer the eval set with the live pipeline and score it (the default action)"
+
+
+def _run_options(p: argparse.ArgumentParser, *, on_subcommand: bool) -> None:
+    # Declared on `eval` itself (so bare `lorebase eval --set F` works) and on `eval run`; there the
+    # defaults are suppressed so they never overwrite what was given before the word `run`.
+    def d(value: Any) -> Any:
+        return argparse.SUPPRESS if on_subcommand else value
+
+    p.add_argument("--set", dest="eval_set", type=Path, default=d(None), metavar="FILE",
+                   help="questions with gold sources and reference answers (default: eval.default_set)")
+    p.add_argument("--judge", dest="judge_url", default=d(None), metavar="BASE_URL",
+                   help="OpenAI-compatible judge for the RAGAS LLM metrics (default: eval.judge_url, else the generator)")
+    p.add_argument("--judge-model", default=d(None), metavar="NAME", help="model id at the judge (default: eval.judge_model)")
+    p.add_argument("--no-judge", action="store_true", default=d(False), help="score only the metrics that need no LLM")
+    p.add_argument("--summaries", type=Path, default=d(None), metavar="FILE",
+                   help="reference lecture summaries, JSONL (default: eval.summaries_set)")
+    p.add_argument("--no-summaries", action="store_true", default=d(False), help="skip the summary evaluation")
+    p.add_argument("--limit", type=int, default=d(None), metavar="N", help="only the first N questions")
+    p.add_argument("--adapter", default=d(None), help="answer with this loaded LoRA adapter instead of the base model")
+    p.add_argument("--no-sync", action="store_true", default=d(False), help="do not index pending chunks first")
+    p.add_argument("--json", action="store_true", default=d(False), help="print the whole report as JSON")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    _run_options(p, on_subcommand=False)
+    sub = p.add_subparsers(dest="action", required=False, metavar="ACTION")
+    _run_options(sub.add_parser("run", help=RUN_HELP, description=RUN_HELP), on_subcommand=True)
+
+    c = sub.add_parser("compare", help="each metric's change between two runs, and the questions that moved")
+    c.add_argument("run_a", type=int, metavar="RUN_A")
+    c.add_argument("run_b", type=int, metavar="RUN_B")
+    c.add_argument("--threshold", type=float, default=0.05, help="smallest change of a question's mean score shown (default 0.05)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+    ls = sub.add_parser("list", help="the evaluation runs, newest first")
+    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--json", action="store_true")
+
+    r = sub.add_parser(
+        "retrieval",
+        help="hit@1, hit@5, recall@k and MRR of bm25, dense and hybrid retrieval on a question file",
+        description="Question file format: see lorebase/eval/retrieval.py (JSONL or YAML, gold per question).",
+    )
+    r.add_argument("file", type=Path, help="questions with gold, .jsonl or .yaml")
+    r.add_argument("--k", type=int, default=10, help="depth for recall@k and MRR (default 10)")
+    r.add_argument("--no-sync", action="store_true", help="do not index pending chunks first")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    action = args.action or "run"
+    return {"run": run_eval, "compare": run_compare, "list": run_list, "retrieval": run_retrieval}[action](args)
+
+
+# --- eval run -------------------------------------------------------------------------------------
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from lorebase.cli.main import print_json
+    from lorebase.errors import InvalidInput
+    from lorebase.settings import load_settings
+
+    settings = load_settings()
+    eval_set: Path = args.eval_set or settings.eval.default_set
+    if not eval_set.is_file():
+        raise InvalidInput(f"eval set {eval_set} does not exist (give --set FILE or set eval.default_set)")
+    summaries = None if args.no_summaries else (args.summaries or settings.eval.summaries_set)
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    async def go() -> dict[str, Any]:
+        from lorebase.eval.runner import EvalOptions, EvalRunner
+        from lorebase.services import Services
+
+        svc = await asyncio.to_thread(Services.build, settings, progress=sys.stderr.isatty())
+        try:
+            if not args.no_sync:
+                await asyncio.to_thread(svc.indexer.sync)
+            await svc.start_generator()
+            opts = EvalOptions(eval_set=eval_set, judge_url=args.judge_url, judge_model=args.judge_model,
+                               judge=not args.no_judge, summaries=summaries, limit=args.limit, adapter=args.adapter)
+            return await EvalRunner(svc).run(opts, progress=say)
+        finally:
+            await svc.aclose()
+
+    report = asyncio.run(go())
+    if args.json:
+        print_json(report)
+    else:
+        from lorebase.eval.runs import report_paths
+
+        print(format_run(report))
+        json_path, html_path = report_paths(settings, report["id"])
+        print(f"\nreport: {html_path}\n        {json_path}")
+    return 0
+
+
+def format_run(report: dict[str, Any]) -> str:
+    from lorebase.eval import catalog
+
+    judge = report.get("judge")
+    lines = [
+        f"Eval run {report['id']}: {report['questions_total']} questions from {report['eval_set']}",
+        f"model {report['model']}" + (f", adapter {report['adapter']['name']}" if report.get("adapter") else "")
+        + f", embedder {report['embedder']}, {report['index_size']} vectors, commit {report.get('git_commit') or 'n/a'}",
+        f"judge: {judge['name'] if judge else 'none'}",
+        "",
+        "| metric | value | n |",
+        "|---|---:|---:|",
+    ]
+    for name in catalog.all_names(report["k"]):
+        v = report["metrics"].get(name)
+        shown = "n/a" if v is None else f"{v:.3f}"
+        lines.append(f"| {name} | {shown} | {report['counts'].get(name, 0)} |")
+    jf = report["judge_failures"]
+    lines += ["", f"judge failures: {jf['total']} of {jf['attempted']} judged scores"
+              + (f" ({', '.join(f'{k} {n}' for k, n in jf['by_kind'].items())})" if jf["total"] else "")]
+    if report["problems"]:
+        lines.append(f"problems: {len(report['problems'])} (see the report)")
+    return "\n".join(lines)
+
+
+# --- eval compare / list --------------------------------------------------------------------------
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from lorebase.cli.main import print_json
+    from lorebase.eval.compare import compare, format_comparison
+    from lorebase.eval.runs import load_report
+    from lorebase.settings import load_settings
+    from lorebase.store import Store
+
+    settings = load_settings()
+    store = Store(settings.db_url)
+    try:
+        a = load_report(settings, store, args.run_a)
+        b = load_report(settings, store, args.run_b)
+    finally:
+        store.close()
+    result = compare(a, b, threshold=args.threshold)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_comparison(result))
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from lorebase.cli.main import print_json
+    from lorebase.eval.runs import list_runs
+    from lorebase.settings import load_settings
+    from lorebase.store import Store
+
+    settings = load_settings()
+    store = Store(settings.db_url)
+    try:
+        runs = list_runs(store, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print_json(runs)
+        return 0
+    if not runs:
+        print("no eval runs yet: run `lorebase eval`")
+        return 0
+    cols = ("faithfulness", "answer_relevancy", "hit@5", "mrr", "rouge_score")
+    print("| run | status | started | model | adapter | set | " + " | ".join(cols) + " | judge failures |")
+    print("|---:|---|---|---|---|---|" + "---:|" * (len(cols) + 1))
+    for r in runs:
+        m = r["metrics"] or {}
+        vals = " | ".join("n/a" if m.get(c) is None else f"{m[c]:.3f}" for c in cols)
+        started = (r["started_at"] or "")[:19]
+        print(f"| {r['id']} | {r['status']} | {started} | {r['model']} | {r['adapter'] or ''} | {Path(r['eval_set']).name} | "
+              f"{vals} | {m.get('judge_failures', '')} |")
+    return 0
+
+
+# --- eval retrieval -------------------------------------------------------------------------------
+
+
+def run_retrieval(args: argparse.Namespace) -> int:
+    from lorebase.cli.main import print_json
+    from lorebase.eval.retrieval import evaluate, format_table
+    from lorebase.index.search import SearchService
+    from lorebase.index.sync import IndexSyncer
+    from lorebase.settings import load_settings
+    from lorebase.store import Store
+
+    settings = load_settings()
+    settings.ensure_home()
+    store = Store(settings.db_url)
+    try:
+        service = SearchService(settings, store)
+        if not args.no_sync:
+            IndexSyncer(settings, store, service.embedder, service.dense, progress=sys.stderr.isatty()).sync()
+        report = evaluate(service, store, args.file, k=args.k)
+    finally:
+        store.close()
+    if args.json:
+        print_json(report)
+    else:
+        print(format_table(report))
+    return 0

@@ -1,0 +1,247 @@
+"""The persisted dense index: a ``ChunkFaissStore`` plus its manifest, in ``settings.index_dir``.
+
+- ``dense-<generation>.faiss``: the FAISS index (an ``IndexIDMap2`` around ``IndexFlatIP``, or
+  around ``IndexHNSWFlat`` once there are more than ``index.exact_max_vectors`` vectors).
+- ``dense.json``: the manifest: embedder name, dim, count, index type, the file's name and
+  sha256, created/updated times, and for HNSW the ids deleted but not yet compacted away.
+
+Saving writes a new generation file (tmp, fsync, rename), then the manifest (tmp, fsync, rename):
+the manifest rename is the single commit point, so a reader or a crash sees the old index or the
+new one, never a mix. Old generation files are removed after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lorebase.errors import StoreError
+from lorebase.index.atomic_files import fsync_dir, sha256_file, write_atomic
+from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index
+
+if TYPE_CHECKING:
+    from lorebase.settings import IndexSettings
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "dense.json"
+FORMAT_VERSION = 1
+
+
+class IndexDamaged(Exception):
+    """The saved index cannot be trusted (missing, unreadable, checksum); the syncer rebuilds it."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Manifest:
+    embedder: str
+    dim: int
+    count: int
+    index_type: str
+    file: str
+    sha256: str
+    created_at: str
+    updated_at: str
+    embed_dtype: str = "float32"
+    deleted: list[int] = field(default_factory=list)
+    format: int = FORMAT_VERSION
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as e:
+            raise IndexDamaged(f"manifest {path} is unreadable: {e}") from e
+
+    def write(self, path: Path) -> None:
+        write_atomic(path, (json.dumps(asdict(self), indent=2) + "\n").encode("utf-8"))
+
+
+def rebuild_hint(directory: Path, built: str, built_dim: int, wanted: str, wanted_dim: int) -> str:
+    return (
+        f"the index in {directory} was built with embedder {built!r} (dim {built_dim}), but the configured embedder "
+        f"is {wanted!r} (dim {wanted_dim}): run `lorebase index rebuild` to re-embed everything with it"
+    )
+
+
+class DenseIndex:
+    """The persisted dense index of one directory, for one embedder (name and dim)."""
+
+    def __init__(self, directory: Path, settings: IndexSettings, embedder_name: str, dim: int, embed_dtype: str = "float32") -> None:
+        self.directory = Path(directory)
+        self.settings = settings
+        self.embedder_name = embedder_name
+        self.dim = dim
+        self.embed_dtype = embed_dtype
+        self.lock = threading.RLock()
+        self.store: ChunkFaissStore = self.new_store("flat")
+        self.manifest: Manifest | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        # Set by IndexSyncer.open once the saved index was loaded and checked against the store.
+        self.verified = False
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST_NAME
+
+    def new_store(self, index_type: str) -> ChunkFaissStore:
+        s = self.settings
+        return ChunkFaissStore(
+            new_faiss_index(self.dim, index_type, s.hnsw_m, s.hnsw_ef_construction),
+            ef_search=s.hnsw_ef_search,
+            m=s.hnsw_m,
+            ef_construction=s.hnsw_ef_construction,
+        )
+
+    @property
+    def count(self) -> int:
+        return self.store.count
+
+    @property
+    def index_type(self) -> str:
+        return self.store.index_type
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def manifest_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.manifest_path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def load(self) -> None:
+        """Load the saved index. StoreError when it belongs to another embedder; IndexDamaged when broken."""
+        import faiss
+
+        with self.lock:
+            stamp = self.manifest_stamp()
+            if stamp is None:
+                raise IndexDamaged(f"no index manifest in {self.directory}")
+            m = Manifest.read(self.manifest_path)
+            if m.embedder != self.embedder_name or m.dim != self.dim:
+                raise StoreError(rebuild_hint(self.directory, m.embedder, m.dim, self.embedder_name, self.dim))
+            path = self.directory / m.file
+            if not path.is_file():
+                raise IndexDamaged(f"index file {path} is missing")
+            digest = sha256_file(path)
+            if digest != m.sha256:
+                raise IndexDamaged(f"index file {path} does not match its manifest checksum")
+            try:
+                index = faiss.read_index(str(path))
+            except RuntimeError as e:
+                raise IndexDamaged(f"index file {path} is unreadable: {e}") from e
+            if index.d != self.dim or not hasattr(index, "id_map"):
+                raise IndexDamaged(f"index file {path} is not an id-mapped index of dim {self.dim}")
+            s = self.settings
+            store = ChunkFaissStore(
+                index, deleted=set(m.deleted), ef_search=s.hnsw_ef_search, m=s.hnsw_m, ef_construction=s.hnsw_ef_construction
+            )
+            if store.count != m.count:
+                raise IndexDamaged(f"index file {path} holds {store.count} vectors, its manifest says {m.count}")
+            self.store, self.manifest, self._stamp = store, m, stamp
+
+    def reload_if_changed(self) -> bool:
+        """Pick up an index saved by another process (e.g. a sync run by the scheduler)."""
+        stamp = self.manifest_stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        try:
+            self.load()
+        except IndexDamaged as e:  # a save raced with our read; the next search tries again
+            log.warning("could not reload the dense index yet: %s", e)
+            return False
+        return True
+
+    def reset(self) -> None:
+        """Forget everything in memory (not on disk): an empty exact index."""
+        with self.lock:
+            self.store = self.new_store("flat")
+            self.manifest = None
+
+    def adopt(self, store: ChunkFaissStore) -> None:
+        """Swap in a complete store built elsewhere (a rebuild): searches move over in one step."""
+        with self.lock:
+            self.store = store
+
+    def fit_type(self) -> None:
+        """Exact search up to ``exact_max_vectors``, HNSW beyond; back to exact below half of it."""
+        with self.lock:
+            n, limit = self.store.count, self.settings.exact_max_vectors
+            want = self.index_type
+            if self.index_type == "flat" and n > limit:
+                want = "hnsw"
+            elif self.index_type == "hnsw" and n <= limit // 2:
+                want = "flat"
+            if want != self.index_type:
+                log.info("switching the dense index from %s to %s at %d vectors", self.index_type, want, n)
+                self.store = self.store.converted(want)
+
+    def save(self, directory: Path | None = None) -> Manifest:
+        """Persist atomically into ``directory`` (default: our own). Returns the committed manifest.
+
+        Writing only reads the index, so searches go on meanwhile; writers are already one at a
+        time (IndexSyncer's file lock).
+        """
+        directory = Path(directory or self.directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            store, previous = self.store, self.manifest
+        name = f"dense-{uuid.uuid4().hex[:12]}.faiss"
+        path = directory / name
+        store.persist(str(path))
+        now = _now()
+        m = Manifest(
+            embedder=self.embedder_name,
+            dim=self.dim,
+            count=store.count,
+            index_type=store.index_type,
+            file=name,
+            sha256=sha256_file(path),
+            created_at=previous.created_at if previous is not None else now,
+            updated_at=now,
+            embed_dtype=self.embed_dtype,
+            deleted=sorted(store.deleted),
+        )
+        m.write(directory / MANIFEST_NAME)
+        remove_stale_files(directory, keep=name)
+        if directory == self.directory:
+            with self.lock:
+                self.manifest, self._stamp = m, self.manifest_stamp()
+        return m
+
+    def install(self, built_dir: Path) -> None:
+        """Move an index saved in ``built_dir`` (same filesystem) into our directory, atomically."""
+        m = Manifest.read(built_dir / MANIFEST_NAME)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.replace(built_dir / m.file, self.directory / m.file)
+        fsync_dir(self.directory)
+        m.write(self.manifest_path)
+        remove_stale_files(self.directory, keep=m.file)
+        with self.lock:
+            self.manifest, self._stamp = m, self.manifest_stamp()
+
+    def search(self, vec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        with self.lock:
+            return self.store.search(vec, k, allowed)
+
+
+def remove_stale_files(directory: Path, keep: str) -> None:
+    for p in directory.glob("dense-*.faiss*"):
+        if p.name != keep:
+            p.unlink(missing_ok=True)

@@ -1,0 +1,267 @@
+"""The search service: dense, BM25 or hybrid retrieval over the store, as citations S1..Sk.
+
+Pipeline: filters -> allowed chunk ids (from the store); each retriever takes its top
+``retrieval.candidates`` within them; reciprocal rank fusion (hybrid); rows loaded from the
+store (ids deleted since the last sync drop out here); optional cross-encoder rerank; chunks
+overlapping a better one of the same source dropped; top k; optional neighbour context.
+If dropping leaves fewer than k, the candidate pool is widened and the query run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import and_, or_, select
+
+from lorebase.citations import Citation, cite
+from lorebase.errors import InvalidInput
+from lorebase.index.bm25 import Bm25Index
+from lorebase.index.filters import allowed_chunk_ids, parse_filters
+from lorebase.index.fusion import reciprocal_rank_fusion
+from lorebase.store.models import Chunk, Source
+
+if TYPE_CHECKING:
+    from lorebase.index.dense import DenseIndex
+    from lorebase.index.embeddings import LorebaseEmbedding
+    from lorebase.index.rerank import CrossEncoderReranker
+    from lorebase.settings import Settings
+    from lorebase.store import Store
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "dense", "bm25")
+MAX_K = 100
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk with its source (both detached from any session) and its score."""
+
+    chunk: Chunk
+    source: Source
+    score: float
+
+    @property
+    def chunk_id(self) -> int:
+        return self.chunk.id
+
+
+def _overlaps(a: Chunk, b: Chunk) -> bool:
+    if a.source_id != b.source_id:
+        return False
+    if a.start_line is not None and b.start_line is not None:
+        return a.start_line <= (b.end_line or b.start_line) and b.start_line <= (a.end_line or a.start_line)
+    if a.start_time is not None and b.start_time is not None:
+        a_end = a.end_time if a.end_time is not None else a.start_time
+        b_end = b.end_time if b.end_time is not None else b.start_time
+        # Touching windows (one ends where the next starts) are neighbours, not overlaps.
+        return a.start_time < b_end and b.start_time < a_end
+    return False
+
+
+def drop_overlaps(hits: list[Hit]) -> list[Hit]:
+    """Keep each hit unless a better-ranked hit of the same source covers overlapping lines or time."""
+    kept: list[Hit] = []
+    for h in hits:
+        if not any(_overlaps(h.chunk, k.chunk) for k in kept):
+            kept.append(h)
+    return kept
+
+
+class SearchService:
+    """Retrieval over the store. Built once per process; ``search`` is safe to call from threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        embedder: LorebaseEmbedding | None = None,
+        dense: DenseIndex | None = None,
+        bm25: Bm25Index | None = None,
+        reranker: CrossEncoderReranker | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._embedder = embedder
+        self._dense = dense
+        self._init_lock = threading.Lock()
+        self.bm25 = bm25 or Bm25Index(store)
+        self.reranker = reranker
+        if reranker is None and settings.index.reranker:
+            from lorebase.index.rerank import CrossEncoderReranker
+
+            self.reranker = CrossEncoderReranker(settings.index.reranker)
+
+    # --- parts, made on first use so a BM25-only search never loads the embedder ---------------
+
+    @property
+    def embedder(self) -> LorebaseEmbedding:
+        with self._init_lock:
+            if self._embedder is None:
+                from lorebase.index.embeddings import LorebaseEmbedding
+
+                self._embedder = LorebaseEmbedding.from_settings(self.settings)
+            return self._embedder
+
+    @property
+    def dense(self) -> DenseIndex:
+        if self._dense is None:
+            embedder = self.embedder
+            with self._init_lock:
+                if self._dense is None:
+                    from lorebase.index.sync import IndexSyncer
+
+                    syncer = IndexSyncer(self.settings, self.store, embedder, progress=False)
+                    syncer.open()
+                    self._dense = syncer.dense
+        return self._dense
+
+    def warm(self) -> None:
+        """Load the embedder, open (and if need be repair) the dense index, build BM25: call at start-up
+        so the first request does not pay for it."""
+        _ = self.dense
+        self.embedder.embed_query("warm up")
+        self.bm25.refresh()
+
+    # --- the two retrievers ----------------------------------------------------------------------
+
+    def dense_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        dense = self.dense
+        dense.reload_if_changed()
+        vec = self.embedder.embed_query(query)
+        return dense.search(vec, n, allowed)
+
+    def bm25_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        return self.bm25.search(query, n, allowed)
+
+    # --- public ----------------------------------------------------------------------------------
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+        neighbors: int = 0,
+    ) -> list[Hit]:
+        """The top ``k`` chunks for ``query``, best first."""
+        query = (query or "").strip()
+        if not query:
+            raise InvalidInput("the query is empty")
+        k = self.settings.retrieval.top_k if k is None else k
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise InvalidInput(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+        if mode not in MODES:
+            raise InvalidInput(f"unknown search mode {mode!r}; modes: {', '.join(MODES)}")
+        if not isinstance(neighbors, int) or not 0 <= neighbors <= 5:
+            raise InvalidInput(f"neighbors must be an integer from 0 to 5, got {neighbors!r}")
+        allowed = allowed_chunk_ids(self.store, parse_filters(filters))
+        if allowed is not None and allowed.size == 0:
+            return []
+
+        n = max(self.settings.retrieval.candidates, k)
+        while True:
+            ranked, exhausted = self._ranked(query, n, allowed, mode)
+            hits = self._load(ranked)
+            if self.reranker is not None and hits:
+                hits = self._rerank(query, hits)
+            hits = drop_overlaps(hits)
+            if len(hits) >= k or exhausted:
+                break
+            n *= 4  # deleted-but-unsynced ids or overlaps ate into the pool: widen it
+        hits = hits[:k]
+        if neighbors:
+            hits = self._with_neighbors(hits, neighbors)
+        return hits
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+        neighbors: int = 0,
+    ) -> list[Citation]:
+        """Citations S1..Sk for the top ``k`` chunks."""
+        hits = self.retrieve(query, k, filters, mode, neighbors)
+        return [cite(h.source, h.chunk, f"S{i}", score=round(h.score, 6)) for i, h in enumerate(hits, start=1)]
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def _ranked(self, query: str, n: int, allowed: np.ndarray | None, mode: str) -> tuple[list[tuple[int, float]], bool]:
+        """Candidates best first, and whether asking for more could not give more."""
+        lists: list[list[tuple[int, float]]] = []
+        if mode in ("dense", "hybrid"):
+            lists.append(self.dense_candidates(query, n, allowed))
+        if mode in ("bm25", "hybrid"):
+            lists.append(self.bm25_candidates(query, n, allowed))
+        exhausted = all(len(lst) < n for lst in lists)
+        if mode == "hybrid":
+            return reciprocal_rank_fusion([[i for i, _ in lst] for lst in lists], self.settings.retrieval.rrf_k), exhausted
+        return lists[0], exhausted
+
+    def _load(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        if not ranked:
+            return []
+        ids = [i for i, _ in ranked]
+        with self.store.session() as s:
+            rows = {c.id: (c, src) for c, src in s.execute(select(Chunk, Source).join(Source).where(Chunk.id.in_(ids))).all()}
+            s.expunge_all()
+        return [Hit(rows[i][0], rows[i][1], score) for i, score in ranked if i in rows]
+
+    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        assert self.reranker is not None
+        from lorebase.index.texts import indexed_text
+
+        scores = self.reranker.scores(query, [indexed_text(h.source.title, h.chunk.text) for h in hits])
+        rescored = [Hit(h.chunk, h.source, s) for h, s in zip(hits, scores, strict=True)]
+        return sorted(rescored, key=lambda h: -h.score)
+
+    def _with_neighbors(self, hits: list[Hit], n: int) -> list[Hit]:
+        """Each hit widened by up to ``n`` adjacent chunks of its source on each side (text and range)."""
+        if not hits:
+            return hits
+        with self.store.session() as s:
+            conds = [
+                and_(Chunk.source_id == h.chunk.source_id, Chunk.ordinal.between(h.chunk.ordinal - n, h.chunk.ordinal + n))
+                for h in hits
+            ]
+            around = s.scalars(select(Chunk).where(or_(*conds)).order_by(Chunk.source_id, Chunk.ordinal)).all()
+            s.expunge_all()
+        out = []
+        for h in hits:
+            group = [c for c in around if c.source_id == h.chunk.source_id and abs(c.ordinal - h.chunk.ordinal) <= n]
+            out.append(Hit(_merged(group, h.chunk), h.source, h.score))
+        return out
+
+
+def _merged(group: list[Chunk], center: Chunk) -> Chunk:
+    """A detached chunk spanning ``group`` (ordered), keeping the centre chunk's id and ordinal."""
+    if len(group) <= 1:
+        return center
+
+    def span(lo: list[Any], hi: list[Any]) -> tuple[Any, Any]:
+        lo_v = [v for v in lo if v is not None]
+        hi_v = [v for v in hi if v is not None]
+        return (min(lo_v) if lo_v else None, max(hi_v) if hi_v else None)
+
+    start_line, end_line = span([c.start_line for c in group], [c.end_line for c in group])
+    start_time, end_time = span([c.start_time for c in group], [c.end_time for c in group])
+    return Chunk(
+        id=center.id,
+        source_id=center.source_id,
+        ordinal=center.ordinal,
+        text="\n".join(c.text for c in group),
+        start_line=start_line,
+        end_line=end_line,
+        start_time=start_time,
+        end_time=end_time,
+        content_hash=center.content_hash,
+        meta=dict(center.meta or {}),
+        indexed=center.indexed,
+    )

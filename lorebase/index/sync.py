@@ -1,0 +1,290 @@
+"""Keeping the dense index in step with the store, crash-consistently.
+
+The contract with ingest: new chunks are written with ``indexed=False``; deleting chunks writes
+their ids to ``IndexTombstone`` in the same transaction. ``IndexSyncer.sync`` then
+
+1. removes tombstoned ids from FAISS,
+2. removes, then adds, every chunk with ``indexed=False`` (so if we crash after step 3 but before
+   step 4, the next sync replaces those vectors instead of duplicating them),
+3. saves the index atomically,
+4. marks those chunks indexed and deletes those tombstones, in one transaction.
+
+Only ids read at the start are touched in step 4: chunks or tombstones that ingest writes
+meanwhile wait for the next sync. A file lock keeps two processes from syncing at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+
+from lorebase.index.dense import DenseIndex, IndexDamaged
+from lorebase.index.texts import indexed_text
+from lorebase.store.models import Chunk, IndexTombstone, Source
+
+if TYPE_CHECKING:
+    from lorebase.index.embeddings import LorebaseEmbedding
+    from lorebase.settings import Settings
+    from lorebase.store import Store
+
+log = logging.getLogger(__name__)
+
+# Chunks embedded and saved per round: a crash loses at most one round of embedding work.
+ROUND = 20_000
+# Rows per UPDATE/DELETE statement (SQLite's bound-parameter limit is 32k; stay well below it).
+SQL_BATCH = 900
+
+
+@dataclass
+class SyncResult:
+    added: int
+    removed: int
+    total: int
+    rebuilt: bool = False
+    reason: str | None = None
+
+
+@dataclass
+class Plan:
+    """What one sync round does: ids and texts read from the store at its start."""
+
+    tombstones: list[int]
+    chunk_ids: list[int]
+    texts: list[str]
+
+
+def _batches(ids: Sequence[int], size: int = SQL_BATCH) -> Iterator[Sequence[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+class IndexSyncer:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        embedder: LorebaseEmbedding,
+        dense: DenseIndex | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.dense = dense or DenseIndex(
+            settings.index_dir, settings.index, embedder.model_name, embedder.dim, embed_dtype=embedder.dtype
+        )
+        self.progress = progress
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One syncer at a time across processes (the API's scheduler, a CLI run)."""
+        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.settings.index_dir / ".lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # --- opening ---------------------------------------------------------------------------------
+
+    def open(self) -> str | None:
+        """Load the saved index; rebuild it from the store when damaged or stale.
+
+        Returns why it was rebuilt, or None. An index made by another embedder raises StoreError
+        (the fix, `lorebase index rebuild`, is the user's call: it re-embeds everything).
+        """
+        with self._exclusive():
+            return self._open_locked()
+
+    def _open_locked(self) -> str | None:
+        reason = self._load_problem()
+        if reason is None:
+            reason = self._consistency_problem()
+        if reason is not None:
+            log.warning("rebuilding the dense index from the store: %s", reason)
+            self._rebuild_locked()
+        self.dense.verified = True
+        return reason
+
+    def _load_problem(self) -> str | None:
+        if not self.dense.exists():
+            with self.store.session() as s:
+                indexed = s.scalar(select(func.count(Chunk.id)).where(Chunk.indexed.is_(True))) or 0
+            self.dense.reset()
+            return f"no saved index, but {indexed} chunks are marked indexed" if indexed else None
+        for attempt in range(2):
+            before = self.dense.manifest_stamp()
+            try:
+                self.dense.load()
+                return None
+            except IndexDamaged as e:
+                # A save by a process that holds no lock of ours (none should) may have raced the read.
+                if attempt == 0 and self.dense.manifest_stamp() != before:
+                    continue
+                return str(e)
+        return None
+
+    def _consistency_problem(self) -> str | None:
+        """Every indexed chunk must be in FAISS, and FAISS may hold nothing else but chunks
+        still pending (a crash between save and commit) or tombstoned ids."""
+        with self.store.session() as s:
+            rows = s.execute(select(Chunk.id, Chunk.indexed)).all()
+            tomb = s.scalars(select(IndexTombstone.chunk_id)).all()
+        indexed = np.asarray([i for i, ok in rows if ok], dtype=np.int64)
+        known = np.asarray([i for i, _ in rows] + list(tomb), dtype=np.int64)
+        live = self.dense.store.live_ids()
+        missing = np.setdiff1d(indexed, live)
+        extra = np.setdiff1d(live, known)
+        if missing.size or extra.size:
+            return (
+                f"the index holds {live.size} vectors for {indexed.size} indexed chunks: "
+                f"{missing.size} indexed chunks are missing from it and {extra.size} vectors belong to no chunk"
+            )
+        return None
+
+    # --- syncing ---------------------------------------------------------------------------------
+
+    def plan(self, limit: int = ROUND) -> Plan:
+        with self.store.session() as s:
+            tomb = list(s.scalars(select(IndexTombstone.chunk_id).order_by(IndexTombstone.chunk_id)))
+            rows = s.execute(
+                select(Chunk.id, Chunk.text, Source.title)
+                .join(Source, Chunk.source_id == Source.id)
+                .where(Chunk.indexed.is_(False))
+                .order_by(Chunk.id)
+                .limit(limit)
+            ).all()
+        return Plan(tomb, [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows])
+
+    def apply(self, plan: Plan, vectors: np.ndarray) -> int:
+        """Steps 1-3: the index without the tombstones, with the pending chunks (replaced), saved."""
+        d = self.dense
+        with d.lock:
+            removed = d.store.remove_ids(plan.tombstones)
+            d.store.remove_ids(plan.chunk_ids)
+            if plan.chunk_ids:
+                d.store.add_vectors(np.asarray(plan.chunk_ids, dtype=np.int64), vectors)
+            d.fit_type()
+        d.save()
+        return removed
+
+    def commit(self, plan: Plan) -> None:
+        """Step 4: the store records that the saved index now reflects the plan."""
+        with self.store.session() as s:
+            for batch in _batches(plan.chunk_ids):
+                s.execute(update(Chunk).where(Chunk.id.in_(batch)).values(indexed=True))
+            for batch in _batches(plan.tombstones):
+                s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
+
+    def embed(self, texts: list[str], bar: Any = None) -> np.ndarray:
+        """Vectors for ``texts``, in slices so sentence-transformers can sort each by length."""
+        step = self.settings.index.embed_batch_size * 16
+        parts = []
+        for i in range(0, len(texts), step):
+            parts.append(self.embedder.embed(texts[i : i + step]))
+            if bar is not None:
+                bar.update(len(texts[i : i + step]))
+        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+
+    def sync(self) -> SyncResult:
+        """Apply the store's pending chunks and tombstones to the index. Returns (added, removed, total)."""
+        from tqdm import tqdm
+
+        added = removed = 0
+        with self._exclusive():
+            if not self.dense.verified:
+                self._open_locked()  # never save over an index we have not loaded
+            else:
+                self.dense.reload_if_changed()
+            with self.store.session() as s:
+                pending = s.scalar(select(func.count(Chunk.id)).where(Chunk.indexed.is_(False))) or 0
+            with tqdm(total=pending, desc="embedding", unit="chunk", disable=not self.progress or not pending) as bar:
+                while True:
+                    plan = self.plan()
+                    if not plan.tombstones and not plan.chunk_ids:
+                        break
+                    vectors = self.embed(plan.texts, bar)
+                    removed += self.apply(plan, vectors)
+                    self.commit(plan)
+                    added += len(plan.chunk_ids)
+        return SyncResult(added=added, removed=removed, total=self.dense.count)
+
+    # --- rebuilding ------------------------------------------------------------------------------
+
+    def rebuild(self) -> SyncResult:
+        """Re-embed every chunk into a new index, then swap it in; the old one serves until then."""
+        with self._exclusive():
+            return self._rebuild_locked()
+
+    def _rebuild_locked(self) -> SyncResult:
+        from tqdm import tqdm
+
+        with self.store.session() as s:
+            tomb = list(s.scalars(select(IndexTombstone.chunk_id)))
+            ids = list(s.scalars(select(Chunk.id).order_by(Chunk.id)))
+        d = self.dense
+        kind = "hnsw" if len(ids) > self.settings.index.exact_max_vectors else "flat"
+        fresh = d.new_store(kind)
+        with tqdm(total=len(ids), desc="embedding", unit="chunk", disable=not self.progress or not ids) as bar:
+            for batch in _batches(ids, ROUND):
+                with self.store.session() as s:
+                    rows = s.execute(
+                        select(Chunk.id, Chunk.text, Source.title)
+                        .join(Source, Chunk.source_id == Source.id)
+                        .where(Chunk.id.between(batch[0], batch[-1]))  # ids only grow: no newcomer in range
+                        .order_by(Chunk.id)
+                    ).all()
+                if not rows:
+                    continue
+                vecs = self.embed([indexed_text(r[2], r[1]) for r in rows], bar)
+                fresh.add_vectors(np.asarray([r[0] for r in rows], dtype=np.int64), vecs)
+        built_dir = self.settings.index_dir / f".rebuild-{uuid.uuid4().hex[:8]}"
+        try:
+            staging = DenseIndex(built_dir, self.settings.index, d.embedder_name, d.dim, embed_dtype=d.embed_dtype)
+            staging.adopt(fresh)
+            staging.save()
+            d.install(built_dir)
+            d.adopt(fresh)
+        finally:
+            shutil.rmtree(built_dir, ignore_errors=True)
+        with self.store.session() as s:
+            for batch in _batches(ids):
+                s.execute(update(Chunk).where(Chunk.id.in_(batch)).values(indexed=True))
+            for batch in _batches(tomb):
+                s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
+        d.verified = True
+        log.info("dense index rebuilt: %d vectors (%s)", fresh.count, fresh.index_type)
+        return SyncResult(added=fresh.count, removed=0, total=fresh.count, rebuilt=True)
+
+    # --- reporting -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        with self.store.session() as s:
+            pending = s.scalar(select(func.count(Chunk.id)).where(Chunk.indexed.is_(False))) or 0
+            tombstones = s.scalar(select(func.count()).select_from(IndexTombstone)) or 0
+            chunks = s.scalar(select(func.count(Chunk.id))) or 0
+        m = self.dense.manifest
+        return {
+            "directory": str(self.dense.directory),
+            "embedder": self.dense.embedder_name,
+            "dim": self.dense.dim,
+            "embed_dtype": self.dense.embed_dtype,
+            "index_type": self.dense.index_type,
+            "count": self.dense.count,
+            "chunks": chunks,
+            "pending": pending,
+            "tombstones": tombstones,
+            "file": m.file if m else None,
+            "created_at": m.created_at if m else None,
+            "updated_at": m.updated_at if m else None,
+        }

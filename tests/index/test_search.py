@@ -1,0 +1,300 @@
+"""SearchService: the three modes, fusion, filters, overlap removal, neighbours, errors, reranking."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lorebase.citations import Citation
+from lorebase.errors import InvalidInput
+from lorebase.index.embeddings import LorebaseEmbedding
+from lorebase.index.search import SearchService
+from lorebase.index.sync import IndexSyncer
+from lorebase.settings import Settings, load_settings
+from lorebase.store import Store
+from tests.index.corpus import add_source, delete_source, when
+
+PARSER = "def parseHTTPHeader(raw_line):\n    name, _, value = raw_line.partition(':')\n    return name.strip().lower(), value.strip()"
+RAM = "Keep frequently used entries in RAM to avoid slow disk access."
+ENV = "Set ZORBLAX_MODE=1 in the environment file to start faster."
+
+
+def build_corpus(store: Store) -> dict[str, list[int]]:
+    ids = {}
+    ids["parser"] = add_source(
+        store, "code:o/r:src/http/parser.py", [{"text": PARSER, "start_line": 1, "end_line": 3}],
+        kind="code", repo="o/r", path="src/http/parser.py", commit="a" * 40,
+    )
+    one_line = {"start_line": 1, "end_line": 1}
+    ids["ram"] = add_source(store, "doc:o/r:docs/perf.md", [{"text": RAM, **one_line}], kind="doc", repo="o/r", path="docs/perf.md")
+    ids["env"] = add_source(store, "doc:o/other:README.md", [{"text": ENV, **one_line}], kind="doc", repo="o/other", path="README.md")
+    pasta = ["Boil the pasta for nine minutes in salted water."]
+    ids["pasta"] = add_source(store, "doc:o/r:docs/kitchen.md", pasta, kind="doc", repo="o/r", path="docs/kitchen.md")
+    ids["issue"] = add_source(
+        store, "issue:o/r#12", ["Crash when the header line has no colon: partition returns an empty value."],
+        kind="issue", repo="o/r", number=12, authored_at=when("2024-03-05T10:00:00"),
+    )
+    ids["commit"] = add_source(
+        store, "commit:o/r:" + "b" * 40, ["Fix header parsing for lines without a colon (#12)."],
+        kind="commit", repo="o/r", commit="b" * 40, authored_at=when("2024-03-07T09:00:00"),
+    )
+    ids["lecture"] = add_source(
+        store, "transcript:ml/lecture-01",
+        [
+            {"text": "Welcome to the course on machine learning.", "start_time": 0.0, "end_time": 30.0},
+            {"text": "Gradient descent moves the weights against the slope of the loss.", "start_time": 30.0, "end_time": 60.0},
+            {"text": "Next week we look at regularisation.", "start_time": 60.0, "end_time": 90.0},
+        ],
+        kind="transcript", lecture="ml/lecture-01", title="Lecture 1", authored_at=when("2024-02-01T12:00:00"),
+    )
+    return ids
+
+
+@dataclass
+class Shared:
+    settings: Settings
+    store: Store
+    service: SearchService
+    corpus: dict[str, list[int]]
+
+    def variant(self, **sections: Any) -> SearchService:
+        """A service with other settings over the same store and dense index."""
+        return SearchService(
+            load_settings(home=self.settings.home, **sections), self.store, embedder=self.service.embedder, dense=self.service.dense
+        )
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, embedder: LorebaseEmbedding) -> Iterator[Shared]:
+    """One synced corpus for the tests that only read it (building it per test costs seconds)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k in [k for k in os.environ if k.startswith("LOREBASE_")]:
+            mp.delenv(k)
+        settings = load_settings(home=tmp_path_factory.mktemp("search") / "home")
+    settings.ensure_home()
+    store = Store(settings.db_url)
+    corpus = build_corpus(store)
+    syncer = IndexSyncer(settings, store, embedder, progress=False)
+    syncer.sync()
+    yield Shared(settings, store, SearchService(settings, store, embedder=embedder, dense=syncer.dense), corpus)
+    store.close()
+
+
+@pytest.fixture
+def service(shared: Shared) -> SearchService:
+    return shared.service
+
+
+@pytest.fixture
+def corpus(shared: Shared) -> dict[str, list[int]]:
+    return shared.corpus
+
+
+@pytest.fixture
+def make_service(store: Store, embedder: LorebaseEmbedding) -> Callable[..., SearchService]:
+    """A service over the test's own store, for tests that change the corpus."""
+
+    def make(settings: Settings) -> SearchService:
+        syncer = IndexSyncer(settings, store, embedder, progress=False)
+        syncer.sync()
+        return SearchService(settings, store, embedder=embedder, dense=syncer.dense)
+
+    return make
+
+
+def chunk_ids(service: SearchService, query: str, **kw: object) -> list[int]:
+    return [h.chunk_id for h in service.retrieve(query, **kw)]  # type: ignore[arg-type]
+
+
+def test_bm25_finds_an_identifier_only_query(service: SearchService, corpus: dict[str, list[int]]) -> None:
+    assert chunk_ids(service, "parseHTTPHeader", k=3, mode="bm25")[0] == corpus["parser"][0]
+    # the parts of the name match words too
+    assert chunk_ids(service, "http header", k=1, mode="bm25") == corpus["parser"]
+
+
+def test_dense_finds_a_paraphrase_bm25_cannot(service: SearchService, corpus: dict[str, list[int]]) -> None:
+    query = "how to make lookups faster with caching"
+    assert corpus["ram"][0] not in chunk_ids(service, query, k=10, mode="bm25")
+    assert chunk_ids(service, query, k=1, mode="dense") == corpus["ram"]
+
+
+def test_hybrid_keeps_what_only_one_retriever_found(shared: Shared, corpus: dict[str, list[int]]) -> None:
+    service = shared.variant(retrieval={"candidates": 1})
+    query = "how to make lookups faster with caching"
+    # Preconditions: each retriever's single candidate is a different chunk.
+    assert chunk_ids(service, query, k=1, mode="bm25") == corpus["env"]  # shares the word "faster"
+    assert chunk_ids(service, query, k=1, mode="dense") == corpus["ram"]  # shares the meaning only
+    assert sorted(chunk_ids(service, query, k=2, mode="hybrid")) == sorted(corpus["env"] + corpus["ram"])
+
+
+def test_citations_are_numbered_and_shaped(service: SearchService, corpus: dict[str, list[int]]) -> None:
+    cites = service.search("parseHTTPHeader", k=3)
+    assert [c.id for c in cites] == ["S1", "S2", "S3"]
+    top = cites[0]
+    assert isinstance(top, Citation) and top.path == "src/http/parser.py" and top.start_line == 1 and top.end_line == 3
+    assert top.kind == "code" and top.commit == "a" * 40 and "parseHTTPHeader" in top.snippet
+    assert all(a.score >= b.score for a, b in itertools.pairwise(cites))  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expect"),
+    [
+        ({"kind": "issue"}, {"issue"}),
+        ({"kind": ["code", "commit"]}, {"parser", "commit"}),
+        ({"repo": "o/other"}, {"env"}),
+        ({"path_prefix": "docs/"}, {"ram", "pasta"}),
+        ({"lecture": "ml/lecture-01"}, {"lecture"}),
+        ({"since": "2024-03-01"}, {"issue", "commit"}),
+        ({"until": "2024-03-05"}, {"issue", "lecture"}),  # a bare date includes that whole day
+        ({"since": "2024-03-06T00:00:00+00:00", "until": "2024-12-31"}, {"commit"}),
+        ({"kind": "doc", "repo": "o/r"}, {"ram", "pasta"}),
+    ],
+)
+def test_each_filter_limits_results_and_still_fills_k(
+    service: SearchService, corpus: dict[str, list[int]], filters: dict[str, object], expect: set[str]
+) -> None:
+    wanted = {i for name in expect for i in corpus[name]}
+    for mode in ("hybrid", "dense"):
+        got = chunk_ids(service, "header parsing bug", k=10, filters=filters, mode=mode)
+        # Every allowed chunk comes back even when it is a poor match, and nothing else does.
+        assert sorted(got) == sorted(wanted), mode
+
+
+def test_selective_filter_returns_k_with_few_candidates(shared: Shared, corpus: dict[str, list[int]]) -> None:
+    service = shared.variant(retrieval={"candidates": 1})
+    got = chunk_ids(service, "pasta", k=3, filters={"lecture": "ml/lecture-01"}, mode="hybrid")
+    assert sorted(got) == corpus["lecture"]
+
+
+def test_unknown_filter_key_and_bad_values(service: SearchService) -> None:
+    with pytest.raises(InvalidInput) as e:
+        service.search("x", filters={"colour": "red"})
+    assert "'colour'" in str(e.value) and "path_prefix" in str(e.value) and "lecture" in str(e.value)
+    with pytest.raises(InvalidInput, match="unknown kind 'video'"):
+        service.search("x", filters={"kind": "video"})
+    with pytest.raises(InvalidInput, match="ISO date"):
+        service.search("x", filters={"since": "last tuesday"})
+
+
+@pytest.mark.parametrize("k", [0, 101, -1, True])
+def test_bad_k_is_rejected(service: SearchService, k: int) -> None:
+    with pytest.raises(InvalidInput, match="k must be"):
+        service.search("parser", k=k)
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_empty_query_is_rejected(service: SearchService, query: str) -> None:
+    with pytest.raises(InvalidInput, match="empty"):
+        service.search(query)
+
+
+def test_unknown_mode_is_rejected(service: SearchService) -> None:
+    with pytest.raises(InvalidInput, match="mode"):
+        service.search("parser", mode="magic")
+
+
+def test_overlapping_chunks_of_one_source_keep_the_better(
+    store: Store, settings: Settings, make_service: Callable[..., SearchService]
+) -> None:
+    code = add_source(
+        store, "code:o/r:src/big.py",
+        [
+            {"text": "def flurbish():\n    flurbish_all()  # flurbish twice", "start_line": 1, "end_line": 20},
+            {"text": "flurbish once here", "start_line": 10, "end_line": 30},  # overlaps the first
+            {"text": "later: flurbish", "start_line": 40, "end_line": 50},
+        ],
+        kind="code", repo="o/r", path="src/big.py",
+    )
+    talk = add_source(
+        store, "transcript:t/talk",
+        [
+            {"text": "quibble quibble quibble", "start_time": 0.0, "end_time": 60.0},
+            {"text": "one quibble", "start_time": 30.0, "end_time": 90.0},  # overlaps the first
+            {"text": "a last quibble", "start_time": 90.0, "end_time": 120.0},  # only touches the second
+        ],
+        kind="transcript", lecture="t/talk",
+    )
+    service = make_service(settings)
+    assert chunk_ids(service, "flurbish", k=3, mode="bm25") == [code[0], code[2]]
+    got = chunk_ids(service, "quibble", k=3, mode="bm25")
+    assert talk[1] not in got and sorted(got) == [talk[0], talk[2]]
+
+
+def test_neighbors_widen_a_hit_with_adjacent_chunks(service: SearchService) -> None:
+    plain = service.search("gradient descent slope", k=1, mode="bm25")[0]
+    assert (plain.start_time, plain.end_time) == (30.0, 60.0)
+    wide = service.search("gradient descent slope", k=1, mode="bm25", neighbors=1)[0]
+    assert (wide.start_time, wide.end_time) == (0.0, 90.0)
+    assert wide.snippet.startswith("Welcome to the course") and "regularisation" in wide.snippet
+
+
+def test_chunks_deleted_but_not_yet_synced_never_come_back(
+    store: Store, settings: Settings, make_service: Callable[..., SearchService]
+) -> None:
+    corpus = build_corpus(store)
+    service = make_service(settings)
+    delete_source(store, "code:o/r:src/http/parser.py")  # tombstoned; the dense index still holds it
+    for mode in ("hybrid", "dense", "bm25"):
+        assert corpus["parser"][0] not in chunk_ids(service, "parseHTTPHeader", k=5, mode=mode)
+
+
+def build_tiny_cross_encoder(out: Path) -> Path:
+    """A random one-layer BERT cross-encoder with a WordPiece vocabulary trained here."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    corpus = [PARSER, RAM, ENV, "Boil the pasta for nine minutes", "header parsing crash colon"] * 5
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )
+    fast.model_max_length = 128
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(fast), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        num_labels=1, max_position_embeddings=128, initializer_range=0.5,
+    )
+    BertForSequenceClassification(config).save_pretrained(out)
+    fast.save_pretrained(out)
+    return out
+
+
+def test_cross_encoder_reranks_when_configured(shared: Shared, tmp_path: Path) -> None:
+    from sentence_transformers import CrossEncoder
+
+    folder = build_tiny_cross_encoder(tmp_path / "tiny-ce")
+    service = shared.variant(index={"reranker": str(folder)})
+    assert service.reranker is not None
+    query = "header parsing crash"
+    hits = service.retrieve(query, k=5, mode="hybrid")
+    assert len(hits) == 5
+
+    judge = CrossEncoder(str(folder), device="cpu")
+    expected = judge.predict([(query, f"{h.source.title}\n{h.chunk.text}") for h in hits])
+    assert [h.score for h in hits] == pytest.approx([float(x) for x in expected], abs=1e-5)
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
+    # without the reranker the same query ranks by fused rank, a different order of scores
+    plain = shared.service.retrieve(query, k=5, mode="hybrid")
+    assert [h.score for h in plain] != [h.score for h in hits]
+
+
+def test_empty_store_gives_no_results(settings: Settings, store: Store, embedder: LorebaseEmbedding) -> None:
+    service = SearchService(settings, store, embedder=embedder)
+    service.warm()
+    for mode in ("hybrid", "dense", "bm25"):
+        assert service.search("anything at all", mode=mode) == []

@@ -1,0 +1,182 @@
+"""The syncer keeps FAISS and the store in step, across crashes, damage and rebuilds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from lorebase.errors import StoreError
+from lorebase.index.dense import DenseIndex
+from lorebase.index.embeddings import LorebaseEmbedding
+from lorebase.index.sync import IndexSyncer
+from lorebase.settings import Settings, load_settings
+from lorebase.store import Store
+from tests.index.corpus import add_source, chunk_states, delete_source, tombstones
+
+TEXTS = {
+    "doc:r:install.md": ["Install the package with pip and run the setup command.", "Configure the database URL before starting."],
+    "doc:r:faq.md": ["Why is my query slow? Check that the index is built.", "Passwords are never stored in plain text."],
+    "doc:r:cook.md": ["Boil the pasta for nine minutes in salted water."],
+}
+
+
+def fill(store: Store) -> dict[str, list[int]]:
+    return {key: add_source(store, key, texts) for key, texts in TEXTS.items()}
+
+
+def faiss_ids(syncer: IndexSyncer) -> list[int]:
+    return syncer.dense.store.present_ids().tolist()
+
+
+def nearest(syncer: IndexSyncer, embedder: LorebaseEmbedding, text: str) -> int:
+    return syncer.dense.search(embedder.embed([text])[0], 1)[0][0]
+
+
+def test_sync_adds_pending_chunks_persists_and_reloads(
+    store: Store, make_syncer: Callable[..., IndexSyncer], embedder: LorebaseEmbedding
+) -> None:
+    ids = fill(store)
+    syncer = make_syncer()
+    assert syncer.open() is None  # nothing saved, nothing indexed: no rebuild needed
+    r = syncer.sync()
+    all_ids = sorted(i for v in ids.values() for i in v)
+    assert (r.added, r.removed, r.total) == (5, 0, 5)
+    assert set(chunk_states(store).values()) == {True}
+    assert sorted(faiss_ids(syncer)) == all_ids
+
+    fresh = make_syncer()
+    assert fresh.open() is None
+    assert sorted(faiss_ids(fresh)) == all_ids
+    assert nearest(fresh, embedder, "cooking spaghetti in boiling water") == ids["doc:r:cook.md"][0]
+    assert fresh.sync().added == 0  # nothing pending
+
+
+def test_tombstones_remove_vectors_and_are_cleared(store: Store, make_syncer: Callable[..., IndexSyncer]) -> None:
+    ids = fill(store)
+    syncer = make_syncer()
+    syncer.sync()
+    gone = delete_source(store, "doc:r:faq.md")
+    assert sorted(tombstones(store)) == sorted(gone)
+    r = syncer.sync()
+    assert (r.added, r.removed, r.total) == (0, 2, 3)
+    assert tombstones(store) == []
+    assert not set(gone) & set(faiss_ids(syncer))
+    assert sorted(faiss_ids(syncer)) == sorted(ids["doc:r:install.md"] + ids["doc:r:cook.md"])
+
+
+def test_crash_after_save_before_commit_leaves_no_duplicates(store: Store, make_syncer: Callable[..., IndexSyncer]) -> None:
+    fill(store)
+    first = make_syncer()
+    first.sync()
+    new = add_source(store, "doc:r:new.md", ["A brand new page about caching.", "And a second chunk on eviction."])
+    gone = delete_source(store, "doc:r:cook.md")
+
+    # The process dies between saving the index and updating the store.
+    plan = first.plan()
+    first.apply(plan, first.embed(plan.texts))
+    assert all(chunk_states(store)[i] is False for i in new) and sorted(tombstones(store)) == gone
+
+    after = make_syncer()
+    assert after.open() is None  # pending and tombstoned ids in FAISS are expected, not damage
+    r = after.sync()
+    assert r.added == 2 and r.total == 6
+    present = faiss_ids(after)
+    assert len(present) == len(set(present)) == 6
+    assert sorted(present) == sorted(chunk_states(store))
+    assert tombstones(store) == [] and set(chunk_states(store).values()) == {True}
+
+
+def test_damaged_index_file_is_rebuilt_with_nothing_lost(
+    store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings, embedder: LorebaseEmbedding
+) -> None:
+    ids = fill(store)
+    syncer = make_syncer()
+    syncer.sync()
+    manifest = syncer.dense.manifest
+    assert manifest is not None
+    path = settings.index_dir / manifest.file
+    path.write_bytes(b"garbage" + path.read_bytes()[7:])
+
+    again = make_syncer()
+    reason = again.open()
+    assert reason is not None and "checksum" in reason
+    assert sorted(faiss_ids(again)) == sorted(chunk_states(store))
+    assert nearest(again, embedder, "how do I install it with pip") == ids["doc:r:install.md"][0]
+    assert make_syncer().open() is None  # the rebuilt index is saved and sound
+
+
+def test_missing_index_with_indexed_chunks_is_rebuilt(store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings) -> None:
+    fill(store)
+    make_syncer().sync()
+    for p in settings.index_dir.glob("dense*"):
+        p.unlink()
+    again = make_syncer()
+    reason = again.open()
+    assert reason is not None and "5 chunks are marked indexed" in reason
+    assert sorted(faiss_ids(again)) == sorted(chunk_states(store))
+
+
+def test_index_out_of_step_with_the_store_is_rebuilt(store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings) -> None:
+    fill(store)
+    syncer = make_syncer()
+    syncer.sync()
+    old = settings.index_dir / "old"
+    old.mkdir()
+    syncer.dense.save(old)  # an older copy of the index ...
+    extra = add_source(store, "doc:r:late.md", ["Added after the copy was made."])
+    syncer.sync()
+    for p in old.iterdir():  # ... restored over the current one: it lacks an indexed chunk
+        p.replace(settings.index_dir / p.name)
+
+    again = make_syncer()
+    reason = again.open()
+    assert reason is not None and "1 indexed chunks are missing" in reason
+    assert extra[0] in faiss_ids(again) and len(faiss_ids(again)) == 6
+
+
+def test_embedder_change_needs_rebuild_and_rebuild_swaps_atomically(
+    store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings, embedder: LorebaseEmbedding
+) -> None:
+    fill(store)
+    other = DenseIndex(settings.index_dir, settings.index, "some-other-embedder", embedder.dim)
+    other.store.add_vectors(np.array([1]), embedder.embed(["x"]))
+    other.save()
+
+    with pytest.raises(StoreError, match="lorebase index rebuild"):
+        make_syncer().open()
+
+    reader = make_syncer()  # another process, still serving what it loaded before the rebuild
+    reader.dense.embedder_name = "some-other-embedder"
+    reader.dense.load()
+    assert reader.dense.count == 1
+
+    r = make_syncer().rebuild()
+    assert r.rebuilt and r.total == 5
+    assert not list(settings.index_dir.glob(".rebuild-*"))  # the staging folder is gone
+    assert len(list(settings.index_dir.glob("dense-*.faiss"))) == 1
+    assert make_syncer().open() is None
+    assert set(chunk_states(store).values()) == {True}
+    assert reader.dense.count == 1  # it kept serving the old index until it looked again
+
+
+def test_hnsw_is_used_above_the_threshold(tmp_path, store: Store, embedder: LorebaseEmbedding) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings(home=tmp_path / "home", index={"exact_max_vectors": 2, "hnsw_m": 8})
+    ids = fill(store)
+    syncer = IndexSyncer(settings, store, embedder, progress=False)
+    syncer.sync()
+    assert syncer.dense.index_type == "hnsw" and syncer.dense.manifest.index_type == "hnsw"  # type: ignore[union-attr]
+    assert nearest(syncer, embedder, "boiling pasta") == ids["doc:r:cook.md"][0]
+
+    gone = delete_source(store, "doc:r:cook.md")
+    new = add_source(store, "doc:r:new.md", ["Caching keeps hot pages in memory."])
+    plan = syncer.plan()
+    syncer.apply(plan, syncer.embed(plan.texts))  # crash before commit, on HNSW this time
+    again = IndexSyncer(settings, store, embedder, progress=False)
+    assert again.open() is None
+    r = again.sync()
+    assert r.total == 5 and again.dense.index_type == "hnsw"
+    live = again.dense.store.live_ids().tolist()
+    assert sorted(live) == sorted(chunk_states(store)) and new[0] in live and not set(gone) & set(live)
+    assert len(again.dense.store.present_ids()) == len(set(again.dense.store.present_ids().tolist()))
