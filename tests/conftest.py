@@ -77,6 +77,7 @@ def build_tiny_llama(out: Path) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
+        head_dim=32,  # vLLM's CPU attention supports head sizes from 32 up, not 64/4=16
         max_position_embeddings=2048,
         tie_word_embeddings=True,
         bos_token_id=fast.bos_token_id,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from lorebase.generation.prompts import ABSTAIN_TEXT, Evidence
 
 CITATION = re.compile(r"\[(S\d+)\]")
+_LEADING_CITATIONS = re.compile(r"^(?:\s*\[S\d+\])+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\[(`\"'])|\n+")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?")
 _ABSTAIN_HINTS = (
@@ -92,11 +93,17 @@ def check(answer: str, evidence: Sequence[Evidence], threshold: float = 0.6) -> 
         return Grounding(False, True, answer.strip(), [], invalid, 0.0, "the model found no answer in the sources")
     checks: list[SentenceCheck] = []
     for sent in split_sentences(answer):
+        # "… fusion. [S2] Instead …": citations written after a full stop belong to the sentence before.
+        lead = _LEADING_CITATIONS.match(sent)
+        if lead and checks:
+            prev = checks[-1]
+            _attach(prev, CITATION.findall(lead.group(0)), texts)
+            sent = sent[lead.end():]
         labels = [lbl for lbl in dict.fromkeys(CITATION.findall(sent)) if lbl in texts]
         bare = CITATION.sub("", sent).strip()
         if not content_words(bare):  # a heading, a bullet marker, a lone citation
             if labels and checks:
-                checks[-1].labels.extend(lbl for lbl in labels if lbl not in checks[-1].labels)
+                _attach(checks[-1], labels, texts)
             continue
         if labels:
             score = support(bare, " ".join(texts[lbl] for lbl in labels))
@@ -118,6 +125,17 @@ def check(answer: str, evidence: Sequence[Evidence], threshold: float = 0.6) -> 
         return Grounding(False, False, rebuilt, cited, invalid, overall,
                          f"{len(unsupported)} of {len(checks)} sentences are not supported by the cited sources", checks)
     return Grounding(True, False, rebuilt, cited, invalid, overall, "supported", checks)
+
+
+def _attach(prev: SentenceCheck, labels: Sequence[str], texts: dict[str, str]) -> None:
+    """The model cited these for `prev`: they are its labels now (not ones the check guessed)."""
+    written = [lbl for lbl in labels if lbl in texts]
+    if not written:
+        return
+    if prev.added:
+        prev.labels, prev.added = [], False
+    prev.labels.extend(lbl for lbl in written if lbl not in prev.labels)
+    prev.score = support(prev.text, " ".join(texts[lbl] for lbl in prev.labels))
 
 
 def _repair(answer: str, checks: Sequence[SentenceCheck], invalid: Sequence[str]) -> str:

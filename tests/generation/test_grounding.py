@@ -64,3 +64,11 @@ def test_prompt_numbers_sources_and_fits_the_budget() -> None:
     long = [ev("S1", "word " * 2000)]
     cut = fit_evidence("q?", long, count, budget=300)
     assert count(answer_messages("q?", cut)) <= 300 and cut[0].label == "S1"
+
+
+def test_citations_after_the_full_stop_belong_to_the_sentence_before() -> None:
+    answer = "Failed jobs are retried three times. [S1] Chunks span 45 to 90 seconds. [S2]"
+    g = check(answer, SOURCES)
+    assert g.supported and g.cited == ["S1", "S2"]
+    assert [c.labels for c in g.sentences] == [["S1"], ["S2"]]
+    assert g.answer.count("[S1]") == 1 and g.answer.count("[S2]") == 1

@@ -1,0 +1,241 @@
+"""Generation throughput and time to first token: vLLM against transformers, same model, same prompts.
+
+Run (a few minutes on 2 cores; the vLLM server starts once per dtype):
+
+    .venv/bin/python bench/bench_generation.py --out bench/results/generation.md
+
+Each engine serves the same grounded-question prompts, greedy, through lorebase's own backends
+(vLLM over HTTP, as lorebase serves it; transformers in process, one generation at a time), first one
+request at a time, then 8 at once. Reported: completion tokens per second of wall time, TTFT
+(time to the first streamed text) p50/p95, and whether both engines gave the same greedy text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lorebase.generation.backend import ChatTokenizer, GenerationRequest, Generator
+from lorebase.generation.queue import GenerationQueue
+from lorebase.generation.transformers_backend import TransformersBackend
+from lorebase.generation.vllm_backend import VLLMBackend
+from lorebase.generation.vllm_server import VLLMOptions, VLLMServer
+from lorebase.settings import load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+PREPARED = Path("/tmp/lbh/models/smollm2-135m-instruct")
+
+SYSTEM = "Answer the question using only the sources. Cite sources as [S1], [S2]. If the sources do not say, answer that you do not know."
+CASES = [
+    ("[S1] Gradient descent updates each weight against the gradient of the loss, scaled by the learning rate. "
+     "[S2] A learning rate that is too large makes the loss oscillate or diverge.", "What does the learning rate control?"),
+    ("[S1] The parser crashed on empty files because it read the first line without checking the length. "
+     "[S2] Commit 3f2a adds a guard that returns an empty module for empty input.", "Why did the parser crash, and how was it fixed?"),
+    ("[S1] Backpropagation applies the chain rule layer by layer, from the output back to the input. "
+     "[S2] It reuses the gradients of later layers, so one backward pass costs about as much as a forward pass.",
+     "How does backpropagation compute gradients?"),
+    ("[S1] The cache keeps at most 128 entries and evicts the least recently used one. "
+     "[S2] Entries expire after ten minutes even when they are used often.", "When is a cache entry removed?"),
+    ("[S1] The lecture compares batch, mini-batch and stochastic gradient descent at 12:40. "
+     "[S2] Mini-batches trade gradient noise against the cost of each step.", "Why use mini-batches?"),
+    ("[S1] The retry decorator waits 1, 2, then 4 seconds between attempts. "
+     "[S2] After the third failure it raises the last exception to the caller.", "How many times does the decorator retry?"),
+    ("[S1] Dropout sets a random half of the activations to zero during training only. "
+     "[S2] At inference the activations are scaled instead, so no unit is dropped.", "Is dropout used at inference time?"),
+    ("[S1] The config loader reads lorebase.yaml, then environment variables, which win. "
+     "[S2] Unknown keys are rejected with the name of the key.", "Which wins, the YAML file or the environment?"),
+]
+
+
+def messages(i: int) -> list[dict[str, str]]:
+    sources, question = CASES[i % len(CASES)]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"}]
+
+
+@dataclass
+class Result:
+    engine: str
+    concurrency: int
+    requests: int
+    tokens: int
+    wall_s: float
+    ttft_s: list[float]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.wall_s
+
+    def ttft(self, q: float) -> float:
+        xs = sorted(self.ttft_s)
+        return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+async def one(gen: Generator, i: int, max_tokens: int, texts: dict[int, str]) -> tuple[int, float]:
+    start = time.perf_counter()
+    first: float | None = None
+    parts: list[str] = []
+    tokens = 0
+    async for d in gen.stream(GenerationRequest(messages(i), max_tokens=max_tokens)):
+        if d.text and first is None:
+            first = time.perf_counter() - start
+        parts.append(d.text)
+        if d.usage is not None:
+            tokens = d.usage.completion_tokens
+    texts[i] = "".join(parts)
+    return tokens, first if first is not None else time.perf_counter() - start
+
+
+async def measure(engine: str, gen: Generator, concurrency: int, requests: int, max_tokens: int, texts: dict[int, str]) -> Result:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def limited(i: int) -> tuple[int, float]:
+        async with sem:
+            return await one(gen, i, max_tokens, texts)
+
+    start = time.perf_counter()
+    done = await asyncio.gather(*(limited(i) for i in range(requests)))
+    wall = time.perf_counter() - start
+    return Result(engine, concurrency, requests, sum(t for t, _ in done), wall, [f for _, f in done])
+
+
+async def run_engine(engine: str, gen: Generator, args: argparse.Namespace, texts: dict[int, str]) -> list[Result]:
+    await gen.complete(GenerationRequest(messages(0), max_tokens=8))  # warm-up
+    results = []
+    for c in args.concurrency:
+        n = max(c, args.requests) if c == 1 else c * args.rounds
+        results.append(await measure(engine, gen, c, n, args.max_tokens, texts))
+        r = results[-1]
+        print(f"  {engine} x{c}: {r.tokens} tokens in {r.wall_s:.1f} s = {r.tokens_per_s:.1f} tok/s", file=sys.stderr)
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+async def main(args: argparse.Namespace) -> str:
+    model = args.model
+    name = model.name
+    queue_size = 64
+    all_results: list[Result] = []
+    texts: dict[str, dict[int, str]] = {}
+
+    print(f"transformers fp32 on {model}", file=sys.stderr)
+    tf = await TransformersBackend.open(model, base_model=name, queue=GenerationQueue(max(args.concurrency), queue_size))
+    texts["transformers"] = {}
+    try:
+        all_results += await run_engine("transformers fp32", tf, args, texts["transformers"])
+    finally:
+        await tf.aclose()
+
+    home = args.home or load_settings().home
+    for dtype in args.vllm_dtype:
+        print(f"vLLM {dtype}: starting the server", file=sys.stderr)
+        options = VLLMOptions(
+            python=args.vllm_python,
+            model_dir=model,
+            served_name=name,
+            max_model_len=args.max_model_len,
+            log_file=home / "logs" / "vllm-bench.log",
+            cache_dir=home / "vllm-cache",
+            port=free_port(),
+            dtype=dtype,
+            kv_cache_gib=2,
+        )
+        t0 = time.perf_counter()
+        server = VLLMServer(options)
+        gen = await VLLMBackend.start(server, queue=GenerationQueue(max(args.concurrency), queue_size), tokenizer=ChatTokenizer(model))
+        print(f"  ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        texts[dtype] = {}
+        try:
+            all_results += await run_engine(f"vLLM {dtype}", gen, args, texts[dtype])
+        finally:
+            await gen.aclose()
+
+    return report(args, all_results, texts)
+
+
+def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dict[int, str]]) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [
+        f"## Generation: vLLM vs transformers ({args.model.name})",
+        "",
+        f"{now}; {cpu_name()}, {len(os.sched_getaffinity(0))} cores usable, {platform.python_version()}; "
+        f"load average at the end {load:.1f}. Greedy, up to {args.max_tokens} new tokens, {len(CASES)} grounded-question prompts "
+        "(~100 tokens each). vLLM through lorebase's HTTP backend (LoRA enabled, as served); transformers in process, "
+        "one generation at a time (lorebase's backend).",
+        "",
+        "| engine | concurrent | requests | tokens | wall s | tokens/s | TTFT p50 s | TTFT p95 s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.engine} | {r.concurrency} | {r.requests} | {r.tokens} | {r.wall_s:.1f} | {r.tokens_per_s:.1f} | "
+            f"{r.ttft(0.5):.2f} | {r.ttft(0.95):.2f} |"
+        )
+    lines.append("")
+    base = {r.concurrency: r for r in results if r.engine.startswith("transformers")}
+    for r in results:
+        if r.engine.startswith("vLLM") and r.concurrency in base:
+            ratio = r.tokens_per_s / base[r.concurrency].tokens_per_s
+            lines.append(f"- {r.engine} at {r.concurrency} concurrent: {ratio:.1f}x the throughput of transformers.")
+    ref = texts.get("transformers", {})
+    for dtype, got in texts.items():
+        if dtype == "transformers":
+            continue
+        same = sum(1 for i, t in got.items() if ref.get(i) == t)
+        lines.append(f"- Greedy text identical to transformers fp32: vLLM {dtype} {same}/{len(got)} prompts.")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=None, help="model folder (default: the prepared SmolLM2, else settings)")
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--max-model-len", type=int, default=2048)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--requests", type=int, default=4, help="requests at concurrency 1")
+    ap.add_argument("--rounds", type=int, default=1, help="batches of requests at higher concurrency")
+    ap.add_argument("--vllm-dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
+    ap.add_argument("--vllm-python", type=Path, default=REPO / ".venv-vllm" / "bin" / "python")
+    ap.add_argument("--home", type=Path, default=None, help="where logs/vllm-bench.log and the vLLM cache go (default: the data home)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
+    args = ap.parse_args()
+    if args.model is None:
+        if PREPARED.is_dir():
+            args.model = PREPARED
+        else:
+            from lorebase.offline_models import generator_path
+
+            args.model = generator_path(load_settings())
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    table = asyncio.run(main(arguments))
+    print(table)
+    if arguments.out is not None:
+        arguments.out.parent.mkdir(parents=True, exist_ok=True)
+        arguments.out.write_text(table, encoding="utf-8")

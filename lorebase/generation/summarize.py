@@ -1,0 +1,188 @@
+"""Summaries of a lecture, a commit range, an issue or PR thread, or any set of sources.
+
+Parts are labelled with where they come from ([mm:ss] for a lecture, [S1]… otherwise) so every
+bullet can point back. When the parts do not fit the model's context at once, they are summarised
+in batches (map) and the partial summaries merged (reduce), recursively.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from lorebase.citations import Citation, cite, format_timestamp
+from lorebase.errors import InvalidInput, NotFound
+from lorebase.generation.backend import GenerationRequest, Generator
+from lorebase.generation.prompts import merge_summaries_messages, summary_messages
+from lorebase.settings import Settings
+from lorebase.store import Store
+from lorebase.store.models import Chunk, Source
+
+_RANGE = re.compile(r"^(?P<repo>[^:\s]+):(?P<old>[0-9a-fA-F]{4,40})\.\.(?P<new>[0-9a-fA-F]{4,40})$")
+TARGET_RATIO = 0.3  # aim at ~70% shorter than the input
+
+
+@dataclass
+class Part:
+    ref: str  # "03:15" or "S2"
+    text: str
+
+
+@dataclass
+class Summary:
+    title: str
+    text: str
+    sources: list[Citation]
+    input_chars: int
+    model: str
+
+
+@dataclass
+class SummaryTarget:
+    title: str
+    sources: list[Source]
+
+
+class SummaryService:
+    def __init__(self, settings: Settings, store: Store, generator: Generator) -> None:
+        self.settings = settings
+        self.store = store
+        self.generator = generator
+
+    # --- choosing what to summarise -----------------------------------------------------------
+
+    def target(
+        self,
+        *,
+        source_ids: Sequence[str] | None = None,
+        lecture: str | None = None,
+        commit_range: str | None = None,
+        number: int | None = None,
+        repo: str | None = None,
+    ) -> SummaryTarget:
+        chosen = [x for x in (source_ids, lecture, commit_range, number) if x]
+        if len(chosen) != 1:
+            raise InvalidInput("give exactly one of: source_ids, lecture, commit_range, number")
+        with self.store.session() as s:
+            if source_ids:
+                found = {src.id: src for src in s.scalars(select(Source).where(Source.id.in_(list(source_ids))))}
+                missing = [i for i in source_ids if i not in found]
+                if missing:
+                    raise NotFound(f"no such source: {', '.join(missing)}")
+                srcs = [found[i] for i in source_ids]
+                title = srcs[0].title if len(srcs) == 1 else f"{len(srcs)} sources"
+            elif lecture:
+                q = select(Source).where(Source.kind == "transcript", (Source.id == lecture) | (Source.lecture == lecture) | (Source.key == lecture))
+                srcs = list(s.scalars(q))
+                if not srcs:
+                    raise NotFound(f"no lecture titled or identified {lecture!r}")
+                title = srcs[0].title
+            elif commit_range:
+                srcs, title = self._commit_range(s, commit_range)
+            else:
+                q = select(Source).where(Source.number == number, Source.kind.in_(("issue", "pull_request")))
+                if repo:
+                    q = q.where(Source.repo == repo)
+                srcs = list(s.scalars(q))
+                if not srcs:
+                    raise NotFound(f"no issue or pull request #{number}" + (f" in {repo}" if repo else ""))
+                if len(srcs) > 1:
+                    raise InvalidInput(f"#{number} exists in several repos ({', '.join(sorted(x.repo or '?' for x in srcs))}): give repo")
+                title = srcs[0].title
+            for src in srcs:
+                _ = src.chunks  # load while the session is open
+        return SummaryTarget(title, srcs)
+
+    @staticmethod
+    def _commit_range(s: object, spec: str) -> tuple[list[Source], str]:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(s, Session)
+        m = _RANGE.match(spec.strip())
+        if not m:
+            raise InvalidInput(f"commit range {spec!r}: expected REPO:OLD..NEW with commit shas")
+        repo, old, new = m["repo"], m["old"].lower(), m["new"].lower()
+        commits = list(s.scalars(select(Source).where(Source.kind == "commit", Source.repo == repo)))
+        ends = {}
+        for name, prefix in (("old", old), ("new", new)):
+            hits = [c for c in commits if c.commit and c.commit.startswith(prefix)]
+            if len(hits) != 1:
+                raise NotFound(f"commit {prefix} is {'ambiguous' if hits else 'not ingested'} in {repo}")
+            ends[name] = hits[0]
+        lo, hi = ends["old"].authored_at, ends["new"].authored_at
+        if lo is None or hi is None or lo > hi:
+            raise InvalidInput(f"{spec}: OLD must come before NEW")
+        # (OLD, NEW] like git's OLD..NEW, ordered by author date
+        chosen = sorted((c for c in commits if c.authored_at and lo < c.authored_at <= hi and c.id != ends["old"].id),
+                        key=lambda c: c.authored_at)
+        return chosen, f"commits {old[:7]}..{new[:7]} in {repo}"
+
+    # --- writing it ---------------------------------------------------------------------------
+
+    async def summarize(self, target: SummaryTarget, model: str | None = None) -> Summary:
+        parts, citations = self._parts(target)
+        if not parts:
+            raise InvalidInput(f"{target.title}: nothing to summarise (the source is empty)")
+        input_chars = sum(len(p.text) for p in parts)
+        text = await self._reduce(target.title, parts, model)
+        return Summary(target.title, text.strip(), citations, input_chars, model or self.generator.base_model)
+
+    def _parts(self, target: SummaryTarget) -> tuple[list[Part], list[Citation]]:
+        single_lecture = len(target.sources) == 1 and target.sources[0].kind == "transcript"
+        parts: list[Part] = []
+        citations: list[Citation] = []
+        for i, src in enumerate(target.sources, start=1):
+            label = f"S{i}"
+            citations.append(cite(src, None, label))
+            chunks: Sequence[Chunk | None] = src.chunks or [None]
+            for ch in chunks:
+                text = ch.text if ch is not None else src.text
+                if single_lecture and ch is not None and ch.start_time is not None:
+                    parts.append(Part(format_timestamp(ch.start_time), text))
+                else:
+                    parts.append(Part(label, text))
+        return parts, citations
+
+    def _budget(self) -> int:
+        out = min(self.settings.generation.max_new_tokens, 512)
+        return max(256, self.generator.context_length - out - 64)
+
+    async def _reduce(self, title: str, parts: list[Part], model: str | None) -> str:
+        batches = self._batches(title, parts)
+        if len(batches) == 1:
+            return await self._generate(summary_messages(title, [(p.ref, p.text) for p in batches[0]]), batches[0], model)
+        partials = [
+            await self._generate(summary_messages(title, [(p.ref, p.text) for p in b]), b, model) for b in batches
+        ]
+        merged_parts = [Part("", p) for p in partials]
+        while True:
+            msgs = merge_summaries_messages(title, [p.text for p in merged_parts])
+            if self.generator.count_prompt_tokens(msgs) <= self._budget() or len(merged_parts) == 1:
+                return await self._generate(msgs, merged_parts, model)
+            # still too long: merge pairwise and try again
+            half = []
+            for j in range(0, len(merged_parts), 2):
+                pair = merged_parts[j : j + 2]
+                half.append(Part("", await self._generate(merge_summaries_messages(title, [p.text for p in pair]), pair, model)))
+            merged_parts = half
+
+    def _batches(self, title: str, parts: list[Part]) -> list[list[Part]]:
+        budget = self._budget()
+        batches: list[list[Part]] = [[]]
+        for p in parts:
+            trial = batches[-1] + [p]
+            if batches[-1] and self.generator.count_prompt_tokens(summary_messages(title, [(x.ref, x.text) for x in trial])) > budget:
+                batches.append([p])
+            else:
+                batches[-1] = trial
+        return batches
+
+    async def _generate(self, messages: list[dict[str, str]], parts: Sequence[Part], model: str | None) -> str:
+        approx_input_tokens = sum(len(p.text) for p in parts) // 4
+        max_tokens = max(48, min(self.settings.generation.max_new_tokens, int(approx_input_tokens * TARGET_RATIO)))
+        req = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=0.0, model=model)
+        out = await self.generator.complete(req)
+        return out.text
