@@ -238,3 +238,7 @@ class SyncCursor(Base):
     name: Mapped[str] = mapped_column(String(1024), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# The chat UI's tables (Chainlit's data layer) share this metadata, so migrations cover them too.
+from lorebase.store import chainlit_tables as _chainlit_tables  # noqa: E402,F401

@@ -114,6 +114,8 @@ def test_failures_skips_and_cursors(service: IngestService, store: Store) -> Non
     r = service.run([reader], inputs=["folder"])
     assert (r.added, r.failed, r.skipped, r.status) == (2, 1, 1, "partial")
     assert r.errors == [{"source": "bad.vtt", "reason": "no WEBVTT header"}]
+    d = r.as_dict()
+    assert d["seconds"] >= 0 and d["run_id"] == r.run_id and d["failed"] == 1
     with store.session() as s:
         run = s.get(IngestRun, r.run_id)
         assert run.status == "partial" and run.failed == 1 and run.finished_at is not None

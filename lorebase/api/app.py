@@ -1,0 +1,83 @@
+"""The FastAPI application: OpenAI-compatible endpoints, lorebase's own, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from lorebase import __version__
+from lorebase.api import errors
+from lorebase.api.limits import BodyLimit
+from lorebase.api.metrics import Metrics, MetricsMiddleware
+from lorebase.api.routes import chat, health, models, native
+from lorebase.api.security import KeyCheck, check_binding
+from lorebase.generation.backend import Generator
+from lorebase.services import Services
+from lorebase.settings import Settings
+from lorebase.ui import pages
+from lorebase.ui.mount import mount_ui
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    generator: Generator | None = None,
+    start_generator: bool = True,
+) -> FastAPI:
+    """Build the app. `services` and `generator` may be handed in (tests); otherwise they are built
+    at start-up, and the generator starts in the background so search works while it warms up."""
+    check_binding(settings.server)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or await asyncio.to_thread(Services.build, settings)
+        app.state.services = svc
+        if ui is not None:
+            await ui.attach(svc)
+        task = None
+        if generator is not None:
+            await svc.start_generator(generator)
+        elif start_generator:
+            task = asyncio.create_task(_start_generator(svc))
+        try:
+            yield
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
+            if ui is not None:
+                await ui.detach(svc)
+            if services is None:
+                await svc.aclose()
+
+    app = FastAPI(title="lorebase", version=__version__, lifespan=lifespan)
+    app.state.metrics = Metrics()
+    app.state.ingest_lock = threading.Lock()
+    errors.install(app)
+    auth = [Depends(KeyCheck(settings.server))]
+    for router in (chat.router, models.router, native.router, health.metrics_router):
+        app.include_router(router, dependencies=auth)
+    app.include_router(health.router)
+    app.include_router(pages.router)  # /feedback, which checks access itself (API key or chat sign-in)
+    ui = mount_ui(app, settings)  # the chat UI at /chat; None when off or chainlit is not installed
+    # Outermost first: measure everything, including requests refused for their size.
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+async def _start_generator(svc: Services) -> None:
+    try:
+        await svc.start_generator()
+        log.info("generator ready: %s", svc.generator.base_model if svc.generator else "?")
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # the API still serves search and ingest; chat answers 503 until fixed
+        log.error("the generator did not start: %s", e)

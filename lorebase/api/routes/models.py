@@ -1,0 +1,54 @@
+"""GET /v1/models and POST /v1/embeddings."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import numpy as np
+
+from fastapi import APIRouter, Request
+
+from lorebase.api import protocol as p
+from lorebase.api.deps import generator_ready, services
+from lorebase.errors import UnknownModel
+
+router = APIRouter()
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> p.ModelList:
+    svc = services(request)
+    generator_ready(svc)
+    assert svc.generator is not None
+    base = svc.generator.base_model
+    names = await svc.generator.models()
+    cards = [p.ModelCard(id=base)] + [p.ModelCard(id=n, parent=base) for n in names if n != base]
+    embedder = svc.search.embedder.model_name
+    cards.append(p.ModelCard(id=embedder, owned_by="lorebase-embedder"))
+    return p.ModelList(data=cards)
+
+
+@router.post("/v1/embeddings")
+async def embeddings(req: p.EmbeddingRequest, request: Request) -> p.EmbeddingResponse:
+    svc = services(request)
+    emb = svc.search.embedder
+    if req.model != emb.model_name:
+        raise UnknownModel(f"the embedding model {req.model!r} does not exist; available: {emb.model_name}")
+    texts = [req.input] if isinstance(req.input, str) else list(req.input)
+    vectors = await asyncio.to_thread(emb.embed, texts)
+    if req.dimensions is not None and req.dimensions != vectors.shape[1]:
+        from lorebase.errors import InvalidInput
+
+        raise InvalidInput(f"dimensions: this model gives {vectors.shape[1]}-dimensional vectors")
+    tokens = sum(len(t.split()) for t in texts)  # whitespace words: the embedder's own count is not exposed
+    def encode(v: np.ndarray) -> list[float] | str:
+        if req.encoding_format == "base64":
+            return base64.b64encode(v.astype("<f4").tobytes()).decode("ascii")
+        return v.tolist()
+
+    return p.EmbeddingResponse(
+        data=[p.Embedding(index=i, embedding=encode(v)) for i, v in enumerate(vectors)],
+        model=emb.model_name,
+        usage=p.Usage(prompt_tokens=tokens, total_tokens=tokens),
+    )

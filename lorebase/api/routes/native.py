@@ -1,0 +1,124 @@
+"""lorebase's own endpoints: search, summaries, feedback, ingest runs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from lorebase.api import protocol as p
+from lorebase.api.deps import generator_ready, resolve_model, services
+from lorebase.errors import InvalidInput, NotFound
+from lorebase.services import Services
+from lorebase.store.models import IngestRun
+
+router = APIRouter()
+
+
+@router.post("/v1/search")
+async def search(req: p.SearchRequest, request: Request) -> p.SearchResponse:
+    svc = services(request)
+    cites = await asyncio.to_thread(svc.search.search, req.query, req.top_k, req.filters, req.mode)
+    return p.SearchResponse(data=cites)
+
+
+@router.post("/v1/summaries")
+async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryResponse:
+    svc = services(request)
+    generator_ready(svc)
+    assert svc.summaries is not None
+    adapter = await resolve_model(svc, req.model)
+    target = svc.summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
+                                  number=req.number, repo=req.repo)
+    s = await svc.summaries.summarize(target, model=adapter)
+    return p.SummaryResponse(title=s.title, summary=s.text, sources=s.sources, input_chars=s.input_chars,
+                             output_chars=len(s.text), model=req.model or s.model)
+
+
+@router.post("/v1/feedback", status_code=201)
+async def feedback(req: p.FeedbackRequest, request: Request) -> dict[str, Any]:
+    svc = services(request)
+    base = svc.generator.base_model if svc.generator is not None else None
+    model = req.model or base or "unknown"
+    adapter = None if model == base else model
+    fid = svc.feedback.record(rating=req.score, question=req.question, answer=req.answer, sources=req.sources,
+                              model=model, adapter=adapter, comment=req.comment, channel="api",
+                              external_id=req.completion_id)
+    return {"object": "feedback", "id": fid, "rating": req.score}
+
+
+@router.get("/v1/feedback/stats")
+async def feedback_stats(request: Request, days: int = 30) -> dict[str, Any]:
+    if not 1 <= days <= 3650:
+        raise InvalidInput("days must be from 1 to 3650")
+    return services(request).feedback.stats(days)
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+
+
+class IngestRequest(BaseModel):
+    sources: list[str] = Field(min_length=1, max_length=100)
+
+
+def check_ingest_spec(svc: Services, spec: str) -> None:
+    """Through the API, local paths (and file:// URLs) must lie inside `ingest.api_roots`: the API
+    must not become a way to read arbitrary files of the server."""
+    if spec.startswith(("github:", "https://", "http://", "ssh://", "git@")):
+        return
+    raw = spec.removeprefix("file://")
+    path = Path(raw).expanduser().resolve()
+    roots = [Path(r).expanduser().resolve() for r in svc.settings.ingest.api_roots]
+    if not any(path == r or r in path.parents for r in roots):
+        allowed = ", ".join(str(r) for r in roots) or "none configured"
+        raise InvalidInput(f"{spec}: through the API, local paths are ingested only inside ingest.api_roots ({allowed})")
+
+
+def _run_record(run: IngestRun) -> dict[str, Any]:
+    return {k: getattr(run, k) for k in ("id", "status", "inputs", "added", "updated", "unchanged", "removed", "skipped",
+                                          "failed", "chunks_added", "chunks_removed", "errors", "started_at", "finished_at")}
+
+
+@router.post("/v1/ingest", status_code=202)
+async def start_ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
+    svc = services(request)
+    for spec in req.sources:
+        check_ingest_spec(svc, spec)
+    lock: threading.Lock = request.app.state.ingest_lock
+    if not lock.acquire(blocking=False):
+        return JSONResponse({"error": {"message": "an ingest run is already in progress; try again when it ends",  # type: ignore[return-value]
+                                       "type": "invalid_request_error", "param": None, "code": "ingest_busy"}}, status_code=409)
+    run_id = svc.ingest.open_run(req.sources)
+
+    def work() -> None:
+        try:
+            svc.ingest.ingest(req.sources, run_id=run_id)
+        finally:
+            lock.release()
+
+    threading.Thread(target=work, name=f"ingest-{run_id}", daemon=True).start()
+    return {"object": "ingest.run", "id": run_id, "status": "running"}
+
+
+@router.get("/v1/ingest/runs")
+async def ingest_runs(request: Request, limit: int = 20) -> dict[str, Any]:
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be from 1 to 500")
+    with services(request).store.session() as s:
+        runs = list(s.scalars(select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)))
+        return {"object": "list", "data": [_run_record(r) for r in runs]}
+
+
+@router.get("/v1/ingest/runs/{run_id}")
+async def ingest_run(run_id: int, request: Request) -> dict[str, Any]:
+    with services(request).store.session() as s:
+        run = s.get(IngestRun, run_id)
+        if run is None:
+            raise NotFound(f"no ingest run {run_id}")
+        return _run_record(run)

@@ -1,0 +1,43 @@
+"""`lorebase ask "question" [--json]`: a grounded answer with citations."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("question")
+    p.add_argument("-k", "--top-k", type=int, help="sources to retrieve (default: retrieval.top_k)")
+    p.add_argument("--kind", action="append", help="only sources of this kind (repeatable)")
+    p.add_argument("--model", help="an adapter name (default: the base model)")
+    p.add_argument("--json", action="store_true", help="print JSON: answer, sources, check, usage")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from lorebase.cli.main import print_json
+    from lorebase.services import Services
+    from lorebase.settings import load_settings
+
+    async def go() -> int:
+        svc = Services.build(load_settings())
+        try:
+            await svc.start_generator()
+            assert svc.answers is not None
+            filters = {"kind": args.kind} if args.kind else None
+            a = await svc.answers.answer(args.question, top_k=args.top_k, filters=filters, model=args.model)
+        finally:
+            await svc.aclose()
+        if args.json:
+            print_json({"answer": a.text, "sources": [c.model_dump() for c in a.sources], "check": a.check.__dict__,
+                        "usage": a.usage.__dict__, "model": a.model})
+        else:
+            print(a.text)
+            if a.sources:
+                print()
+                for c in a.sources:
+                    print(f"[{c.id}] {c.label}  {c.uri or ''}")
+        return 0
+
+    return asyncio.run(go())

@@ -1,0 +1,58 @@
+"""`lorebase summarize SOURCE [--json]`: bullet points with [mm:ss] or source citations."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = """SOURCE is a lecture title or source id, a commit range REPO:OLD..NEW, an issue or PR as
+'#N' (with --repo when several repos have it), or several source ids."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = HELP
+    p.add_argument("source", nargs="+", metavar="SOURCE")
+    p.add_argument("--repo", help="the repo of an issue or PR number")
+    p.add_argument("--model", help="an adapter name (default: the base model)")
+    p.add_argument("--json", action="store_true")
+
+
+def target_args(sources: list[str], repo: str | None) -> dict[str, object]:
+    """Map SOURCE words to SummaryService.target's keywords."""
+    import re
+
+    if len(sources) > 1:
+        return {"source_ids": sources}
+    s = sources[0]
+    if re.fullmatch(r"#?\d+", s):
+        return {"number": int(s.lstrip("#")), "repo": repo}
+    if ".." in s and ":" in s:
+        return {"commit_range": s}
+    if s.startswith("src_"):
+        return {"source_ids": [s]}
+    return {"lecture": s}
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from lorebase.cli.main import print_json
+    from lorebase.services import Services
+    from lorebase.settings import load_settings
+
+    async def go() -> int:
+        svc = Services.build(load_settings())
+        try:
+            await svc.start_generator()
+            assert svc.summaries is not None
+            target = svc.summaries.target(**target_args(args.source, args.repo))  # type: ignore[arg-type]
+            s = await svc.summaries.summarize(target, model=args.model)
+        finally:
+            await svc.aclose()
+        if args.json:
+            print_json({"title": s.title, "summary": s.text, "sources": [c.model_dump() for c in s.sources],
+                        "input_chars": s.input_chars, "output_chars": len(s.text), "model": s.model})
+        else:
+            print(f"{s.title}\n\n{s.text}")
+        return 0
+
+    return asyncio.run(go())
