@@ -121,6 +121,9 @@ class GenerationSettings(_Section):
     api_key: SecretStr | None = Field(None, description="Key for the remote OpenAI-compatible server, if it needs one.")
     max_new_tokens: int = Field(384, ge=1, le=8192)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
+    repetition_penalty: float = Field(
+        1.15, ge=1.0, le=2.0, description="Answers and summaries: above 1 discourages loops (small models repeat themselves)."
+    )
     max_concurrency: int = Field(8, ge=1, description="Requests generating at once.")
     max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 503.")
     vllm_python: Path = Field(Path(".venv-vllm/bin/python"), description="Python of the model-server environment.")

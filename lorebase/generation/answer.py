@@ -104,6 +104,7 @@ class AnswerService:
             max_tokens=out_tokens,
             temperature=self.settings.generation.temperature if temperature is None else temperature,
             model=model,
+            repetition_penalty=self.settings.generation.repetition_penalty,
         )
         parts: list[str] = []
         usage, finish = Usage(0, 0), "stop"

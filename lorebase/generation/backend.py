@@ -32,6 +32,9 @@ class GenerationRequest:
     seed: int | None = None
     model: str | None = None  # None: the base model; otherwise an adapter's name
     json_schema: dict[str, Any] | None = None  # constrain the answer to JSON of this schema
+    # Above 1.0 discourages repeating earlier tokens; small models loop without it. Not an OpenAI
+    # parameter: sent to vLLM as an extra field, and only when set.
+    repetition_penalty: float = 1.0
 
 
 @dataclass(frozen=True)

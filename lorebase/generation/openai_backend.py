@@ -153,6 +153,8 @@ class OpenAIBackend:
             params["stop"] = list(req.stop)
         if req.seed is not None:
             params["seed"] = req.seed
+        if req.repetition_penalty != 1.0:
+            params["extra_body"] = {"repetition_penalty": req.repetition_penalty}
         if req.json_schema is not None:
             params["response_format"] = {
                 "type": "json_schema",

@@ -183,6 +183,7 @@ class SummaryService:
     async def _generate(self, messages: list[dict[str, str]], parts: Sequence[Part], model: str | None) -> str:
         approx_input_tokens = sum(len(p.text) for p in parts) // 4
         max_tokens = max(48, min(self.settings.generation.max_new_tokens, int(approx_input_tokens * TARGET_RATIO)))
-        req = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=0.0, model=model)
+        req = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=0.0, model=model,
+                                repetition_penalty=self.settings.generation.repetition_penalty)
         out = await self.generator.complete(req)
         return out.text

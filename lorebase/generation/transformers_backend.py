@@ -313,6 +313,7 @@ class TransformersBackend:
                 input_ids=torch.tensor([prompt_ids]),
                 attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
                 max_new_tokens=max_new,
+                repetition_penalty=req.repetition_penalty,
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_cancel_criteria(run)]),
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,

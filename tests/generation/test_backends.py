@@ -236,3 +236,18 @@ async def test_factory_explains_what_is_missing(gen_settings: Settings) -> None:
     gen_settings.generation.vllm_python = gen_settings.home / "no-such-venv" / "bin" / "python"
     with pytest.raises(EngineUnavailable, match="make install-vllm"):
         await open_generator(gen_settings)
+
+
+async def test_repetition_penalty_reaches_the_model(tiny_llama: Path) -> None:
+    """A random model repeats itself under greedy decoding; the penalty must change what it writes."""
+    from lorebase.generation.backend import GenerationRequest
+    from lorebase.generation.queue import GenerationQueue
+    from lorebase.generation.transformers_backend import TransformersBackend
+
+    backend = await TransformersBackend.open(tiny_llama, base_model="tiny", queue=GenerationQueue(1, 1))
+    msgs = [{"role": "user", "content": "the lecture explains"}]
+    plain = await backend.complete(GenerationRequest(messages=msgs, max_tokens=24))
+    penalised = await backend.complete(GenerationRequest(messages=msgs, max_tokens=24, repetition_penalty=2.0))
+    await backend.aclose()
+    assert plain.text != penalised.text
+    assert len(set(penalised.text.split())) >= len(set(plain.text.split()))
