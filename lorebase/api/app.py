@@ -39,6 +39,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or await asyncio.to_thread(Services.build, settings)
+        await asyncio.to_thread(svc.search.warm)  # the first request should not pay for loading
         app.state.services = svc
         if ui is not None:
             await ui.attach(svc)
