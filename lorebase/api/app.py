@@ -15,6 +15,7 @@ from lorebase.api import errors
 from lorebase.api.limits import BodyLimit
 from lorebase.api.metrics import Metrics, MetricsMiddleware
 from lorebase.api.routes import chat, health, models, native
+from lorebase.api.routes import evals
 from lorebase.api.security import KeyCheck, check_binding
 from lorebase.generation.backend import Generator
 from lorebase.services import Services
@@ -65,6 +66,7 @@ def create_app(
     auth = [Depends(KeyCheck(settings.server))]
     for router in (chat.router, models.router, native.router, health.metrics_router):
         app.include_router(router, dependencies=auth)
+    app.include_router(evals.router, dependencies=auth)  # /v1/eval/runs: evaluation reports
     app.include_router(health.router)
     app.include_router(pages.router)  # /feedback, which checks access itself (API key or chat sign-in)
     ui = mount_ui(app, settings)  # the chat UI at /chat; None when off or chainlit is not installed

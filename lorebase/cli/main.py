@@ -23,7 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("summarize", "lorebase.cli.summarize_cmd", "summarise a lecture, a commit range, an issue/PR or chosen sources"),
     ("search", "lorebase.cli.search_cmd", "search the indexed sources: hybrid, dense or BM25, with filters"),
     ("index", "lorebase.cli.index_cmd", "the dense index: sync, rebuild, status"),
-    ("eval", "lorebase.cli.eval_cmd", "evaluate retrieval on a question file"),
+    ("eval", "lorebase.cli.eval_cmd", "evaluate answers and retrieval (RAGAS, hit@k, ROUGE), list and compare runs"),
 ]
 
 
