@@ -17,6 +17,7 @@ from lorebase.settings import Settings
 
 APP_ROOT_ENV = "CHAINLIT_APP_ROOT"
 FEEDBACK_PAGE = "/feedback"
+EVAL_REPORTS_PAGE = "/v1/eval/runs?format=html"  # behind the API key when keys are set
 
 # a thumbs-up outline, inline so the header link needs no file served
 _ICON = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' stroke='currentColor' "
@@ -106,6 +107,13 @@ name = "Feedback"
 display_name = "Feedback"
 icon_url = {_toml(ICON_URL)}
 url = {_toml(FEEDBACK_PAGE)}
+target = "_blank"
+
+[[UI.header_links]]
+name = "Evaluation"
+display_name = "Evaluation reports"
+icon_url = {_toml(ICON_URL)}
+url = {_toml(EVAL_REPORTS_PAGE)}
 target = "_blank"
 
 [meta]
