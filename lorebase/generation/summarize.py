@@ -169,8 +169,22 @@ class SummaryService:
                 half.append(Part("", await self._generate(merge_summaries_messages(title, [p.text for p in pair]), pair, model)))
             merged_parts = half
 
+    def _fits(self, title: str, parts: Sequence[Part]) -> bool:
+        return self.generator.count_prompt_tokens(summary_messages(title, [(x.ref, x.text) for x in parts])) <= self._budget()
+
+    def _split_oversize(self, title: str, part: Part) -> list[Part]:
+        """A part too long for a prompt on its own is cut at a sentence or word near its middle."""
+        if self._fits(title, [part]) or len(part.text) < 200:
+            return [part]
+        mid = len(part.text) // 2
+        cut = max(part.text.rfind(". ", 0, mid) + 1, part.text.rfind(" ", 0, mid))
+        cut = cut if cut > 0 else mid
+        halves = [Part(part.ref, part.text[:cut].strip()), Part(part.ref, part.text[cut:].strip())]
+        return [q for h in halves for q in self._split_oversize(title, h)]
+
     def _batches(self, title: str, parts: list[Part]) -> list[list[Part]]:
         budget = self._budget()
+        parts = [q for p in parts for q in self._split_oversize(title, p)]
         batches: list[list[Part]] = [[]]
         for p in parts:
             trial = batches[-1] + [p]

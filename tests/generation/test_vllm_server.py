@@ -127,7 +127,8 @@ async def test_closing_a_stream_aborts_the_request_in_vllm(served: VLLMBackend) 
     await asyncio.sleep(1.0)
     assert await metric(served, "vllm:num_requests_running") == 0
     made = await metric(served, "vllm:generation_tokens_total") - before
-    assert made < 200, f"vLLM went on to make {made} tokens after the client left"
+    # Not aborted, it would make all 1,500; how many slip out before the abort lands depends on load.
+    assert made < 750, f"vLLM went on to make {made} of 1500 tokens after the client left"
 
 
 async def test_adapters_load_and_unload_at_run_time(served: VLLMBackend, lora_beta: Path) -> None:  # noqa: F811
