@@ -232,10 +232,10 @@ class FinetuneSettings(_Section):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], description="Modules that get LoRA weights."
     )
     lora_layers: int | None = Field(
-        None, ge=1, description="Put LoRA only on the last N transformer layers (backward stops there: faster on CPU); unset: all layers."
+        8, ge=1, description="LoRA on the last N transformer layers only, so the backward pass stops there (the CPU default); null: every layer (GPU)."
     )
-    max_length: int = Field(384, ge=64, le=32768, description="Tokens per training example (prompt with sources, plus the answer).")
-    context_k: int = Field(3, ge=1, le=20, description="Sources per training prompt: the gold chunk and k-1 retrieved distractors (RAFT).")
+    max_length: int = Field(256, ge=64, le=32768, description="Tokens per training example (prompt with sources, plus the answer); 1024+ on a GPU.")
+    context_k: int = Field(2, ge=1, le=20, description="Sources per training prompt: the gold chunk and k-1 retrieved distractors (RAFT); 4 on a GPU.")
     withhold_gold_share: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of training prompts with the gold chunk left out, whose target is the abstention text."
     )

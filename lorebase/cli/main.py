@@ -24,6 +24,9 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("search", "lorebase.cli.search_cmd", "search the indexed sources: hybrid, dense or BM25, with filters"),
     ("index", "lorebase.cli.index_cmd", "the dense index: sync, rebuild, status"),
     ("eval", "lorebase.cli.eval_cmd", "evaluate answers and retrieval (RAGAS, hit@k, ROUGE), list and compare runs"),
+    ("qa", "lorebase.cli.qa_cmd", "QA-pair dataset from the store: generate (incremental), stats, export"),
+    ("train", "lorebase.cli.train_cmd", "fine-tune a LoRA adapter on the QA pairs, gate it, promote it"),
+    ("adapters", "lorebase.cli.adapters_cmd", "fine-tuned adapters: list, promote, rollback, gate"),
 ]
 
 

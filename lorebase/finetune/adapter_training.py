@@ -1,0 +1,166 @@
+"""One fine-tuning run: the train split's pairs become RAG-style examples, a LoRA adapter is trained
+on them, and the registry gains a ``candidate`` AdapterVersion.
+
+Crash safety: training writes into ``adapters/.partial-<name>``, which is renamed to
+``adapters/<name>`` only once the adapter, its loss curve, its data snapshot and its run record are
+all written; the AdapterVersion row is added after that. Any failure on the way removes the
+partial folder (and the renamed one, if the row could not be written), so the registry and the
+adapters folder never hold a half-made adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lorebase.errors import InvalidInput
+from lorebase.finetune.abstention import Retrieve
+from lorebase.finetune.export import load_pairs
+from lorebase.finetune.registry import Adapter, Registry
+from lorebase.finetune.sft_examples import ExampleBuilder, SFTExample, balanced
+from lorebase.generation.backend import ChatTokenizer
+from lorebase.offline_models import generator_path
+from lorebase.settings import Settings
+from lorebase.store import Store
+from lorebase.store.models import AdapterVersion
+
+PARTIAL_PREFIX = ".partial-"
+
+
+@dataclass
+class TrainOutcome:
+    adapter: Adapter
+    examples: int
+    withheld: int
+    skipped: dict[str, int]
+    seconds: float
+    steps: int
+    final_loss: float | None
+
+
+def example_builder(settings: Settings, store: Store, retrieve: Retrieve, tokenizer: ChatTokenizer, seed: int) -> ExampleBuilder:
+    ft = settings.finetune
+    return ExampleBuilder(
+        store, retrieve, tokenizer.count, tokenizer.count_text,
+        k=ft.context_k, withhold_share=ft.withhold_gold_share, max_length=ft.max_length,
+        max_answer_tokens=ft.max_answer_tokens, threshold=settings.answer.support_threshold, seed=seed,
+    )
+
+
+def build_training_examples(settings: Settings, store: Store, retrieve: Retrieve, max_examples: int | None = None) -> tuple[list[SFTExample], ExampleBuilder]:
+    pairs = load_pairs(store, split="train")
+    if not pairs:
+        raise InvalidInput("there are no validated train-split QA pairs: run `lorebase qa generate` first")
+    ft = settings.finetune
+    chosen = balanced(pairs, max_examples or ft.max_examples, ft.seed)
+    builder = example_builder(settings, store, retrieve, ChatTokenizer(generator_path(settings)), ft.seed)
+    examples = builder.build_all(chosen)
+    if not examples:
+        raise InvalidInput(f"no training example could be built from {len(chosen)} pairs: {builder.stats.skipped}")
+    return examples, builder
+
+
+def snapshot(examples: Sequence[SFTExample]) -> tuple[bytes, str]:
+    """The exact training data as JSONL, and its SHA-256: what AdapterVersion.data_hash names."""
+    data = "".join(json.dumps(e.record(), ensure_ascii=False, sort_keys=True) + "\n" for e in examples).encode("utf-8")
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def train_config(settings: Settings, output_dir: Path, *, max_steps: int = -1, progress: bool = True) -> Any:
+    from lorebase.finetune.training import LoraArguments, TrainConfig
+
+    ft = settings.finetune
+    return TrainConfig(
+        model_dir=generator_path(settings),
+        output_dir=output_dir,
+        lora=LoraArguments(r=ft.lora_r, alpha=ft.lora_alpha, dropout=ft.lora_dropout,
+                           target_modules=list(ft.target_modules), layers=ft.lora_layers),
+        max_length=ft.max_length,
+        epochs=ft.epochs,
+        max_steps=max_steps,
+        batch_size=ft.batch_size,
+        grad_accum=ft.grad_accum,
+        learning_rate=ft.learning_rate,
+        warmup_ratio=ft.warmup_ratio,
+        precision=ft.precision,
+        gradient_checkpointing=ft.gradient_checkpointing,
+        seed=ft.seed,
+        logging_steps=ft.logging_steps,
+        progress=progress,
+    )
+
+
+def train_adapter(
+    settings: Settings,
+    store: Store,
+    retrieve: Retrieve,
+    *,
+    name: str | None = None,
+    max_examples: int | None = None,
+    max_steps: int = -1,
+    callbacks: Sequence[Any] = (),
+    progress: bool = True,
+) -> TrainOutcome:
+    from lorebase.finetune import training
+
+    examples, builder = build_training_examples(settings, store, retrieve, max_examples)
+    data, data_hash = snapshot(examples)
+    name = name or f"lora-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{data_hash[:8]}"
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or name.startswith("."):
+        raise InvalidInput(f"adapter name {name!r}: use letters, digits, '-', '_' and '.', not starting with '.'")
+    registry = Registry(store)
+    if any(a.name == name for a in registry.list()):
+        raise InvalidInput(f"an adapter named {name!r} exists already")
+    settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+    final = settings.adapters_dir / name
+    if final.exists():
+        raise InvalidInput(f"{final} exists already")
+    partial = settings.adapters_dir / f"{PARTIAL_PREFIX}{name}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(parents=True)
+        (partial / "data.jsonl").write_bytes(data)
+        config = train_config(settings, partial, max_steps=max_steps, progress=progress)
+        result = training.main(config, [e.row() for e in examples], callbacks)
+        shutil.rmtree(partial / "trainer", ignore_errors=True)
+        record = {
+            "name": name,
+            "data_hash": data_hash,
+            "examples": len(examples),
+            "withheld_gold": builder.stats.withheld,
+            "skipped": builder.stats.skipped,
+            "config": {**config.as_dict(), "output_dir": str(final)},
+            "result": {k: v for k, v in asdict(result).items() if k not in ("output_dir", "loss_curve")},
+            "finished_at": datetime.now(UTC).isoformat(),
+        }
+        (partial / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+        partial.rename(final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    try:
+        with store.session() as s:
+            s.add(AdapterVersion(
+                name=name,
+                path=str(final),
+                base_model=settings.generation.model_name or Path(config.model_dir).name,
+                data_hash=data_hash,
+                config={**config.as_dict(), "output_dir": str(final), "examples": len(examples),
+                        "withheld_gold": builder.stats.withheld, "skipped": builder.stats.skipped},
+                metrics={"train": {"seconds": result.seconds, "steps": result.steps, "final_loss": result.final_loss,
+                                   "examples": result.examples, "device": result.device, "precision": result.precision,
+                                   "trainable_parameters": result.trainable_parameters}},
+                status="candidate",
+            ))
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    return TrainOutcome(registry.get(name), len(examples), builder.stats.withheld, builder.stats.skipped,
+                        result.seconds, result.steps, result.final_loss)

@@ -1,0 +1,101 @@
+"""RAFT-style examples and LoRA training runs on the tiny Llama: the adapter, its registry row, and
+what a crash leaves behind (nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from transformers import AutoTokenizer, TrainerCallback
+
+from lorebase.finetune.adapter_training import build_training_examples, train_adapter
+from lorebase.finetune.qa_generation import QAGenerator
+from lorebase.finetune.retrieval import retriever
+from lorebase.generation import grounding
+from lorebase.generation.backend import ChatTokenizer
+from lorebase.generation.prompts import ABSTAIN_TEXT, answer_messages
+from lorebase.services import Services
+from lorebase.store.models import AdapterVersion
+
+
+def make_pairs(services: Services) -> None:
+    gen = QAGenerator(services.settings, services.store, embed=services.search.embedder.embed,
+                      retrieve=retriever(services.search))
+    asyncio.run(gen.generate())
+
+
+@pytest.mark.slow
+def test_examples_are_the_serving_prompt_with_gold_among_distractors(services: Services, tiny_llama: Path) -> None:
+    make_pairs(services)
+    settings = services.settings
+    examples, builder = build_training_examples(settings, services.store, retriever(services.search), 40)
+    assert examples and builder.stats.built == len(examples)
+    tok = ChatTokenizer(tiny_llama)
+    hf = AutoTokenizer.from_pretrained(tiny_llama)
+    withheld = answered = 0
+    for ex in examples:
+        assert ex.prompt == answer_messages(ex.question, ex.evidence), "training prompt = serving prompt"
+        assert [e.label for e in ex.evidence] == [f"S{i}" for i in range(1, len(ex.evidence) + 1)]
+        assert len(ex.evidence) <= settings.finetune.context_k
+        assert tok.count(ex.prompt) + tok.count_text(ex.target) <= settings.finetune.max_length
+        if ex.abstain:
+            withheld += 1
+            assert ex.target == ABSTAIN_TEXT and ex.gold_labels == []
+            continue
+        answered += 1
+        cited = set(grounding.CITATION.findall(ex.target))
+        assert cited == set(ex.gold_labels) and cited, "the target cites the gold chunk's position"
+        assert grounding.check(ex.target, [type(e)(e.citation, f"{e.citation.label}\n{e.text}") for e in ex.evidence]).supported
+        # trl masks the prompt by its rendering with the generation prompt: it must be a prefix of
+        # prompt + completion, and the same text the server renders.
+        prompt_text = hf.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True)
+        full_text = hf.apply_chat_template(ex.prompt + ex.completion, tokenize=False)
+        assert prompt_text == tok.render(ex.prompt) and full_text.startswith(prompt_text)
+        assert full_text[len(prompt_text):].startswith(ex.target)
+    assert withheld and answered
+    records = [e.record() for e in examples]
+    assert all(r["pair_id"] and "prompt" in r and "completion" in r for r in records)
+
+
+@pytest.mark.slow
+def test_two_step_training_run_makes_an_adapter_and_a_candidate_row(services: Services) -> None:
+    make_pairs(services)
+    outcome = train_adapter(services.settings, services.store, retriever(services.search), name="t1",
+                            max_examples=8, max_steps=2, progress=False)
+    folder = services.settings.adapters_dir / "t1"
+    assert outcome.adapter.path == str(folder) and outcome.steps == 2
+    for name in ("adapter_config.json", "adapter_model.safetensors", "loss_curve.json", "data.jsonl", "run.json"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "trainer").exists()
+    curve = json.loads((folder / "loss_curve.json").read_text())
+    assert [p["step"] for p in curve["points"]] == [1, 2] and all(p["loss"] > 0 for p in curve["points"])
+    data = (folder / "data.jsonl").read_bytes()
+    with services.store.session() as s:
+        row = s.scalar(select(AdapterVersion).where(AdapterVersion.name == "t1"))
+        assert row is not None
+        assert row.status == "candidate" and row.data_hash == hashlib.sha256(data).hexdigest()
+        assert row.config["lora"]["r"] == 16 and row.config["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+        assert row.metrics["train"]["steps"] == 2
+    cfg = json.loads((folder / "adapter_config.json").read_text())
+    assert cfg["r"] == 16 and set(cfg["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    assert [json.loads(x)["pair_id"] for x in data.decode().splitlines()], "every example names its pair"
+
+
+class Boom(TrainerCallback):
+    def on_step_end(self, args: object, state: object, control: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+
+@pytest.mark.slow
+def test_a_crash_mid_training_leaves_the_registry_and_adapters_folder_unchanged(services: Services) -> None:
+    make_pairs(services)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train_adapter(services.settings, services.store, retriever(services.search), name="crash",
+                      max_examples=4, max_steps=2, callbacks=[Boom()], progress=False)
+    with services.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(AdapterVersion)) == 0
+    assert list(services.settings.adapters_dir.iterdir()) == [], "no adapter folder, no partial folder"
