@@ -6,8 +6,9 @@ Run (a few minutes on 2 cores; the vLLM server starts once per dtype):
 
 Each engine serves the same grounded-question prompts, greedy, through lorebase's own backends
 (vLLM over HTTP, as lorebase serves it; transformers in process, one generation at a time), first one
-request at a time, then 8 at once. Reported: completion tokens per second of wall time, TTFT
-(time to the first streamed text) p50/p95, and whether both engines gave the same greedy text.
+request at a time, then 8 at once; the engines take turns, so a busy machine slows them alike.
+Reported: completion tokens per second of wall time, TTFT (time to the first streamed text)
+p50/p95, and whether both engines gave the same greedy text.
 """
 
 from __future__ import annotations
@@ -106,17 +107,6 @@ async def measure(engine: str, gen: Generator, concurrency: int, requests: int, 
     return Result(engine, concurrency, requests, sum(t for t, _ in done), wall, [f for _, f in done])
 
 
-async def run_engine(engine: str, gen: Generator, args: argparse.Namespace, texts: dict[int, str]) -> list[Result]:
-    await gen.complete(GenerationRequest(messages(0), max_tokens=8))  # warm-up
-    results = []
-    for c in args.concurrency:
-        n = max(c, args.requests) if c == 1 else c * args.rounds
-        results.append(await measure(engine, gen, c, n, args.max_tokens, texts))
-        r = results[-1]
-        print(f"  {engine} x{c}: {r.tokens} tokens in {r.wall_s:.1f} s = {r.tokens_per_s:.1f} tok/s", file=sys.stderr)
-    return results
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,45 +124,57 @@ def cpu_name() -> str:
 
 
 async def main(args: argparse.Namespace) -> str:
-    model = args.model
-    name = model.name
-    queue_size = 64
-    all_results: list[Result] = []
-    texts: dict[str, dict[int, str]] = {}
-
-    print(f"transformers fp32 on {model}", file=sys.stderr)
-    tf = await TransformersBackend.open(model, base_model=name, queue=GenerationQueue(max(args.concurrency), queue_size))
-    texts["transformers"] = {}
-    try:
-        all_results += await run_engine("transformers fp32", tf, args, texts["transformers"])
-    finally:
-        await tf.aclose()
-
+    """Start every engine first, then take turns: each engine runs each load right after the others,
+    so on a shared machine they see the same background load."""
+    model, name, queue_size = args.model, args.model.name, 64
     home = args.home or load_settings().home
-    for dtype in args.vllm_dtype:
-        print(f"vLLM {dtype}: starting the server", file=sys.stderr)
-        options = VLLMOptions(
-            python=args.vllm_python,
-            model_dir=model,
-            served_name=name,
-            max_model_len=args.max_model_len,
-            log_file=home / "logs" / "vllm-bench.log",
-            cache_dir=home / "vllm-cache",
-            port=free_port(),
-            dtype=dtype,
-            kv_cache_gib=2,
-        )
-        t0 = time.perf_counter()
-        server = VLLMServer(options)
-        gen = await VLLMBackend.start(server, queue=GenerationQueue(max(args.concurrency), queue_size), tokenizer=ChatTokenizer(model))
-        print(f"  ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        texts[dtype] = {}
-        try:
-            all_results += await run_engine(f"vLLM {dtype}", gen, args, texts[dtype])
-        finally:
+    engines: list[tuple[str, Generator]] = []
+    try:
+        for dtype in args.vllm_dtype:
+            print(f"vLLM {dtype}: starting the server", file=sys.stderr)
+            options = VLLMOptions(
+                python=args.vllm_python,
+                model_dir=model,
+                served_name=name,
+                max_model_len=args.max_model_len,
+                log_file=home / "logs" / "vllm-bench.log",
+                cache_dir=home / "vllm-cache",
+                port=free_port(),
+                dtype=dtype,
+                kv_cache_gib=2,
+            )
+            t0 = time.perf_counter()
+            queue = GenerationQueue(max(args.concurrency), queue_size)
+            backend = await VLLMBackend.start(VLLMServer(options), queue=queue, tokenizer=ChatTokenizer(model))
+            engines.append((f"vLLM {dtype}", backend))
+            print(f"  ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(f"transformers fp32: loading {model}", file=sys.stderr)
+        tf = await TransformersBackend.open(model, base_model=name, queue=GenerationQueue(max(args.concurrency), queue_size))
+        engines.insert(0, ("transformers fp32", tf))
+
+        for _, gen in engines:
+            await gen.complete(GenerationRequest(messages(0), max_tokens=8))  # warm-up
+        runs: dict[tuple[str, int], list[Result]] = {}
+        texts: dict[str, dict[int, str]] = {label: {} for label, _ in engines}
+        for rep in range(args.repeat):
+            for c in args.concurrency:
+                n = max(c, args.requests) if c == 1 else c * args.rounds
+                for label, gen in engines:
+                    r = await measure(label, gen, c, n, args.max_tokens, texts[label])
+                    runs.setdefault((label, c), []).append(r)
+                    print(f"  [{rep + 1}] {label} x{c}: {r.tokens} tokens, {r.wall_s:.1f} s, {r.tokens_per_s:.1f} tok/s", file=sys.stderr)
+    finally:
+        for _, gen in engines:
             await gen.aclose()
 
-    return report(args, all_results, texts)
+    order = [label for label, _ in engines]
+    merged = [
+        Result(
+            label, c, sum(r.requests for r in rs), sum(r.tokens for r in rs), sum(r.wall_s for r in rs), [x for r in rs for x in r.ttft_s]
+        )
+        for (label, c), rs in sorted(runs.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1]))
+    ]
+    return report(args, merged, {("transformers" if k.startswith("transformers") else k.split()[-1]): v for k, v in texts.items()})
 
 
 def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dict[int, str]]) -> str:
@@ -217,6 +219,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--requests", type=int, default=4, help="requests at concurrency 1")
     ap.add_argument("--rounds", type=int, default=1, help="batches of requests at higher concurrency")
+    ap.add_argument("--repeat", type=int, default=1, help="times every engine runs every load, taking turns")
     ap.add_argument("--vllm-dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     ap.add_argument("--vllm-python", type=Path, default=REPO / ".venv-vllm" / "bin" / "python")
     ap.add_argument("--home", type=Path, default=None, help="where logs/vllm-bench.log and the vLLM cache go (default: the data home)")
