@@ -12,6 +12,8 @@ and the training time.
 
 from __future__ import annotations
 
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+
 import argparse
 import asyncio
 import os
@@ -44,14 +46,7 @@ CORPUS = [REPO / "datasets" / "transcripts" / "intro-rag", REPO / "datasets" / "
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name("?")
     mem = ""
     try:
         kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])

@@ -13,6 +13,8 @@ p50/p95, and whether both engines gave the same greedy text.
 
 from __future__ import annotations
 
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+
 import argparse
 import asyncio
 import os
@@ -111,16 +113,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 async def main(args: argparse.Namespace) -> str:

@@ -9,6 +9,8 @@ under 10 s.
 
 from __future__ import annotations
 
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+
 import argparse
 import os
 import platform
@@ -72,8 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     load0 = os.getloadavg()
     rows = [bench(r) for r in args.repos]
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     out = [
         "## Ingest throughput",
         "",

@@ -18,6 +18,8 @@ are reported for each index.
 
 from __future__ import annotations
 
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+
 import argparse
 import gc
 import os
@@ -58,14 +60,7 @@ FILLER = (
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or "?")
     import faiss
     import torch
 

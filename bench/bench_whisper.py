@@ -16,6 +16,8 @@ CTranslate2 Whisper folder.
 
 from __future__ import annotations
 
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+
 import argparse
 import json
 import os
@@ -60,16 +62,6 @@ def speak(out: Path) -> float:
 def wav_seconds(path: Path) -> float:
     with wave.open(str(path), "rb") as w:
         return w.getnframes() / w.getframerate()
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(compute_type: str, model_dir: Path, wav: Path, seconds: float, repeat: int, work: Path) -> dict[str, float]:
