@@ -21,6 +21,7 @@ from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery, VectorStoreQueryResult
 from llama_index.vector_stores.faiss import FaissVectorStore
 
+from lorebase.errors import InvalidInput
 from lorebase.index.atomic_files import fsync_dir, fsync_file
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,8 @@ class ChunkFaissStore(FaissVectorStore):
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
     ) -> None:
         if filters is not None:
-            raise NotImplementedError("metadata filters are applied from the store, not in FAISS")
+            # Our filters live in the store (lorebase.index.filters); FAISS holds only ids and vectors.
+            raise InvalidInput("deleting by metadata filter is not supported here: delete by chunk id")
         if node_ids is None:
             raise ValueError("node_ids must be given")
         self.remove_ids([int(i) for i in node_ids])
