@@ -147,6 +147,10 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     api_keys: list[SecretStr] = Field(default_factory=list, description="Bearer keys; required when not bound to loopback.")
     max_request_bytes: int = Field(1_000_000, gt=0)
+    model_alias: str = Field(
+        "lorebase", min_length=1,
+        description="Model id that always means the served default: the promoted adapter when there is one, else the base model.",
+    )
 
 
 class UISettings(_Section):

@@ -46,7 +46,7 @@ def create_app(
             await ui.attach(svc)
         task = None
         if generator is not None:
-            await svc.start_generator(generator)
+            await svc.start_generator(generator, watch_adapters=True)
         elif start_generator:
             task = asyncio.create_task(_start_generator(svc))
         try:
@@ -56,6 +56,8 @@ def create_app(
                 task.cancel()
             if ui is not None:
                 await ui.detach(svc)
+            if svc.adapters is not None:  # also when the services were handed in and outlive the app
+                await svc.adapters.stop()
             if services is None:
                 await svc.aclose()
 
@@ -78,7 +80,7 @@ def create_app(
 
 async def _start_generator(svc: Services) -> None:
     try:
-        await svc.start_generator()
+        await svc.start_generator(watch_adapters=True)
         log.info("generator ready: %s", svc.generator.base_model if svc.generator else "?")
     except asyncio.CancelledError:
         raise

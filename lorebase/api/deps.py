@@ -18,13 +18,15 @@ def generator_ready(svc: Services) -> None:
 
 
 async def resolve_model(svc: Services, requested: str | None) -> str | None:
-    """None for the base model, the adapter's name for an adapter; an unknown name is a 404."""
+    """None for the base model, the adapter's name for an adapter; an unknown name is a 404.
+    No model, or the alias (server.model_alias), means the promoted adapter when there is one."""
     generator_ready(svc)
     assert svc.generator is not None
-    base = svc.generator.base_model
-    if requested in (None, "", base):
+    adapter = svc.pick_adapter(requested)
+    if adapter is None:
         return None
     names = await svc.generator.models()
-    if requested in names:
-        return requested
-    raise UnknownModel(f"the model {requested!r} does not exist; available: {', '.join(names)}")
+    if adapter in names:
+        return adapter
+    known = ", ".join([svc.settings.server.model_alias, *names])
+    raise UnknownModel(f"the model {requested!r} does not exist; available: {known}")

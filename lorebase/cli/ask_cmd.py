@@ -9,7 +9,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question")
     p.add_argument("-k", "--top-k", type=int, help="sources to retrieve (default: retrieval.top_k)")
     p.add_argument("--kind", action="append", help="only sources of this kind (repeatable)")
-    p.add_argument("--model", help="an adapter name (default: the base model)")
+    p.add_argument("--model", help="an adapter name, or the base model's name (default: the promoted adapter, else the base model)")
     p.add_argument("--json", action="store_true", help="print JSON: answer, sources, check, usage")
 
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
             await svc.start_generator()
             assert svc.answers is not None
             filters = {"kind": args.kind} if args.kind else None
-            a = await svc.answers.answer(args.question, top_k=args.top_k, filters=filters, model=args.model)
+            a = await svc.answers.answer(args.question, top_k=args.top_k, filters=filters, model=svc.pick_adapter(args.model))
         finally:
             await svc.aclose()
         if args.json:

@@ -28,7 +28,7 @@ def _run_options(p: argparse.ArgumentParser, *, on_subcommand: bool) -> None:
                    help="reference lecture summaries, JSONL (default: eval.summaries_set)")
     p.add_argument("--no-summaries", action="store_true", default=d(False), help="skip the summary evaluation")
     p.add_argument("--limit", type=int, default=d(None), metavar="N", help="only the first N questions")
-    p.add_argument("--adapter", default=d(None), help="answer with this loaded LoRA adapter instead of the base model")
+    p.add_argument("--adapter", default=d(None), help="answer with this LoRA adapter, or the base model's name (default: the promoted adapter, else the base model)")
     p.add_argument("--no-sync", action="store_true", default=d(False), help="do not index pending chunks first")
     p.add_argument("--json", action="store_true", default=d(False), help="print the whole report as JSON")
 

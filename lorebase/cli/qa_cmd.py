@@ -84,7 +84,7 @@ def _generate(args: argparse.Namespace, settings: object) -> int:
         svc = Services.build(settings)
         try:
             if use_llm:
-                await svc.start_generator()
+                await svc.start_generator(load_adapters=False)
             gen = QAGenerator(settings, svc.store, embed=svc.search.embedder.embed, retrieve=retriever(svc.search),
                               generator=svc.generator, progress=sys.stderr.isatty())
             report = await gen.generate(self_instruct=use_llm, kinds=args.kinds, rebuild=args.rebuild)

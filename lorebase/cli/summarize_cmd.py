@@ -12,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = HELP
     p.add_argument("source", nargs="+", metavar="SOURCE")
     p.add_argument("--repo", help="the repo of an issue or PR number")
-    p.add_argument("--model", help="an adapter name (default: the base model)")
+    p.add_argument("--model", help="an adapter name, or the base model's name (default: the promoted adapter, else the base model)")
     p.add_argument("--json", action="store_true")
 
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             await svc.start_generator()
             assert svc.summaries is not None
             target = svc.summaries.target(**target_args(args.source, args.repo))  # type: ignore[arg-type]
-            s = await svc.summaries.summarize(target, model=args.model)
+            s = await svc.summaries.summarize(target, model=svc.pick_adapter(args.model))
         finally:
             await svc.aclose()
         if args.json:

@@ -109,7 +109,8 @@ class EvalRunner:
     async def _adapter(self, name: str | None) -> dict[str, Any] | None:
         gen = self.svc.generator
         assert gen is not None
-        if name in (None, "", gen.base_model):
+        name = self.svc.pick_adapter(name)  # none named: the promoted adapter, as the API serves it
+        if name is None:
             return None
         names = await gen.models()
         if name not in names:

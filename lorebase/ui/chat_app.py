@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import chainlit as cl
@@ -19,7 +19,7 @@ from lorebase.citations import Citation
 from lorebase.errors import EngineUnavailable, LorebaseError, NotFound
 from lorebase.services import Services
 from lorebase.ui import registry
-from lorebase.ui.chat_options import KIND_LABELS, MODES, ChatOptions, choice_items, corpus_facets
+from lorebase.ui.chat_options import ANY, KIND_LABELS, MODES, ChatOptions, choice_items, corpus_facets
 from lorebase.ui.data_layer import META_KEY, LorebaseDataLayer, answer_record
 from lorebase.ui.source_cards import card, sources_line
 
@@ -78,7 +78,8 @@ async def on_message(message: cl.Message) -> None:
         svc = registry.current()
         if svc.answers is None or svc.summaries is None or svc.generator is None:
             raise EngineUnavailable("the model is still starting; ask again in a moment")
-        options = ChatOptions.parse(cl.user_session.get("chat_settings"), svc.generator.base_model)
+        options = ChatOptions.parse(cl.user_session.get("chat_settings"))
+        options = replace(options, adapter=svc.pick_adapter(options.adapter))
         if options.mode == "summarize":
             await summarize(svc, question, options)
         else:
@@ -192,6 +193,7 @@ async def send_settings(chosen: dict[str, Any] | None = None) -> None:
     ]
     if svc.generator is not None:
         names = await svc.generator.models()
-        if len(names) > 1:
-            widgets.append(select("model", "Model", {n: n for n in names}))
+        if len(names) > 1:  # first (the initial value): the served default, which follows promotions
+            default = svc.pick_adapter(None) or svc.generator.base_model
+            widgets.append(select("model", "Model", {f"Default ({default})": ANY} | {n: n for n in names}))
     await cl.ChatSettings(widgets).send()  # type: ignore[arg-type]

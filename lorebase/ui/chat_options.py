@@ -39,17 +39,18 @@ def corpus_facets(store: Store, limit: int = 200) -> Facets:
 class ChatOptions:
     mode: Literal["ask", "summarize"] = "ask"
     filters: dict[str, str] = field(default_factory=dict)
-    adapter: str | None = None  # None: the base model
+    adapter: str | None = None  # as chosen: None is the served default, the base model's name is no adapter
 
     @classmethod
-    def parse(cls, chosen: dict[str, Any] | None, base_model: str | None = None) -> ChatOptions:
-        """The options from Chainlit's chat settings values; missing or "any" values mean no filter."""
+    def parse(cls, chosen: dict[str, Any] | None) -> ChatOptions:
+        """The options from Chainlit's chat settings values; missing or "any" values mean no filter
+        (and, for the model, the served default: the promoted adapter, else the base model)."""
         chosen = chosen or {}
         mode = "summarize" if chosen.get("mode") == "summarize" else "ask"
         filters = {key: str(v) for key in ("kind", "repo", "lecture")
                    if (v := chosen.get(key)) not in (None, "", ANY)}
         model = chosen.get("model")
-        adapter = None if model in (None, "", ANY, base_model) else str(model)
+        adapter = None if model in (None, "", ANY) else str(model)
         return cls(mode, filters, adapter)
 
 

@@ -80,9 +80,11 @@ def test_password_login_checks_both_name_and_password(tmp_path: Path) -> None:
 def test_chat_options_turn_settings_into_filters_and_model(store: Store) -> None:
     assert ChatOptions.parse(None) == ChatOptions("ask", {}, None)
     opts = ChatOptions.parse({"mode": "summarize", "kind": "transcript", "repo": ANY, "lecture": "Lecture 2",
-                              "model": "smol"}, base_model="smol")
-    assert opts == ChatOptions("summarize", {"kind": "transcript", "lecture": "Lecture 2"}, None)
-    assert ChatOptions.parse({"model": "lora-v2"}, base_model="smol").adapter == "lora-v2"
+                              "model": "smol"})
+    # The base model chosen by name stays named, so Services can tell it from "the served default".
+    assert opts == ChatOptions("summarize", {"kind": "transcript", "lecture": "Lecture 2"}, "smol")
+    assert ChatOptions.parse({"model": "lora-v2"}).adapter == "lora-v2"
+    assert ChatOptions.parse({"model": ANY}).adapter is None  # the served default, resolved by Services
 
 
 def test_filter_choices_come_from_the_store(store: Store) -> None:

@@ -24,6 +24,8 @@ async def list_models(request: Request) -> p.ModelList:
     base = svc.generator.base_model
     names = await svc.generator.models()
     cards = [p.ModelCard(id=base)] + [p.ModelCard(id=n, parent=base) for n in names if n != base]
+    # The alias always answers with the served default; its parent says which model that is now.
+    cards.append(p.ModelCard(id=svc.settings.server.model_alias, parent=svc.pick_adapter(None) or base))
     embedder = svc.search.embedder.model_name
     cards.append(p.ModelCard(id=embedder, owned_by="lorebase-embedder"))
     return p.ModelList(data=cards)
