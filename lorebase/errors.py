@@ -31,6 +31,12 @@ class InvalidInput(LorebaseError):
     code = "invalid_request_error"
 
 
+class Conflict(LorebaseError):
+    """The request clashes with the current state, e.g. reviewing feedback that was already reviewed."""
+
+    code = "conflict"
+
+
 class UpstreamError(LorebaseError):
     """A remote service (the GitHub API) refused or failed a request; the message says why and what to check."""
 

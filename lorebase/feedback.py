@@ -6,11 +6,11 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lorebase.errors import InvalidInput
 from lorebase.store import Store
-from lorebase.store.models import Feedback, utcnow
+from lorebase.store.models import Feedback, QAPair, utcnow
 
 
 class FeedbackService:
@@ -42,6 +42,13 @@ class FeedbackService:
             if row is None:
                 row = Feedback(channel=channel, external_id=external_id)
                 s.add(row)
+            elif row.rating > 0 > rating and (row.review or {}).get("action") == "harvest":
+                # The thumbs-up that made a positive pair is taken back: so is the pair.
+                pair_id = row.review.get("qa_pair_id")
+                if pair_id is not None:
+                    s.execute(update(QAPair).where(QAPair.id == pair_id, QAPair.retired_at.is_(None))
+                              .values(retired_at=utcnow()))
+                row.review = {"withdrawn": {**row.review, "at": utcnow().isoformat()}}
             row.rating, row.question, row.answer, row.sources = rating, question, answer, sources
             row.model, row.adapter, row.comment = model, adapter, comment
             row.review_status = "pending" if rating < 0 else row.review_status or "pending"

@@ -16,8 +16,11 @@ from lorebase.api.limits import BodyLimit
 from lorebase.api.metrics import Metrics, MetricsMiddleware
 from lorebase.api.routes import chat, health, models, native
 from lorebase.api.routes import evals
+from lorebase.api.routes import feedback as feedback_routes
+from lorebase.api.routes import jobs as jobs_routes
 from lorebase.api.security import KeyCheck, check_binding
 from lorebase.generation.backend import Generator
+from lorebase.scheduler.service import start_in_server, stop_in_server
 from lorebase.services import Services
 from lorebase.settings import Settings
 from lorebase.ui import pages
@@ -49,9 +52,12 @@ def create_app(
             await svc.start_generator(generator, watch_adapters=True)
         elif start_generator:
             task = asyncio.create_task(_start_generator(svc))
+        # --- scheduler (lorebase.scheduler): jobs run here when settings.scheduler.enabled ---
+        app.state.scheduler = await start_in_server(settings, svc)
         try:
             yield
         finally:
+            await stop_in_server(app.state.scheduler)  # scheduler first: no job starts on closing services
             if task is not None and not task.done():
                 task.cancel()
             if ui is not None:
@@ -69,6 +75,8 @@ def create_app(
     for router in (chat.router, models.router, native.router, health.metrics_router):
         app.include_router(router, dependencies=auth)
     app.include_router(evals.router, dependencies=auth)  # /v1/eval/runs: evaluation reports
+    app.include_router(feedback_routes.router, dependencies=auth)  # /v1/feedback: the review queue
+    app.include_router(jobs_routes.router, dependencies=auth)  # /v1/jobs: scheduler jobs, runs, tracked sources
     app.include_router(health.router)
     app.include_router(pages.router)  # /feedback, which checks access itself (API key or chat sign-in)
     ui = mount_ui(app, settings)  # the chat UI at /chat; None when off or chainlit is not installed

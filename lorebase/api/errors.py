@@ -22,6 +22,7 @@ STATUS: list[tuple[type[errors.LorebaseError], int, str]] = [
     (errors.NotFound, 404, "invalid_request_error"),
     (errors.PromptTooLong, 400, "invalid_request_error"),
     (errors.InvalidInput, 400, "invalid_request_error"),
+    (errors.Conflict, 409, "invalid_request_error"),
     (errors.Overloaded, 429, "rate_limit_error"),
     (errors.EngineUnavailable, 503, "server_error"),
     (errors.ModelNotAvailable, 503, "server_error"),

@@ -14,13 +14,17 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -160,6 +164,8 @@ class Feedback(Base):
     review_status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted | rejected
     correction: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime | None] = mapped_column()
+    # Who reviewed it and what came of it: the QA pair made, or why none was (lorebase.feedback_review).
+    review: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -238,6 +244,31 @@ class SyncCursor(Base):
     name: Mapped[str] = mapped_column(String(1024), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TrackedSource(Base):
+    """A source the scheduler syncs on a schedule, added through the API (settings name the others)."""
+
+    __tablename__ = "tracked_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    spec: Mapped[str] = mapped_column(String(2048))
+    branch: Mapped[str | None] = mapped_column(String(255))
+    interval_s: Mapped[float | None] = mapped_column(Float)
+    cron: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# APScheduler's SQLAlchemyJobStore table, declared here with the same columns so the migrations
+# create it and a models-vs-database comparison does not take it for a stranger to drop.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
 
 
 # The chat UI's tables (Chainlit's data layer) share this metadata, so migrations cover them too.

@@ -1,0 +1,42 @@
+"""`lorebase scheduler run`: run the scheduled jobs in this process until interrupted (the same
+scheduler `lorebase serve` runs when scheduler.enabled is set; one per data home)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub.add_parser("run", help="run the scheduled jobs here until Ctrl-C or SIGTERM")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from lorebase.scheduler.service import SchedulerService, lazy_context
+    from lorebase.settings import load_settings
+    from lorebase.store import Store
+
+    settings = load_settings()
+    settings.ensure_home()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = Store(settings.db_url)
+    service = SchedulerService(settings, store, context=lazy_context(settings, store))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    try:
+        scheduled = ", ".join(f"{j['id']} ({j['schedule']})" for j in service.jobs() if j["schedule"])
+        print(f"scheduler running for {settings.home}: {scheduled or 'no scheduled jobs'}", flush=True)
+        stop.wait()
+        print("stopping: a job that is running finishes first (Ctrl-C again to cut it short)", flush=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+    finally:
+        service.shutdown(wait=True)
+        store.close()
+    return 0
