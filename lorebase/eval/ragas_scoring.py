@@ -168,6 +168,10 @@ class RagasScoring:
         async with self._slots if timeout is not None else contextlib.nullcontext():
             try:
                 into.scores[name] = _value(await asyncio.wait_for(fn(s), timeout))
+                if into.scores[name] is None and timeout is not None:
+                    # ragas gives NaN when the judge's (valid) JSON held nothing to score, e.g. no
+                    # statements found in the answer: a lost score like any other, so it is counted.
+                    into.failures[name] = {"kind": "invalid_output", "message": "the judge's answers gave no score (NaN)"}
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # one score lost, counted and shown; the run goes on

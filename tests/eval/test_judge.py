@@ -4,11 +4,14 @@ that need no LLM, scored on hand-made samples whose values are worked out below.
 from __future__ import annotations
 
 import asyncio
+import typing
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from ragas.llms.base import InstructorBaseRagasLLM
 
 from lorebase.eval.judge import GeneratorJudge, JudgeOutputError, classify, json_text
 from lorebase.eval.ragas_scoring import RagasScoring, Sample
@@ -105,3 +108,24 @@ def test_a_judge_past_its_time_limit_is_counted_as_a_timeout(tiny_generator: Gen
     assert {f["kind"] for f in got.failures.values()} == {"timeout"}, got.failures
     assert all(got.scores[m] is None for m in judged)
     assert got.scores["rouge_score"] == 1.0  # the other metrics are unaffected
+
+
+class EmptyJudge(InstructorBaseRagasLLM):
+    """Valid JSON of the asked shape that holds nothing: every list empty (what a weak judge under
+    constrained decoding often writes)."""
+
+    async def agenerate(self, prompt: str, response_model: type[Any]) -> Any:
+        return response_model.model_validate({n: [] for n, f in response_model.model_fields.items()
+                                              if typing.get_origin(f.annotation) is list})
+
+    def generate(self, prompt: str, response_model: type[Any]) -> Any:
+        return asyncio.run(self.agenerate(prompt, response_model))
+
+
+def test_a_judge_answer_with_nothing_to_score_is_counted_not_silently_dropped() -> None:
+    got = asyncio.run(RagasScoring(EmptyJudge(), None, timeout_s=30).score_all([SAMPLE]))["s1"]
+    # No statements extracted: ragas gives NaN for faithfulness and context recall.
+    for metric in ("faithfulness", "context_recall"):
+        assert got.scores[metric] is None
+        assert got.failures[metric]["kind"] == "invalid_output" and "NaN" in got.failures[metric]["message"]
+    assert got.scores["rouge_score"] == 1.0  # metrics without a judge are unaffected
