@@ -218,6 +218,32 @@ async def test_transformers_gives_the_same_greedy_answers_as_vllm(served: VLLMBa
         await local.aclose()
 
 
+async def test_an_adapter_on_the_last_layers_only_serves_as_transformers_runs_it(
+    served: VLLMBackend, tiny_llama: Path, tmp_path: Path
+) -> None:
+    """Our CPU training puts LoRA on the last N layers only (peft's layers_to_transform); vLLM must
+    load such an adapter and apply it to those layers, token for token as peft does."""
+    from transformers import AutoConfig
+
+    from tests.generation.adapters import build_lora
+
+    last = int(AutoConfig.from_pretrained(tiny_llama).num_hidden_layers) - 1
+    tail = build_lora(tiny_llama, tmp_path / "tail", seed=7, layers=[last])
+    await served.load_adapter("tail", tail)
+    local = await TransformersBackend.open(tiny_llama, base_model=served.base_model, queue=GenerationQueue(1, 8),
+                                           adapters={"tail": tail})
+    try:
+        messages = [{"role": "user", "content": "word " * 60}]
+        base = await served.complete(GenerationRequest(messages, max_tokens=16))
+        a = await served.complete(GenerationRequest(messages, max_tokens=16, model="tail"))
+        b = await local.complete(GenerationRequest(messages, max_tokens=16, model="tail"))
+        assert a.text != base.text, "the adapter must change the output, or this test shows nothing"
+        assert a.text == b.text.replace("\ufffd", "") and a.usage == b.usage
+    finally:
+        await local.aclose()
+        await served.unload_adapter("tail")
+
+
 async def test_the_watchdog_restarts_a_killed_server_with_its_adapters(served: VLLMBackend, lora_beta: Path) -> None:  # noqa: F811
     server = served.server
     assert server is not None and server.pid is not None

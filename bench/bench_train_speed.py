@@ -1,0 +1,127 @@
+"""Seconds per optimizer step of LoRA training variants, side by side, and what they project for
+1,000 examples: the numbers behind the CPU defaults of `finetune.*`.
+
+Needs a data home with validated QA pairs (`lorebase ingest ...` then `lorebase qa generate`). The
+same training examples are built once; each variant then trains a few steps, in turns (variant A,
+B, C, then A, B, C again), so load on a shared machine hits every variant alike. The first step of
+each run is left out of the timing (allocator and thread-pool warm-up).
+
+    LOREBASE_HOME=... .venv/bin/python bench/bench_train_speed.py --steps 4 --rounds 2
+"""
+
+from __future__ import annotations
+
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from transformers import TrainerCallback  # noqa: E402
+
+from lorebase.finetune import training  # noqa: E402
+from lorebase.finetune.adapter_training import build_training_examples, train_config  # noqa: E402
+from lorebase.finetune.retrieval import retriever  # noqa: E402
+from lorebase.services import Services  # noqa: E402
+from lorebase.settings import load_settings  # noqa: E402
+
+# name -> changes to the TrainConfig built from the settings (dotted keys reach into `lora`).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "bf16 autocast": {"precision": "bfloat16"},
+    "max_length 192": {"max_length": 192},
+    "last 4 layers": {"lora.layers": 4},
+    "q,v only": {"lora.target_modules": ["q_proj", "v_proj"]},
+}
+
+
+class StepClock(TrainerCallback):
+    """Notes the time at the start of the first optimizer step and at the end of each."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not self.marks:
+            self.marks.append(time.perf_counter())
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.marks.append(time.perf_counter())
+
+    def step_seconds(self) -> list[float]:
+        gaps = [b - a for a, b in zip(self.marks, self.marks[1:])]
+        return gaps[1:] if len(gaps) > 1 else gaps  # drop the warm-up step
+
+
+def apply(config: Any, changes: dict[str, Any]) -> Any:
+    lora = config.lora
+    top: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key.startswith("lora."):
+            lora = replace(lora, **{key.removeprefix("lora."): value})
+        else:
+            top[key] = value
+    return replace(config, lora=lora, **top)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=4, help="optimizer steps per run (the first is not timed)")
+    ap.add_argument("--rounds", type=int, default=2, help="times each variant runs, in turns")
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--out", type=Path, help="also write the markdown table here")
+    args = ap.parse_args()
+
+    settings = load_settings()
+    svc = Services.build(settings)
+    ft = settings.finetune
+    per_step = ft.batch_size * ft.grad_accum
+    examples, _ = build_training_examples(settings, svc.store, retriever(svc.search), per_step * args.steps)
+    rows = [e.row() for e in examples]
+    print(f"{len(rows)} examples, {per_step} per optimizer step", file=sys.stderr)
+    timings: dict[str, list[float]] = {v: [] for v in args.variants}
+    loads: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for name in args.variants:
+                config = apply(train_config(settings, Path(tmp) / f"{r}-{len(timings[name])}",
+                                            max_steps=args.steps, progress=False), VARIANTS[name])
+                clock = StepClock()
+                training.main(config, rows, [clock])
+                timings[name].extend(clock.step_seconds())
+                loads.append(os.getloadavg()[0])
+                print(f"round {r + 1} {name}: {statistics.median(clock.step_seconds()):.1f} s/step", file=sys.stderr)
+    base = statistics.median(timings[args.variants[0]])
+    lines = [
+        f"Machine: {cpu_name('?')}, {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d}; "
+        f"load (1 min) {min(loads):.1f}–{max(loads):.1f}; {per_step} examples per optimizer step "
+        f"(batch {ft.batch_size} x {ft.grad_accum}), {args.rounds} rounds x {args.steps - 1} timed steps per variant.",
+        "",
+        "| variant | s/step (median) | vs defaults | projected min for 1,000 examples |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in args.variants:
+        med = statistics.median(timings[name])
+        lines.append(f"| {name} | {med:.1f} | {med / base:.2f}x | {1000 / per_step * med / 60:.1f} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    svc.store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
