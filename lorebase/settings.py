@@ -88,7 +88,18 @@ class GitHubSettings(_Section):
 
 
 class IndexSettings(_Section):
-    exact_max_vectors: int = Field(200_000, gt=0, description="Exact inner-product search up to this many vectors; HNSW beyond.")
+    exact_max_vectors: int = Field(
+        200_000, gt=0, description="Exact inner-product search up to this many vectors; the approximate index (ann_index) beyond."
+    )
+    ann_index: Literal["ivfpq", "ivf", "hnsw"] = Field(
+        "ivfpq",
+        description="Approximate index beyond exact_max_vectors: ivfpq (IVF lists of 4-bit PQ codes, best candidates re-scored exactly), ivf (IVF-Flat) or hnsw.",
+    )
+    ivf_nlist: int = Field(0, ge=0, description="IVF lists; 0 picks the power of two nearest 4*sqrt(vectors) when the index is trained.")
+    ivf_probe_share: float = Field(
+        0.3125, gt=0.0, le=1.0, description="Share of the IVF lists searched per query: higher finds more true neighbours, slower (ivf: try 0.02-0.06)."
+    )
+    ivf_refine_factor: int = Field(16, ge=1, description="ivfpq: candidates re-scored exactly per result wanted.")
     hnsw_m: int = Field(32, gt=1)
     hnsw_ef_search: int = Field(128, gt=0)
     embed_batch_size: int = Field(64, gt=0)
@@ -102,7 +113,12 @@ class IndexSettings(_Section):
 class RetrievalSettings(_Section):
     top_k: int = Field(5, ge=1, le=100)
     candidates: int = Field(40, ge=1, le=1000, description="Candidates taken from each retriever before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex",
+        description="Hybrid fusion: convex (both retrievers score every candidate, min-max normalised, weighted sum) or rrf (reciprocal rank).",
+    )
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Hybrid: the dense retriever's share of the fused score; BM25 gets the rest.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant (fusion = rrf).")
 
 
 class AnswerSettings(_Section):
@@ -272,6 +288,7 @@ class FinetuneSettings(_Section):
     )
     auto_promote: bool = Field(True, description="Promote a candidate that passes the gate at the end of `lorebase train`.")
     adapter_poll_s: float = Field(10.0, gt=0.0, description="How often a running server checks the registry for a newly promoted adapter.")
+
 
 
 # --- scheduler (lorebase.scheduler): tracked sources, their schedules, retraining ---------------

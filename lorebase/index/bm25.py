@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,19 +78,40 @@ class Bm25Index:
 
     def search(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to ``n`` (chunk id, score) pairs with a positive score, best first, within ``allowed`` ids."""
+        return self.search_scoring(query, n, allowed)[0]
+
+    def search_scoring(
+        self, query: str, n: int, allowed: np.ndarray | None = None, also: Iterable[int] = ()
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """``search``, plus the score of each chunk id in ``also`` (0 where no query term occurs;
+        ids this index does not hold yet are left out). One scoring pass serves both."""
         self.refresh()
         ids, bm25, vocab = self._state
-        if bm25 is None or n <= 0:
-            return []
+        if bm25 is None:
+            return [], {}
         tokens = [t for t in tokenize(query) if t in vocab]
         if not tokens:
-            return []
+            return [], {i: 0.0 for i in _held(ids, also)}
         mask = None
         if allowed is not None:
             mask = np.isin(ids, allowed).astype(np.float32)
         scores = np.asarray(bm25.get_scores(tokens, weight_mask=mask), dtype=np.float32)
+        extra = {}
+        for i in _held(ids, also):
+            extra[i] = float(scores[np.searchsorted(ids, i)])
+        if n <= 0:
+            return [], extra
         positive = np.flatnonzero(scores > 0)
         if positive.size > n:
             positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
         order = positive[np.argsort(-scores[positive], kind="stable")]
-        return [(int(ids[i]), float(scores[i])) for i in order]
+        return [(int(ids[i]), float(scores[i])) for i in order], extra
+
+
+def _held(ids: np.ndarray, wanted: Iterable[int]) -> list[int]:
+    """The ids of ``wanted`` present in the sorted array ``ids``."""
+    want = np.asarray(list(wanted), dtype=np.int64)
+    if want.size == 0 or ids.size == 0:
+        return []
+    pos = np.minimum(np.searchsorted(ids, want), ids.size - 1)
+    return [int(i) for i in want[ids[pos] == want]]

@@ -1,9 +1,11 @@
 """The persisted dense index: a ``ChunkFaissStore`` plus its manifest, in ``settings.index_dir``.
 
-- ``dense-<generation>.faiss``: the FAISS index (an ``IndexIDMap2`` around ``IndexFlatIP``, or
-  around ``IndexHNSWFlat`` once there are more than ``index.exact_max_vectors`` vectors).
+- ``dense-<generation>.faiss``: the FAISS index: exact (an ``IndexIDMap2`` around ``IndexFlatIP``)
+  up to ``index.exact_max_vectors`` vectors, the approximate ``index.ann_index`` beyond (IVF-PQ
+  with exact re-scoring by default; see ``faiss_store``).
 - ``dense.json``: the manifest: embedder name, dim, count, index type, the file's name and
-  sha256, created/updated times, and for HNSW the ids deleted but not yet compacted away.
+  sha256, created/updated times, the ids deleted but not yet compacted away (HNSW, IVF-PQ), and
+  for the IVF types how many vectors their lists were trained on.
 
 Saving writes a new generation file (tmp, fsync, rename), then the manifest (tmp, fsync, rename):
 the manifest rename is the single commit point, so a reader or a crash sees the old index or the
@@ -26,7 +28,7 @@ import numpy as np
 
 from lorebase.errors import StoreError
 from lorebase.index.atomic_files import fsync_dir, sha256_file, write_atomic
-from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index
+from lorebase.index.faiss_store import TRAINED_TYPES, ChunkFaissStore, keyed_by_id, new_faiss_index
 
 if TYPE_CHECKING:
     from lorebase.settings import IndexSettings
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "dense.json"
 FORMAT_VERSION = 1
+# An IVF index is retrained (new k-means lists, sized for the new count) once it holds this many
+# times the vectors its lists were trained on: lists trained on a fraction of today's corpus
+# grow unbalanced and slow, and miss its new topics.
+IVF_RETRAIN_GROWTH = 2.0
 
 
 class IndexDamaged(Exception):
@@ -57,6 +63,7 @@ class Manifest:
     updated_at: str
     embed_dtype: str = "float32"
     deleted: list[int] = field(default_factory=list)
+    trained_on: int = 0
     format: int = FORMAT_VERSION
 
     @classmethod
@@ -99,12 +106,15 @@ class DenseIndex:
         return self.directory / MANIFEST_NAME
 
     def new_store(self, index_type: str) -> ChunkFaissStore:
+        """An empty store (``flat`` or ``hnsw``; an IVF store comes from ``converted``, which trains it)."""
         s = self.settings
         return ChunkFaissStore(
             new_faiss_index(self.dim, index_type, s.hnsw_m, s.hnsw_ef_construction),
             ef_search=s.hnsw_ef_search,
             m=s.hnsw_m,
             ef_construction=s.hnsw_ef_construction,
+            probe_share=s.ivf_probe_share,
+            refine_factor=s.ivf_refine_factor,
         )
 
     @property
@@ -146,12 +156,13 @@ class DenseIndex:
                 index = faiss.read_index(str(path))
             except RuntimeError as e:
                 raise IndexDamaged(f"index file {path} is unreadable: {e}") from e
-            if index.d != self.dim or not hasattr(index, "id_map"):
-                raise IndexDamaged(f"index file {path} is not an id-mapped index of dim {self.dim}")
+            if index.d != self.dim or not keyed_by_id(index):
+                raise IndexDamaged(f"index file {path} is not an index keyed by chunk id of dim {self.dim}")
             s = self.settings
             store = ChunkFaissStore(
-                index, deleted=set(m.deleted), ef_search=s.hnsw_ef_search, m=s.hnsw_m, ef_construction=s.hnsw_ef_construction
-            )
+                index, deleted=set(m.deleted), ef_search=s.hnsw_ef_search, m=s.hnsw_m, ef_construction=s.hnsw_ef_construction,
+                probe_share=s.ivf_probe_share, refine_factor=s.ivf_refine_factor, trained_on=m.trained_on,
+            )  # fmt: skip
             if store.count != m.count:
                 raise IndexDamaged(f"index file {path} holds {store.count} vectors, its manifest says {m.count}")
             self.store, self.manifest, self._stamp = store, m, stamp
@@ -180,17 +191,28 @@ class DenseIndex:
             self.store = store
 
     def fit_type(self) -> None:
-        """Exact search up to ``exact_max_vectors``, HNSW beyond; back to exact below half of it."""
+        """Exact search up to ``exact_max_vectors``, ``ann_index`` beyond; back to exact below half of it.
+
+        An IVF index is also retrained once it has grown ``IVF_RETRAIN_GROWTH`` times past the
+        count it was trained on. A conversion (minutes at a million vectors) only reads the
+        current store, so it runs outside the lock and searches go on; the new store is swapped
+        in at the end. Writers are one at a time (the syncer's file lock).
+        """
         with self.lock:
-            n, limit = self.store.count, self.settings.exact_max_vectors
-            want = self.index_type
-            if self.index_type == "flat" and n > limit:
-                want = "hnsw"
-            elif self.index_type == "hnsw" and n <= limit // 2:
-                want = "flat"
-            if want != self.index_type:
-                log.info("switching the dense index from %s to %s at %d vectors", self.index_type, want, n)
-                self.store = self.store.converted(want)
+            store = self.store
+        new = fitted(store, self.settings)
+        if new is not store:
+            with self.lock:
+                self.store = new
+
+    def scores_of(self, vec: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """Inner product of ``vec`` with the stored vector of each live id in ``ids`` (others left out)."""
+        with self.lock:
+            live = self.store.live_among(np.asarray(ids, dtype=np.int64))
+            if live.size == 0:
+                return {}
+            scores = self.store.vectors(live) @ np.asarray(vec, dtype=np.float32).reshape(-1)
+        return {int(i): float(x) for i, x in zip(live, scores, strict=True)}
 
     def save(self, directory: Path | None = None) -> Manifest:
         """Persist atomically into ``directory`` (default: our own). Returns the committed manifest.
@@ -217,6 +239,7 @@ class DenseIndex:
             updated_at=now,
             embed_dtype=self.embed_dtype,
             deleted=sorted(store.deleted),
+            trained_on=store.trained_on,
         )
         m.write(directory / MANIFEST_NAME)
         remove_stale_files(directory, keep=name)
@@ -239,6 +262,28 @@ class DenseIndex:
     def search(self, vec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         with self.lock:
             return self.store.search(vec, k, allowed)
+
+
+def wanted_type(store: ChunkFaissStore, settings: IndexSettings) -> str:
+    """The index type ``store`` should have for its size (with hysteresis: exact again only below half the limit)."""
+    n, limit, kind = store.count, settings.exact_max_vectors, store.index_type
+    if n > limit:
+        return settings.ann_index
+    if kind != "flat" and n > limit // 2:
+        return kind
+    return "flat"
+
+
+def fitted(store: ChunkFaissStore, settings: IndexSettings) -> ChunkFaissStore:
+    """``store`` itself, or a converted (or, for a grown IVF index, retrained) copy of it."""
+    want = wanted_type(store, settings)
+    retrain = (
+        want == store.index_type and want in TRAINED_TYPES and store.count > IVF_RETRAIN_GROWTH * max(store.trained_on, 1)
+    )
+    if want == store.index_type and not retrain:
+        return store
+    log.info("dense index: %s -> %s at %d vectors%s", store.index_type, want, store.count, " (retraining)" if retrain else "")
+    return store.converted(want, nlist=settings.ivf_nlist or None)
 
 
 def remove_stale_files(directory: Path, keep: str) -> None:

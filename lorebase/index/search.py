@@ -1,7 +1,8 @@
 """The search service: dense, BM25 or hybrid retrieval over the store, as citations S1..Sk.
 
 Pipeline: filters -> allowed chunk ids (from the store); each retriever takes its top
-``retrieval.candidates`` within them; reciprocal rank fusion (hybrid); rows loaded from the
+``retrieval.candidates`` within them; fusion (hybrid: convex combination of both retrievers'
+normalised scores over the candidates, or reciprocal rank fusion; see ``fusion``); rows loaded from the
 store (ids deleted since the last sync drop out here); optional cross-encoder rerank; chunks
 overlapping a better one of the same source dropped; top k; optional neighbour context.
 If dropping leaves fewer than k, the candidate pool is widened and the query run again.
@@ -21,7 +22,7 @@ from lorebase.citations import Citation, cite
 from lorebase.errors import InvalidInput
 from lorebase.index.bm25 import Bm25Index
 from lorebase.index.filters import allowed_chunk_ids, parse_filters
-from lorebase.index.fusion import reciprocal_rank_fusion
+from lorebase.index.fusion import convex_fusion, reciprocal_rank_fusion
 from lorebase.store.models import Chunk, Source
 
 if TYPE_CHECKING:
@@ -131,13 +132,15 @@ class SearchService:
     # --- the two retrievers ----------------------------------------------------------------------
 
     def dense_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        dense = self.dense
-        dense.reload_if_changed()
-        vec = self.embedder.embed_query(query)
-        return dense.search(vec, n, allowed)
+        return self._dense_search(self.embedder.embed_query(query), n, allowed)
 
     def bm25_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         return self.bm25.search(query, n, allowed)
+
+    def _dense_search(self, vec: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        dense = self.dense
+        dense.reload_if_changed()
+        return dense.search(vec, n, allowed)
 
     # --- public ----------------------------------------------------------------------------------
 
@@ -195,15 +198,26 @@ class SearchService:
 
     def _ranked(self, query: str, n: int, allowed: np.ndarray | None, mode: str) -> tuple[list[tuple[int, float]], bool]:
         """Candidates best first, and whether asking for more could not give more."""
-        lists: list[list[tuple[int, float]]] = []
-        if mode in ("dense", "hybrid"):
-            lists.append(self.dense_candidates(query, n, allowed))
-        if mode in ("bm25", "hybrid"):
-            lists.append(self.bm25_candidates(query, n, allowed))
-        exhausted = all(len(lst) < n for lst in lists)
-        if mode == "hybrid":
-            return reciprocal_rank_fusion([[i for i, _ in lst] for lst in lists], self.settings.retrieval.rrf_k), exhausted
-        return lists[0], exhausted
+        if mode == "bm25":
+            bm25 = self.bm25_candidates(query, n, allowed)
+            return bm25, len(bm25) < n
+        vec = self.embedder.embed_query(query)
+        dense = self._dense_search(vec, n, allowed)
+        if mode == "dense":
+            return dense, len(dense) < n
+        r = self.settings.retrieval
+        bm25, bm25_of_dense = self.bm25.search_scoring(query, n, allowed, also=[i for i, _ in dense])
+        exhausted = len(dense) < n and len(bm25) < n
+        if r.fusion == "rrf":
+            lists = [[i for i, _ in dense], [i for i, _ in bm25]]
+            return reciprocal_rank_fusion(lists, r.rrf_k, (r.dense_weight, 1.0 - r.dense_weight)), exhausted
+        # Convex fusion wants both scores of every candidate: BM25 scored the dense ones above;
+        # the dense index scores the BM25-only ones from their stored vectors.
+        dense_scores = dict(dense)
+        dense_scores.update(self.dense.scores_of(vec, [i for i, _ in bm25 if i not in dense_scores]))
+        bm25_scores = {**bm25_of_dense, **dict(bm25)}
+        candidates = [i for i, _ in dense] + [i for i, _ in bm25]
+        return convex_fusion(candidates, dense_scores, bm25_scores, r.dense_weight), exhausted
 
     def _load(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         if not ranked:

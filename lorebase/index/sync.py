@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from lorebase.index.dense import DenseIndex, IndexDamaged
+from lorebase.index.dense import DenseIndex, IndexDamaged, fitted
 from lorebase.index.texts import indexed_text
 from lorebase.store.models import Chunk, IndexTombstone, Source
 
@@ -174,7 +174,7 @@ class IndexSyncer:
             d.store.remove_ids(plan.chunk_ids)
             if plan.chunk_ids:
                 d.store.add_vectors(np.asarray(plan.chunk_ids, dtype=np.int64), vectors)
-            d.fit_type()
+        d.fit_type()  # a conversion or retraining runs outside the lock: searches go on meanwhile
         d.save()
         return removed
 
@@ -233,8 +233,9 @@ class IndexSyncer:
             tomb = list(s.scalars(select(IndexTombstone.chunk_id)))
             ids = list(s.scalars(select(Chunk.id).order_by(Chunk.id)))
         d = self.dense
-        kind = "hnsw" if len(ids) > self.settings.index.exact_max_vectors else "flat"
-        fresh = d.new_store(kind)
+        # Exact first, converted at the end if the count calls for it: an IVF index must be trained
+        # before it takes vectors, and one HNSW build from all vectors costs no more than adding in rounds.
+        fresh = d.new_store("flat")
         with tqdm(total=len(ids), desc="embedding", unit="chunk", disable=not self.progress or not ids) as bar:
             for batch in _batches(ids, ROUND):
                 with self.store.session() as s:
@@ -248,6 +249,7 @@ class IndexSyncer:
                     continue
                 vecs = self.embed([indexed_text(r[2], r[1]) for r in rows], bar)
                 fresh.add_vectors(np.asarray([r[0] for r in rows], dtype=np.int64), vecs)
+        fresh = fitted(fresh, self.settings.index)
         built_dir = self.settings.index_dir / f".rebuild-{uuid.uuid4().hex[:8]}"
         try:
             staging = DenseIndex(built_dir, self.settings.index, d.embedder_name, d.dim, embed_dtype=d.embed_dtype)

@@ -85,7 +85,7 @@ def test_hnsw_deletes_compact_the_graph_once_they_pile_up() -> None:
     assert not {"0", "1", "2", "3", "4"} & set(top_ids(store, vecs[0], 20))
 
 
-def make_index(directory: Path, name: str = "emb-a", dim: int = DIM, **settings: int) -> DenseIndex:
+def make_index(directory: Path, name: str = "emb-a", dim: int = DIM, **settings: int | str) -> DenseIndex:
     return DenseIndex(directory, IndexSettings(**settings), name, dim)
 
 
@@ -140,16 +140,17 @@ def test_damaged_or_missing_file_is_reported_as_damage(tmp_path: Path) -> None:
         make_index(tmp_path).load()
 
 
-def test_hnsw_above_the_exact_threshold_and_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ann", ["ivfpq", "ivf", "hnsw"])
+def test_approximate_index_above_the_exact_threshold_and_back(tmp_path: Path, ann: str) -> None:
     vecs = unit_vectors(30)
-    d = make_index(tmp_path, exact_max_vectors=20, hnsw_m=8)
+    d = make_index(tmp_path, exact_max_vectors=20, hnsw_m=8, ann_index=ann)
     d.store.add_vectors(np.arange(30), vecs)
     d.fit_type()
-    assert d.index_type == "hnsw"
+    assert d.index_type == ann
     d.save()
-    again = make_index(tmp_path, exact_max_vectors=20, hnsw_m=8)
+    again = make_index(tmp_path, exact_max_vectors=20, hnsw_m=8, ann_index=ann)
     again.load()
-    assert again.index_type == "hnsw" and again.search(vecs[12], 1)[0][0] == 12
+    assert again.index_type == ann and again.search(vecs[12], 1)[0][0] == 12
     again.store.remove_ids(np.arange(21))  # 9 left: at most half the threshold
     again.fit_type()
     assert again.index_type == "flat" and sorted(again.store.live_ids().tolist()) == list(range(21, 30))

@@ -133,6 +133,18 @@ def test_hybrid_keeps_what_only_one_retriever_found(shared: Shared, corpus: dict
     assert sorted(chunk_ids(service, query, k=2, mode="hybrid")) == sorted(corpus["env"] + corpus["ram"])
 
 
+@pytest.mark.parametrize("fusion", ["convex", "rrf"])
+def test_hybrid_weight_moves_the_fused_order_between_the_two_retrievers(shared: Shared, fusion: str) -> None:
+    query = "header line without a colon"
+    bm25 = chunk_ids(shared.service, query, k=10, mode="bm25")
+    dense = chunk_ids(shared.service, query, k=3, mode="dense")
+    assert bm25[:3] != dense  # precondition: the two retrievers disagree
+    all_dense = shared.variant(retrieval={"fusion": fusion, "dense_weight": 1.0})
+    assert chunk_ids(all_dense, query, k=3, mode="hybrid") == dense
+    all_bm25 = shared.variant(retrieval={"fusion": fusion, "dense_weight": 0.0})
+    assert chunk_ids(all_bm25, query, k=len(bm25), mode="hybrid") == bm25
+
+
 def test_citations_are_numbered_and_shaped(service: SearchService, corpus: dict[str, list[int]]) -> None:
     cites = service.search("parseHTTPHeader", k=3)
     assert [c.id for c in cites] == ["S1", "S2", "S3"]

@@ -161,22 +161,28 @@ def test_embedder_change_needs_rebuild_and_rebuild_swaps_atomically(
     assert reader.dense.count == 1  # it kept serving the old index until it looked again
 
 
-def test_hnsw_is_used_above_the_threshold(tmp_path, store: Store, embedder: LorebaseEmbedding) -> None:  # type: ignore[no-untyped-def]
-    settings = load_settings(home=tmp_path / "home", index={"exact_max_vectors": 2, "hnsw_m": 8})
+@pytest.mark.parametrize("ann", ["ivfpq", "ivf", "hnsw"])
+def test_approximate_index_is_used_above_the_threshold(tmp_path, store: Store, embedder: LorebaseEmbedding, ann: str) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings(home=tmp_path / "home", index={"exact_max_vectors": 2, "hnsw_m": 8, "ann_index": ann})
     ids = fill(store)
     syncer = IndexSyncer(settings, store, embedder, progress=False)
     syncer.sync()
-    assert syncer.dense.index_type == "hnsw" and syncer.dense.manifest.index_type == "hnsw"  # type: ignore[union-attr]
+    assert syncer.dense.index_type == ann and syncer.dense.manifest.index_type == ann  # type: ignore[union-attr]
     assert nearest(syncer, embedder, "boiling pasta") == ids["doc:r:cook.md"][0]
 
     gone = delete_source(store, "doc:r:cook.md")
     new = add_source(store, "doc:r:new.md", ["Caching keeps hot pages in memory."])
     plan = syncer.plan()
-    syncer.apply(plan, syncer.embed(plan.texts))  # crash before commit, on HNSW this time
+    syncer.apply(plan, syncer.embed(plan.texts))  # crash before commit, on the approximate index this time
     again = IndexSyncer(settings, store, embedder, progress=False)
     assert again.open() is None
     r = again.sync()
-    assert r.total == 5 and again.dense.index_type == "hnsw"
+    assert r.total == 5 and again.dense.index_type == ann
     live = again.dense.store.live_ids().tolist()
     assert sorted(live) == sorted(chunk_states(store)) and new[0] in live and not set(gone) & set(live)
     assert len(again.dense.store.present_ids()) == len(set(again.dense.store.present_ids().tolist()))
+
+    rebuilt = again.rebuild()  # built exact, then converted (an IVF index is trained first)
+    assert rebuilt.total == 5 and again.dense.index_type == ann
+    assert sorted(again.dense.store.live_ids().tolist()) == sorted(chunk_states(store))
+    assert nearest(again, embedder, "keeping hot pages cached") == new[0]
