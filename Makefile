@@ -60,9 +60,12 @@ models: install-app
 	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase models prepare
 	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase models list
 
-# The demo corpus: this repository itself (its data files are ingested as what they are, not as
-# code), the three demo lectures, and the issues/PRs export. Then the API and UI on 127.0.0.1:8000.
-DEMO_ENV := LOREBASE_HOME=$(DEMO_HOME) LOREBASE_INGEST__EXCLUDE_GLOBS='["datasets/*"]'
+# The demo corpus: this repository itself, the three demo lectures, and the issues/PRs export. The
+# data files under datasets/ are ingested as what they are (lectures, an export), not as repository
+# files; the notes beside them (README.md, LICENSE.md) are docs like any other. Then the API and UI
+# on 127.0.0.1:8000.
+DEMO_DATA_GLOBS := ["datasets/*.json", "datasets/*.jsonl", "datasets/*.srt", "datasets/*.vtt", "datasets/*.yaml"]
+DEMO_ENV := LOREBASE_HOME=$(DEMO_HOME) LOREBASE_INGEST__EXCLUDE_GLOBS='$(DEMO_DATA_GLOBS)'
 demo: install models
 	$(DEMO_ENV) $(VENV)/bin/lorebase ingest . datasets/transcripts/intro-rag datasets/github/lorebase-issues.json
 	$(DEMO_ENV) $(VENV)/bin/lorebase serve --host 127.0.0.1 --port 8000
