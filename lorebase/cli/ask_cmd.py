@@ -17,8 +17,12 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from lorebase.cli.main import print_json
+    from lorebase.errors import InvalidInput
     from lorebase.services import Services
     from lorebase.settings import load_settings
+
+    if not args.question.strip():  # before loading anything: the model may take a while to start
+        raise InvalidInput("the question is empty")
 
     async def go() -> int:
         svc = Services.build(load_settings())

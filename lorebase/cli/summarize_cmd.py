@@ -36,15 +36,17 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from lorebase.cli.main import print_json
+    from lorebase.generation.summarize import find_target
     from lorebase.services import Services
     from lorebase.settings import load_settings
 
     async def go() -> int:
         svc = Services.build(load_settings())
         try:
+            # An unknown source is reported before the model starts (a vLLM server takes half a minute).
+            target = find_target(svc.store, **target_args(args.source, args.repo))  # type: ignore[arg-type]
             await svc.start_generator()
             assert svc.summaries is not None
-            target = svc.summaries.target(**target_args(args.source, args.repo))  # type: ignore[arg-type]
             s = await svc.summaries.summarize(target, model=svc.pick_adapter(args.model))
         finally:
             await svc.aclose()

@@ -63,38 +63,7 @@ class SummaryService:
         number: int | None = None,
         repo: str | None = None,
     ) -> SummaryTarget:
-        chosen = [x for x in (source_ids, lecture, commit_range, number) if x]
-        if len(chosen) != 1:
-            raise InvalidInput("give exactly one of: source_ids, lecture, commit_range, number")
-        with self.store.session() as s:
-            if source_ids:
-                found = {src.id: src for src in s.scalars(select(Source).where(Source.id.in_(list(source_ids))))}
-                missing = [i for i in source_ids if i not in found]
-                if missing:
-                    raise NotFound(f"no such source: {', '.join(missing)}")
-                srcs = [found[i] for i in source_ids]
-                title = srcs[0].title if len(srcs) == 1 else f"{len(srcs)} sources"
-            elif lecture:
-                q = select(Source).where(Source.kind == "transcript", (Source.id == lecture) | (Source.lecture == lecture) | (Source.key == lecture))
-                srcs = list(s.scalars(q))
-                if not srcs:
-                    raise NotFound(f"no lecture titled or identified {lecture!r}")
-                title = srcs[0].title
-            elif commit_range:
-                srcs, title = self._commit_range(s, commit_range)
-            else:
-                q = select(Source).where(Source.number == number, Source.kind.in_(("issue", "pull_request")))
-                if repo:
-                    q = q.where(Source.repo == repo)
-                srcs = list(s.scalars(q))
-                if not srcs:
-                    raise NotFound(f"no issue or pull request #{number}" + (f" in {repo}" if repo else ""))
-                if len(srcs) > 1:
-                    raise InvalidInput(f"#{number} exists in several repos ({', '.join(sorted(x.repo or '?' for x in srcs))}): give repo")
-                title = srcs[0].title
-            for src in srcs:
-                _ = src.chunks  # load while the session is open
-        return SummaryTarget(title, srcs)
+        return find_target(self.store, source_ids=source_ids, lecture=lecture, commit_range=commit_range, number=number, repo=repo)
 
     @staticmethod
     def _commit_range(s: object, spec: str) -> tuple[list[Source], str]:
@@ -201,3 +170,47 @@ class SummaryService:
                                 repetition_penalty=self.settings.generation.repetition_penalty)
         out = await self.generator.complete(req)
         return out.text
+
+
+def find_target(
+    store: Store,
+    *,
+    source_ids: Sequence[str] | None = None,
+    lecture: str | None = None,
+    commit_range: str | None = None,
+    number: int | None = None,
+    repo: str | None = None,
+) -> SummaryTarget:
+    """What to summarise. It needs only the store, so a command can check it before starting the model."""
+    chosen = [x for x in (source_ids, lecture, commit_range, number) if x]
+    if len(chosen) != 1:
+        raise InvalidInput("give exactly one of: source_ids, lecture, commit_range, number")
+    with store.session() as s:
+        if source_ids:
+            found = {src.id: src for src in s.scalars(select(Source).where(Source.id.in_(list(source_ids))))}
+            missing = [i for i in source_ids if i not in found]
+            if missing:
+                raise NotFound(f"no such source: {', '.join(missing)}")
+            srcs = [found[i] for i in source_ids]
+            title = srcs[0].title if len(srcs) == 1 else f"{len(srcs)} sources"
+        elif lecture:
+            q = select(Source).where(Source.kind == "transcript", (Source.id == lecture) | (Source.lecture == lecture) | (Source.key == lecture))
+            srcs = list(s.scalars(q))
+            if not srcs:
+                raise NotFound(f"no lecture titled or identified {lecture!r}")
+            title = srcs[0].title
+        elif commit_range:
+            srcs, title = SummaryService._commit_range(s, commit_range)
+        else:
+            q = select(Source).where(Source.number == number, Source.kind.in_(("issue", "pull_request")))
+            if repo:
+                q = q.where(Source.repo == repo)
+            srcs = list(s.scalars(q))
+            if not srcs:
+                raise NotFound(f"no issue or pull request #{number}" + (f" in {repo}" if repo else ""))
+            if len(srcs) > 1:
+                raise InvalidInput(f"#{number} exists in several repos ({', '.join(sorted(x.repo or '?' for x in srcs))}): give repo")
+            title = srcs[0].title
+        for src in srcs:
+            _ = src.chunks  # load while the session is open
+    return SummaryTarget(title, srcs)

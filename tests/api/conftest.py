@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from lorebase.api.app import create_app
+from lorebase.generation.backend import Generator
 from lorebase.services import Services
 from lorebase.settings import Settings, load_settings
 from tests.conftest import REPO_ROOT
@@ -67,8 +68,9 @@ def ingest_corpus(settings: Settings, tmp: Path) -> None:
         svc.store.close()
 
 
-def serve(settings: Settings) -> Iterator[Running]:
-    app = create_app(settings)
+def serve(settings: Settings, *, generator: Generator | None = None) -> Iterator[Running]:
+    """`generator`: run on this one instead of the configured backend."""
+    app = create_app(settings, generator=generator)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

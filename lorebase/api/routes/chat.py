@@ -31,14 +31,14 @@ async def chat_completions(req: p.ChatCompletionRequest, request: Request) -> p.
     adapter = await resolve_model(svc, req.model)
     events = _events(svc, req, adapter)
     model_name = req.model
-    # The first event is awaited here, so errors before any text (bad filter, prompt too long,
-    # engine down) are ordinary HTTP errors rather than a stream that fails at once.
-    first = await anext(events)
+    # Events are awaited up to the first text, so errors before any text (bad filter, prompt too
+    # long, engine down or busy) are ordinary HTTP errors rather than a stream that fails at once.
+    head = await _head(events)
     if req.stream:
-        return EventSourceResponse(_sse(request.app.state.metrics, first, events, model_name, req), ping=15, send_timeout=30)
+        return EventSourceResponse(_sse(request.app.state.metrics, head, events, model_name, req), ping=15, send_timeout=30)
     text_parts: list[str] = []
-    final = first
-    async for ev in _chain(first, events):
+    final = head[-1]
+    async for ev in _chain(head, events):
         if ev.type == "delta":
             text_parts.append(ev.text)
         final = ev
@@ -57,8 +57,19 @@ async def chat_completions(req: p.ChatCompletionRequest, request: Request) -> p.
     )
 
 
-async def _chain(first: AnswerEvent, rest: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
-    yield first
+async def _head(events: AsyncIterator[AnswerEvent]) -> list[AnswerEvent]:
+    """The events up to and including the first that is not `sources` (a delta, or the final one)."""
+    head: list[AnswerEvent] = []
+    async for ev in events:
+        head.append(ev)
+        if ev.type != "sources":
+            break
+    return head
+
+
+async def _chain(head: list[AnswerEvent], rest: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
+    for ev in head:
+        yield ev
     async for ev in rest:
         yield ev
 
@@ -111,7 +122,7 @@ def _schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
     return spec.get("schema") or None
 
 
-async def _sse(metrics: Metrics, first: AnswerEvent, events: AsyncIterator[AnswerEvent], model: str,
+async def _sse(metrics: Metrics, head: list[AnswerEvent], events: AsyncIterator[AnswerEvent], model: str,
                req: p.ChatCompletionRequest) -> AsyncIterator[dict[str, str]]:
     cid, created = p.completion_id(), int(time.time())
 
@@ -121,7 +132,7 @@ async def _sse(metrics: Metrics, first: AnswerEvent, events: AsyncIterator[Answe
 
     yield chunk(choices=[p.ChunkChoice(delta=p.DeltaMessage(role="assistant", content=""))])
     try:
-        async for ev in _chain(first, events):
+        async for ev in _chain(head, events):
             if ev.type == "delta" and ev.text:
                 yield chunk(choices=[p.ChunkChoice(delta=p.DeltaMessage(content=ev.text))])
             elif ev.type == "final":
