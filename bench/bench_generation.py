@@ -8,7 +8,8 @@ Each engine serves the same grounded-question prompts, greedy, through lorebase'
 (vLLM over HTTP, as lorebase serves it; transformers in process, one generation at a time), first one
 request at a time, then 8 at once; the engines take turns, so a busy machine slows them alike.
 Reported: completion tokens per second of wall time, TTFT (time to the first streamed text)
-p50/p95, and whether both engines gave the same greedy text.
+p50/p95, vLLM's ratio to transformers round by round (with --repeat), and whether both engines
+gave the same greedy text.
 """
 
 from __future__ import annotations
@@ -156,6 +157,9 @@ async def main(args: argparse.Namespace) -> str:
             for c in args.concurrency:
                 n = max(c, args.requests) if c == 1 else c * args.rounds
                 for label, gen, threads in engines:
+                    # vLLM's worker threads spin for about a second after its last step; without a pause
+                    # the next engine's first request pays for it.
+                    await asyncio.sleep(2.0)
                     torch.set_num_threads(threads or default_threads)
                     r = await measure(label, gen, c, n, args.max_tokens, texts[label])
                     runs.setdefault((label, c), []).append(r)
@@ -174,10 +178,11 @@ async def main(args: argparse.Namespace) -> str:
         )
         for (label, c), rs in sorted(runs.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1]))
     ]
-    return report(args, merged, texts)
+    return report(args, merged, texts, runs)
 
 
-def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dict[int, str]]) -> str:
+def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dict[int, str]],
+           runs: dict[tuple[str, int], list[Result]]) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
@@ -206,6 +211,13 @@ def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dic
             ratio = r.tokens_per_s / best[r.concurrency].tokens_per_s
             lines.append(f"- {r.engine} at {r.concurrency} concurrent: {ratio:.1f}x the throughput of the best transformers row "
                          f"({best[r.concurrency].engine}).")
+            # Round by round: each pair ran back to back, so a load spike on a shared machine hits one round,
+            # while the totals above weigh the engine with the longer runs (transformers) by more of it.
+            ref = runs.get((best[r.concurrency].engine, r.concurrency), [])
+            pairs = zip(runs.get((r.engine, r.concurrency), []), ref)
+            per_round = [f"{v.tokens_per_s / t.tokens_per_s:.1f}x ({v.tokens_per_s:.1f} vs {t.tokens_per_s:.1f} tok/s)" for v, t in pairs]
+            if len(per_round) > 1:
+                lines.append(f"  - round by round: {', '.join(per_round)}.")
     ref_label = next(label for label in texts if label.startswith("transformers"))
     for label, got in texts.items():
         if label.startswith("vLLM"):
