@@ -39,7 +39,6 @@ from openai import AsyncOpenAI
 from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
-PREPARED = Path("/tmp/lbh/models/smollm2-135m-instruct")
 CORPUS = REPO / "datasets" / "transcripts" / "intro-rag"
 
 EXTRA_QUESTIONS = [
@@ -273,7 +272,7 @@ def main(args: argparse.Namespace) -> str:
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help="model folder (default: the prepared SmolLM2, else settings)")
+    ap.add_argument("--model", type=Path, default=None, help="model folder (default: models.generator from the settings)")
     ap.add_argument("--duration", type=float, default=120.0, help="seconds of load (default 120)")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=64)
@@ -282,14 +281,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--home", type=Path, default=None, help="data home (default: a temporary one, removed afterwards)")
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = ap.parse_args()
-    if args.model is None:
-        if PREPARED.is_dir():
-            args.model = PREPARED
-        else:
-            from lorebase.offline_models import generator_path
-            from lorebase.settings import load_settings
+    if args.model is None:  # the generator the settings name (prepared by `lorebase models prepare`)
+        from lorebase.offline_models import generator_path
+        from lorebase.settings import load_settings
 
-            args.model = generator_path(load_settings())
+        args.model = generator_path(load_settings())
     return args
 
 

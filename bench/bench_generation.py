@@ -35,7 +35,6 @@ from lorebase.generation.vllm_server import VLLMOptions, VLLMServer
 from lorebase.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-PREPARED = Path("/tmp/lbh/models/smollm2-135m-instruct")
 
 SYSTEM = "Answer the question using only the sources. Cite sources as [S1], [S2]. If the sources do not say, answer that you do not know."
 CASES = [
@@ -228,7 +227,7 @@ def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dic
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help="model folder (default: the prepared SmolLM2, else settings)")
+    ap.add_argument("--model", type=Path, default=None, help="model folder (default: models.generator from the settings)")
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--max-model-len", type=int, default=2048)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
@@ -241,13 +240,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--home", type=Path, default=None, help="where logs/vllm-bench.log and the vLLM cache go (default: the data home)")
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = ap.parse_args()
-    if args.model is None:
-        if PREPARED.is_dir():
-            args.model = PREPARED
-        else:
-            from lorebase.offline_models import generator_path
+    if args.model is None:  # the generator the settings name (prepared by `lorebase models prepare`)
+        from lorebase.offline_models import generator_path
 
-            args.model = generator_path(load_settings())
+        args.model = generator_path(load_settings())
     return args
 
 
