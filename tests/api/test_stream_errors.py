@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -26,6 +25,7 @@ from lorebase.generation.backend import Delta, GenerationRequest
 from lorebase.generation.openai_backend import OpenAIBackend
 from lorebase.generation.queue import GenerationQueue
 from tests.api.conftest import Running, api_settings, ingest_corpus, serve
+from tests.local_http import serving
 
 pytestmark = pytest.mark.slow  # a real server over an ingested corpus: ~10 s for the module
 
@@ -105,12 +105,8 @@ class BuggyBackend(OpenAIBackend):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

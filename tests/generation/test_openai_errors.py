@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -18,6 +17,7 @@ from lorebase.errors import EngineUnavailable, InvalidInput, LorebaseError, Over
 from lorebase.generation.backend import GenerationRequest
 from lorebase.generation.openai_backend import OpenAIBackend
 from lorebase.generation.queue import GenerationQueue
+from tests.local_http import serving
 
 pytestmark = pytest.mark.asyncio
 
@@ -67,12 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def failing_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 def _backend(url: str) -> OpenAIBackend:
