@@ -40,6 +40,7 @@ from lorebase.settings import load_settings  # noqa: E402
 # name -> changes to the TrainConfig built from the settings (dotted keys reach into `lora`).
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
+    "glibc heap not retained": {"retain_heap": False},
     "bf16 autocast": {"precision": "bfloat16"},
     "max_length 192": {"max_length": 192},
     "last 4 layers": {"lora.layers": 4},

@@ -26,6 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
 from datasets import Dataset
+from lorebase.finetune.heap import retained_heap
 
 
 @dataclass
@@ -51,6 +52,7 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     precision: str = "auto"  # auto | float32 | bfloat16
     gradient_checkpointing: bool = False
+    retain_heap: bool = True  # CPU: reuse freed memory instead of re-mapping it every step (finetune/heap.py)
     seed: int = 0
     logging_steps: int = 5
     progress: bool = True
@@ -159,7 +161,8 @@ def main(config: TrainConfig, rows: Sequence[dict[str, Any]], callbacks: Sequenc
     tuned: Any = trainer.model  # the PeftModel trl wrapped
     trainable = sum(int(p.numel()) for p in tuned.parameters() if p.requires_grad)
     started = time.monotonic()
-    out = trainer.train()
+    with retained_heap(config.retain_heap and not on_gpu):
+        out = trainer.train()
     seconds = time.monotonic() - started
     config.output_dir.mkdir(parents=True, exist_ok=True)
     tuned.save_pretrained(str(config.output_dir))  # the adapter only
