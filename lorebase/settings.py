@@ -267,7 +267,7 @@ class FinetuneSettings(_Section):
     learning_rate: float = Field(3e-4, gt=0.0)
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
     precision: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="Training precision: auto is bf16 on a GPU that has it, else float32 (bf16 autocast on CPU is often no faster)."
+        "auto", description="Training precision: auto is bf16 on a GPU that has it, else float32 (bfloat16 forces bf16 autocast, also on CPU)."
     )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory; off on CPU, where memory is not the limit.")
     seed: int = Field(0)

@@ -93,7 +93,7 @@ class LossCurve(TrainerCallback):
 
 
 def _precision(setting: str) -> tuple[bool, str]:
-    """(bf16?, name). bf16 only where it is native on a GPU: on CPU, autocast bf16 measured no faster here."""
+    """(bf16?, name). auto: bf16 only on a GPU that has it; CPU bf16 autocast is opt-in (faster here, quality unmeasured)."""
     if setting == "bfloat16":
         return True, "bfloat16"
     if setting == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
