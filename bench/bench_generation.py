@@ -142,11 +142,16 @@ async def main(args: argparse.Namespace) -> str:
             backend = await VLLMBackend.start(VLLMServer(options), queue=queue, tokenizer=ChatTokenizer(model))
             engines.append((f"vLLM {dtype}", backend, None))
             print(f"  ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        print(f"transformers fp32: loading {model}", file=sys.stderr)
-        tf = await TransformersBackend.open(model, base_model=name, queue=GenerationQueue(max(args.concurrency), queue_size))
         default_threads = torch.get_num_threads()
-        for threads in reversed(args.torch_threads or [default_threads]):
-            engines.insert(0, (f"transformers fp32, {threads} thread{'s' if threads > 1 else ''}", tf, threads))
+        in_process: list[tuple[str, Generator, int | None]] = []
+        for tdtype in args.transformers_dtype:
+            short = {"float32": "fp32", "bfloat16": "bf16"}[tdtype]
+            print(f"transformers {short}: loading {model}", file=sys.stderr)
+            tf = await TransformersBackend.open(model, base_model=name, queue=GenerationQueue(max(args.concurrency), queue_size),
+                                                dtype=tdtype)
+            for threads in args.torch_threads or [default_threads]:
+                in_process.append((f"transformers {short}, {threads} thread{'s' if threads > 1 else ''}", tf, threads))
+        engines[:0] = in_process
 
         for _, gen, _ in engines:
             await gen.complete(GenerationRequest(messages(0), max_tokens=8))  # warm-up
@@ -219,9 +224,9 @@ def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dic
                 lines.append(f"  - round by round: {', '.join(per_round)}.")
     ref_label = next(label for label in texts if label.startswith("transformers"))
     for label, got in texts.items():
-        if label.startswith("vLLM"):
+        if label != ref_label:
             same = sum(1 for i, t in got.items() if texts[ref_label].get(i) == t)
-            lines.append(f"- Greedy text identical to transformers fp32: {label} {same}/{len(got)} prompts.")
+            lines.append(f"- Greedy text identical to {ref_label}: {label} {same}/{len(got)} prompts.")
     return "\n".join(lines) + "\n"
 
 
@@ -236,6 +241,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=1, help="times every engine runs every load, taking turns")
     ap.add_argument("--torch-threads", type=int, nargs="*", default=[], help="transformers runs at these thread counts (default: torch's)")
     ap.add_argument("--vllm-dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
+    ap.add_argument("--transformers-dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
+                    help="in-process transformers runs at these precisions (the ratios use the fastest)")
     ap.add_argument("--vllm-python", type=Path, default=REPO / ".venv-vllm" / "bin" / "python")
     ap.add_argument("--home", type=Path, default=None, help="where logs/vllm-bench.log and the vLLM cache go (default: the data home)")
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown table here")

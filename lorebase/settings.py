@@ -146,6 +146,9 @@ class GenerationSettings(_Section):
     vllm_port: int = Field(8001, ge=1, le=65535)
     vllm_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     vllm_kv_cache_gib: float = Field(2.0, gt=0)
+    transformers_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="transformers backend: bfloat16 decodes about 1.5x faster on CPUs with AVX512-BF16 or AMX, with different greedy text."
+    )
     model_name: str | None = Field(
         None, description="Name the base model is served under (for `openai`, the remote model id); defaults to the generator folder's name."
     )

@@ -33,6 +33,7 @@ async def open_generator(settings: Settings, *, adapters: Mapping[str, Path] | N
                 queue=queue,
                 context_length=g.max_model_len,
                 adapters=start_adapters,
+                dtype=g.transformers_dtype,
             )
 
         case "vllm":

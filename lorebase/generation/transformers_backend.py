@@ -149,6 +149,7 @@ class TransformersBackend:
         base_model: str,
         queue: GenerationQueue,
         context_length: int | None = None,
+        dtype: str = "float32",
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
@@ -159,7 +160,7 @@ class TransformersBackend:
         self.model_dir = model_dir
         self.context_length = context_length or model_context_length(model_dir)
         self._tokenizer = ChatTokenizer(model_dir)
-        self._base: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        self._base: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
         self._base.eval()  # type: ignore[no-untyped-call]
         self._peft: Any = None  # a PeftModel once the first adapter is loaded
         self._adapters: dict[str, Path] = {}
@@ -176,9 +177,10 @@ class TransformersBackend:
         queue: GenerationQueue,
         context_length: int | None = None,
         adapters: Mapping[str, Path] | None = None,
+        dtype: str = "float32",
     ) -> TransformersBackend:
         """Load the model (in a thread, it takes seconds) and the named adapters."""
-        backend = await asyncio.to_thread(cls, model_dir, base_model=base_model, queue=queue, context_length=context_length)
+        backend = await asyncio.to_thread(cls, model_dir, base_model=base_model, queue=queue, context_length=context_length, dtype=dtype)
         for name, path in (adapters or {}).items():
             await backend.load_adapter(name, path)
         return backend

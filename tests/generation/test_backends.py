@@ -227,6 +227,24 @@ async def test_factory_builds_the_transformers_backend_with_start_adapters(gen_s
         await gen.aclose()
 
 
+async def test_transformers_dtype_setting_loads_bf16_weights_and_adapters(gen_settings: Settings, lora_alpha: Path) -> None:  # noqa: F811
+    import torch
+
+    gen_settings.generation.backend = "transformers"
+    gen_settings.generation.transformers_dtype = "bfloat16"
+    gen_settings.generation.adapters = {"alpha": lora_alpha}
+    gen = await open_generator(gen_settings)
+    try:
+        assert isinstance(gen, TransformersBackend)
+        # The model's own weights are bf16; peft keeps the adapter's LoRA weights in float32.
+        assert {p.dtype for n, p in gen._base.named_parameters() if "lora_" not in n} == {torch.bfloat16}
+        for model in (None, "alpha"):
+            out = await gen.complete(GenerationRequest(PROMPT, max_tokens=3, model=model))
+            assert out.usage.completion_tokens == 3
+    finally:
+        await gen.aclose()
+
+
 async def test_factory_explains_what_is_missing(gen_settings: Settings) -> None:
     gen_settings.generation.backend = "openai"
     with pytest.raises(SettingsError, match="base_url"):
