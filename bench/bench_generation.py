@@ -81,12 +81,12 @@ class Result:
         return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-async def one(gen: Generator, i: int, max_tokens: int, texts: dict[int, str]) -> tuple[int, float]:
+async def one(gen: Generator, i: int, max_tokens: int, texts: dict[int, str], model: str | None) -> tuple[int, float]:
     start = time.perf_counter()
     first: float | None = None
     parts: list[str] = []
     tokens = 0
-    async for d in gen.stream(GenerationRequest(messages(i), max_tokens=max_tokens)):
+    async for d in gen.stream(GenerationRequest(messages(i), max_tokens=max_tokens, model=model)):
         if d.text and first is None:
             first = time.perf_counter() - start
         parts.append(d.text)
@@ -96,12 +96,14 @@ async def one(gen: Generator, i: int, max_tokens: int, texts: dict[int, str]) ->
     return tokens, first if first is not None else time.perf_counter() - start
 
 
-async def measure(engine: str, gen: Generator, concurrency: int, requests: int, max_tokens: int, texts: dict[int, str]) -> Result:
+async def measure(
+    engine: str, gen: Generator, concurrency: int, requests: int, max_tokens: int, texts: dict[int, str], model: str | None
+) -> Result:
     sem = asyncio.Semaphore(concurrency)
 
     async def limited(i: int) -> tuple[int, float]:
         async with sem:
-            return await one(gen, i, max_tokens, texts)
+            return await one(gen, i, max_tokens, texts, model)
 
     start = time.perf_counter()
     done = await asyncio.gather(*(limited(i) for i in range(requests)))
@@ -122,6 +124,8 @@ async def main(args: argparse.Namespace) -> str:
 
     model, name, queue_size = args.model, args.model.name, 64
     home = args.home or load_settings().home
+    adapter = args.adapter.name if args.adapter else None  # requests name it; None means the base model
+    adapters = {args.adapter.name: args.adapter.resolve()} if args.adapter else {}
     engines: list[tuple[str, Generator, int | None]] = []  # label, backend, torch threads for in-process runs
     try:
         for dtype in args.vllm_dtype:
@@ -139,7 +143,7 @@ async def main(args: argparse.Namespace) -> str:
             )
             t0 = time.perf_counter()
             queue = GenerationQueue(max(args.concurrency), queue_size)
-            backend = await VLLMBackend.start(VLLMServer(options), queue=queue, tokenizer=ChatTokenizer(model))
+            backend = await VLLMBackend.start(VLLMServer(options, adapters), queue=queue, tokenizer=ChatTokenizer(model))
             engines.append((f"vLLM {dtype}", backend, None))
             print(f"  ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         default_threads = torch.get_num_threads()
@@ -148,13 +152,13 @@ async def main(args: argparse.Namespace) -> str:
             short = {"float32": "fp32", "bfloat16": "bf16"}[tdtype]
             print(f"transformers {short}: loading {model}", file=sys.stderr)
             tf = await TransformersBackend.open(model, base_model=name, queue=GenerationQueue(max(args.concurrency), queue_size),
-                                                dtype=tdtype)
+                                                dtype=tdtype, adapters=adapters)
             for threads in args.torch_threads or [default_threads]:
                 in_process.append((f"transformers {short}, {threads} thread{'s' if threads > 1 else ''}", tf, threads))
         engines[:0] = in_process
 
         for _, gen, _ in engines:
-            await gen.complete(GenerationRequest(messages(0), max_tokens=8))  # warm-up
+            await gen.complete(GenerationRequest(messages(0), max_tokens=8, model=adapter))  # warm-up
         runs: dict[tuple[str, int], list[Result]] = {}
         texts: dict[str, dict[int, str]] = {label: {} for label, _, _ in engines}
         for rep in range(args.repeat):
@@ -165,7 +169,7 @@ async def main(args: argparse.Namespace) -> str:
                     # the next engine's first request pays for it.
                     await asyncio.sleep(2.0)
                     torch.set_num_threads(threads or default_threads)
-                    r = await measure(label, gen, c, n, args.max_tokens, texts[label])
+                    r = await measure(label, gen, c, n, args.max_tokens, texts[label], adapter)
                     runs.setdefault((label, c), []).append(r)
                     print(f"  [{rep + 1}] {label} x{c}: {r.tokens} tokens, {r.wall_s:.1f} s, {r.tokens_per_s:.1f} tok/s", file=sys.stderr)
     finally:
@@ -190,7 +194,7 @@ def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dic
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
-        f"## Generation: vLLM vs transformers ({args.model.name})",
+        f"## Generation: vLLM vs transformers ({args.model.name}" + (f", every request through LoRA adapter {args.adapter.name}" if args.adapter else "") + ")",
         "",
         f"{now}; {cpu_name()}, {len(os.sched_getaffinity(0))} cores usable, {platform.python_version()}; "
         f"load average at the end {load:.1f}. Greedy, up to {args.max_tokens} new tokens, {len(CASES)} grounded-question prompts "
@@ -243,6 +247,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--vllm-dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     ap.add_argument("--transformers-dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
                     help="in-process transformers runs at these precisions (the ratios use the fastest)")
+    ap.add_argument("--adapter", type=Path, default=None,
+                    help="a LoRA adapter folder: both engines load it and every request asks for it (the promoted-adapter case)")
     ap.add_argument("--vllm-python", type=Path, default=REPO / ".venv-vllm" / "bin" / "python")
     ap.add_argument("--home", type=Path, default=None, help="where logs/vllm-bench.log and the vLLM cache go (default: the data home)")
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
