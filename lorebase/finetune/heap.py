@@ -3,9 +3,10 @@
 glibc serves every allocation above its mmap threshold (at most 32 MiB) with a fresh ``mmap`` and
 unmaps it on free. A CPU training step allocates and frees hundreds of MB of logits, activations and
 gradients, so each step the kernel maps and zeroes gigabytes of new pages: measured here, 11.5M
-minor page faults and 21 s of system time in a 70 s run. With mmap off and the heap top kept
-(``M_MMAP_MAX=0``, a huge ``M_TRIM_THRESHOLD``) the freed blocks are reused: 10x fewer faults and
-about 17% less time per step (docs/benchmarks.md). Afterwards the defaults come back and the heap is
+minor page faults and 21 s of system time in a 70 s run. With mmap and trimming off
+(``M_MMAP_MAX=0``, ``M_TRIM_THRESHOLD=-1``) the freed blocks are reused: 10x fewer faults and
+about 17% less time per step (docs/benchmarks.md). The settings are process-wide and apply fully to
+the main thread's arena; a run in a worker thread (the scheduler's) may gain less. Afterwards the defaults come back and the heap is
 trimmed, so a long-lived process (``lorebase serve`` running the scheduler) does not keep the peak.
 """
 
