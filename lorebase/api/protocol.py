@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lorebase.citations import Citation
+from lorebase.verdict import Verdict
 
 
 class _Body(BaseModel):
@@ -79,10 +80,8 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
 
-class Grounding(BaseModel):
-    supported: bool
-    abstained: bool
-    reason: str
+# lorebase's verdict on an answer (generated, extractive, abstained; per-sentence sources).
+Grounding = Verdict
 
 
 class ResponseMessage(BaseModel):

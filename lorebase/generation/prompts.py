@@ -12,9 +12,9 @@ ABSTAIN_TEXT = "The sources do not contain the answer to this question."
 
 ANSWER_SYSTEM = (
     "You answer questions about a course and a codebase using only the numbered sources given. "
-    "Cite the sources you use with their labels in square brackets, like [S1] or [S2], right after "
-    "the sentence they support. If the sources do not contain the answer, reply exactly: "
-    f'"{ABSTAIN_TEXT}" Do not use outside knowledge. Be brief.'
+    "Answer in one to three short sentences, the answer first. End every sentence with the label of "
+    "the source that supports it in square brackets, like [S1]. Use the sources' own words and names. "
+    f'If no source answers the question, reply exactly: "{ABSTAIN_TEXT}" Do not use outside knowledge.'
 )
 
 SUMMARY_SYSTEM = (
