@@ -58,37 +58,45 @@ def check_claim(claim: str, evidence: str, threshold: float = 0.6) -> ClaimCheck
     score = support(bare, evidence)
     if score < threshold:
         return ClaimCheck(False, score, f"only {score:.0%} of its words are in the source")
-    aligned = _aligned(bare, evidence)
-    low_claim, low_aligned, low_all = _lower_words(bare), _lower_words(aligned), _lower_words(evidence)
-    if _negated(low_claim) != _negated(low_aligned):
-        return ClaimCheck(False, score, "negation differs from the source")
-    swapped = [w for w in low_claim if w in _OPPOSITE and _OPPOSITE[w] in low_aligned and w not in low_aligned]
-    if swapped:
-        return ClaimCheck(False, score, f"'{swapped[0]}' where the source says '{_OPPOSITE[swapped[0]]}'")
-    nums = set(_numbers(evidence))
-    missing_num = [n for n in _numbers(bare) if n not in nums]
-    if missing_num:
-        return ClaimCheck(False, score, f"the number {missing_num[0]} is not in the source")
-    aligned_low, all_low, claim_low = aligned.lower(), evidence.lower(), bare.lower()
+    if squash(bare.rstrip(".!?")) in squash(evidence):
+        return ClaimCheck(True, score, "quoted from the source")
+    best, aligned = _aligned(bare, evidence)
+    all_low, claim_low = evidence.lower(), bare.lower()
     for name in _distinct(bare):
         n = name.lower()
         if n not in all_low:
             return ClaimCheck(False, score, f"'{name}' is not in the source")
-        if n not in aligned_low:
+        if n not in best.lower():
             # Named elsewhere in the source, but the sentence that says this names something else.
-            rivals = [d for d in _distinct(aligned) if d.lower() not in claim_low]
+            rivals = [d for d in _distinct(best) if d.lower() not in claim_low]
             if rivals:
                 return ClaimCheck(False, score, f"'{name}' where the source says '{rivals[0]}'")
+    nums = set(_numbers(evidence))
+    missing_num = [n for n in _numbers(bare) if n not in nums]
+    if missing_num:
+        return ClaimCheck(False, score, f"the number {missing_num[0]} is not in the source")
+    low_claim, low_best, low_aligned = _lower_words(bare), _lower_words(best), _lower_words(aligned)
+    swapped = [w for w in low_claim if w in _OPPOSITE and _OPPOSITE[w] in low_aligned and w not in low_aligned]
+    if swapped:
+        return ClaimCheck(False, score, f"'{swapped[0]}' where the source says '{_OPPOSITE[swapped[0]]}'")
+    # Polarity against the one sentence that says this, so a negation in a neighbour does not count.
+    if _negated(low_claim) != _negated(low_best):
+        return ClaimCheck(False, score, "negation differs from the source")
     return ClaimCheck(True, score, "supported")
 
 
-def _aligned(claim: str, evidence: str) -> str:
-    """The evidence sentences that overlap the claim most (best two, which covers a claim that
-    merges two source sentences)."""
+def _aligned(claim: str, evidence: str) -> tuple[str, str]:
+    """The evidence sentence that overlaps the claim most, and the best two together (which covers
+    a claim that merges two source sentences)."""
     sents = [s for line in evidence.split("\n") for s in split_sentences(line)] or [evidence]
     words = set(content_words(claim))
-    ranked = sorted(sents, key=lambda s: -len(words & set(content_words(s))))
-    return " ".join(ranked[:2])
+    # Most shared words first; among equals the shorter sentence, which says less besides.
+    ranked = sorted(sents, key=lambda s: (-len(words & set(content_words(s))), len(s)))
+    return ranked[0], " ".join(ranked[:2])
+
+
+def squash(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def _lower_words(text: str) -> list[str]:
