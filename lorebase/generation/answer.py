@@ -9,6 +9,7 @@ streamed is exactly the final answer: each sentence is checked as soon as it is 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -190,6 +191,7 @@ class _SentenceChecker:
         self.abstained = False
 
     def take(self, piece: str, first: bool) -> str | None:
+        piece = normalize_citations(piece)
         labels = [lbl for lbl in dict.fromkeys(grounding.CITATION.findall(piece)) if lbl in self.texts]
         bare = grounding.CITATION.sub("", piece).strip()
         bare = " ".join(bare.split()) if not bare.startswith(FENCE) else bare
@@ -227,6 +229,19 @@ class _SentenceChecker:
         if text.startswith(FENCE):
             return f"{text}\n{marks.strip()}"
         return text + marks
+
+
+# [S1] [Source S1]: [S1, S3] [2] and (S2) (Source S2); a bare number in parentheses is left alone.
+_CITE_VARIANTS = re.compile(
+    r"\[\s*(?:Sources?\s*)?S?(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\]:?"
+    r"|\(\s*(?:Sources?\s*)?S(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\)", re.I)
+
+
+def normalize_citations(text: str) -> str:
+    """The model's ways of citing ("[Source S1]:", "(S2)", "[S1, S3]", "[2]") written as [S1] [S2]."""
+    def fix(m: re.Match[str]) -> str:
+        return " ".join(f"[S{n}]" for n in re.findall(r"\d+", m.group(1) or m.group(2)))
+    return _CITE_VARIANTS.sub(fix, text)
 
 
 def _extractive(selections: Sequence[ev_select.Selection]) -> tuple[str, list[SentenceSupport]]:

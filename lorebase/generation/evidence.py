@@ -160,8 +160,10 @@ def _pick(units: Sequence[Unit], scores: Sequence[float], budget: int, context: 
     """Best units first, each with `context` neighbours, until the budget is spent; always one."""
     chosen: set[int] = set()
     used = 0
+    top = max(scores, default=0.0)
     for i in sorted(range(len(units)), key=lambda i: -scores[i]):
-        if scores[i] <= 0 and chosen:
+        # Well below the chunk's best, a unit is filler ("Um.", a blank line): the budget is a cap, not a quota.
+        if chosen and (scores[i] <= 0 or scores[i] < 0.6 * top):
             break
         group = [j for j in range(i - context, i + context + 1) if 0 <= j < len(units) and j not in chosen]
         cost = sum(len(units[j].text) + 1 for j in group)

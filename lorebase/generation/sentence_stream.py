@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# A sentence ends at . ! ? and a space, but not after a title or a common abbreviation ("Mr. Godin").
+_END = re.compile(r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bMrs\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bvs\.)(?<=[.!?])\s+|\n+")
 _CITES = re.compile(r"(?:\s*\[S\d+\])+")
 _PARTIAL_CITE = re.compile(r"\s*\[(?:S\d*)?$")
 FENCE = "```"
