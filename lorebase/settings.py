@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from lorebase.errors import SettingsError
 
-DEFAULT_GENERATOR = "smollm2-135m-instruct"
+DEFAULT_GENERATOR = "small"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 DEFAULT_WHISPER = "whisper-base"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -113,16 +114,20 @@ class AnswerService:
         cutter = SentenceStream()
         shown: list[str] = []
         usage, finish = Usage(0, 0), "stop"
-        async for d in self.generator.stream(req):
-            if d.text:
-                for piece in cutter.feed(d.text):
-                    if (out := checker.take(piece, first=not shown)) is not None:
-                        shown.append(out)
-                        yield AnswerEvent("delta", text=out if len(shown) == 1 else _sep(out) + out)
-            if d.finish_reason is not None:
-                finish = d.finish_reason
-            if d.usage is not None:
-                usage = d.usage
+        async with aclosing(self.generator.stream(req)) as deltas:
+            async for d in deltas:
+                if d.text:
+                    for piece in cutter.feed(d.text):
+                        if (out := checker.take(piece, first=not shown)) is not None:
+                            shown.append(out)
+                            yield AnswerEvent("delta", text=out if len(shown) == 1 else _sep(out) + out)
+                if d.finish_reason is not None:
+                    finish = d.finish_reason
+                if d.usage is not None:
+                    usage = d.usage
+                if checker.repeats >= 2:  # the model is looping: stop paying for it
+                    finish = "stop"
+                    break
         for piece in cutter.close():
             if (out := checker.take(piece, first=not shown)) is not None:
                 shown.append(out)
@@ -188,10 +193,12 @@ class _SentenceChecker:
         self.threshold = threshold
         self.results: list[SentenceSupport] = []
         self.removed = 0
+        self.repeats = 0
         self.abstained = False
+        self._shown: list[set[str]] = []
 
     def take(self, piece: str, first: bool) -> str | None:
-        piece = normalize_citations(piece)
+        piece = _SPEAKER_TAG.sub("", normalize_citations(piece))
         labels = [lbl for lbl in dict.fromkeys(grounding.CITATION.findall(piece)) if lbl in self.texts]
         bare = grounding.CITATION.sub("", piece).strip()
         bare = " ".join(bare.split()) if not bare.startswith(FENCE) else bare
@@ -199,6 +206,10 @@ class _SentenceChecker:
             return None  # a lone citation, a heading marker: nothing to show on its own
         if grounding.is_abstention(bare):
             self.abstained = True
+            return None
+        words = set(grounding.content_words(bare))
+        if any(len(words & seen) >= 0.8 * len(words) for seen in self._shown):
+            self.repeats += 1  # small models loop; a sentence said once is enough
             return None
         if bare.startswith(FENCE):
             # Code quoted from a source is checked by word share only: rules on names and numbers
@@ -225,6 +236,7 @@ class _SentenceChecker:
         if not ok:
             self.removed += 1
             return None
+        self._shown.append(set(grounding.content_words(text)))
         marks = "".join(f" [{lbl}]" for lbl in labels)
         if text.startswith(FENCE):
             return f"{text}\n{marks.strip()}"
@@ -232,6 +244,8 @@ class _SentenceChecker:
 
 
 # [S1] [Source S1]: [S1, S3] [2] and (S2) (Source S2); a bare number in parentheses is left alone.
+# "[Grad B]: ..." -- the model copying a transcript's speaker label in brackets.
+_SPEAKER_TAG = re.compile(r"^\s*\[(?!S\d+\])[^\]\n]{1,40}\]:\s*")
 _CITE_VARIANTS = re.compile(
     r"\[\s*(?:Sources?\s*)?S?(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\]:?"
     r"|\(\s*(?:Sources?\s*)?S(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\)", re.I)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lorebase.generation.grounding import CITATION, content_words, split_sentences, support
+from lorebase.generation.grounding import STOP_WORDS, CITATION, content_words, split_sentences, support
 
 _NEGATIONS = frozenset(
     "not no never none nothing nobody neither nor cannot without fails unable unless instead".split()
@@ -124,6 +124,7 @@ def _distinct(text: str) -> list[str]:
         words = sent.split()
         for w in words[1:]:
             w = w.strip(".,;:!?()[]\"'")
-            if len(w) > 1 and w[0].isupper() and not w.isupper() and w.lower() not in _NEGATIONS and not CITATION.fullmatch(f"[{w}]"):
+            if (len(w) > 1 and w[0].isupper() and not w.isupper() and w.lower() not in _NEGATIONS
+                    and w.lower() not in STOP_WORDS and "'" not in w and not CITATION.fullmatch(f"[{w}]")):
                 out.append(w)
     return list(dict.fromkeys(out))
