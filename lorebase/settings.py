@@ -205,7 +205,7 @@ class EvalSettings(_Section):
     summaries_set: Path | None = Field(
         Path("datasets/eval/summaries.jsonl"), description="Reference lecture summaries scored with ROUGE; unset or missing skips the summary evaluation."
     )
-    judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the judge (e.g. http://host:8001/v1); unset: the generator judges.")
+    judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the judge (e.g. http://host:8001/v1); unset: the largest prepared generator profile judges when it is larger than the generator (its own vLLM server on vllm_port+1), else the generator.")
     judge_model: str | None = Field(None, description="Model id the judge server serves; defaults to the generator's name.")
     judge_api_key: SecretStr | None = Field(None, description="Key for the judge server, if it needs one.")
     judge_mode: Literal["json_schema", "json"] = Field(
