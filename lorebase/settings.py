@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lorebase.errors import SettingsError
@@ -299,13 +299,24 @@ class FinetuneSettings(_Section):
 _TRACKED_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+def _no_nul(spec: str) -> str:
+    # A NUL cannot be in a path, URL or name; the OS refuses it ("embedded null byte") deep inside.
+    if "\0" in spec:
+        raise ValueError("a source must not contain a NUL character (\\u0000)")
+    return spec
+
+
+SourceSpec = Annotated[str, AfterValidator(_no_nul)]
+MAX_INTERVAL_S = 366 * 86400.0
+
+
 class TrackedSourceSettings(_Section):
     """One tracked source: what `lorebase ingest` would be given, and how often to sync it."""
 
     name: str = Field(pattern=_TRACKED_NAME, description="Short unique name; the job is `sync:<name>`.")
-    spec: str = Field(min_length=1, max_length=2048, description="What `lorebase ingest` accepts: a folder, a repository path or clone URL, github:OWNER/REPO, an export file.")
+    spec: SourceSpec = Field(min_length=1, max_length=2048, description="What `lorebase ingest` accepts: a folder, a repository path or clone URL, github:OWNER/REPO, an export file.")
     branch: str | None = Field(None, max_length=255, description="Git sources: the branch to follow (default: the repository's own HEAD).")
-    interval_s: float | None = Field(None, ge=1.0, description="Sync every this many seconds (or give cron).")
+    interval_s: float | None = Field(None, ge=1.0, le=MAX_INTERVAL_S, description="Sync every this many seconds, at most a year (or give cron).")
     cron: str | None = Field(None, description="Sync on this crontab schedule, five fields: minute hour day month weekday.")
 
     @field_validator("cron")

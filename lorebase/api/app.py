@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 
 from lorebase import __version__
 from lorebase.api import errors
+from lorebase.api.json_text import reject_lone_surrogates
 from lorebase.api.limits import BodyLimit
 from lorebase.api.metrics import Metrics, MetricsMiddleware
 from lorebase.api.routes import chat, health, models, native
@@ -71,7 +72,8 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.ingest_lock = threading.Lock()
     errors.install(app)
-    auth = [Depends(KeyCheck(settings.server))]
+    # The key first (a stranger learns nothing about bodies), then text that every encoder accepts.
+    auth = [Depends(KeyCheck(settings.server)), Depends(reject_lone_surrogates)]
     for router in (chat.router, models.router, native.router, health.metrics_router):
         app.include_router(router, dependencies=auth)
     app.include_router(evals.router, dependencies=auth)  # /v1/eval/runs: evaluation reports

@@ -31,8 +31,13 @@ STATUS: list[tuple[type[errors.LorebaseError], int, str]] = [
 ]
 
 
+def _encodable(text: str | None) -> str | None:
+    # Messages may quote what the client sent; a lone surrogate in it would break the response itself.
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, object]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return {"error": {"message": _encodable(message), "type": type_, "param": _encodable(param), "code": code}}
 
 
 def status_of(exc: errors.LorebaseError) -> tuple[int, str]:

@@ -16,6 +16,8 @@ _GITHUB_SPEC = re.compile(r"^github:([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-
 def reader_for(spec: str, settings: Settings) -> Reader:
     """Pick the reader for one SOURCE: `github:owner/repo`, an http(s) URL of a recording, a clone
     URL, a git work tree, a GitHub export (.json), or a transcript or recording file or folder."""
+    if "\0" in spec:  # no path or URL holds one; the OS would refuse it deep inside
+        raise InvalidInput(f"{spec!r}: a source must not contain a NUL character")
     if spec.startswith("github:"):
         m = _GITHUB_SPEC.match(spec)
         if not m:

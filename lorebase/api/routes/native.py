@@ -16,6 +16,7 @@ from lorebase.api import protocol as p
 from lorebase.api.deps import generator_ready, resolve_model, services
 from lorebase.errors import InvalidInput, NotFound
 from lorebase.services import Services
+from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
 
 router = APIRouter()
@@ -64,7 +65,7 @@ async def feedback_stats(request: Request, days: int = 30) -> dict[str, Any]:
 
 
 class IngestRequest(BaseModel):
-    sources: list[str] = Field(min_length=1, max_length=100)
+    sources: list[SourceSpec] = Field(min_length=1, max_length=100)
 
 
 def check_ingest_spec(svc: Services, spec: str) -> None:
@@ -116,7 +117,7 @@ async def ingest_runs(request: Request, limit: int = 20) -> dict[str, Any]:
 
 
 @router.get("/v1/ingest/runs/{run_id}")
-async def ingest_run(run_id: int, request: Request) -> dict[str, Any]:
+async def ingest_run(run_id: p.RowId, request: Request) -> dict[str, Any]:
     with services(request).store.session() as s:
         run = s.get(IngestRun, run_id)
         if run is None:

@@ -1,0 +1,117 @@
+"""Requests a hostile client or a careless user sends: each gets a 4xx in OpenAI's error shape and
+the server keeps serving. The real app through FastAPI's TestClient (its lifespan runs), on real
+services (store, embedder, index) without a generator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lorebase.api.app import create_app
+from lorebase.services import Services
+from lorebase.settings import Settings, load_settings
+
+pytestmark = pytest.mark.slow  # builds the services (embedder, index)
+
+TOO_BIG = 2**63  # one past SQLite's largest integer
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hostile")
+
+
+@pytest.fixture(scope="module")
+def settings(home: Path) -> Settings:
+    (home / "inbox").mkdir()
+    s = load_settings(home=home / "home", ingest={"api_roots": [str(home / "inbox")]}, ui={"enabled": False})
+    s.ensure_home()
+    return s
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    svc = Services.build(settings)
+    try:
+        with TestClient(create_app(settings, services=svc, start_generator=False), raise_server_exceptions=False) as c:
+            yield c
+    finally:
+        svc.store.close()
+
+
+def assert_openai_error(r: object, status: int = 400) -> dict[str, object]:
+    assert r.status_code == status, (r.status_code, r.text)  # type: ignore[attr-defined]
+    err = r.json()["error"]  # type: ignore[attr-defined]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["type"] == "invalid_request_error"
+    return err
+
+
+def post_raw(c: TestClient, url: str, body: str) -> object:
+    """A body sent exactly as written: json= would refuse to encode a lone surrogate itself."""
+    return c.post(url, content=body.encode("ascii"), headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(("method", "url", "param"), [
+    ("GET", f"/v1/ingest/runs/{TOO_BIG}", "path.run_id"),
+    ("GET", f"/v1/eval/runs/{TOO_BIG}", "path.run_id"),
+    ("POST", f"/v1/feedback/{TOO_BIG}/review", "path.feedback_id"),
+    ("GET", "/v1/ingest/runs/0", "path.run_id"),
+])
+def test_ids_beyond_64_bits_are_a_400_naming_the_id(client: TestClient, method: str, url: str, param: str) -> None:
+    err = assert_openai_error(client.request(method, url, json={"action": "reject"}))
+    assert err["param"] == param
+    # the largest id that fits is simply not found
+    largest = url.replace(str(TOO_BIG), str(TOO_BIG - 1))
+    if largest != url:
+        assert client.request(method, largest, json={"action": "reject"}).status_code == 404
+
+
+def test_a_summary_number_beyond_64_bits_is_a_400(client: TestClient) -> None:
+    err = assert_openai_error(client.post("/v1/summaries", json={"repo": "o/r", "number": TOO_BIG}))
+    assert err["param"] == "number"
+
+
+@pytest.mark.parametrize(("url", "body", "param"), [
+    ("/v1/search", r'{"query": "retry \ud800 x"}', "query"),
+    ("/v1/search", r'{"query": "retry \ud800 x", "mode": "dense"}', "query"),
+    ("/v1/search", r'{"query": "ok", "filters": {"kind\udc00": "code"}}', r"filters.kind\udc00"),
+    ("/v1/chat/completions", r'{"model": "m", "messages": [{"role": "user", "content": "hi \ud800"}]}', "messages.0.content"),
+    ("/v1/embeddings", r'{"model": "all-minilm-l6-v2", "input": ["fine", "bad \udfff"]}', "input.1"),
+    ("/v1/summaries", r'{"lecture": "\ud83d"}', "lecture"),
+    ("/v1/ingest", r'{"sources": ["\ud800"]}', "sources.0"),
+])
+def test_a_lone_surrogate_is_a_400_naming_the_field(client: TestClient, url: str, body: str, param: str) -> None:
+    err = assert_openai_error(post_raw(client, url, body))
+    assert err["param"] == param  # a surrogate in a key is shown escaped
+    assert "surrogate" in str(err["message"]) and str(err["message"]).startswith(str(err["param"]))
+
+
+def test_a_surrogate_pair_is_ordinary_text(client: TestClient) -> None:
+    r = post_raw(client, "/v1/search", r'{"query": "retry \ud83d\ude00 backoff"}')  # an emoji, spelt as a pair
+    assert r.status_code == 200  # type: ignore[attr-defined]
+
+
+def test_a_nul_in_a_source_spec_is_a_400(client: TestClient) -> None:
+    err = assert_openai_error(client.post("/v1/ingest", json={"sources": ["ok", "a\u0000b"]}))
+    assert err["param"] == "sources.1" and "NUL" in str(err["message"])
+    err = assert_openai_error(client.post("/v1/jobs/sources", json={"name": "n", "spec": "a\u0000b", "interval_s": 60}))
+    assert err["param"] == "spec" and "NUL" in str(err["message"])
+
+
+@pytest.mark.parametrize("interval", [1e308, 1e12, 366 * 86400 + 1])
+def test_a_huge_sync_interval_is_a_400(client: TestClient, interval: float) -> None:
+    err = assert_openai_error(client.post("/v1/jobs/sources", json={
+        "name": "far", "spec": "https://example.org/r.git", "interval_s": interval}))
+    assert err["param"] == "interval_s"
+
+
+def test_the_server_still_serves_after_all_of_it(client: TestClient) -> None:
+    for _ in range(3):
+        post_raw(client, "/v1/search", r'{"query": "\ud800"}')
+        client.get(f"/v1/ingest/runs/{TOO_BIG}")
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/v1/search", json={"query": "anything"}).status_code == 200
