@@ -55,7 +55,7 @@ class IngestSettings(_Section):
     )
     api_roots: list[Path] = Field(
         default_factory=list,
-        description="Folders whose files the HTTP API may ingest; URLs and github: sources are always allowed.",
+        description="Folders whose files the HTTP API may ingest: a local path or file:// URL is resolved to its real absolute path (relative ones against these folders) and must lie inside one.",
     )
 
     @field_validator("transcript_window_max_s")

@@ -4,6 +4,7 @@ services (store, embedder, index) without a generator."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +116,36 @@ def test_the_server_still_serves_after_all_of_it(client: TestClient) -> None:
         client.get(f"/v1/ingest/runs/{TOO_BIG}")
     assert client.get("/healthz").status_code == 200
     assert client.post("/v1/search", json={"query": "anything"}).status_code == 200
+
+
+def wait_for_run(c: TestClient, run_id: int) -> dict[str, object]:
+    for _ in range(300):
+        run = c.get(f"/v1/ingest/runs/{run_id}").json()
+        if run["status"] != "running":
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"ingest run {run_id} did not end")
+
+
+def test_no_form_of_a_local_path_leaves_the_api_roots(client: TestClient, settings: Settings, home: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox = home / "inbox"
+    outside = home / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "talk.srt").write_text("1\n00:00:01,000 --> 00:00:04,000\nA secret lecture about llamas.\n")
+    monkeypatch.chdir(inbox)  # where the reported bypass needed the server to run
+    for spec in (f"file://localhost{outside}", f"file://{outside}", f"FILE://LOCALHOST{outside}", "../outside",
+                 f"{inbox}/../outside", "~", str(outside / "talk.srt")):
+        err = assert_openai_error(client.post("/v1/ingest", json={"sources": [spec]}))
+        assert "api_roots" in str(err["message"]), spec
+        err = assert_openai_error(client.post("/v1/jobs/sources", json={"name": "x", "spec": spec, "interval_s": 60}))
+        assert "api_roots" in str(err["message"]), spec
+    assert client.get("/v1/ingest/runs").json()["data"] == []  # nothing was started
+
+    (inbox / "week1").mkdir()
+    (inbox / "week1" / "talk.srt").write_text("1\n00:00:01,000 --> 00:00:04,000\nThe inbox lecture is about zebras.\n")
+    monkeypatch.chdir(outside)  # a relative path is relative to the root, wherever the server runs
+    r = client.post("/v1/ingest", json={"sources": ["week1"]})
+    assert r.status_code == 202, r.text
+    run = wait_for_run(client, r.json()["id"])
+    assert run["inputs"] == [str((inbox / "week1").resolve())] and run["status"] == "ok" and run["added"] == 1

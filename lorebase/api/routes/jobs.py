@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from lorebase.api.deps import services
-from lorebase.api.routes.native import check_ingest_spec
+from lorebase.api.routes.native import confined_spec
 from lorebase.errors import InvalidInput
 from lorebase.scheduler import history
 from lorebase.scheduler.changes import forget_listing
@@ -58,7 +58,7 @@ async def list_sources(request: Request) -> dict[str, Any]:
 @router.post("/v1/jobs/sources", status_code=201)
 async def add_source(source: TrackedSourceSettings, request: Request) -> dict[str, Any]:
     svc = services(request)
-    check_ingest_spec(svc, source.spec)
+    source = source.model_copy(update={"spec": confined_spec(svc, source.spec)})
     source_trigger(source, svc.settings.scheduler.timezone)  # a schedule APScheduler refuses is a 400 now
     tracked = await asyncio.to_thread(TrackedSources(svc.settings, svc.store).add, source)
     sched = scheduler(request)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from lorebase.api import protocol as p
 from lorebase.api.deps import generator_ready, resolve_model, services
 from lorebase.errors import InvalidInput, NotFound
+from lorebase.ingest.resolve import confine_to_roots
 from lorebase.services import Services
 from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
@@ -68,17 +68,11 @@ class IngestRequest(BaseModel):
     sources: list[SourceSpec] = Field(min_length=1, max_length=100)
 
 
-def check_ingest_spec(svc: Services, spec: str) -> None:
+def confined_spec(svc: Services, spec: str) -> str:
     """Through the API, local paths (and file:// URLs) must lie inside `ingest.api_roots`: the API
-    must not become a way to read arbitrary files of the server."""
-    if spec.startswith(("github:", "https://", "http://", "ssh://", "git@")):
-        return
-    raw = spec.removeprefix("file://")
-    path = Path(raw).expanduser().resolve()
-    roots = [Path(r).expanduser().resolve() for r in svc.settings.ingest.api_roots]
-    if not any(path == r or r in path.parents for r in roots):
-        allowed = ", ".join(str(r) for r in roots) or "none configured"
-        raise InvalidInput(f"{spec}: through the API, local paths are ingested only inside ingest.api_roots ({allowed})")
+    must not become a way to read arbitrary files of the server. Returns the spec to ingest (a
+    local one as its real absolute path)."""
+    return confine_to_roots(spec, svc.settings.ingest.api_roots)
 
 
 def _run_record(run: IngestRun) -> dict[str, Any]:
@@ -89,17 +83,16 @@ def _run_record(run: IngestRun) -> dict[str, Any]:
 @router.post("/v1/ingest", status_code=202)
 async def start_ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
     svc = services(request)
-    for spec in req.sources:
-        check_ingest_spec(svc, spec)
+    specs = [confined_spec(svc, spec) for spec in req.sources]
     lock: threading.Lock = request.app.state.ingest_lock
     if not lock.acquire(blocking=False):
         return JSONResponse({"error": {"message": "an ingest run is already in progress; try again when it ends",  # type: ignore[return-value]
                                        "type": "invalid_request_error", "param": None, "code": "ingest_busy"}}, status_code=409)
-    run_id = svc.ingest.open_run(req.sources)
+    run_id = svc.ingest.open_run(specs)
 
     def work() -> None:
         try:
-            svc.ingest.ingest(req.sources, run_id=run_id)
+            svc.ingest.ingest(specs, run_id=run_id)
         finally:
             lock.release()
 
