@@ -46,6 +46,9 @@ class IngestSettings(_Section):
     transcript_window_min_s: float = Field(45.0, gt=0, description="A transcript chunk closes at a sentence end after this many seconds.")
     transcript_window_max_s: float = Field(90.0, gt=0, description="A transcript chunk never spans more seconds than this.")
     max_file_bytes: int = Field(1_000_000, gt=0, description="Files larger than this are skipped (code and docs).")
+    max_transcript_bytes: int = Field(
+        20_000_000, gt=0, description="Transcript files (.vtt .srt .txt .json) larger than this are skipped; a 10-hour lecture is about 0.6 MB."
+    )
     max_chunk_lines: int = Field(120, gt=0, description="Code chunks longer than this are split further.")
     max_diff_lines: int = Field(200, ge=0, description="Diff lines kept per commit.")
     max_commits: int = Field(5000, gt=0, description="At most this many commits are read on a first ingest.")

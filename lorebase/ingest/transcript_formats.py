@@ -320,8 +320,9 @@ def parse_plain_text(text: str) -> ParsedTranscript:
             stripped.append((None, line))
     labels = _speaker_labels([t for _, t in stripped])
 
-    # units: [time or None, speaker, text]
-    units: list[list[Any]] = []
+    # units: [time or None, speaker, lines of text]; lines are joined at the end, since adding each
+    # wrapped line to a growing string made a long paragraph quadratic
+    parts: list[list[Any]] = []
     blank_before = True
     speaker: str | None = None
     for ts, line in stripped:
@@ -329,13 +330,13 @@ def parse_plain_text(text: str) -> ParsedTranscript:
             blank_before = True
             continue
         spk, body = _split_speaker(line.strip(), labels)
-        if ts is None and spk is None and units and not blank_before:
-            units[-1][2] += " " + body  # a wrapped line continues its paragraph
+        if ts is None and spk is None and parts and not blank_before:
+            parts[-1][2].append(body)  # a wrapped line continues its paragraph
         else:
             speaker = spk or speaker  # a paragraph without a name continues the last speaker
-            units.append([ts, speaker, body])
+            parts.append([ts, speaker, [body]])
         blank_before = False
-    units = [u for u in units if _clean(u[2])]
+    units = [[ts, spk, text] for ts, spk, lines in parts if _clean(text := " ".join(lines))]
     if not units:
         raise InvalidInput("empty file" if not text.strip() else "no transcript text found")
 

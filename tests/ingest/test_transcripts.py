@@ -342,3 +342,28 @@ def test_demo_lectures_read_cleanly_within_the_windows(settings: Settings) -> No
     whisper = next(d for d in drafts.values() if d.meta["format"] == "whisper_json")
     assert whisper.meta["speakers"] == ["Dr. Rosa Lindqvist"]
     assert (DEMO / "LICENSE.md").read_text().count("CC-BY-4.0") >= 1
+
+
+def test_a_transcript_over_the_size_limit_is_skipped_with_the_setting_named(tmp_path: Path) -> None:
+    from lorebase.settings import load_settings
+
+    settings = load_settings(home=tmp_path / "home", ingest={"max_transcript_bytes": 1000})
+    folder = tmp_path / "course"
+    folder.mkdir()
+    (folder / "short.srt").write_text(SRT)
+    big = "A line of a very long lecture that goes on and on.\n" * 40  # about 2 KB
+    (folder / "long.txt").write_text(big)
+    (folder / "huge.json").write_text(json.dumps({"segments": [{"start": 0, "end": 1, "text": "x" * 2000}]}))
+    events = read([folder], settings)
+    skips = {e.ref: e.reason for e in events if isinstance(e, Skip)}
+    assert set(skips) == {"long.txt", "huge.json"}
+    assert all("ingest.max_transcript_bytes" in r and "> 1000 bytes" in r for r in skips.values())
+    assert [e.draft.key for e in events if isinstance(e, Upsert)] == ["transcript:course/short"]
+    assert read([folder / "long.txt"], settings)[0] == Skip("long.txt", skips["long.txt"])  # a single file too
+
+
+def test_an_oversized_sidecar_fails_its_lecture_instead_of_being_parsed(tmp_path: Path, settings: Settings) -> None:
+    (tmp_path / "talk.srt").write_text(SRT)
+    (tmp_path / "talk.yaml").write_text("title: x\n" + "# padding\n" * 120_000)
+    [event] = read([tmp_path / "talk.srt"], settings)
+    assert isinstance(event, Fail) and "larger than" in event.reason and "talk.yaml" in event.reason
