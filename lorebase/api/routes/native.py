@@ -77,7 +77,8 @@ def confined_spec(svc: Services, spec: str) -> str:
 
 def _run_record(run: IngestRun) -> dict[str, Any]:
     return {k: getattr(run, k) for k in ("id", "status", "inputs", "added", "updated", "unchanged", "removed", "skipped",
-                                          "failed", "chunks_added", "chunks_removed", "errors", "started_at", "finished_at")}
+                                          "failed", "chunks_added", "chunks_removed", "errors", "started_at", "finished_at",
+                                          "last_seen_at")}
 
 
 @router.post("/v1/ingest", status_code=202)
