@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lorebase.citations import format_timestamp
-from lorebase.errors import InvalidInput, LorebaseError
+from lorebase.errors import InvalidInput, LorebaseError, NotText
 from lorebase.ingest.media import MEDIA_SUFFIXES, is_media_file
 from lorebase.ingest.records import Event, Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
 from lorebase.ingest.transcript_chunks import chunk_segments
@@ -196,6 +196,8 @@ class TranscriptReader:
                 meta.url = meta.url or recording.resolve().as_uri()
                 parsed.meta["recording"] = str(recording.resolve())
             return Upsert(self._draft(key, parsed, meta, rel)), key
+        except NotText as e:  # deliberately not ingested, like a binary file in a repository
+            return Skip(rel, str(e)), key
         except InvalidInput as e:
             return Fail(key, f"{rel}: {e}"), key
         except OSError as e:
