@@ -42,6 +42,26 @@ class ModelSettings(_Section):
     )
 
 
+URL_HOST_CLASSES = ("loopback", "private", "link-local", "unspecified", "multicast", "reserved", "non-global")
+
+
+def _host_entry(entry: str) -> str:
+    """An address class, a network (CIDR or one address) or a host name; lower-cased."""
+    import ipaddress
+
+    e = entry.strip().lower()
+    if e in URL_HOST_CLASSES:
+        return e
+    try:
+        ipaddress.ip_network(e, strict=False)
+        return e
+    except ValueError:
+        pass
+    if e and all(c.isalnum() or c in "-._" for c in e):
+        return e
+    raise ValueError(f"{entry!r} is neither an address class ({', '.join(URL_HOST_CLASSES)}), a network such as 10.0.0.0/8, nor a host name")
+
+
 class IngestSettings(_Section):
     transcript_window_min_s: float = Field(45.0, gt=0, description="A transcript chunk closes at a sentence end after this many seconds.")
     transcript_window_max_s: float = Field(90.0, gt=0, description="A transcript chunk never spans more seconds than this.")
@@ -56,10 +76,22 @@ class IngestSettings(_Section):
         default_factory=list,
         description="Repository paths not to ingest, as shell patterns on the repo-relative path (`*` crosses folders), e.g. datasets/*.",
     )
+    url_hosts_denied: list[str] | None = Field(
+        None,
+        description="URL sources sent through the API may not point at these: address classes (loopback, private, link-local, unspecified, multicast, reserved, non-global), networks (10.0.0.0/8) or host names; names are resolved. Unset: non-global when server.host is beyond loopback, none on loopback; [] allows all.",
+    )
+    url_hosts_allowed: list[str] = Field(
+        default_factory=list, description="Host names or networks URL sources through the API may use even when url_hosts_denied covers them (an internal git server)."
+    )
     api_roots: list[Path] = Field(
         default_factory=list,
         description="Folders whose files the HTTP API may ingest: a local path or file:// URL is resolved to its real absolute path (relative ones against these folders) and must lie inside one.",
     )
+
+    @field_validator("url_hosts_denied", "url_hosts_allowed")
+    @classmethod
+    def _host_entries(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_host_entry(e) for e in v]
 
     @field_validator("transcript_window_max_s")
     @classmethod

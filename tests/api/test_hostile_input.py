@@ -149,3 +149,95 @@ def test_no_form_of_a_local_path_leaves_the_api_roots(client: TestClient, settin
     assert r.status_code == 202, r.text
     run = wait_for_run(client, r.json()["id"])
     assert run["inputs"] == [str((inbox / "week1").resolve())] and run["status"] == "ok" and run["added"] == 1
+
+
+# --- the OpenAPI document, 405, chunked bodies, URL hosts -------------------------------------------
+
+
+def test_openapi_declares_each_routes_errors_in_openai_shape_and_no_422(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert set(doc["components"]["schemas"]["ErrorResponse"]["properties"]) == {"error"}
+    ops = {(m.upper(), path): op for path, item in doc["paths"].items() for m, op in item.items()}
+    for (method, path), op in ops.items():
+        codes = set(op["responses"])
+        assert "422" not in codes, (method, path)
+        if path.startswith("/v1/"):
+            assert {"400", "401", "413", "500"} <= codes, (method, path)
+            for code in codes - {"200", "201", "202"}:
+                ref = op["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith("/ErrorResponse"), (method, path, code)
+    assert {"404", "429", "503"} <= set(ops["POST", "/v1/chat/completions"]["responses"])
+    assert "404" in ops["GET", "/v1/ingest/runs/{run_id}"]["responses"]
+    assert {"404", "409"} <= set(ops["POST", "/v1/feedback/{feedback_id}/review"]["responses"])
+    assert "409" in ops["POST", "/v1/ingest"]["responses"]
+    run_id = next(p for p in ops["GET", "/v1/ingest/runs/{run_id}"]["parameters"] if p["name"] == "run_id")
+    assert run_id["schema"]["maximum"] == TOO_BIG - 1
+
+
+@pytest.mark.parametrize(("method", "url", "allow"), [
+    ("DELETE", "/v1/search", "POST"),
+    ("PUT", "/v1/feedback", "GET, POST"),  # two routes share the path: both methods are named
+    ("POST", "/v1/ingest/runs/1", "GET"),
+    ("DELETE", "/v1/jobs/sources", "GET, POST"),
+])
+def test_405_names_the_allowed_methods(client: TestClient, method: str, url: str, allow: str) -> None:
+    r = client.request(method, url)
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error" and allow in err["message"]
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(client: TestClient, settings: Settings) -> None:
+    piece = b" " * 65536
+    pieces = settings.server.max_request_bytes // len(piece) + 5  # about 1.3 MB, with no Content-Length
+
+    def body() -> Iterator[bytes]:
+        yield b'{"query": "x"'
+        for _ in range(pieces):
+            yield piece
+        yield b"}"
+
+    r = client.post("/v1/search", content=body(), headers={"content-type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["code"] == "request_too_large" and "server.max_request_bytes" in r.json()["error"]["message"]
+    assert client.post("/v1/search", json={"query": "still serving"}).status_code == 200
+
+
+KEY = "sk-hostile-test"
+
+
+@pytest.fixture(scope="module")
+def open_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """A server bound beyond loopback (so with a key), where URL sources may not point inward."""
+    home = tmp_path_factory.mktemp("open")
+    s = load_settings(home=home / "home", server={"host": "0.0.0.0", "api_keys": [KEY]}, ui={"enabled": False},
+                      ingest={"url_hosts_allowed": ["192.0.2.10"]})
+    s.ensure_home()
+    svc = Services.build(s)
+    try:
+        app = create_app(s, services=svc, start_generator=False)
+        with TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {KEY}"}) as c:
+            yield c
+    finally:
+        svc.store.close()
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8001/o/r.git",  # the reported case: our own model server's port
+    "git@localhost:o/r.git", "ssh://git@127.0.0.1/o/r", "http://2130706433/o/r.git",  # 127.0.0.1 in decimal
+    "http://10.1.2.3/o/r.git", "http://169.254.169.254/latest/meta-data.git", "https://0.0.0.0/talks/lec1.mp4",
+])
+def test_beyond_loopback_url_sources_may_not_point_inward(open_client: TestClient, url: str) -> None:
+    err = assert_openai_error(open_client.post("/v1/ingest", json={"sources": [url]}))
+    assert "ingest.url_hosts_denied" in str(err["message"])
+    err = assert_openai_error(open_client.post("/v1/jobs/sources", json={"name": "inward", "spec": url, "interval_s": 60}))
+    assert "ingest.url_hosts_denied" in str(err["message"])
+
+
+def test_an_allowed_host_passes_and_a_loopback_server_allows_its_own_machine(open_client: TestClient,
+                                                                              client: TestClient) -> None:
+    r = open_client.post("/v1/jobs/sources", json={"name": "internal", "spec": "http://192.0.2.10/o/r.git", "interval_s": 60})
+    assert r.status_code == 201, r.text  # 192.0.2.0/24 is reserved, but listed in ingest.url_hosts_allowed
+    r = client.post("/v1/jobs/sources", json={"name": "local", "spec": "http://127.0.0.1:8001/o/r.git", "interval_s": 60})
+    assert r.status_code == 201, r.text  # bound to loopback, nothing is denied unless configured

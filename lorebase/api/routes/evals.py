@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from lorebase.api.deps import services
+from lorebase.api.errors import responses
 from lorebase.api.protocol import RowId
 from lorebase.errors import InvalidInput, NotFound
 from lorebase.eval.report_html import render_index
@@ -40,7 +41,7 @@ async def eval_runs(request: Request, limit: int = 50, fmt: Format = None) -> di
     return {"object": "list", "data": runs}
 
 
-@router.get("/v1/eval/runs/{run_id}", response_model=None)
+@router.get("/v1/eval/runs/{run_id}", response_model=None, responses=responses(404))
 async def eval_run(run_id: RowId, request: Request, fmt: Format = None) -> dict[str, Any] | HTMLResponse:
     svc = services(request)
     if _wants_html(request, fmt):

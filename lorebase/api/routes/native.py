@@ -13,8 +13,11 @@ from sqlalchemy import select
 
 from lorebase.api import protocol as p
 from lorebase.api.deps import generator_ready, resolve_model, services
+from lorebase.api.errors import responses
 from lorebase.errors import InvalidInput, NotFound
+from lorebase.api.security import is_loopback
 from lorebase.ingest.resolve import confine_to_roots
+from lorebase.ingest.url_hosts import check_url_host, denied_hosts
 from lorebase.services import Services
 from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
@@ -29,7 +32,7 @@ async def search(req: p.SearchRequest, request: Request) -> p.SearchResponse:
     return p.SearchResponse(data=cites)
 
 
-@router.post("/v1/summaries")
+@router.post("/v1/summaries", responses=responses(404, 429, 502, 503))
 async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryResponse:
     svc = services(request)
     generator_ready(svc)
@@ -69,10 +72,15 @@ class IngestRequest(BaseModel):
 
 
 def confined_spec(svc: Services, spec: str) -> str:
-    """Through the API, local paths (and file:// URLs) must lie inside `ingest.api_roots`: the API
-    must not become a way to read arbitrary files of the server. Returns the spec to ingest (a
-    local one as its real absolute path)."""
-    return confine_to_roots(spec, svc.settings.ingest.api_roots)
+    """Through the API, local paths (and file:// URLs) must lie inside `ingest.api_roots`, and URLs
+    must not point at hosts `ingest.url_hosts_denied` covers: the API must not become a way to read
+    the server's files or reach what only the server can reach. Returns the spec to ingest (a local
+    one as its real absolute path)."""
+    ingest = svc.settings.ingest
+    spec = confine_to_roots(spec, ingest.api_roots)
+    denied = denied_hosts(svc.settings, bound_to_loopback=is_loopback(svc.settings.server.host))
+    check_url_host(spec, denied, ingest.url_hosts_allowed)
+    return spec
 
 
 def _run_record(run: IngestRun) -> dict[str, Any]:
@@ -81,7 +89,7 @@ def _run_record(run: IngestRun) -> dict[str, Any]:
                                           "last_seen_at")}
 
 
-@router.post("/v1/ingest", status_code=202)
+@router.post("/v1/ingest", status_code=202, responses=responses(409))
 async def start_ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
     svc = services(request)
     specs = [confined_spec(svc, spec) for spec in req.sources]
@@ -110,7 +118,7 @@ async def ingest_runs(request: Request, limit: int = 20) -> dict[str, Any]:
         return {"object": "list", "data": [_run_record(r) for r in runs]}
 
 
-@router.get("/v1/ingest/runs/{run_id}")
+@router.get("/v1/ingest/runs/{run_id}", responses=responses(404))
 async def ingest_run(run_id: p.RowId, request: Request) -> dict[str, Any]:
     with services(request).store.session() as s:
         run = s.get(IngestRun, run_id)
