@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lorebase.errors import SettingsError
@@ -43,10 +43,33 @@ class ModelSettings(_Section):
     )
 
 
+URL_HOST_CLASSES = ("loopback", "private", "link-local", "unspecified", "multicast", "reserved", "non-global")
+
+
+def _host_entry(entry: str) -> str:
+    """An address class, a network (CIDR or one address) or a host name; lower-cased."""
+    import ipaddress
+
+    e = entry.strip().lower()
+    if e in URL_HOST_CLASSES:
+        return e
+    try:
+        ipaddress.ip_network(e, strict=False)
+        return e
+    except ValueError:
+        pass
+    if e and all(c.isalnum() or c in "-._" for c in e):
+        return e
+    raise ValueError(f"{entry!r} is neither an address class ({', '.join(URL_HOST_CLASSES)}), a network such as 10.0.0.0/8, nor a host name")
+
+
 class IngestSettings(_Section):
     transcript_window_min_s: float = Field(45.0, gt=0, description="A transcript chunk closes at a sentence end after this many seconds.")
     transcript_window_max_s: float = Field(90.0, gt=0, description="A transcript chunk never spans more seconds than this.")
     max_file_bytes: int = Field(1_000_000, gt=0, description="Files larger than this are skipped (code and docs).")
+    max_transcript_bytes: int = Field(
+        20_000_000, gt=0, description="Transcript files (.vtt .srt .txt .json) larger than this are skipped; a 10-hour lecture is about 0.6 MB."
+    )
     max_chunk_lines: int = Field(120, gt=0, description="Code chunks longer than this are split further.")
     max_diff_lines: int = Field(200, ge=0, description="Diff lines kept per commit.")
     max_commits: int = Field(5000, gt=0, description="At most this many commits are read on a first ingest.")
@@ -54,10 +77,22 @@ class IngestSettings(_Section):
         default_factory=list,
         description="Repository paths not to ingest, as shell patterns on the repo-relative path (`*` crosses folders), e.g. datasets/*.",
     )
+    url_hosts_denied: list[str] | None = Field(
+        None,
+        description="URL sources sent through the API may not point at these: address classes (loopback, private, link-local, unspecified, multicast, reserved, non-global), networks (10.0.0.0/8) or host names; names are resolved. Unset: non-global when server.host is beyond loopback, none on loopback; [] allows all.",
+    )
+    url_hosts_allowed: list[str] = Field(
+        default_factory=list, description="Host names or networks URL sources through the API may use even when url_hosts_denied covers them (an internal git server)."
+    )
     api_roots: list[Path] = Field(
         default_factory=list,
-        description="Folders whose files the HTTP API may ingest; URLs and github: sources are always allowed.",
+        description="Folders whose files the HTTP API may ingest: a local path or file:// URL is resolved to its real absolute path (relative ones against these folders) and must lie inside one.",
     )
+
+    @field_validator("url_hosts_denied", "url_hosts_allowed")
+    @classmethod
+    def _host_entries(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_host_entry(e) for e in v]
 
     @field_validator("transcript_window_max_s")
     @classmethod
@@ -310,13 +345,24 @@ class FinetuneSettings(_Section):
 _TRACKED_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+def _no_nul(spec: str) -> str:
+    # A NUL cannot be in a path, URL or name; the OS refuses it ("embedded null byte") deep inside.
+    if "\0" in spec:
+        raise ValueError("a source must not contain a NUL character (\\u0000)")
+    return spec
+
+
+SourceSpec = Annotated[str, AfterValidator(_no_nul)]
+MAX_INTERVAL_S = 366 * 86400.0
+
+
 class TrackedSourceSettings(_Section):
     """One tracked source: what `lorebase ingest` would be given, and how often to sync it."""
 
     name: str = Field(pattern=_TRACKED_NAME, description="Short unique name; the job is `sync:<name>`.")
-    spec: str = Field(min_length=1, max_length=2048, description="What `lorebase ingest` accepts: a folder, a repository path or clone URL, github:OWNER/REPO, an export file.")
+    spec: SourceSpec = Field(min_length=1, max_length=2048, description="What `lorebase ingest` accepts: a folder, a repository path or clone URL, github:OWNER/REPO, an export file.")
     branch: str | None = Field(None, max_length=255, description="Git sources: the branch to follow (default: the repository's own HEAD).")
-    interval_s: float | None = Field(None, ge=1.0, description="Sync every this many seconds (or give cron).")
+    interval_s: float | None = Field(None, ge=1.0, le=MAX_INTERVAL_S, description="Sync every this many seconds, at most a year (or give cron).")
     cron: str | None = Field(None, description="Sync on this crontab schedule, five fields: minute hour day month weekday.")
 
     @field_validator("cron")

@@ -14,7 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from lorebase.api import protocol as p
 from lorebase.api.deps import resolve_model, services
-from lorebase.api.errors import error_body, status_of
+from lorebase.api.errors import error_body, responses, status_of
 from lorebase.api.metrics import Metrics
 from lorebase.errors import LorebaseError, NotFound
 from lorebase.generation.answer import AnswerEvent
@@ -26,7 +26,7 @@ router = APIRouter()
 log = logging.getLogger(__name__)
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post("/v1/chat/completions", response_model=None, responses=responses(404, 429, 502, 503))
 async def chat_completions(req: p.ChatCompletionRequest, request: Request) -> p.ChatCompletion | EventSourceResponse:
     svc = services(request)
     adapter = await resolve_model(svc, req.model)
