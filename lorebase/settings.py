@@ -187,7 +187,7 @@ class GenerationSettings(_Section):
         1.15, ge=1.0, le=2.0, description="Answers and summaries: above 1 discourages loops (small models repeat themselves)."
     )
     max_concurrency: int = Field(8, ge=1, description="Requests generating at once.")
-    max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 503.")
+    max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 429 (too many requests).")
     vllm_python: Path = Field(Path(".venv-vllm/bin/python"), description="Python of the model-server environment.")
     vllm_port: int = Field(8001, ge=1, le=65535)
     vllm_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
