@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -26,7 +25,6 @@ from tests.conftest import REPO_ROOT
 # The child: one source stored, then it stalls mid-run until killed.
 CHILD = r"""
 import sys, time
-from pathlib import Path
 from lorebase.ingest.records import ChunkDraft, SourceDraft, Upsert
 from lorebase.ingest.service import IngestService
 from lorebase.settings import load_settings
