@@ -25,6 +25,7 @@ from tests.conftest import REPO_ROOT
 # The child: one source stored, then it stalls mid-run until killed.
 CHILD = r"""
 import sys, time
+from pathlib import Path
 from lorebase.ingest.records import ChunkDraft, SourceDraft, Upsert
 from lorebase.ingest.service import IngestService
 from lorebase.settings import load_settings
