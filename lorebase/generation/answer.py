@@ -45,6 +45,8 @@ class AnswerEvent:
     usage: Usage | None = None
     finish_reason: str | None = None
     answer: str = ""  # on `final`: the whole answer as it should be stored or shown
+    # on `final`: each checked sentence with the labels of the sources that support it
+    sentences: list[grounding.SentenceCheck] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +128,8 @@ class AnswerService:
         else:
             final = raw.rstrip() + "\n\n" + NOT_VERIFIED
             yield AnswerEvent("delta", text="\n\n" + NOT_VERIFIED)
-        yield AnswerEvent("final", sources=sources, check=check, usage=usage, finish_reason=finish, answer=final)
+        yield AnswerEvent("final", sources=sources, check=check, usage=usage, finish_reason=finish, answer=final,
+                          sentences=g.sentences)
 
     async def answer(self, question: str, **kwargs: Any) -> Answer:
         """The whole answer at once. Unlike the stream, text the check could not verify is replaced
