@@ -81,10 +81,11 @@ Project manager: Thanks everyone, that is all for today.
 """
 
 
-def _git(repo: Path, *args: str) -> None:
+def _git(repo: Path, *args: str, day: int = 1) -> None:
+    when = f"2025-03-{day:02d}T10:00:00Z"
     env = {**os.environ, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.org",
            "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.org",
-           "GIT_AUTHOR_DATE": "2025-03-01T10:00:00Z", "GIT_COMMITTER_DATE": "2025-03-01T10:00:00Z"}
+           "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
     subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
@@ -97,7 +98,7 @@ def make_repo(root: Path) -> Path:
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "Add the job scheduler's retry policy")
     (repo / "jobs" / "retry.py").write_text(RETRY_V2)
-    _git(repo, "commit", "-q", "-am", "Double the retry delay for each later retry\n\nAgreed in meeting IS1001a.")
+    _git(repo, "commit", "-q", "-am", "Double the retry delay for each later retry\n\nAgreed in meeting IS1001a.", day=2)
     _git(repo, "remote", "add", "origin", REMOTE)
     return repo
 
