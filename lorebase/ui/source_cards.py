@@ -209,6 +209,14 @@ def card(c: Citation, *, passage: str | None = None, supports: Sequence[str] = (
 
 
 def cards(sources: Sequence[Citation], passages: Mapping[str, str] | None = None,
-          sentences: Sequence[Any] = ()) -> list[dict[str, Any]]:
+          sentences: Sequence[Any] = (), text: str | None = None) -> list[dict[str, Any]]:
+    """The cards of an answer's sources; with the answer's `text`, each says whether it is cited."""
     support = supports_by_label(sentences)
-    return [card(c, passage=(passages or {}).get(c.id), supports=support.get(c.id, [])) for c in sources]
+    cited = set(_CITE.findall(text)) if text is not None else None
+    out = []
+    for c in sources:
+        data = card(c, passage=(passages or {}).get(c.id), supports=support.get(c.id, []))
+        if cited is not None:
+            data["cited"] = c.id in cited
+        out.append(data)
+    return out

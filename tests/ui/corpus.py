@@ -103,11 +103,31 @@ def make_repo(root: Path) -> Path:
     return repo
 
 
-def make_meetings(root: Path, recording: str = RECORDING) -> Path:
+LONG_MEETING = "IS1001b"
+_TOPICS = ("the colour of failed jobs", "the layout of the queue table", "the size of the retry button",
+           "the wording of the email", "the order of the columns", "the icons for each state")
+
+
+def _long_vtt(minutes: int = 24) -> str:
+    """A long meeting: enough text that summarising it takes several parts."""
+    cues = []
+    for i in range(minutes * 2):
+        t = i * 30
+        topic = _TOPICS[i % len(_TOPICS)]
+        cues.append(f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}.000 --> {(t + 30) // 3600:02d}:{(t + 30) // 60 % 60:02d}:{(t + 30) % 60:02d}.000\n"
+                    f"Designer: About {topic}, option {i} keeps the dashboard readable for the operators, "
+                    f"and we compare it with the previous sketch before the team votes on it next week.")
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+
+
+def make_meetings(root: Path, recording: str = RECORDING, *, long: bool = False) -> Path:
+    """The meeting IS1001a (and, with `long`, the long meeting IS1001b) in a folder."""
     folder = root / "meetings"
     folder.mkdir(parents=True)
     (folder / f"{MEETING}.vtt").write_text(VTT)
     (folder / f"{MEETING}.yaml").write_text(f"title: {MEETING}\nurl: {recording}\n")
+    if long:
+        (folder / f"{LONG_MEETING}.vtt").write_text(_long_vtt())
     return folder
 
 
