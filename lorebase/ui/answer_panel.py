@@ -14,14 +14,15 @@ from lorebase.citations import Citation
 from lorebase.source_view import SourceViewer
 from lorebase.ui.chainlit_home import ELEMENT
 from lorebase.ui.data_layer import META_KEY
-from lorebase.ui.source_cards import cards, close_fences, link_citations
+from lorebase.ui.source_cards import cards, close_fences, link_citations, link_times
 
 STOPPED_NOTE = "Stopped. The answer above is incomplete; the sources found so far are listed below."
 
 
 class AnswerPanel:
-    def __init__(self, viewer: SourceViewer, thread_id: str | None) -> None:
+    def __init__(self, viewer: SourceViewer, thread_id: str | None, support_threshold: float = 0.0) -> None:
         self.viewer = viewer
+        self.threshold = support_threshold
         self.msg = cl.Message(content="")
         props: dict[str, Any] = {"thread_id": thread_id, "status": "working", "progress": "", "steps": [],
                                  "sources": [], "sources_title": "Sources", "check": None, "note": None}
@@ -61,13 +62,16 @@ class AnswerPanel:
     # --- the end ------------------------------------------------------------------------------
 
     async def finish(self, text: str, record: dict[str, Any], *, sentences: Sequence[Any] = (),
-                     check: dict[str, str] | None = None, sources_title: str = "Sources", mark_cited: bool = True) -> None:
+                     check: dict[str, str] | None = None, sources_title: str = "Sources", mark_cited: bool = True,
+                     moments_of: Citation | None = None) -> None:
         """The final text (which may differ from what streamed), with chips, the cards, the check.
-        `mark_cited`: say which sources the text cites (not for summaries, which cite by time)."""
+        `mark_cited`: say which sources the text cites (not for summaries, which may cite by time);
+        `moments_of`: the transcript whose [mm:ss] references become chips too."""
         self.props.update(status="done", progress="", check=check, sources_title=sources_title)
         self.props["sources"] = await asyncio.to_thread(self._cards, self.sources, sentences,
                                                         text if mark_cited else None)
-        self.msg.content = link_citations(close_fences(text), self.sources)
+        shown = link_citations(close_fences(text), self.sources)
+        self.msg.content = link_times(shown, moments_of) if moments_of is not None else shown
         self.msg.metadata = {META_KEY: record}
         await self.msg.update()
 
@@ -87,8 +91,11 @@ class AnswerPanel:
 
     def _cards(self, sources: Sequence[Citation], sentences: Sequence[Any], text: str | None) -> list[dict[str, Any]]:
         passages = {c.id: self.viewer.passage(c) for c in sources}
-        return cards(sources, passages, sentences, text)
+        return cards(sources, passages, sentences, text, self.threshold)
 
     async def _update_element(self) -> None:
         if self.opened:
+            # Still busy: a question sent while the chat was starting has Chainlit take the start's
+            # end for this task's, which hides the Stop button; saying so again brings it back.
+            await cl.context.emitter.task_start()
             await self.element.update()

@@ -88,7 +88,7 @@ async def on_message(message: cl.Message) -> None:
 
 
 def _panel(svc: Services) -> AnswerPanel:
-    return AnswerPanel(SourceViewer(svc.store), cl.context.session.thread_id)
+    return AnswerPanel(SourceViewer(svc.store), cl.context.session.thread_id, svc.settings.answer.support_threshold)
 
 
 # --- answering ------------------------------------------------------------------------------------------
@@ -189,7 +189,9 @@ async def summarize(svc: Services, request: str, options: ChatOptions) -> None:
     body = summary.text or EMPTY_OUTPUT  # an empty summary is still an answer one can rate
     panel.sources = list(summary.sources)
     record.update(answer=body, sources=[c.model_dump(mode="json") for c in summary.sources])
-    await panel.finish(heading + body, record, mark_cited=False)
+    # a summary of one transcript refers to its moments as [mm:ss]: those become chips too
+    single = summary.sources[0] if len(summary.sources) == 1 and summary.sources[0].kind == "transcript" else None
+    await panel.finish(heading + body, record, mark_cited=False, moments_of=single)
 
 
 # --- settings panel -------------------------------------------------------------------------------------

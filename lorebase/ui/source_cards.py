@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,8 @@ _INDENTED = re.compile(r"^(?: {4}|\t)")
 _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
 _CITE = re.compile(r"\[(S\d+)\]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?])")
+_TIMESTAMP = re.compile(r"\[((?:\d+:)?\d{1,2}:\d{2})\]")
 KIND_NAMES = {"transcript": "transcript", "code": "code", "doc": "doc", "commit": "commit", "issue": "issue",
               "pull_request": "pull request"}
 _LINE_KINDS = ("code", "doc", "commit")  # excerpts cut at lines (and keep line numbers) rather than sentences
@@ -72,6 +74,33 @@ def link_citations(text: str, sources: Sequence[Citation]) -> str:
     """The answer's Markdown with each `[S#]` of a known source turned into a link to the viewer.
     Unknown labels stay visible as text; code and headings are not touched."""
     known = {c.id: c for c in sources}
+
+    def chip(m: re.Match[str]) -> str:
+        c = known.get(m[1])
+        if c is None:
+            return f"\\[{m[1]}\\]"
+        title = f"{c.id} · {c.label}".replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        return f'[{c.id}](<{viewer_path(c)}> "{title}")'
+
+    return _in_prose(text, lambda prose: _CITE.sub(chip, prose))
+
+
+def link_times(text: str, recording: Citation) -> str:
+    """A summary of one transcript refers to moments as [mm:ss]: each becomes a chip that opens the
+    transcript at that moment in the source viewer. Code and headings are left alone."""
+
+    def chip(m: re.Match[str]) -> str:
+        parts = [int(p) for p in m[1].split(":")]
+        seconds = parts[-1] + 60 * parts[-2] + (3600 * parts[0] if len(parts) == 3 else 0)
+        title = f"{recording.title} @ {m[1]}".replace("\\", "\\\\").replace('"', '\\"')
+        return f'[{m[1]}](</sources/{recording.source_id}?t={seconds}&cite={m[1]}#cited> "{title}")'
+
+    return _in_prose(text, lambda prose: _TIMESTAMP.sub(chip, prose))
+
+
+def _in_prose(text: str, change: Callable[[str], str]) -> str:
+    """`text` with `change` applied to its prose only: not to fenced, indented or inline code, nor
+    to headings."""
     out: list[str] = []
     fence: str | None = None
     in_list = False
@@ -91,40 +120,21 @@ def link_citations(text: str, sources: Sequence[Citation]) -> str:
         blank = not line.strip()
         if _LIST_ITEM.match(line):
             in_list = True
-        elif blank:
-            pass
-        elif not _INDENTED.match(line) and prev_blank:
+        elif not blank and not _INDENTED.match(line) and prev_blank:
             in_list = False
         indented_code = not blank and bool(_INDENTED.match(line)) and (prev_blank or prev_indented_code) and not in_list
         if indented_code or _HEADING.match(line):
             out.append(line)
         else:
-            out.append(_link_line(line, known))
+            pieces: list[str] = []
+            pos = 0
+            for span in _CODE_SPAN.finditer(line):
+                pieces += [change(line[pos:span.start()]), span.group(0)]
+                pos = span.end()
+            out.append("".join([*pieces, change(line[pos:])]))
         prev_indented_code = indented_code or (prev_indented_code and blank)
         prev_blank = blank
     return "\n".join(out)
-
-
-def _link_line(line: str, known: Mapping[str, Citation]) -> str:
-    pieces: list[str] = []
-    pos = 0
-    for m in _CODE_SPAN.finditer(line):
-        pieces.append(_link_prose(line[pos:m.start()], known))
-        pieces.append(m.group(0))
-        pos = m.end()
-    pieces.append(_link_prose(line[pos:], known))
-    return "".join(pieces)
-
-
-def _link_prose(text: str, known: Mapping[str, Citation]) -> str:
-    def chip(m: re.Match[str]) -> str:
-        c = known.get(m[1])
-        if c is None:
-            return f"\\[{m[1]}\\]"
-        title = f"{c.id} · {c.label}".replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
-        return f'[{c.id}](<{viewer_path(c)}> "{title}")'
-
-    return _CITE.sub(chip, text)
 
 
 # --- the cards ----------------------------------------------------------------------------------------
@@ -172,23 +182,27 @@ def excerpt(c: Citation, passage: str, focus: Sequence[str] = (), limit: int = E
     return Excerpt(text, first, i > 0, j < len(units))
 
 
-def supports_by_label(sentences: Sequence[Any]) -> dict[str, list[str]]:
-    """Which sentences of the answer each source supports, from the grounding check's sentences
-    (objects with `text` and `labels`)."""
-    out: dict[str, list[str]] = {}
+def supports_by_label(sentences: Sequence[Any], threshold: float = 0.0) -> dict[str, list[dict[str, Any]]]:
+    """Which sentences of the answer cite each source, from the grounding check's sentences
+    (objects with `text`, `labels` and `score`), each marked supported when its score reaches
+    `threshold` (the check's own)."""
+    out: dict[str, list[dict[str, Any]]] = {}
     for s in sentences:
-        text = " ".join(str(getattr(s, "text", "")).split())
+        text = _SPACE_BEFORE_STOP.sub(r"\1", " ".join(str(getattr(s, "text", "")).split()))
         if len(text) > SUPPORT_CHARS:
             text = text[: SUPPORT_CHARS - 1].rstrip() + "…"
+        supported = float(getattr(s, "score", 1.0)) >= threshold
         for label in getattr(s, "labels", []) or []:
-            if text and text not in out.setdefault(label, []):
-                out[label].append(text)
+            items = out.setdefault(label, [])
+            if text and all(i["text"] != text for i in items):
+                items.append({"text": text, "supported": supported})
     return out
 
 
-def card(c: Citation, *, passage: str | None = None, supports: Sequence[str] = ()) -> dict[str, Any]:
-    """The data of one source card (see LorebaseAnswer.jsx)."""
-    ex = excerpt(c, passage if passage is not None else c.snippet, supports)
+def card(c: Citation, *, passage: str | None = None, supports: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The data of one source card (see LorebaseAnswer.jsx); `supports`: the sentences citing it."""
+    ex = excerpt(c, passage if passage is not None else c.snippet,
+                 [s["text"] for s in supports if s.get("supported", True)] or [s["text"] for s in supports])
     where = [x for x in (c.repo, c.title if c.kind not in ("transcript", "code", "doc") else None) if x]
     return {
         "id": c.id,
@@ -208,10 +222,10 @@ def card(c: Citation, *, passage: str | None = None, supports: Sequence[str] = (
     }
 
 
-def cards(sources: Sequence[Citation], passages: Mapping[str, str] | None = None,
-          sentences: Sequence[Any] = (), text: str | None = None) -> list[dict[str, Any]]:
+def cards(sources: Sequence[Citation], passages: Mapping[str, str] | None = None, sentences: Sequence[Any] = (),
+          text: str | None = None, threshold: float = 0.0) -> list[dict[str, Any]]:
     """The cards of an answer's sources; with the answer's `text`, each says whether it is cited."""
-    support = supports_by_label(sentences)
+    support = supports_by_label(sentences, threshold)
     cited = set(_CITE.findall(text)) if text is not None else None
     out = []
     for c in sources:

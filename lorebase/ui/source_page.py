@@ -92,7 +92,7 @@ def render(view: SourceView, *, cite: str | None = None, query: dict[str, str] |
     query = query or {}
     cited = f"Cited as <b>{escape(cite)}</b> · " if cite and len(cite) <= 8 else ""
     links = []
-    if view.web_url:
+    if view.web_url and not view.media_url:  # a recording's own link is the one at the cited time
         name = "Open on GitHub" if view.web_url.startswith("https://github.com/") else "Open the original"
         links.append(f'<a href="{escape(view.web_url)}" rel="noopener noreferrer">{name}</a>')
     if view.media_url:
@@ -103,7 +103,7 @@ def render(view: SourceView, *, cite: str | None = None, query: dict[str, str] |
             f'<div class="kind">{escape(KIND_TITLES.get(view.kind, view.kind))}'
             + (f" · {escape(view.repo)}" if view.repo else "") + "</div>"
             f"<h1>{escape(view.label)}</h1>"
-            + (f'<p class="meta">{escape(view.title)}</p>' if view.title != view.label else "")
+            + (f'<p class="meta">{escape(view.title)}</p>' if not view.label.startswith(view.title) else "")
             + f'<p class="meta links">{cited}{" ".join(links)}</p>'
             + "".join(f'<p class="note">{escape(n)}</p>' for n in view.notes))
     if view.kind in ("code", "doc"):

@@ -96,7 +96,14 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))
 
 
+def _ready(page: Any) -> None:
+    """The chat has started: its settings arrive last. (A question sent before then has Chainlit
+    take the end of the start for the end of the answer, and hide the Stop button.)"""
+    page.locator("#chat-settings-open-modal").wait_for()
+
+
 def _ask(page: Any, text: str) -> Any:
+    _ready(page)
     page.locator("#chat-input").fill(text)
     page.locator("#chat-submit").click()
     return page.locator(ANSWER, has=page.locator(".lb-answer")).last
@@ -173,6 +180,7 @@ def test_chips_open_their_cards_and_the_viewer_shows_the_cited_lines_and_moment(
 def test_an_unclosed_code_fence_keeps_the_sources_and_a_rating_reaches_lorebase(browse: Browse, ui_server: Running) -> None:
     page = browse.page
     page.goto(ui_server.url + "/chat")
+    _ready(page)
     starters = page.locator("button[id^=starter-]")
     starters.first.wait_for()
     offered = starters.all_inner_texts()
@@ -230,6 +238,7 @@ def test_stop_leaves_a_finished_message_with_its_sources(browse: Browse, ui_serv
 def test_a_too_long_message_gets_the_limit_from_the_models_context(browse: Browse, ui_server: Running) -> None:
     page = browse.page
     page.goto(ui_server.url + "/chat")
+    _ready(page)
     asked = len(ScriptedModel.requests)
     page.locator("#chat-input").fill("retry " * 3400)
     page.locator("#chat-submit").click()
@@ -246,6 +255,7 @@ def test_a_too_long_message_gets_the_limit_from_the_models_context(browse: Brows
 def test_a_long_summary_shows_its_parts_and_streams_its_text(browse: Browse, ui_server: Running) -> None:
     page = browse.page
     page.goto(ui_server.url + "/chat")
+    _ready(page)
     page.locator("#chat-settings-open-modal").click()
     page.locator("#mode").click()
     page.get_by_role("option", name="Summarize").click()
@@ -263,6 +273,8 @@ def test_a_long_summary_shows_its_parts_and_streams_its_text(browse: Browse, ui_
     _done(answer)
     assert "Failed jobs are shown in red" in answer.locator(".prose").inner_text()
     assert answer.locator(".lb-card").count() == 1
+    moment = answer.locator(CHIP, has_text="02:40")  # the summary's reference to a moment opens it in the viewer
+    assert re.search(r"\?t=160&cite=02:40#cited$", moment.get_attribute("href"))
     _shot(page, "summary-done")
 
 

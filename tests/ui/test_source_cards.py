@@ -8,7 +8,7 @@ import pytest
 
 from lorebase.citations import Citation
 from lorebase.generation.grounding import SentenceCheck
-from lorebase.ui.source_cards import card, cards, close_fences, excerpt, link_citations, supports_by_label
+from lorebase.ui.source_cards import card, cards, close_fences, excerpt, link_citations, link_times, supports_by_label
 
 markdown_it = pytest.importorskip("markdown_it")
 
@@ -74,14 +74,25 @@ def test_the_excerpt_shows_the_supporting_lines_even_past_the_snippet() -> None:
 
 
 def test_cards_say_which_sentences_each_source_supports() -> None:
-    sentences = [SentenceCheck("A failed job waits thirty seconds.", ["S2"], 1.0),
+    sentences = [SentenceCheck("A failed job waits thirty seconds .", ["S2"], 1.0),
                  SentenceCheck("The delay doubles each time.", ["S1", "S2"], 0.8, added=True),
+                 SentenceCheck("The dashboard is blue.", ["S1"], 0.2),
                  SentenceCheck("Nothing supports this.", [], 0.1)]
-    assert supports_by_label(sentences) == {"S2": ["A failed job waits thirty seconds.", "The delay doubles each time."],
-                                            "S1": ["The delay doubles each time."]}
-    [code, talk] = cards([CODE, TALK], {"S2": "We agreed that a failed job waits thirty seconds."}, sentences)
-    assert (code["web"], code["web_name"], code["code"]) == (CODE.uri, "GitHub", True)
+    ok = {"supported": True}
+    assert supports_by_label(sentences, 0.6) == {
+        "S2": [{"text": "A failed job waits thirty seconds.", **ok}, {"text": "The delay doubles each time.", **ok}],
+        "S1": [{"text": "The delay doubles each time.", **ok}, {"text": "The dashboard is blue.", "supported": False}],
+    }
+    passages = {"S2": "We agreed that a failed job waits thirty seconds."}
+    [code, talk] = cards([CODE, TALK], passages, sentences, text="It waits [S2].", threshold=0.6)
+    assert (code["web"], code["web_name"], code["code"], code["cited"]) == (CODE.uri, "GitHub", True, False)
     assert talk["web"] is None and talk["label"] == "IS1001a @ 01:10" and talk["kind_name"] == "transcript"
-    assert talk["excerpt"] == "We agreed that a failed job waits thirty seconds."
+    assert talk["excerpt"] == "We agreed that a failed job waits thirty seconds." and talk["cited"]
     assert talk["viewer"] == "/sources/src_b2?t=70-95&cite=S2#cited"
-    assert card(TALK)["supports"] == []
+    assert card(TALK)["supports"] == [] and "cited" not in card(TALK)
+
+
+def test_a_summarys_moments_become_chips_to_the_transcript() -> None:
+    html = _html(link_times("- Retries double [01:10]\n- `[02:00]` stays code\n\n# At [03:00]", TALK))
+    assert '<a href="/sources/src_b2?t=70&amp;cite=01:10#cited" title="IS1001a @ 01:10">01:10</a>' in html
+    assert "<code>[02:00]</code>" in html and "<h1>At [03:00]</h1>" in html

@@ -49,6 +49,20 @@ function Excerpt({ card }) {
   );
 }
 
+function Supports({ items, title, warn }) {
+  if (!items.length) return null;
+  return (
+    <div className={warn ? 'lb-supports lb-supports-weak' : 'lb-supports'}>
+      <div className="lb-supports-title">{title}</div>
+      <ul>
+        {items.map((s, i) => (
+          <li key={i}>{s.text}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 function Card({ card }) {
   return (
     <details className={card.cited === false ? 'lb-card lb-uncited' : 'lb-card'} data-cite={card.id}>
@@ -67,16 +81,12 @@ function Card({ card }) {
       </summary>
       <div className="lb-card-body">
         {card.where ? <div className="lb-where">{card.where}</div> : null}
-        {card.supports && card.supports.length ? (
-          <div className="lb-supports">
-            <div className="lb-supports-title">Supports in the answer:</div>
-            <ul>
-              {card.supports.map((s, i) => (
-                <li key={i}>{s}</li>
-              ))}
-            </ul>
-          </div>
-        ) : null}
+        <Supports items={(card.supports || []).filter((s) => s.supported)} title="Supports in the answer:" />
+        <Supports
+          items={(card.supports || []).filter((s) => !s.supported)}
+          title="Cited for, but the check did not find it here:"
+          warn
+        />
         <Excerpt card={card} />
         <a className="lb-open" href={card.viewer} target="_blank" rel="noopener">
           Open {card.label} in the source viewer
@@ -94,19 +104,17 @@ export default function LorebaseAnswer() {
   const steps = p.steps || [];
   return (
     <div className="lb-answer" data-status={p.status || 'done'}>
-      {working ? (
+      {working && p.progress ? (
         <ol className="lb-steps" aria-live="polite">
           {steps.map((s, i) => (
             <li key={i} className="lb-step-done">
               {s}
             </li>
           ))}
-          {p.progress ? (
-            <li className="lb-step-now">
-              <span className="lb-spinner" aria-hidden="true"></span>
-              {p.progress}
-            </li>
-          ) : null}
+          <li className="lb-step-now">
+            <span className="lb-spinner" aria-hidden="true"></span>
+            {p.progress}
+          </li>
         </ol>
       ) : null}
       {p.note ? <div className={`lb-note lb-note-${p.status}`}>{p.note}</div> : null}
