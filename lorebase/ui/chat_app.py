@@ -139,7 +139,7 @@ async def answer(svc: Services, question: str, options: ChatOptions) -> None:
             # the note the answer ends with is shown apart, so an unclosed code fence cannot take it
             shown = text.removesuffix(NOT_VERIFIED).rstrip() or EMPTY_OUTPUT
             check = {"state": "unverified", "text": f"{NOT_VERIFIED} ({final.check.reason})"}
-    await panel.finish(shown, record, sentences=getattr(final, "sentences", []), check=check, sources_title=title,
+    await panel.finish(shown, record, sentences=final.sentences, check=check, sources_title=title,
                        mark_cited=cited)
     # only what the next question may use: the session is saved with the thread
     cl.user_session.set("turns", [*turns, (question, text)][-max(keep, 1):])
@@ -212,7 +212,7 @@ async def send_settings(chosen: dict[str, Any] | None = None) -> None:
         select("mode", "Mode", MODES),
         select("kind", "Source kind", choice_items(facets.kinds, "All kinds", KIND_LABELS)),
         select("repo", "Repository", choice_items(facets.repos, "All repositories")),
-        select("lecture", "Lecture", choice_items(facets.lectures, "All lectures")),
+        select("lecture", "Lecture or meeting", choice_items(facets.lectures, "All lectures and meetings")),
     ]
     if svc.generator is not None:
         names = await svc.generator.models()

@@ -69,10 +69,13 @@ def _one_per_kind(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _most_telling(kind: str) -> tuple[object, ...]:
-    """Which source of a kind to ask about: the latest issue or commit, the longest file or transcript."""
+    """Which source of a kind to ask about: the latest issue or commit, the longest file (in lines)
+    or recording (in time). Cheap columns only: this runs at every new chat."""
     if kind in ("issue", "pull_request", "commit"):
         return (Source.authored_at.desc().nulls_last(),)
-    return (func.length(Source.text).desc(),)
+    if kind == "transcript":
+        return ((func.coalesce(Source.end_time, 0) - func.coalesce(Source.start_time, 0)).desc(),)
+    return (Source.end_line.desc().nulls_last(),)
 
 
 def _from_title(src: Source) -> str:
