@@ -118,7 +118,7 @@ class AnswerService:
             async for d in deltas:
                 if d.text:
                     for piece in cutter.feed(d.text):
-                        if (out := checker.take(piece, first=not shown)) is not None:
+                        if (out := checker.take(piece)) is not None:
                             shown.append(out)
                             yield AnswerEvent("delta", text=out if len(shown) == 1 else _sep(out) + out)
                 if d.finish_reason is not None:
@@ -129,7 +129,7 @@ class AnswerService:
                     finish = "stop"
                     break
         for piece in cutter.close():
-            if (out := checker.take(piece, first=not shown)) is not None:
+            if (out := checker.take(piece)) is not None:
                 shown.append(out)
                 yield AnswerEvent("delta", text=out if len(shown) == 1 else _sep(out) + out)
 
@@ -195,6 +195,7 @@ class _SentenceChecker:
 
     def __init__(self, evidence: Sequence[Evidence], threshold: float) -> None:
         self.texts = {e.label: e.text for e in evidence}
+        self.code = {e.label for e in evidence if e.citation.kind == "code"}
         self.threshold = threshold
         self.results: list[SentenceSupport] = []
         self.removed = 0
@@ -202,42 +203,52 @@ class _SentenceChecker:
         self.abstained = False
         self._shown: list[set[str]] = []
 
-    def take(self, piece: str, first: bool) -> str | None:
+    def take(self, piece: str) -> str | None:
+        if piece.lstrip().startswith(FENCE):
+            return self._code(piece.strip())
         piece = _SPEAKER_TAG.sub("", normalize_citations(piece))
         labels = [lbl for lbl in dict.fromkeys(grounding.CITATION.findall(piece)) if lbl in self.texts]
         bare = grounding.CITATION.sub("", piece).strip()
-        if not bare.startswith(FENCE):  # "backoff [S1]." leaves "backoff ."
-            bare = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(bare.split()))
+        bare = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(bare.split()))  # "backoff [S1]." leaves "backoff ."
         if not grounding.content_words(bare):
             return None  # a lone citation, a heading marker: nothing to show on its own
         if grounding.is_abstention(bare):
             self.abstained = True
             return None
         words = set(grounding.content_words(bare))
-        if len(words) < MIN_CONTENT_WORDS and not bare.startswith(FENCE):
+        if len(words) < MIN_CONTENT_WORDS:
             return None
         if any(len(words & seen) >= 0.8 * len(words) for seen in self._shown):
             self.repeats += 1  # small models loop; a sentence said once is enough
             return None
-        if bare.startswith(FENCE):
-            # Code quoted from a source is checked by word share only: rules on names and numbers
-            # would flag every identifier that the sentence rules read as a claim.
-            pool = labels or list(self.texts)
-            best = max(pool, key=lambda lbl: grounding.support(bare, self.texts[lbl]))
-            ok = grounding.support(bare, self.texts[best]) >= self.threshold
-            return self._record(bare, [best] if ok else [], ok, "supported" if ok else "code not found in the sources")
         if labels:
-            c = check_claim(bare, " ".join(self.texts[lbl] for lbl in labels), self.threshold)
+            c = check_claim(bare, " ".join(self.texts[lbl] for lbl in labels), self.threshold,
+                            code=bool(self.code & set(labels)))
             if c.supported:
                 return self._record(bare, labels, True, c.reason)
         # Uncited, or its citations do not hold it: the single source that supports it, if any.
         ranked = sorted(self.texts, key=lambda lbl: -grounding.support(bare, self.texts[lbl]))
         for lbl in ranked[:2]:
-            c = check_claim(bare, self.texts[lbl], self.threshold)
+            c = check_claim(bare, self.texts[lbl], self.threshold, code=lbl in self.code)
             if c.supported:
                 return self._record(bare, [lbl], True, c.reason)
         reason = check_claim(bare, " ".join(self.texts[lbl] for lbl in (labels or ranked[:1])), self.threshold).reason
         return self._record(bare, labels, False, reason)
+
+    def _code(self, block: str) -> str | None:
+        """A fenced block is shown as written (a [2] or [S1] inside code is code) when the sources hold
+        it, by word share only: rules on names and numbers would flag every identifier."""
+        labels = [lbl for lbl in dict.fromkeys(grounding.CITATION.findall(block)) if lbl in self.texts]
+        pool = labels or list(self.texts)
+        best = max(pool, key=lambda lbl: grounding.support(block, self.texts[lbl]))
+        ok = grounding.support(block, self.texts[best]) >= self.threshold
+        self.results.append(SentenceSupport(text=block, labels=[best] if ok else [], supported=ok,
+                                            reason="supported" if ok else "code not found in the sources"))
+        if not ok:
+            self.removed += 1
+            return None
+        self._shown.append(set(grounding.content_words(block)))
+        return block if labels else f"{block}\n[{best}]"
 
     def _record(self, text: str, labels: list[str], ok: bool, reason: str) -> str | None:
         self.results.append(SentenceSupport(text=text, labels=labels, supported=ok, reason=reason))
@@ -245,17 +256,14 @@ class _SentenceChecker:
             self.removed += 1
             return None
         self._shown.append(set(grounding.content_words(text)))
-        marks = "".join(f" [{lbl}]" for lbl in labels)
-        if text.startswith(FENCE):
-            return f"{text}\n{marks.strip()}"
-        return text + marks
+        return text + "".join(f" [{lbl}]" for lbl in labels)
 
 
-# [S1] [Source S1]: [S1, S3] [2] and (S2) (Source S2); a bare number in parentheses is left alone.
 # "[Grad B]: ...", "[Bed002] Professor C: ..." -- the model copying a source's header or a speaker
 # label in brackets; the label after it stays (it is part of what the source says).
 _SPEAKER_TAG = re.compile(r"^(?:\s*\[(?!S\d+\])[^\]\n]{1,40}\]:?)+\s*")
 MIN_CONTENT_WORDS = 3  # "Mmm.", "[Laughter.]", "Yes, exactly." answer nothing
+# [S1] [Source S1]: [S1, S3] [2] and (S2) (Source S2); a bare number in parentheses is left alone.
 _CITE_VARIANTS = re.compile(
     r"\[\s*(?:Sources?\s*)?S?(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\]:?"
     r"|\(\s*(?:Sources?\s*)?S(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\)", re.I)

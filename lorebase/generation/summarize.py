@@ -297,6 +297,7 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
     by_ref: dict[str, list[str]] = {}
     for p in parts:
         by_ref.setdefault(p.ref, []).append(p.text)
+    timed = sorted((_seconds(r), r) for r in by_ref if not r.startswith("S") and r)
     lines = [ln for ln in text.split("\n") if ln.strip()]
     results: list[SentenceSupport] = []
     keep: list[str] = []
@@ -305,7 +306,7 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
         body = _REF.sub("", ln).strip().lstrip("-*• ").strip()
         if not body:
             continue
-        evidence = " ".join(t for r in refs for t in by_ref.get(_normal_ref(r), []))
+        evidence = " ".join(t for r in refs for t in by_ref.get(_part_ref(r, timed), []))
         if not evidence:
             results.append(SentenceSupport(text=body, labels=refs, supported=False, reason="cites no part of the source"))
             continue
@@ -323,9 +324,15 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
                                    f"{removed} bullet(s) the cited parts do not support were left out")
 
 
-def _normal_ref(ref: str) -> str:
-    # The model may write [3:15] for the part labelled [03:15].
+def _seconds(ref: str) -> int:
+    return sum(int(n) * 60 ** i for i, n in enumerate(reversed(ref.split(":"))))
+
+
+def _part_ref(ref: str, timed: Sequence[tuple[int, str]]) -> str:
+    """The part a reference points into: [S2] as it is; a time, the part that starts at or before it
+    (the model may cite [02:40] inside the part labelled [02:00], or write [2:00])."""
     if ref.startswith("S"):
         return ref
-    nums = [int(x) for x in ref.split(":")]
-    return format_timestamp(sum(n * 60 ** i for i, n in enumerate(reversed(nums))))
+    t = _seconds(ref)
+    before = [r for start, r in timed if start <= t]
+    return before[-1] if before else ref

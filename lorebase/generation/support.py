@@ -35,6 +35,7 @@ _OPPOSITES = {
     "success": "failure", "valid": "invalid", "supported": "unsupported", "possible": "impossible",
 }
 _OPPOSITE = {**_OPPOSITES, **{v: k for k, v in _OPPOSITES.items()}}
+_CODE_LINE = re.compile(r"[(){}\[\]=;]|^\s*(?:def|class|return|import|from|if|for|while)\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_']*")
 _DISTINCT = re.compile(
@@ -52,8 +53,11 @@ class ClaimCheck:
     reason: str  # "supported", or what failed
 
 
-def check_claim(claim: str, evidence: str, threshold: float = 0.6) -> ClaimCheck:
-    """Is `claim` (one sentence, citations allowed) supported by `evidence`?"""
+def check_claim(claim: str, evidence: str, threshold: float = 0.6, code: bool = False) -> ClaimCheck:
+    """Is `claim` (one sentence, citations allowed) supported by `evidence`?
+
+    `code`: the evidence is source code, whose lines are not sentences: a name the claim uses need
+    only be somewhere in it, and polarity is compared only with a line that reads as prose."""
     bare = CITATION.sub("", claim).strip()
     score = support(bare, evidence)
     if score < threshold:
@@ -66,7 +70,7 @@ def check_claim(claim: str, evidence: str, threshold: float = 0.6) -> ClaimCheck
         n = name.lower()
         if n not in all_low:
             return ClaimCheck(False, score, f"'{name}' is not in the source")
-        if n not in best.lower():
+        if n not in best.lower() and not code:
             # Named elsewhere in the source, but the sentence that says this names something else.
             rivals = [d for d in _distinct(best) if d.lower() not in claim_low]
             if rivals:
@@ -80,7 +84,7 @@ def check_claim(claim: str, evidence: str, threshold: float = 0.6) -> ClaimCheck
     if swapped:
         return ClaimCheck(False, score, f"'{swapped[0]}' where the source says '{_OPPOSITE[swapped[0]]}'")
     # Polarity against the one sentence that says this, so a negation in a neighbour does not count.
-    if _negated(low_claim) != _negated(low_best):
+    if (not code or not _CODE_LINE.search(best)) and _negated(low_claim) != _negated(low_best):
         return ClaimCheck(False, score, "negation differs from the source")
     return ClaimCheck(True, score, "supported")
 

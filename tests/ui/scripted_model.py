@@ -22,14 +22,17 @@ SCRIPTS: list[tuple[str, str, float]] = [
      " ".join(["The retry design waits thirty seconds before the first retry {meeting}."] +
               [f"Step {i} of the design doubles the wait again." for i in range(1, 60)]), 0.25),
     ("jobs/retry.py",
-     "It holds the retry policy: retry_delay returns BASE_DELAY_S doubled for each later retry {code}. Call it like this:\n"
-     "```python\ndelay = retry_delay(2)  # the second retry waits {code} sixty seconds\n", 0.02),
+     # what the prompt's evidence for this question holds (the module's head); code the sources do not
+     # hold would be left out of the answer, so the fence quotes the source, and cites inside it
+     "It holds the retry policy of the job scheduler {code}. Its constants look like this:\n"
+     "```python\nBASE_DELAY_S = 30  # {code}\nMAX_ATTEMPTS = 3\n", 0.02),
     ("first retry",
      "A failed job waits thirty seconds before its first retry, and the wait doubles for each later retry {meeting}. "
      "In the code, retry_delay returns BASE_DELAY_S doubled for each later retry {code}.", 0.02),
 ]
-SUMMARY = ("- The team chose the dashboard colours and layout [00:00]\n"
-           "- Failed jobs are shown in red with the time of their next retry [02:40]\n")
+# What the long meeting says (summary bullets are checked against the part they cite, like answers)
+SUMMARY = ("- Option 0 keeps the dashboard readable for the operators [00:00]\n"
+           "- The team compares each option with the previous sketch before it votes next week [02:40]\n")
 SUMMARY_DELAY_S = 0.3
 
 
