@@ -108,6 +108,15 @@ class IndexSettings(_Section):
     )
     hnsw_ef_construction: int = Field(40, gt=0, description="HNSW build breadth: higher builds slower with better recall.")
     reranker: str | None = Field(None, description="Local cross-encoder folder to rerank candidates; off when unset.")
+    follow_s: float = Field(
+        2.0, ge=0.0, description="How often a running server applies chunk changes made elsewhere (another replica, a CLI ingest) from the change log; 0: only after its own ingests."
+    )
+    change_log_max_entries: int = Field(
+        1_000_000, ge=1, description="Change-log rows kept at most; a replica further behind rebuilds its index from the store."
+    )
+    change_log_max_age_days: float = Field(
+        30.0, gt=0.0, description="Change-log rows older than this are pruned; a replica down for longer rebuilds its index from the store."
+    )
 
 
 class RetrievalSettings(_Section):

@@ -111,7 +111,8 @@ def test_a_cursor_merged_twice_is_one_row_with_the_newer_value(store: Store) -> 
     with store.session() as s:
         s.merge(SyncCursor(name="git:o/r:main", value="b"))
     with store.session() as s:
-        assert [(c.name, c.value) for c in s.scalars(select(SyncCursor))] == [("git:o/r:main", "b")]
+        rows = s.scalars(select(SyncCursor).where(SyncCursor.name.startswith("git:")))
+        assert [(c.name, c.value) for c in rows] == [("git:o/r:main", "b")]
 
 
 def test_times_are_utc_whatever_the_servers_zone(postgres_url: str) -> None:
