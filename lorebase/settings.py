@@ -348,6 +348,9 @@ class SchedulerSettings(_Section):
     misfire_grace_s: int = Field(3600, ge=1, description="A run missed (the process was down or busy) still starts if at most this late; several missed runs coalesce into one.")
     timezone: str | None = Field(None, description="Time zone of cron schedules (e.g. Europe/Berlin); unset: the machine's.")
     poll_s: float = Field(30.0, ge=1.0, description="How often a running scheduler picks up sources and pauses changed by other processes.")
+    standby_poll_s: float = Field(
+        5.0, gt=0.0, description="How often a `lorebase scheduler run` standing by (another process runs the jobs) checks whether it may take over."
+    )
 
     @field_validator("eval_cron")
     @classmethod

@@ -1,8 +1,15 @@
-"""One job of a kind at a time, across processes: an exclusive ``flock`` on a file in the data home.
+"""One job of a kind at a time, across processes and, with PostgreSQL, across hosts.
 
-The kernel drops the lock when its process ends, however it ends (SIGKILL included), so a crash
-never leaves a job locked out; the next holder then knows the rows its predecessor left "running"
-were interrupted.
+- SQLite (one host): an exclusive ``flock`` on a file in the data home.
+- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a connection of its
+  own, opened for the job and closed after it, so every host that shares the database shares the
+  lock.
+
+Either way the lock dies with its holder, however it ends (SIGKILL included): the kernel drops the
+flock, and PostgreSQL ends the session of a closed connection. So a crash never leaves a job locked
+out; the next holder then knows the rows its predecessor left "running" were interrupted. (A host
+that vanishes without closing its connections is noticed after the server's TCP keepalive
+settings; see docs/deploy.md.)
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ import os
 import re
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any, Protocol
 
+from lorebase.errors import StoreError
 from lorebase.settings import Settings
+from lorebase.store.advisory import advisory_key
+from lorebase.store.db import is_postgres, normalize_url
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -23,20 +33,47 @@ def lock_path(settings: Settings, name: str) -> Path:
     return settings.home / "locks" / (_UNSAFE.sub("_", name) + ".lock")
 
 
-class JobLock:
-    """``with JobLock(settings, "sync:docs") as got:`` — ``got`` is False when another holder has it."""
+def job_key(name: str) -> int:
+    """The advisory lock key of job lock ``name`` (the same on every host)."""
+    return advisory_key(f"job:{name}")
 
-    def __init__(self, settings: Settings, name: str, *, blocking: bool = False) -> None:
-        self.name = name
-        self.path = lock_path(settings, name)
-        self.blocking = blocking
+
+def libpq_conninfo(db_url: str) -> str:
+    """The SQLAlchemy URL as a libpq connection URI (it may hold a password: never log it)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(normalize_url(db_url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _connect(db_url: str, purpose: str) -> Any:
+    import psycopg
+
+    try:
+        return psycopg.connect(libpq_conninfo(db_url), autocommit=True, connect_timeout=30,
+                               application_name=f"lorebase {purpose}"[:63])
+    except psycopg.Error as e:
+        raise StoreError(f"cannot reach the database for {purpose}: {e}") from e
+
+
+class _Backend(Protocol):
+    where: str
+
+    def acquire(self, blocking: bool) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class _FileLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = f"lock file {path}"
         self._file: IO[str] | None = None
 
-    def acquire(self) -> bool:
+    def acquire(self, blocking: bool) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, "a+")  # noqa: SIM115 - held open while locked
         try:
-            fcntl.flock(f, fcntl.LOCK_EX if self.blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
             return False
@@ -54,9 +91,78 @@ class JobLock:
             self._file.close()
             self._file = None
 
+
+class _AdvisoryLock:
+    def __init__(self, db_url: str, name: str) -> None:
+        self.db_url = db_url
+        self.name = name
+        self.key = job_key(name)
+        self.where = f"PostgreSQL advisory lock {self.key} ({name})"
+        self._conn: Any = None
+
+    def acquire(self, blocking: bool) -> bool:
+        import psycopg
+
+        conn = _connect(self.db_url, f"lock {self.name}")
+        try:
+            if blocking:
+                conn.execute("SELECT pg_advisory_lock(%s)", (self.key,))
+                got = True
+            else:
+                got = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0])
+        except psycopg.Error as e:
+            conn.close()
+            raise StoreError(f"cannot take the job lock {self.name}: {e}") from e
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        import psycopg
+
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        except psycopg.Error:
+            pass  # the connection is gone, and the lock with it
+        finally:
+            self._conn.close()
+            self._conn = None
+
+
+class JobLock:
+    """``with JobLock(settings, "sync:docs") as got:`` — ``got`` is False when another holder has it."""
+
+    def __init__(self, settings: Settings, name: str, *, blocking: bool = False) -> None:
+        self.name = name
+        self.blocking = blocking
+        self._backend: _Backend = (
+            _AdvisoryLock(settings.db_url, name) if is_postgres(settings.db_url) else _FileLock(lock_path(settings, name))
+        )
+        self._held = False
+
+    @property
+    def where(self) -> str:
+        """What the lock is, for messages: a file, or an advisory lock key."""
+        return self._backend.where
+
+    def acquire(self) -> bool:
+        self._held = self._backend.acquire(self.blocking)
+        return self._held
+
+    def release(self) -> None:
+        self._backend.release()
+        self._held = False
+
     @property
     def held(self) -> bool:
-        return self._file is not None
+        return self._held
 
     def __enter__(self) -> bool:
         return self.acquire()
@@ -69,7 +175,18 @@ class JobLock:
 
 
 def is_busy(settings: Settings, name: str) -> bool:
-    """True when some holder has the lock now (a probe: takes it and gives it back at once)."""
+    """True when some holder, on any host, has the lock now."""
+    if is_postgres(settings.db_url):
+        # Read the lock table rather than try the lock: a probe must never make a real taker fail.
+        key = job_key(name)
+        with _connect(settings.db_url, "lock probe") as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND classid::bigint = %s AND objid::bigint = %s)",
+                ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+            ).fetchone()
+        return bool(row[0])
     lock = JobLock(settings, name)
     if lock.acquire():
         lock.release()
