@@ -300,6 +300,10 @@ class FinetuneSettings(_Section):
     )
     auto_promote: bool = Field(True, description="Promote a candidate that passes the gate at the end of `lorebase train`.")
     adapter_poll_s: float = Field(10.0, gt=0.0, description="How often a running server checks the registry for a newly promoted adapter.")
+    adapters_dir: Path | None = Field(
+        None,
+        description="Folder of trained adapters; with replicas on several hosts, a shared folder mounted at this path on every app host and the model server. Unset: <home>/adapters.",
+    )
 
 
 
@@ -427,7 +431,8 @@ class Settings(BaseSettings):
 
     @property
     def adapters_dir(self) -> Path:
-        return self.home / "adapters"
+        d = self.finetune.adapters_dir
+        return d.expanduser().resolve() if d is not None else self.home / "adapters"
 
     @property
     def reports_dir(self) -> Path:
