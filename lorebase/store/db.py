@@ -80,9 +80,17 @@ class Store:
     def upgrade(self, revision: str = "head") -> None:
         from alembic import command
 
+        from sqlalchemy import text
+
+        from lorebase.store.advisory import advisory_key
+
         cfg = alembic_config(self.url)
         try:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Replicas starting together on one server migrate one at a time (PostgreSQL's DDL
+                    # is transactional: the next one waits here, then finds the schema at head).
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("migrations")})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         except Exception as e:  # a broken or foreign database: say which, never half-open it

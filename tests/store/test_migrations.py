@@ -68,3 +68,25 @@ def test_a_foreign_database_is_refused_clearly(db_url: str) -> None:
     foreign.close()
     with pytest.raises(StoreError, match="cannot upgrade"):
         Store(db_url)
+
+
+def test_replicas_opening_a_new_postgres_database_at_once_all_succeed(postgres_url: str) -> None:
+    import threading
+
+    results: list[str] = []
+
+    def open_it() -> None:
+        try:
+            st = Store(postgres_url)
+            results.append(st.revision() or "")
+            st.close()
+        except Exception as e:  # noqa: BLE001 - recorded for the assertion
+            results.append(f"failed: {e}")
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    head = _revisions(postgres_url)[-1]
+    assert results == [head] * 4, results
