@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +83,9 @@ class PostgresServer:
                               timeout=timeout, check=check, cwd=self.root)
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, durable: bool = False) -> PostgresServer:
+        """``durable``: PostgreSQL's own defaults (fsync, synchronous commit), for benchmarks; the
+        tests run without them, as nothing they write must survive a power cut."""
         bin_dir = find_bin_dir()
         user = _run_as()
         root = Path(tempfile.mkdtemp(prefix="lorebase-pg-"))
@@ -99,8 +100,9 @@ class PostgresServer:
             for _ in range(3):  # the free port may be taken between choosing and binding it
                 server.port = _free_port()
                 opts = (f"-p {server.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={server.root} "
-                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 "
-                        "-c shared_buffers=64MB")
+                        "-c max_connections=400 -c shared_buffers=64MB")
+                if not durable:
+                    opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
                 r = server._pg("pg_ctl", "-D", str(server.data), "-l", str(server.root / "server.log"), "-w",
                                "-t", "60", "-o", opts, "start", check=False)
                 if r.returncode == 0:
@@ -140,13 +142,3 @@ class PostgresServer:
         if self.data.exists() and (self.data / "postmaster.pid").exists():
             self._pg("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
