@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             pg_url = server.create_database("bench")
         import psycopg
 
-        from lorebase.scheduler.locks import libpq_conninfo
+        from lorebase.store.locks import libpq_conninfo
 
         with psycopg.connect(libpq_conninfo(pg_url)) as c:
             meta["pg_version"] = c.execute("SHOW server_version").fetchone()[0]

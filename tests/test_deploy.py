@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from lorebase.cli.main import main
+from lorebase.generator_profiles import profile
+from lorebase.offline_models import builtin_generator_dir
 from lorebase.settings import DEFAULT_GENERATOR, Settings, load_settings
 from tests.conftest import REPO_ROOT
 
@@ -61,8 +63,11 @@ def test_the_model_server_serves_the_prepared_model_and_sees_the_adapters_where_
     services = _services()
     vllm = services["vllm"]
     args = vllm["command"]
-    assert args[args.index("--model") + 1] == f"/data/models/{DEFAULT_GENERATOR}"
-    assert args[args.index("--served-model-name") + 1] == DEFAULT_GENERATOR
+    # the folder `lorebase models prepare` makes for the default profile in the data home /data, and
+    # the name the apps ask for (the folder's name)
+    folder = builtin_generator_dir(load_settings(home="/data"), profile(DEFAULT_GENERATOR))
+    assert args[args.index("--model") + 1] == str(folder)
+    assert args[args.index("--served-model-name") + 1] == folder.name
     assert "--enable-lora" in args and vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     for name in ("api-1", "api-2", "scheduler-1", "scheduler-2"):
         adapters = services[name]["environment"]["LOREBASE_FINETUNE__ADAPTERS_DIR"]

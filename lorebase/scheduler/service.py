@@ -11,8 +11,8 @@ one (``coalesce``), and a run at most ``scheduler.misfire_grace_s`` late still s
 
 One process per database runs the scheduler (``lorebase serve`` with scheduler.enabled, or
 ``lorebase scheduler run``): the scheduler lock enforces it, a file in the data home with SQLite
-and an advisory lock with PostgreSQL, across hosts (``start_when_free`` stands by for it). Other processes (``lorebase jobs pause``)
-open it in control mode: they change the stored jobs without running any, and the running
+and an advisory lock with PostgreSQL, across hosts (``start_when_free`` stands by for it). Other
+processes (``lorebase jobs pause``) open it in control mode: they change the stored jobs without running any, and the running
 scheduler picks the change up within ``scheduler.poll_s``.
 """
 
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from lorebase.errors import Conflict, InvalidInput, NotFound
 from lorebase.scheduler import history
 from lorebase.scheduler.jobs import JobContext
-from lorebase.scheduler.locks import JobLock, is_busy
+from lorebase.store.locks import JobLock, is_busy
 from lorebase.scheduler.pipeline import FIXED_JOBS, JobRunner, RunSummary, brief, lock_of
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import Settings, TrackedSourceSettings

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 
 # The lock the change-log trigger takes for the rest of a transaction that adds or removes chunks
-# (migration 0005 holds this number as a literal; it is advisory_key("index_changes")).
+# (migration 0006 holds this number as a literal; it is advisory_key("index_changes")).
 CHANGE_LOG_KEY = 1737798647194453592
 
 

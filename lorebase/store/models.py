@@ -132,7 +132,7 @@ class IndexChange(Base):
     """One chunk added to or removed from the store: the ordered change log every replica's index
     follows (lorebase.index.sync), remembering the last ``seq`` it applied.
 
-    Rows are written by database triggers on ``chunks`` (migration 0005), so every writer, raw SQL
+    Rows are written by database triggers on ``chunks`` (migration 0006), so every writer, raw SQL
     and foreign-key cascades included, logs its changes in the same transaction. On PostgreSQL
     the trigger also takes a transaction-level advisory lock (``CHANGE_LOG_KEY``) until commit:
     sequence numbers then become visible in the order they were given, so a reader that has seen
@@ -234,7 +234,7 @@ class IngestRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     inputs: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | partial | failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | partial | failed | interrupted
     added: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     removed: Mapped[int] = mapped_column(Integer, default=0)
@@ -247,6 +247,8 @@ class IngestRun(Base):
     skips: Mapped[list[Any]] = mapped_column(default=list)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Written as the run goes (a heartbeat): when its process was last known to be alive.
+    last_seen_at: Mapped[datetime | None] = mapped_column()
 
 
 class JobRun(Base):

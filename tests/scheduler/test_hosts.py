@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from lorebase.scheduler.changes import probe, save_listing
 from lorebase.scheduler.jobs import JobContext
-from lorebase.scheduler.locks import JobLock, is_busy, lock_path
+from lorebase.store.locks import JobLock, is_busy, lock_path
 from lorebase.scheduler.pipeline import JobRunner
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import Settings, TrackedSourceSettings
@@ -29,7 +29,7 @@ from tests.scheduler.conftest import Corpus, no_services, scheduler_settings
 
 HOLDER = """
 import sys, time
-from lorebase.scheduler.locks import JobLock
+from lorebase.store.locks import JobLock
 from lorebase.settings import load_settings
 lock = JobLock(load_settings(home=sys.argv[1], database_url=sys.argv[2]), "sync:calc")
 assert lock.acquire()

@@ -15,7 +15,7 @@ router = APIRouter()
 metrics_router = APIRouter()  # behind the API key, unlike /healthz
 
 
-@router.get("/healthz", response_model=None)
+@router.get("/healthz", response_model=None, responses={503: {"description": "The database is unavailable: {status: error, database}."}})
 async def healthz(request: Request) -> dict[str, Any] | JSONResponse:
     svc = services(request)
     try:

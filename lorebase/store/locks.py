@@ -1,15 +1,17 @@
-"""One job of a kind at a time, across processes and, with PostgreSQL, across hosts.
+"""Process locks, across processes and, with PostgreSQL, across hosts. The scheduler runs one job
+of a kind at a time under one (lorebase.scheduler); each ingest run holds one of its own while it
+runs (lorebase.ingest.service).
 
-- SQLite (one host): an exclusive ``flock`` on a file in the data home.
+- SQLite (one host): an exclusive ``flock`` on a file in the data home (processes that share a
+  SQLite database share its data home).
 - PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a connection of its
-  own, opened for the job and closed after it, so every host that shares the database shares the
-  lock.
+  own, opened for the holder and closed after it, so every host that shares the database sees it.
 
 Either way the lock dies with its holder, however it ends (SIGKILL included): the kernel drops the
-flock, and PostgreSQL ends the session of a closed connection. So a crash never leaves a job locked
-out; the next holder then knows the rows its predecessor left "running" were interrupted. (A host
-that vanishes without closing its connections is noticed after the server's TCP keepalive
-settings; see docs/deploy.md.)
+flock, and PostgreSQL ends the session of a closed connection. So a crash never leaves anything
+locked out, and a lock nobody holds tells that the rows its holder left "running" were
+interrupted. (A host that vanishes without closing its connections is noticed after the server's
+TCP keepalive settings; see docs/deploy.md.)
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class _Backend(Protocol):
 
     def acquire(self, blocking: bool) -> bool: ...
 
-    def release(self) -> None: ...
+    def release(self, remove: bool = False) -> None: ...
 
 
 class _FileLock:
@@ -85,8 +87,10 @@ class _FileLock:
         self._file = f
         return True
 
-    def release(self) -> None:
+    def release(self, remove: bool = False) -> None:
         if self._file is not None:
+            if remove:
+                self.path.unlink(missing_ok=True)
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
@@ -122,7 +126,7 @@ class _AdvisoryLock:
         self._conn = conn
         return True
 
-    def release(self) -> None:
+    def release(self, remove: bool = False) -> None:  # nothing to remove: the lock lives in the server
         import psycopg
 
         if self._conn is None:
@@ -148,6 +152,11 @@ class JobLock:
         self._held = False
 
     @property
+    def path(self) -> Path | None:
+        """The lock file (SQLite); None for an advisory lock."""
+        return self._backend.path if isinstance(self._backend, _FileLock) else None
+
+    @property
     def where(self) -> str:
         """What the lock is, for messages: a file, or an advisory lock key."""
         return self._backend.where
@@ -156,8 +165,9 @@ class JobLock:
         self._held = self._backend.acquire(self.blocking)
         return self._held
 
-    def release(self) -> None:
-        self._backend.release()
+    def release(self, *, remove: bool = False) -> None:
+        """``remove``: delete a lock file too (while still holding it), for locks named once only."""
+        self._backend.release(remove)
         self._held = False
 
     @property
@@ -174,21 +184,46 @@ class JobLock:
         return f"JobLock({self.name!r}, held={self.held})"
 
 
+def _advisory_held(settings: Settings, name: str) -> bool:
+    # Read the lock table rather than try the lock: a probe must never make a real taker fail.
+    key = job_key(name)
+    with _connect(settings.db_url, "lock probe") as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid::bigint = %s AND objid::bigint = %s)",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+        ).fetchone()
+    return bool(row[0])
+
+
 def is_busy(settings: Settings, name: str) -> bool:
-    """True when some holder, on any host, has the lock now."""
+    """True when some holder, on any host, has the lock now (with SQLite a probe: it takes the lock
+    and gives it back at once)."""
     if is_postgres(settings.db_url):
-        # Read the lock table rather than try the lock: a probe must never make a real taker fail.
-        key = job_key(name)
-        with _connect(settings.db_url, "lock probe") as conn:
-            row = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND classid::bigint = %s AND objid::bigint = %s)",
-                ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-            ).fetchone()
-        return bool(row[0])
+        return _advisory_held(settings, name)
     lock = JobLock(settings, name)
     if lock.acquire():
         lock.release()
         return False
     return True
+
+
+def held_elsewhere(settings: Settings, name: str) -> bool:
+    """True when another holder has the lock now. Unlike :func:`is_busy` this creates no file, and
+    it removes the file of a lock left by a process that ended (for locks named once only)."""
+    if is_postgres(settings.db_url):
+        return _advisory_held(settings, name)
+    path = lock_path(settings, name)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return True
+    path.unlink(missing_ok=True)
+    os.close(fd)  # closing releases the lock
+    return False

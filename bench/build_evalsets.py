@@ -1,0 +1,357 @@
+"""Rebuild the public evaluation data (QMSum meetings as SRT, SWE-QA repositories at their pinned
+commits) from local git mirrors, and optionally the small question files under datasets/eval/.
+
+Sources (public, nobody here wrote them):
+- QMSum (github.com/Yale-LILY/QMSum, MIT; its AMI and ICSI transcripts are CC BY 4.0): meeting
+  transcripts as speaker turns, with specific queries whose answers lie in known turn spans and a
+  general query ("Summarize the whole meeting") with a reference summary.
+- SWE-QA-Bench (github.com/peng-weihan/SWE-QA-Bench, Apache-2.0): 48 questions with reference
+  answers per repository, each repository pinned to one commit (its repo_commit.txt).
+- The code repositories themselves (pallets/flask, pytest-dev/pytest, sqlfluff/sqlfluff).
+
+Only QMSum's train and validation meetings and SWE-QA repositories other than psf/requests are
+used: QMSum's test split and psf/requests are reserved for acceptance.
+
+Run (from the repository root; about a minute, most of it cloning):
+
+    .venv/bin/python bench/build_evalsets.py                      # data into .evaldata/
+    .venv/bin/python bench/build_evalsets.py --write-datasets     # also rewrite datasets/eval/*.jsonl
+
+Mirrors: ``--mirrors DIR`` (default ``$LOREBASE_MIRRORS`` or ``/work/.mirror``) holds one git
+repository per project, found as ``DIR/<owner>+<name>/repo``, ``DIR/<owner>+<name>`` or
+``DIR/<name>``; each may be bare or a work tree, e.g. made by
+``git clone --mirror https://github.com/pallets/flask DIR/pallets+flask/repo``.
+
+Output (``--out``, default ``.evaldata/``, git-ignored):
+
+    .evaldata/
+      meetings/<meeting>.srt      one QMSum meeting each; ingest the folder, lecture ids meetings/<meeting>
+      repos/<name>/               a clone at the pinned commit (detached HEAD, full history),
+                                  origin set to https://github.com/<owner>/<name> so lorebase names it owner/name
+      retrieval/<set>.jsonl       the question files in lorebase's retrieval-eval format (gold as
+                                  {"lecture", "start", "end"} or {"path", "repo"}), made from datasets/eval/
+      manifest.json               what was built from which commit, the speaking rate, the counts
+
+SRT synthesis: QMSum gives turns without times. Each turn is timed at 150 words a minute
+(2.5 words/s; at least 1 s a turn) with a 0.3 s pause between turns; a turn with no words left
+after cleaning (only {vocalsound} and the like) takes 1 s and writes no cue. Curly-brace event
+marks ({disfmarker}, {vocalsound}, {gap}, ...) are removed and spaces before punctuation closed
+up. A turn is written as cues of at most 16 words (cut at sentence ends where possible), its time
+shared out by words, each cue starting ``<speaker>: ``; a speaker's role in parentheses (the
+covid meetings name it on some turns: "Hon. Bill Morneau (Minister of Finance)") is left out of
+the label so that one person keeps one label. A specific query's gold span [first turn, last
+turn] (inclusive) becomes [start of the first turn, end of the last turn] in the SRT's seconds.
+Specific queries whose gold spans cover more than a quarter of the meeting's time are left out
+(they are summaries of half the meeting; any window would hit them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WORDS_PER_SECOND = 2.5
+MIN_TURN_S = 1.0
+PAUSE_S = 0.3
+CUE_MAX_WORDS = 16
+MAX_GOLD_SHARE = 0.25
+
+QMSUM = "Yale-LILY/QMSum"
+SWEQA = "peng-weihan/SWE-QA-Bench"
+
+# Eight meetings of about one to two hours at 150 words a minute, from both allowed splits and all
+# three QMSum domains: ICSI research meetings (Bed, Bmr, Bro), an AMI product meeting (TS) and
+# Welsh Assembly / Canadian Parliament committees (education, covid).
+MEETINGS = {
+    "val": ["Bed002", "Bro005", "education_18", "TS3009b"],
+    "train": ["Bmr010", "Bro012", "education_6", "covid_5"],
+}
+SPLIT_DIR = {"train": "train", "val": "val"}  # never "test": reserved for acceptance
+
+# SWE-QA-Bench repositories used here; psf/requests is reserved for acceptance and refused.
+REPOS = {"flask": "pallets/flask", "pytest": "pytest-dev/pytest", "sqlfluff": "sqlfluff/sqlfluff"}
+RESERVED_REPOS = {"requests"}
+
+_EVENT = re.compile(r"\{\w+\}")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.?!;:%)])")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_ROLE = re.compile(r"\s*\(.*\)\s*$")
+# A path-like mention in a reference answer: at least a file name with an extension we index.
+_PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:py|pyi|rst|md|txt|toml|cfg|ini|ya?ml|json|sql|html|jinja|js|css))(?![\w/])")
+
+
+# --- mirrors and git ------------------------------------------------------------------------------
+
+
+def git(args: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def find_mirror(mirrors: Path, slug: str) -> Path:
+    owner, name = slug.split("/")
+    for cand in (mirrors / f"{owner}+{name}" / "repo", mirrors / f"{owner}+{name}", mirrors / name):
+        if cand.is_dir() and subprocess.run(["git", "rev-parse", "--git-dir"], cwd=cand, capture_output=True).returncode == 0:
+            return cand
+    raise SystemExit(
+        f"no git mirror of {slug} under {mirrors}; make one with\n"
+        f"  git clone --mirror https://github.com/{slug} {mirrors / (owner + '+' + name) / 'repo'}"
+    )
+
+
+def show(repo: Path, rev: str, path: str) -> str:
+    return git(["show", f"{rev}:{path}"], cwd=repo)
+
+
+# --- QMSum as SRT ---------------------------------------------------------------------------------
+
+
+def clean_turn(text: str) -> str:
+    text = _EVENT.sub(" ", text)
+    text = " ".join(text.split())
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+
+
+def speaker_label(name: str) -> str:
+    return _ROLE.sub("", " ".join(name.split())) or "Speaker"
+
+
+def cue_texts(text: str) -> list[str]:
+    """A turn's text as cues of at most CUE_MAX_WORDS words, cut at sentence ends where possible."""
+    cues: list[list[str]] = []
+    cur: list[str] = []
+    for sentence in _SENTENCE.split(text):
+        words = sentence.split()
+        if cur and len(cur) + len(words) > CUE_MAX_WORDS:
+            cues.append(cur)
+            cur = []
+        while len(words) > CUE_MAX_WORDS:
+            cues.append(words[:CUE_MAX_WORDS])
+            words = words[CUE_MAX_WORDS:]
+        cur += words
+    if cur:
+        cues.append(cur)
+    return [" ".join(c) for c in cues]
+
+
+def srt_time(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+@dataclass
+class TimedMeeting:
+    srt: str
+    turn_times: list[tuple[float, float]]  # per QMSum turn index
+    duration: float
+
+
+def synthesise(turns: list[dict[str, str]]) -> TimedMeeting:
+    t = 0.0
+    lines: list[str] = []
+    times: list[tuple[float, float]] = []
+    n = 0
+    for turn in turns:
+        text = clean_turn(turn["content"])
+        words = len(text.split())
+        dur = max(MIN_TURN_S, words / WORDS_PER_SECOND)
+        times.append((round(t, 3), round(t + dur, 3)))
+        if words:
+            label = speaker_label(turn["speaker"])
+            cs = t
+            for cue in cue_texts(text):
+                ce = cs + dur * len(cue.split()) / words
+                n += 1
+                lines += [str(n), f"{srt_time(cs)} --> {srt_time(ce)}", f"{label}: {cue}", ""]
+                cs = ce
+        t += dur + PAUSE_S
+    return TimedMeeting("\n".join(lines), times, round(t - PAUSE_S, 3))
+
+
+def build_meetings(qmsum: Path, out: Path) -> tuple[list[dict], list[dict], dict]:
+    """Write the SRT files; return (specific questions, summary questions, stats)."""
+    (out / "meetings").mkdir(parents=True, exist_ok=True)
+    specific: list[dict] = []
+    summaries: list[dict] = []
+    stats: dict[str, dict] = {}
+    for split, names in MEETINGS.items():
+        for name in names:
+            data = json.loads(show(qmsum, "HEAD", f"data/ALL/{SPLIT_DIR[split]}/{name}.json"))
+            timed = synthesise(data["meeting_transcripts"])
+            (out / "meetings" / f"{name}.srt").write_text(timed.srt, encoding="utf-8")
+            kept = dropped = 0
+            for i, q in enumerate(data["specific_query_list"], start=1):
+                spans = []
+                for first, last in q["relevant_text_span"]:
+                    a, b = int(first), int(last)
+                    spans.append([timed.turn_times[a][0], timed.turn_times[min(b, len(timed.turn_times) - 1)][1]])
+                if sum(e - s for s, e in spans) > MAX_GOLD_SHARE * timed.duration:
+                    dropped += 1
+                    continue
+                kept += 1
+                specific.append({"id": f"qmsum-{name}-{i}", "meeting": name, "split": split, "question": q["query"].strip(),
+                                 "answer": q["answer"].strip(), "gold_spans": spans})
+            for i, q in enumerate(data["general_query_list"], start=1):
+                summaries.append({"id": f"qmsum-{name}-summary-{i}", "meeting": name, "split": split,
+                                  "question": q["query"].strip(), "answer": q["answer"].strip()})
+            stats[name] = {"split": split, "turns": len(data["meeting_transcripts"]), "minutes": round(timed.duration / 60, 1),
+                           "questions": kept, "dropped_wide_gold": dropped}
+    return specific, summaries, stats
+
+
+# --- SWE-QA repositories --------------------------------------------------------------------------
+
+
+def pinned_commits(sweqa: Path) -> dict[str, tuple[str, str]]:
+    """repo name -> (owner/name, short sha) from SWE-QA-Bench's repo_commit.txt."""
+    out = {}
+    for line in show(sweqa, "HEAD", "repo_commit.txt").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("https://github.com/"):
+            slug = parts[0].removeprefix("https://github.com/").removesuffix(".git")
+            out[slug.split("/")[1]] = (slug, parts[1])
+    return out
+
+
+def checkout(mirror: Path, slug: str, sha: str, dest: Path) -> str:
+    """A clone of ``mirror`` at ``sha`` (detached) in ``dest``; the full sha."""
+    full = git(["rev-parse", "--verify", f"{sha}^{{commit}}"], cwd=mirror).strip()
+    if dest.exists() and git(["rev-parse", "HEAD"], cwd=dest).strip() == full:
+        return full
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    git(["clone", "--quiet", "--no-checkout", str(mirror), str(dest)])
+    git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", full], cwd=dest)
+    git(["remote", "set-url", "origin", f"https://github.com/{slug}"], cwd=dest)
+    return full
+
+
+def resolve_paths(answer: str, files: set[str], by_name: dict[str, list[str]]) -> list[str]:
+    """Files of the commit named in a reference answer, in order of first mention.
+
+    A mention is taken as a path when it is one exactly, or when exactly one file of the commit
+    ends with it ("flask/app.py" for src/flask/app.py, "pytester.py"); ambiguous mentions
+    ("__init__.py", "conftest.py") are left out."""
+    found: list[str] = []
+    for m in _PATH.finditer(answer):
+        mention = m.group(1).removeprefix("./")
+        if mention in files:
+            hit = [mention]
+        elif "/" in mention:
+            hit = [f for f in by_name.get(mention.rsplit("/", 1)[1], []) if f.endswith("/" + mention)]
+        else:
+            hit = by_name.get(mention, [])
+        if len(hit) == 1 and hit[0] not in found:
+            found.append(hit[0])
+    return found
+
+
+def build_code(sweqa: Path, mirrors: Path, out: Path) -> tuple[list[dict], dict]:
+    pins = pinned_commits(sweqa)
+    questions: list[dict] = []
+    stats: dict[str, dict] = {}
+    for name, slug in REPOS.items():
+        if name in RESERVED_REPOS:
+            raise SystemExit(f"{name} is reserved for acceptance")
+        pin_slug, short = pins[name]
+        assert pin_slug == slug, (pin_slug, slug)
+        full = checkout(find_mirror(mirrors, slug), slug, short, out / "repos" / name)
+        files = set(git(["ls-tree", "-r", "--name-only", full], cwd=out / "repos" / name).splitlines())
+        by_name: dict[str, list[str]] = {}
+        for f in files:
+            by_name.setdefault(f.rsplit("/", 1)[-1], []).append(f)
+        kept = 0
+        lines = show(sweqa, "HEAD", f"Benchmark/{name}.jsonl").splitlines()
+        for i, line in enumerate(lines, start=1):
+            row = json.loads(line)
+            gold = resolve_paths(row["answer"], files, by_name)
+            if not gold:
+                continue
+            kept += 1
+            questions.append({"id": f"sweqa-{name}-{i:02d}", "repo": slug, "commit": full, "question": row["question"].strip(),
+                              "answer": row["answer"].strip(), "gold_files": gold})
+        stats[name] = {"repo": slug, "commit": full, "files": len(files), "questions": len(lines), "kept": kept,
+                       "dropped_no_gold_file": len(lines) - kept}
+    return questions, stats
+
+
+# --- lorebase retrieval-eval files ----------------------------------------------------------------
+
+
+def retrieval_files(datasets: Path, out: Path) -> dict[str, int]:
+    """datasets/eval's public sets in lorebase's retrieval question format, under out/retrieval/."""
+    (out / "retrieval").mkdir(parents=True, exist_ok=True)
+    counts = {}
+    meetings = [json.loads(x) for x in (datasets / "qmsum-dev.jsonl").read_text().splitlines() if x.strip()]
+    with (out / "retrieval" / "qmsum-dev.jsonl").open("w") as f:
+        for q in meetings:
+            gold = [{"lecture": f"meetings/{q['meeting']}", "start": s, "end": e} for s, e in q["gold_spans"]]
+            f.write(json.dumps({"id": q["id"], "question": q["question"], "kind": "transcript", "gold": gold,
+                                "answer": q["answer"]}) + "\n")
+    counts["qmsum-dev"] = len(meetings)
+    code = [json.loads(x) for x in (datasets / "sweqa-dev.jsonl").read_text().splitlines() if x.strip()]
+    for name in REPOS:
+        rows = [q for q in code if q["repo"] == REPOS[name]]
+        with (out / "retrieval" / f"sweqa-{name}.jsonl").open("w") as f:
+            for q in rows:
+                gold = [{"path": p, "repo": q["repo"]} for p in q["gold_files"]]
+                f.write(json.dumps({"id": q["id"], "question": q["question"], "kind": "code", "gold": gold,
+                                    "answer": q["answer"]}) + "\n")
+        counts[f"sweqa-{name}"] = len(rows)
+    return counts
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mirrors", type=Path, default=Path(os.environ.get("LOREBASE_MIRRORS", "/work/.mirror")),
+                    help="folder of git mirrors (default $LOREBASE_MIRRORS or /work/.mirror)")
+    ap.add_argument("--out", type=Path, default=ROOT / ".evaldata", help="output folder (default .evaldata/)")
+    ap.add_argument("--datasets", type=Path, default=ROOT / "datasets" / "eval", help="where the small question files live")
+    ap.add_argument("--write-datasets", action="store_true", help="also rewrite qmsum-dev, qmsum-dev-summaries and sweqa-dev.jsonl")
+    args = ap.parse_args(argv)
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    qmsum = find_mirror(args.mirrors, QMSUM)
+    sweqa = find_mirror(args.mirrors, SWEQA)
+    print(f"meetings from {qmsum} ...", file=sys.stderr)
+    specific, summaries, meeting_stats = build_meetings(qmsum, out)
+    print(f"repositories from {args.mirrors} ...", file=sys.stderr)
+    code, repo_stats = build_code(sweqa, args.mirrors, out)
+    if args.write_datasets:
+        write_jsonl(args.datasets / "qmsum-dev.jsonl", specific)
+        write_jsonl(args.datasets / "qmsum-dev-summaries.jsonl", summaries)
+        write_jsonl(args.datasets / "sweqa-dev.jsonl", code)
+    counts = retrieval_files(args.datasets, out)
+    manifest = {
+        "qmsum": {"repo": QMSUM, "commit": git(["rev-parse", "HEAD"], cwd=qmsum).strip(), "meetings": meeting_stats,
+                  "words_per_second": WORDS_PER_SECOND, "pause_s": PAUSE_S, "min_turn_s": MIN_TURN_S,
+                  "max_gold_share": MAX_GOLD_SHARE, "specific_questions": len(specific), "summaries": len(summaries)},
+        "sweqa": {"repo": SWEQA, "commit": git(["rev-parse", "HEAD"], cwd=sweqa).strip(), "repos": repo_stats},
+        "retrieval_files": counts,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
