@@ -168,7 +168,7 @@ class RetrievalSettings(_Section):
 
 class AnswerSettings(_Section):
     min_relevance: float = Field(
-        0.3, ge=0.0, le=1.0,
+        0.25, ge=0.0, le=1.0,
         description="Below this score (word overlap and embedder cosine of the best evidence line, blended) retrieval "
         "counts as finding nothing relevant and the answer abstains.",
     )
@@ -176,6 +176,11 @@ class AnswerSettings(_Section):
         0.5, ge=0.0, le=1.0,
         description="When nothing the model wrote can be verified, evidence lines scoring at least this are quoted "
         "(an extractive answer); below it the answer abstains.",
+    )
+    override_abstention_score: float = Field(
+        0.8, ge=0.0, le=1.0,
+        description="When the model says the sources do not hold the answer, it abstains unless an evidence line scores "
+        "at least this (then the line is quoted).",
     )
     evidence_tokens_per_source: int = Field(
         80, ge=16, le=2000,

@@ -19,13 +19,14 @@ from lorebase.api.routes import chat, health, models, native
 from lorebase.api.routes import evals
 from lorebase.api.routes import feedback as feedback_routes
 from lorebase.api.routes import jobs as jobs_routes
+from lorebase.api.routes import sources as source_routes
 from lorebase.api.security import KeyCheck, check_binding
 from lorebase.generation.backend import Generator
 from lorebase.index.follow import IndexFollower
 from lorebase.scheduler.service import start_in_server, stop_in_server
 from lorebase.services import Services
 from lorebase.settings import Settings
-from lorebase.ui import pages
+from lorebase.ui import pages, source_page
 from lorebase.ui.mount import mount_ui
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,10 @@ def create_app(
     app.include_router(evals.router, dependencies=auth, responses=common)  # /v1/eval/runs: evaluation reports
     app.include_router(feedback_routes.router, dependencies=auth, responses=common)  # /v1/feedback: the review queue
     app.include_router(jobs_routes.router, dependencies=auth, responses=common)  # /v1/jobs: scheduler jobs, runs, tracked sources
+    app.include_router(source_routes.router, dependencies=auth, responses=common)  # /v1/sources/{id}: a cited source, as JSON
     app.include_router(health.router, responses=errors.responses(500))
     app.include_router(pages.router)  # /feedback, which checks access itself (API key or chat sign-in)
+    app.include_router(source_page.router)  # /sources/{id}, the source viewer, checks access the same way
     ui = mount_ui(app, settings)  # the chat UI at /chat; None when off or chainlit is not installed
     # Outermost first: measure everything, including requests refused for their size.
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_request_bytes)

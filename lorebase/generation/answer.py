@@ -140,13 +140,18 @@ class AnswerService:
                               reason="supported" if not checker.removed else
                               f"{checker.removed} sentence(s) the sources do not support were left out")
         else:
-            strong = [by_label[e.label] for e in kept if by_label[e.label].score >= self.settings.answer.min_evidence_score]
-            if checker.abstained and not strong or not strong and not kept:
+            a = self.settings.answer
+            # The model's own "not in the sources" stands unless an evidence line is very close to the question.
+            bar = a.override_abstention_score if checker.abstained else a.min_evidence_score
+            strong = [by_label[e.label] for e in kept if by_label[e.label].score >= bar]
+            if not strong:
                 text = NOT_IN_SOURCES
+                reason = ("the model found no answer in the sources" if checker.abstained else
+                          "nothing the model wrote could be verified") + " and no evidence line clearly holds one"
                 verdict = Verdict(mode="abstained", supported=False, abstained=True, sentences=checker.results,
-                                  reason="the model found no answer in the sources and no evidence line clearly holds one")
+                                  removed=checker.removed, reason=reason)
             else:
-                text, sentences = _extractive(strong or [by_label[kept[0].label]])
+                text, sentences = _extractive(strong)
                 verdict = Verdict(mode="extractive", supported=True, abstained=False, sentences=sentences,
                                   removed=checker.removed,
                                   reason="nothing the model wrote could be verified; quoting the best evidence")
@@ -201,13 +206,16 @@ class _SentenceChecker:
         piece = _SPEAKER_TAG.sub("", normalize_citations(piece))
         labels = [lbl for lbl in dict.fromkeys(grounding.CITATION.findall(piece)) if lbl in self.texts]
         bare = grounding.CITATION.sub("", piece).strip()
-        bare = " ".join(bare.split()) if not bare.startswith(FENCE) else bare
+        if not bare.startswith(FENCE):  # "backoff [S1]." leaves "backoff ."
+            bare = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(bare.split()))
         if not grounding.content_words(bare):
             return None  # a lone citation, a heading marker: nothing to show on its own
         if grounding.is_abstention(bare):
             self.abstained = True
             return None
         words = set(grounding.content_words(bare))
+        if len(words) < MIN_CONTENT_WORDS and not bare.startswith(FENCE):
+            return None
         if any(len(words & seen) >= 0.8 * len(words) for seen in self._shown):
             self.repeats += 1  # small models loop; a sentence said once is enough
             return None
@@ -244,8 +252,10 @@ class _SentenceChecker:
 
 
 # [S1] [Source S1]: [S1, S3] [2] and (S2) (Source S2); a bare number in parentheses is left alone.
-# "[Grad B]: ..." -- the model copying a transcript's speaker label in brackets.
-_SPEAKER_TAG = re.compile(r"^\s*\[(?!S\d+\])[^\]\n]{1,40}\]:\s*")
+# "[Grad B]: ...", "[Bed002] Professor C: ..." -- the model copying a source's header or a speaker
+# label in brackets; the label after it stays (it is part of what the source says).
+_SPEAKER_TAG = re.compile(r"^(?:\s*\[(?!S\d+\])[^\]\n]{1,40}\]:?)+\s*")
+MIN_CONTENT_WORDS = 3  # "Mmm.", "[Laughter.]", "Yes, exactly." answer nothing
 _CITE_VARIANTS = re.compile(
     r"\[\s*(?:Sources?\s*)?S?(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\]:?"
     r"|\(\s*(?:Sources?\s*)?S(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\)", re.I)

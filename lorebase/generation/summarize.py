@@ -3,14 +3,18 @@
 Parts are labelled with where they come from ([mm:ss] for a lecture, [S1]… otherwise) so every
 bullet can point back. When the parts do not fit the model's context at once, they are summarised
 in batches (map) and the partial summaries merged (reduce), recursively.
+
+`SummaryService.stream` yields progress ("part k of n") while the parts are summarised and the final
+text as it is written; `summarize` waits for the whole summary.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import select
 
@@ -42,6 +46,18 @@ class Summary:
     input_chars: int
     model: str
     verdict: Verdict | None = None
+
+
+@dataclass
+class SummaryEvent:
+    """`progress` before each generation (what it does, as `step` of `steps`), `delta` per piece
+    of the final text, `final` last with the whole summary."""
+
+    type: Literal["progress", "delta", "final"]
+    text: str = ""
+    step: int = 0
+    steps: int = 0
+    summary: Summary | None = None
 
 
 @dataclass
@@ -96,13 +112,24 @@ class SummaryService:
     # --- writing it ---------------------------------------------------------------------------
 
     async def summarize(self, target: SummaryTarget, model: str | None = None) -> Summary:
+        async for ev in self.stream(target, model):
+            if ev.summary is not None:
+                return ev.summary
+        raise AssertionError("the summary stream ended without a final event")
+
+    async def stream(self, target: SummaryTarget, model: str | None = None) -> AsyncIterator[SummaryEvent]:
         parts, citations = self._parts(target)
         if not parts:
             raise InvalidInput(f"{target.title}: nothing to summarise (the source is empty)")
         input_chars = sum(len(p.text) for p in parts)
-        text = await self._reduce(target.title, parts, model)
-        checked, verdict = check_bullets(text, parts, self.settings.answer.support_threshold)
-        return Summary(target.title, checked, citations, input_chars, model or self.generator.base_model, verdict)
+        pieces: list[str] = []
+        async for ev in self._reduce(target.title, parts, model):
+            if ev.type == "delta":
+                pieces.append(ev.text)
+            yield ev
+        checked, verdict = check_bullets("".join(pieces), parts, self.settings.answer.support_threshold)
+        summary = Summary(target.title, checked, citations, input_chars, model or self.generator.base_model, verdict)
+        yield SummaryEvent("final", summary=summary)
 
     def _parts(self, target: SummaryTarget) -> tuple[list[Part], list[Citation]]:
         single_lecture = len(target.sources) == 1 and target.sources[0].kind == "transcript"
@@ -124,22 +151,31 @@ class SummaryService:
         out = min(self.settings.generation.max_new_tokens, 512)
         return max(256, self.generator.context_length - out - 64)
 
-    async def _reduce(self, title: str, parts: list[Part], model: str | None) -> str:
+    async def _reduce(self, title: str, parts: list[Part], model: str | None) -> AsyncIterator[SummaryEvent]:
         batches = self._batches(title, parts)
         if len(batches) == 1:
-            return await self._generate(summary_messages(title, [(p.ref, p.text) for p in batches[0]]), batches[0], model)
-        partials = [
-            await self._generate(summary_messages(title, [(p.ref, p.text) for p in b]), b, model) for b in batches
-        ]
+            yield SummaryEvent("progress", "Writing the summary", 1, 1)
+            async for ev in self._generate_stream(summary_messages(title, [(p.ref, p.text) for p in batches[0]]), batches[0], model):
+                yield ev
+            return
+        partials = []
+        for k, b in enumerate(batches, start=1):
+            yield SummaryEvent("progress", f"Summarising part {k} of {len(batches)}", k, len(batches))
+            partials.append(await self._generate(summary_messages(title, [(p.ref, p.text) for p in b]), b, model))
         merged_parts = [Part("", p) for p in partials]
         while True:
             msgs = merge_summaries_messages(title, [p.text for p in merged_parts])
             if self.generator.count_prompt_tokens(msgs) <= self._budget() or len(merged_parts) == 1:
-                return await self._generate(msgs, merged_parts, model)
+                yield SummaryEvent("progress", f"Writing the summary from {len(merged_parts)} partial summaries", 1, 1)
+                async for ev in self._generate_stream(msgs, merged_parts, model):
+                    yield ev
+                return
             # still too long: merge pairwise and try again
             half = []
+            pairs = (len(merged_parts) + 1) // 2
             for j in range(0, len(merged_parts), 2):
                 pair = merged_parts[j : j + 2]
+                yield SummaryEvent("progress", f"Merging partial summaries, pair {j // 2 + 1} of {pairs}", j // 2 + 1, pairs)
                 half.append(Part("", await self._generate(merge_summaries_messages(title, [p.text for p in pair]), pair, model)))
             merged_parts = half
 
@@ -168,13 +204,21 @@ class SummaryService:
                 batches[-1] = trial
         return batches
 
-    async def _generate(self, messages: list[dict[str, str]], parts: Sequence[Part], model: str | None) -> str:
+    def _request(self, messages: list[dict[str, str]], parts: Sequence[Part], model: str | None) -> GenerationRequest:
         approx_input_tokens = sum(len(p.text) for p in parts) // 4
         max_tokens = max(48, min(self.settings.generation.max_new_tokens, int(approx_input_tokens * TARGET_RATIO)))
-        req = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=0.0, model=model,
-                                repetition_penalty=self.settings.generation.repetition_penalty)
-        out = await self.generator.complete(req)
+        return GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=0.0, model=model,
+                                 repetition_penalty=self.settings.generation.repetition_penalty)
+
+    async def _generate(self, messages: list[dict[str, str]], parts: Sequence[Part], model: str | None) -> str:
+        out = await self.generator.complete(self._request(messages, parts, model))
         return out.text
+
+    async def _generate_stream(self, messages: list[dict[str, str]], parts: Sequence[Part],
+                               model: str | None) -> AsyncIterator[SummaryEvent]:
+        async for d in self.generator.stream(self._request(messages, parts, model)):
+            if d.text:
+                yield SummaryEvent("delta", d.text)
 
 
 def find_target(

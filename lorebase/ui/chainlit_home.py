@@ -1,5 +1,11 @@
 """Chainlit's own folder ("app root") in the data home: its config.toml, the readme it shows, the
-translations and uploaded-file folder it writes. Never the user's working directory.
+translations and uploaded-file folder it writes, and lorebase's additions to the page (the answer
+element, a script and a style, from lorebase/ui/static). Never the user's working directory.
+
+The page must work offline: Chainlit's packaged index.html loads a font from Google and KaTeX's
+style from a CDN, so lorebase serves its own copy of that page (`custom_build`) without them;
+the scripts and styles themselves are Chainlit's packaged ones. Maths rendering is off and the
+text uses the system's fonts.
 
 Chainlit reads CHAINLIT_APP_ROOT once, when `chainlit.config` is first imported, so this runs
 before anything imports chainlit.
@@ -7,8 +13,11 @@ before anything imports chainlit.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,11 +28,22 @@ APP_ROOT_ENV = "CHAINLIT_APP_ROOT"
 FEEDBACK_PAGE = "/feedback"
 EVAL_REPORTS_PAGE = "/v1/eval/runs?format=html"  # behind the API key when keys are set
 
-# a thumbs-up outline, inline so the header link needs no file served
-_ICON = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' stroke='currentColor' "
-         "stroke-width='2'><path d='M7 10v12M15 5.9 14 10h5.8a2 2 0 0 1 2 2.3l-1.4 8A2 2 0 0 1 18.4 22H4a2 2 0 "
-         "0 1-2-2v-8a2 2 0 0 1 2-2h2.8a2 2 0 0 0 1.8-1.1L12 2a3.1 3.1 0 0 1 3 3.9Z'/></svg>")
-ICON_URL = "data:image/svg+xml," + quote(_ICON)
+STATIC = Path(__file__).with_name("static")
+ELEMENT = "LorebaseAnswer"  # the answer's custom element: public/elements/LorebaseAnswer.jsx
+BUILD = "build"  # lorebase's copy of Chainlit's page, in the app root
+
+
+def _svg_icon(paths: str) -> str:
+    """An outline icon, inline so the header link needs no file served."""
+    svg = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' stroke='currentColor' "
+           f"stroke-width='2' stroke-linecap='round' stroke-linejoin='round'>{paths}</svg>")
+    return "data:image/svg+xml," + quote(svg)
+
+
+# a thumbs-up for the ratings, a bar chart for the evaluation reports
+FEEDBACK_ICON_URL = _svg_icon("<path d='M7 10v12M15 5.9 14 10h5.8a2 2 0 0 1 2 2.3l-1.4 8A2 2 0 0 1 18.4 22H4a2 2 0 "
+                              "0 1-2-2v-8a2 2 0 0 1 2-2h2.8a2 2 0 0 0 1.8-1.1L12 2a3.1 3.1 0 0 1 3 3.9Z'/>")
+EVAL_ICON_URL = _svg_icon("<path d='M3 3v18h18'/><path d='M7 16v-5M12 16V7M17 16v-8'/>")
 
 # The wordmark and favicon Chainlit shows instead of its own (it looks in <app root>/public).
 _MARK = ("<path d='M6 5h9a3 3 0 0 1 3 3v17a2.5 2.5 0 0 0-2.5-2.5H6z' fill='#3b5bdb'/>"
@@ -44,9 +64,10 @@ PUBLIC_FILES = {
 
 README = """# {name}
 
-Ask about the ingested lectures, repositories and GitHub issues. Every answer cites its sources
-as [S1], [S2]…: click one to see the passage and, where its origin is known, a link to the exact
-lines on GitHub or the moment in the lecture.
+Ask about the ingested lectures, meetings, repositories and GitHub issues. Every answer cites its
+sources as chips (S1, S2…) after the sentences they support: click one to open its card under the
+answer (the passage, and which sentences it supports), then open the source viewer for the exact
+lines, diff, thread or moment of the recording, or the original on GitHub when it is known.
 
 - **Settings** (the gear by the message box): *Ask*, or *Summarize* (the chosen lecture, else the
   sources found for your message), and filters by source kind, repository or lecture.
@@ -102,17 +123,23 @@ cot = "tool_call"
 confirm_new_chat = false
 alert_style = "classic"
 
+# Offline: lorebase's copy of the page (no web fonts, no CDN), its script and style.
+custom_build = {_toml("./" + BUILD)}
+custom_css = "/public/lorebase.css"
+custom_js = "/public/lorebase.js"
+custom_meta_image_url = "/public/logo_light.svg"
+
 [[UI.header_links]]
 name = "Feedback"
 display_name = "Feedback"
-icon_url = {_toml(ICON_URL)}
+icon_url = {_toml(FEEDBACK_ICON_URL)}
 url = {_toml(FEEDBACK_PAGE)}
 target = "_blank"
 
 [[UI.header_links]]
 name = "Evaluation"
 display_name = "Evaluation reports"
-icon_url = {_toml(ICON_URL)}
+icon_url = {_toml(EVAL_ICON_URL)}
 url = {_toml(EVAL_REPORTS_PAGE)}
 target = "_blank"
 
@@ -151,9 +178,47 @@ def prepare(settings: Settings) -> Path:
     root = settings.home / "ui"
     (root / ".chainlit").mkdir(parents=True, exist_ok=True)
     (root / ".chainlit" / "config.toml").write_text(config_toml(settings, version("chainlit")), encoding="utf-8")
-    (root / "public").mkdir(exist_ok=True)
+    (root / "public" / "elements").mkdir(parents=True, exist_ok=True)
     for name, svg in PUBLIC_FILES.items():
         (root / "public" / name).write_text(svg, encoding="utf-8")
+    shutil.copyfile(STATIC / f"{ELEMENT}.jsx", root / "public" / "elements" / f"{ELEMENT}.jsx")
+    for name in ("lorebase.css", "lorebase.js"):
+        shutil.copyfile(STATIC / name, root / "public" / name)
+    offline_build(root / BUILD)
     (root / "chainlit.md").write_text(README.format(name=settings.ui.name, feedback=FEEDBACK_PAGE), encoding="utf-8")
     os.environ[APP_ROOT_ENV] = str(root)
     return root
+
+
+# <link> and <script> tags that load from another site (the web font, KaTeX's style, preconnects)
+_REMOTE_TAG = re.compile(r"<link\b[^>]*\bhref=\"https?://[^>]*>|<script\b[^>]*\bsrc=\"https?://[^>]*>\s*</script>", re.IGNORECASE)
+
+
+def offline_page(index_html: str) -> str:
+    """Chainlit's index.html without anything that loads from another site."""
+    return _REMOTE_TAG.sub("", index_html)
+
+
+def offline_build(build: Path) -> None:
+    """lorebase's copy of Chainlit's packaged frontend: its index.html made offline, and its
+    assets linked (copied where links are not possible)."""
+    spec = importlib.util.find_spec("chainlit")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    dist = Path(next(iter(spec.submodule_search_locations))) / "frontend" / "dist"
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "index.html").write_text(offline_page((dist / "index.html").read_text(encoding="utf-8")), encoding="utf-8")
+    for name in ("favicon.svg", "logo_dark.svg", "logo_light.svg"):
+        if (dist / name).is_file():
+            shutil.copyfile(dist / name, build / name)
+    assets = build / "assets"
+    if assets.is_symlink() and assets.resolve() == (dist / "assets").resolve():
+        return
+    if assets.is_symlink() or assets.is_file():
+        assets.unlink()
+    elif assets.is_dir():
+        shutil.rmtree(assets)
+    try:
+        assets.symlink_to(dist / "assets", target_is_directory=True)
+    except OSError:
+        shutil.copytree(dist / "assets", assets)

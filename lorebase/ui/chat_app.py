@@ -1,8 +1,9 @@
 """The Chainlit handlers of the chat UI (Chainlit loads this file itself; see lorebase.ui.mount).
 
 Everything runs in-process on the server's Services, reached through lorebase.ui.registry:
-answers stream in from AnswerService, summaries come from SummaryService, and what was answered
-is kept in the answer message's metadata, where the data layer's feedback mirror reads it.
+answers stream in from AnswerService, summaries from SummaryService, each shown by an AnswerPanel
+(the text, then its sources as cards). What was answered is kept in the answer message's
+metadata, where the data layer's feedback mirror reads it.
 """
 
 from __future__ import annotations
@@ -15,25 +16,19 @@ from typing import Any
 import chainlit as cl
 from chainlit.input_widget import Select
 
-from lorebase.citations import Citation
+from lorebase.citations import cite
 from lorebase.errors import EngineUnavailable, LorebaseError, NotFound
+from lorebase.generation.question_limit import check_question
 from lorebase.services import Services
+from lorebase.source_view import SourceViewer
 from lorebase.ui import registry
+from lorebase.ui.answer_panel import AnswerPanel
 from lorebase.ui.chat_options import ANY, KIND_LABELS, MODES, ChatOptions, choice_items, corpus_facets
-from lorebase.ui.data_layer import META_KEY, LorebaseDataLayer, answer_record
-from lorebase.ui.source_cards import card, sources_line
+from lorebase.ui.data_layer import LorebaseDataLayer, answer_record
+from lorebase.ui.starters import corpus_starters
 
 log = logging.getLogger("lorebase.ui.chat")
 EMPTY_OUTPUT = "*(The model returned no text.)*"
-
-# Example questions over the demo corpus, each offered when its kind of source is ingested.
-DEMO_STARTERS = (
-    ("Hybrid retrieval", "How does reciprocal rank fusion combine BM25 and embedding search results?", "transcript"),
-    ("Abstention", "When should the assistant say that the sources do not hold the answer?", "transcript"),
-    ("LoRA", "What does LoRA fine-tuning change in the model, and how is the adapter evaluated?", "transcript"),
-    ("CUDA torch", "Why does pip install pull a CUDA build of torch on a CPU-only machine?", "issue"),
-    ("Citations", "Where does lorebase build the citation label of a source?", "code"),
-)
 
 
 # --- Chainlit hooks ---------------------------------------------------------------------------------
@@ -49,8 +44,9 @@ def data_layer() -> LorebaseDataLayer | None:
 
 @cl.set_starters
 async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
-    facets = await asyncio.to_thread(corpus_facets, registry.current().store)
-    return [cl.Starter(label=label, message=question) for label, question, kind in DEMO_STARTERS if kind in facets.kinds]
+    """Questions about what the corpus holds now; none when it is empty."""
+    found = await asyncio.to_thread(corpus_starters, registry.current().store)
+    return [cl.Starter(label=s.label, message=s.message) for s in found]
 
 
 @cl.on_chat_start
@@ -61,10 +57,11 @@ async def start() -> None:
 
 @cl.on_chat_resume
 async def resume(thread: dict[str, Any]) -> None:
-    # the source cards come back with the thread (the data layer keeps them); the history and
-    # the settings are this session's to restore
+    # the answers' elements (sources) come back with the thread (the data layer keeps them); the
+    # history and the settings are this session's to restore
     turns = [(str(r.get("question") or ""), str(r.get("answer") or ""))
-             for step in thread.get("steps") or [] if (r := answer_record(step.get("metadata"))) is not None]
+             for step in thread.get("steps") or []
+             if (r := answer_record(step.get("metadata"))) is not None and not r.get("stopped")]
     cl.user_session.set("turns", turns[-max(registry.current().settings.ui.history_turns, 1):])
     await send_settings(cl.user_session.get("chat_settings"))
 
@@ -78,6 +75,7 @@ async def on_message(message: cl.Message) -> None:
         svc = registry.current()
         if svc.answers is None or svc.summaries is None or svc.generator is None:
             raise EngineUnavailable("the model is still starting; ask again in a moment")
+        await asyncio.to_thread(check_question, question, svc.generator, svc.settings.generation.max_new_tokens)
         options = ChatOptions.parse(cl.user_session.get("chat_settings"))
         options = replace(options, adapter=svc.pick_adapter(options.adapter))
         if options.mode == "summarize":
@@ -86,6 +84,10 @@ async def on_message(message: cl.Message) -> None:
             await answer(svc, question, options)
     except LorebaseError as e:
         await cl.ErrorMessage(content=str(e)).send()
+
+
+def _panel(svc: Services) -> AnswerPanel:
+    return AnswerPanel(SourceViewer(svc.store), cl.context.session.thread_id, svc.settings.answer.support_threshold)
 
 
 # --- answering ------------------------------------------------------------------------------------------
@@ -97,34 +99,49 @@ async def answer(svc: Services, question: str, options: ChatOptions) -> None:
     keep = svc.settings.ui.history_turns
     history = [m for q, a in (turns[-keep:] if keep else []) for m in
                ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
-    msg = cl.Message(content="")
+    record: dict[str, Any] = {"mode": "ask", "question": question, "answer": "", "sources": [],
+                              "model": svc.generator.base_model, "adapter": options.adapter, "filters": options.filters}
+    panel = _panel(svc)
+    await panel.open("Searching the sources")
     final = None
     try:
         async for ev in svc.answers.stream(question, history=history, filters=options.filters or None,
                                            model=options.adapter):
-            if ev.type == "delta":
-                await msg.stream_token(ev.text)
+            if ev.type == "sources":
+                n = len(ev.sources)
+                await panel.found(ev.sources, f"Reading {n} source{'s' if n != 1 else ''}",
+                                  done=f"Searched the sources: {n} kept")
+                record["sources"] = [c.model_dump(mode="json") for c in ev.sources]
+            elif ev.type == "delta":
+                await panel.token(ev.text)
             elif ev.type == "final":
                 final = ev
+    except asyncio.CancelledError:  # Stop: a finished message with what was written and found
+        await panel.stop({**record, "answer": panel.msg.content, "stopped": True})
+        return
     except LorebaseError as e:
-        if msg.streaming:  # close the half-streamed message rather than leave it spinning
-            msg.content += f"\n\n*(stopped: {e})*"
-            await msg.send()
-            return
-        raise
+        await panel.stop({**record, "answer": panel.msg.content, "stopped": True}, note=f"Stopped: {e}", status="failed")
+        return
     assert final is not None
     text = final.answer if final.answer.strip() else EMPTY_OUTPUT
-    record = {
-        "mode": "ask",
-        "question": question,
-        "answer": text,
-        "sources": [c.model_dump(mode="json") for c in final.sources],
-        "model": svc.generator.base_model,
-        "adapter": options.adapter,
-        "filters": options.filters,
-        "grounding": final.verdict.model_dump(mode="json") if final.verdict else None,
-    }
-    await finish(msg, text, final.sources, record)
+    v = final.verdict
+    record.update(answer=text, sources=[c.model_dump(mode="json") for c in final.sources],
+                  grounding=v.model_dump(mode="json") if v else None)
+    panel.sources = list(final.sources)
+    shown, check, cited = text, None, True
+    if v is not None and v.abstained:
+        title, cited = "Closest sources", False
+    else:
+        title = "Sources"
+        if v is not None and v.mode == "extractive":
+            check = {"state": "verified", "text": "Nothing the model wrote could be verified, so the answer quotes the sources."}
+        elif v is not None and v.supported:
+            note = f" ({v.removed} unsupported sentence(s) left out.)" if v.removed else ""
+            check = {"state": "verified", "text": "Each sentence was checked against the sources it cites." + note}
+        elif v is not None:
+            check = {"state": "unverified", "text": f"Not verified against the sources ({v.reason})."}
+    sentences = [s for s in v.sentences if s.supported] if v is not None else []
+    await panel.finish(shown, record, sentences=sentences, check=check, sources_title=title, mark_cited=cited)
     # only what the next question may use: the session is saved with the thread
     cl.user_session.set("turns", [*turns, (question, text)][-max(keep, 1):])
 
@@ -132,8 +149,12 @@ async def answer(svc: Services, question: str, options: ChatOptions) -> None:
 async def summarize(svc: Services, request: str, options: ChatOptions) -> None:
     """A summary of the chosen lecture, else of the sources retrieval finds for the message."""
     assert svc.summaries is not None and svc.generator is not None
-    async with cl.Step(name="Choosing sources", type="tool") as step:
-        lecture = options.filters.get("lecture")
+    panel = _panel(svc)
+    record: dict[str, Any] = {"mode": "summarize", "question": request, "answer": "", "sources": [],
+                              "model": svc.generator.base_model, "adapter": options.adapter, "filters": options.filters}
+    lecture = options.filters.get("lecture")
+    await panel.open(f"Finding {lecture}" if lecture else "Searching the sources")
+    try:
         if lecture:
             target = await asyncio.to_thread(svc.summaries.target, lecture=lecture)
         else:
@@ -142,33 +163,36 @@ async def summarize(svc: Services, request: str, options: ChatOptions) -> None:
                 raise NotFound("retrieval found no sources to summarise for this message")
             ids = list(dict.fromkeys(h.source.id for h in hits))
             target = await asyncio.to_thread(svc.summaries.target, source_ids=ids)
-        step.output = "\n".join(f"- {s.title}" for s in target.sources)
-    summary = await svc.summaries.summarize(target, model=options.adapter)
+        heading = f"**Summary of {target.title}**\n\n"
+        sources = await asyncio.to_thread(lambda: [cite(src, None, f"S{i}") for i, src in enumerate(target.sources, start=1)])
+        record["sources"] = [c.model_dump(mode="json") for c in sources]
+        n = len(sources)
+        summary = None
+        async for ev in svc.summaries.stream(target, model=options.adapter):
+            if ev.type == "progress":  # "Summarising part k of n", then "Writing the summary"
+                if not panel.sources:
+                    await panel.found(sources, ev.text, done=f"Chose {n} source{'s' if n != 1 else ''}: {target.title}")
+                else:
+                    await panel.advance(ev.text)
+            elif ev.type == "delta":
+                if not panel.msg.content:
+                    await panel.token(heading)
+                await panel.token(ev.text)
+            elif ev.type == "final":
+                summary = ev.summary
+    except asyncio.CancelledError:
+        await panel.stop({**record, "answer": panel.msg.content, "stopped": True})
+        return
+    except LorebaseError as e:
+        await panel.stop({**record, "answer": panel.msg.content, "stopped": True}, note=f"Stopped: {e}", status="failed")
+        return
+    assert summary is not None
     body = summary.text or EMPTY_OUTPUT  # an empty summary is still an answer one can rate
-    record = {
-        "mode": "summarize",
-        "question": request,
-        "answer": body,
-        "sources": [c.model_dump(mode="json") for c in summary.sources],
-        "model": svc.generator.base_model,
-        "adapter": options.adapter,
-        "filters": options.filters,
-    }
-    await finish(cl.Message(content=""), f"**Summary of {summary.title}**\n\n{body}", summary.sources, record)
-
-
-async def finish(msg: cl.Message, text: str, sources: list[Citation], record: dict[str, Any]) -> None:
-    """Show the checked text (it may differ from what streamed: repaired citations, abstention),
-    the source cards, and keep the record the feedback mirror needs."""
-    line = sources_line(sources)
-    msg.content = f"{text}\n\n{line}" if line else text
-    msg.elements = source_elements(sources)  # type: ignore[assignment]
-    msg.metadata = {META_KEY: record}
-    await msg.send()
-
-
-def source_elements(sources: list[Citation]) -> list[cl.Text]:
-    return [cl.Text(name=c.id, content=card(c), display="side") for c in sources]
+    panel.sources = list(summary.sources)
+    record.update(answer=body, sources=[c.model_dump(mode="json") for c in summary.sources])
+    # a summary of one transcript refers to its moments as [mm:ss]: those become chips too
+    single = summary.sources[0] if len(summary.sources) == 1 and summary.sources[0].kind == "transcript" else None
+    await panel.finish(heading + body, record, mark_cited=False, moments_of=single)
 
 
 # --- settings panel -------------------------------------------------------------------------------------
@@ -189,7 +213,7 @@ async def send_settings(chosen: dict[str, Any] | None = None) -> None:
         select("mode", "Mode", MODES),
         select("kind", "Source kind", choice_items(facets.kinds, "All kinds", KIND_LABELS)),
         select("repo", "Repository", choice_items(facets.repos, "All repositories")),
-        select("lecture", "Lecture", choice_items(facets.lectures, "All lectures")),
+        select("lecture", "Lecture or meeting", choice_items(facets.lectures, "All lectures and meetings")),
     ]
     if svc.generator is not None:
         names = await svc.generator.models()

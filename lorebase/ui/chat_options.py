@@ -14,7 +14,7 @@ from lorebase.store.models import Source
 
 ANY = "any"  # the "no filter" choice (a select item cannot have an empty value)
 MODES = {"Ask": "ask", "Summarize": "summarize"}
-KIND_LABELS = {"transcript": "Lectures", "code": "Code", "doc": "Docs", "commit": "Commits", "issue": "Issues",
+KIND_LABELS = {"transcript": "Transcripts", "code": "Code", "doc": "Docs", "commit": "Commits", "issue": "Issues",
                "pull_request": "Pull requests"}
 
 

@@ -48,12 +48,16 @@ def answer_record(step_metadata: Any) -> dict[str, Any] | None:
 
 class LorebaseDataLayer(SQLAlchemyDataLayer):
     """Chainlit's SQL data layer, plus: ratings mirrored into lorebase, JSON-safe step values,
-    and source cards kept without a file store."""
+    and answers' elements (sources, progress) kept without a file store."""
 
     def __init__(self, db_url: str, store: Store, feedback: FeedbackService) -> None:
         super().__init__(conninfo=async_url(db_url), connect_args=connect_args(db_url))
         self.store = store
         self.feedback = feedback
+        # An element sent several times (progress, then sources) is written by tasks that may
+        # finish out of order: each writes the newest row known, so the last state always wins.
+        self._element_rows: dict[str, dict[str, Any]] = {}
+        self._element_lock = asyncio.Lock()
 
     # --- ratings -----------------------------------------------------------------------------
 
@@ -130,22 +134,46 @@ class LorebaseDataLayer(SQLAlchemyDataLayer):
 
     @queue_until_user_message()
     async def create_element(self, element: Any) -> None:
-        """Keep text elements (the source cards) in the row itself, as a data: URL the browser
-        reads when a conversation is resumed; Chainlit would need a file store for that. Other
-        files (none are sent: uploads are off) are not kept."""
-        if element.type != "text" or not element.for_id or not isinstance(element.content, str):
+        """Keep an answer's element with the thread without a file store: the answer's custom
+        element (its props are all it needs), and text elements (source cards of earlier versions)
+        as a data: URL the browser reads when a conversation is resumed. Other files (none are
+        sent: uploads are off) are not kept. An element sent again (a custom element's update)
+        replaces its row."""
+        if not element.for_id:
             return
         row = element.to_dict()
-        row["url"] = "data:text/plain;charset=utf-8," + quote(element.content)
+        if element.type == "custom":
+            row["url"] = None
+        elif element.type == "text" and isinstance(element.content, str):
+            row["url"] = "data:text/plain;charset=utf-8," + quote(element.content)
+        else:
+            return
         row["chainlitKey"] = None  # a session file, gone with the session
         for key in ("props", "playerConfig"):
             if row.get(key) is not None:
                 row[key] = json.dumps(row[key])
-        params = {k: v for k, v in row.items() if v is not None}
-        columns = ", ".join(f'"{k}"' for k in params)
-        updates = ", ".join(f'"{k}" = :{k}' for k in params if k != "id")
-        await self.execute_sql(
-            f"INSERT INTO elements ({columns}) VALUES ({', '.join(':' + k for k in params)}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates}",
-            params,
-        )
+        self._element_rows[row["id"]] = row
+        async with self._element_lock:
+            newest = self._element_rows.pop(row["id"], None)
+            if newest is None:  # a later send of this element has written it already
+                return
+            params = {k: v for k, v in newest.items() if v is not None}
+            columns = ", ".join(f'"{k}"' for k in params)
+            updates = ", ".join(f'"{k}" = :{k}' for k in params if k != "id")
+            await self.execute_sql(
+                f"INSERT INTO elements ({columns}) VALUES ({', '.join(':' + k for k in params)}) "
+                f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                params,
+            )
+
+    async def get_thread(self, thread_id: str) -> Any:
+        # Chainlit hands the elements' props back as the JSON text SQLite stores; the frontend wants objects
+        thread = await super().get_thread(thread_id)
+        for element in (thread or {}).get("elements") or []:
+            props = element.get("props")
+            if isinstance(props, str):
+                try:
+                    element["props"] = json.loads(props) if props else {}
+                except json.JSONDecodeError:
+                    element["props"] = {}
+        return thread

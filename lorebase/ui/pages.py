@@ -22,17 +22,21 @@ from lorebase.errors import InvalidInput
 router = APIRouter()
 
 STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #1d2433; }
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #1d2433;
+       overflow-wrap: anywhere; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 table { border-collapse: collapse; } th, td { border-bottom: 1px solid #dde; padding: .3rem .8rem; text-align: left; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .item { border: 1px solid #dde; border-radius: 6px; padding: .6rem 1rem; margin: .8rem 0; }
 .q { font-weight: 600; } .a { white-space: pre-wrap; margin: .4rem 0; } .meta, .src { color: #5a6275; font-size: .9em; }
+/* one long unbroken answer or comment must wrap, not stretch the page */
+.item, .q, .a, .comment, .src, td { overflow-wrap: anywhere; word-break: break-word; min-width: 0; }
 .comment { background: #fff6e0; padding: .3rem .5rem; border-radius: 4px; }
 """
 
 
-def _allowed(request: Request) -> bool:
+def allowed(request: Request) -> bool:
+    """May this request see lorebase's pages (feedback, sources)?"""
     settings = request.app.state.services.settings
     keys = [k.get_secret_value().encode() for k in settings.server.api_keys]
     if not keys and settings.ui.password is None:
@@ -61,7 +65,7 @@ def _signed_in_to_chat(request: Request) -> bool:
 
 @router.get("/feedback", response_class=HTMLResponse, include_in_schema=False)
 async def feedback_page(request: Request, days: int = 30) -> HTMLResponse:
-    if not _allowed(request):
+    if not allowed(request):
         body = ("<p>Sign in to the <a href=\"/chat\">chat</a> first, or send the API key "
                 "(<code>Authorization: Bearer &lt;key&gt;</code>).</p>")
         return HTMLResponse(page("Feedback", body), status_code=401)
@@ -71,9 +75,9 @@ async def feedback_page(request: Request, days: int = 30) -> HTMLResponse:
     return HTMLResponse(page("Feedback", render_stats(stats)))
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, style: str = "") -> str:
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)} · lorebase</title>"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head>"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}{style}</style></head>"
             f"<body>{body}</body></html>")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from lorebase.errors import InvalidInput, NotFound
-from lorebase.generation.backend import Completion, GenerationRequest
+from lorebase.generation.backend import Completion, Delta, GenerationRequest
 from lorebase.generation.queue import GenerationQueue
 from lorebase.generation.summarize import SummaryService
 from lorebase.generation.transformers_backend import TransformersBackend
@@ -37,6 +38,11 @@ class Counting:
     async def complete(self, req: GenerationRequest) -> Completion:
         self.calls.append(req)
         return await self.inner.complete(req)
+
+    async def stream(self, req: GenerationRequest) -> AsyncIterator[Delta]:
+        self.calls.append(req)
+        async for d in self.inner.stream(req):
+            yield d
 
 
 def _fill(settings: Settings, store: Store) -> None:
@@ -100,3 +106,20 @@ async def test_a_long_lecture_is_summarised_by_map_reduce(service: SummaryServic
     for c in calls:  # every prompt fits the context it was given
         assert service.generator.count_prompt_tokens(c.messages) + c.max_tokens <= 700 + 64
     assert summary.sources[0].kind == "transcript" and summary.input_chars > 0
+
+
+async def test_the_stream_tells_each_part_then_streams_the_final_text(service: SummaryService) -> None:
+    events = [ev async for ev in service.stream(service.target(lecture="Lecture 1"))]
+    progress = [ev for ev in events if ev.type == "progress"]
+    maps = [ev for ev in progress if ev.text.startswith("Summarising part")]
+    n = len(maps)
+    assert n >= 2 and [(ev.step, ev.steps) for ev in maps] == [(k, n) for k in range(1, n + 1)]
+    assert maps[-1].text == f"Summarising part {n} of {n}"
+    assert progress[-1].text.startswith("Writing the summary from")
+    # the final text arrives in pieces after the last progress step, and the summary is their sum
+    last = events.index(progress[-1])
+    deltas = [ev.text for ev in events[last:] if ev.type == "delta"]
+    final = events[-1]
+    assert final.type == "final" and final.summary is not None
+    assert len(deltas) > 1 and "".join(deltas).strip() == final.summary.text
+    assert not any(ev.type == "delta" for ev in events[:last])  # partial summaries are not shown as the answer

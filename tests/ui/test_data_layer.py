@@ -123,6 +123,32 @@ async def test_source_cards_are_kept_with_the_thread_without_a_file_store(settin
 
 
 @pytest.mark.asyncio
+async def test_an_answers_element_is_kept_with_its_last_props(settings: Settings, store: Store, chainlit_root: Path) -> None:
+    import asyncio
+
+    import chainlit as cl
+
+    layer = _layer(settings, store)
+    try:
+        thread_id, _, answer_id = await _conversation(layer, RECORD)
+        element = cl.CustomElement(name="LorebaseAnswer", props={"status": "working", "sources": []}, display="inline",
+                                   thread_id=thread_id, for_id=answer_id)
+        # sent three times (progress, sources, done), written by tasks that may end in any order
+        writes = []
+        for status in ("working", "reading", "done"):
+            element.props["status"] = status
+            writes.append(asyncio.create_task(layer.create_element(element)))
+        await asyncio.gather(*writes)
+        thread = await layer.get_thread(thread_id)
+        assert thread is not None
+        [kept] = thread["elements"]
+        assert (kept["name"], kept["forId"], kept["type"]) == ("LorebaseAnswer", answer_id, "custom")
+        assert kept["props"] == {"status": "done", "sources": []}  # an object again, the last state
+    finally:
+        await layer.close()
+
+
+@pytest.mark.asyncio
 async def test_a_rating_of_the_answer_run_is_mirrored_with_question_answer_and_sources(
     settings: Settings, store: Store, chainlit_root: Path
 ) -> None:

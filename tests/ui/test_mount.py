@@ -46,6 +46,15 @@ def test_the_chainlit_config_lives_in_the_data_home_and_chainlit_accepts_it(
     assert data["meta"]["generated_by"] > "0.3.0"  # chainlit refuses configs it thinks outdated
     assert (root / "chainlit.md").is_file() and (root / "public" / "logo_light.svg").is_file()
     assert not (tmp_path / ".chainlit").exists()  # the working directory (tmp_path) is left alone
+    # lorebase's additions to the page, and its offline copy of the page
+    assert (root / "public" / "elements" / "LorebaseAnswer.jsx").is_file() and (root / "public" / "lorebase.js").is_file()
+    assert ui.custom_build == "./build" and ui.custom_js == "/public/lorebase.js" and ui.custom_css == "/public/lorebase.css"
+    index = (root / "build" / "index.html").read_text()
+    assert "<!-- FONT START -->" in index and '<script type="module"' in index  # still Chainlit's page
+    assert "https://" not in index and "http://" not in index
+    assert (root / "build" / "assets").resolve().is_dir() and any((root / "build" / "assets").glob("index-*.js"))
+    links = {link.name: link.icon_url for link in ui.header_links or []}
+    assert links["Feedback"] != links["Evaluation"]  # each link has its own icon
 
 
 def test_the_ui_is_not_served_on_a_network_address_without_a_password(tmp_path: Path) -> None:

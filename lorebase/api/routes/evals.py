@@ -31,7 +31,10 @@ def _wants_html(request: Request, fmt: str | None) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-@router.get("/v1/eval/runs", response_model=None)
+_OR_HTML = {200: {"content": {"text/html": {}}, "description": "JSON, or the HTML report when asked for"}}
+
+
+@router.get("/v1/eval/runs", response_model=None, responses=_OR_HTML)
 async def eval_runs(request: Request, limit: int = 50, fmt: Format = None) -> dict[str, Any] | HTMLResponse:
     if not 1 <= limit <= 500:
         raise InvalidInput("limit must be from 1 to 500")
@@ -41,7 +44,7 @@ async def eval_runs(request: Request, limit: int = 50, fmt: Format = None) -> di
     return {"object": "list", "data": runs}
 
 
-@router.get("/v1/eval/runs/{run_id}", response_model=None, responses=responses(404))
+@router.get("/v1/eval/runs/{run_id}", response_model=None, responses={**_OR_HTML, **responses(404)})
 async def eval_run(run_id: RowId, request: Request, fmt: Format = None) -> dict[str, Any] | HTMLResponse:
     svc = services(request)
     if _wants_html(request, fmt):

@@ -1,0 +1,140 @@
+"""What an answer says, whatever the model writes: supported sentences shown with their sources,
+unsupported ones and repeats left out, the evidence quoted when nothing holds up, and abstention
+when the model says so and no evidence line is close.
+
+A stand-in model server (a real HTTP server speaking OpenAI's streaming protocol, through the real
+OpenAIBackend) replies with a scripted text chosen by a tag in the question; retrieval, evidence
+selection and the checks are the real ones over an ingested lecture.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from lorebase.generation.answer import NOT_IN_SOURCES, AnswerEvent
+from lorebase.generation.openai_backend import OpenAIBackend
+from lorebase.generation.queue import GenerationQueue
+from lorebase.services import Services
+from lorebase.settings import load_settings
+from tests.local_http import serving
+
+pytestmark = pytest.mark.slow  # loads the embedder
+
+VTT = """WEBVTT
+
+00:00:00.000 --> 00:00:08.000
+Welcome back. Today we look at how the job scheduler of the course project handles failures.
+
+00:00:08.000 --> 00:00:17.000
+A failed job is retried three times with exponential backoff, starting at thirty seconds.
+
+00:00:17.000 --> 00:00:26.000
+After the third failure the scheduler writes a dead letter record for an operator to inspect.
+"""
+
+SCRIPTS = {
+    # supported, then a negated copy (unsupported), then the same sentence again (a repeat)
+    "[mixed]": ("A failed job is retried three times with exponential backoff [S1]. A failed job is never "
+                "retried [S1]. A failed job is retried three times with exponential backoff [S1]."),
+    "[wrong]": "The scheduler sends an email to the project manager every Friday afternoon [S1].",
+    "[abstain]": "The sources do not contain the answer to this question.",
+    "[uncited]": "After the third failure the scheduler writes a dead letter record.",
+}
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = body["messages"][-1]["content"]
+        text = next(t for tag, t in SCRIPTS.items() if tag in prompt)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(0, len(text), 7):  # small pieces, so sentences arrive split anywhere
+            self._event({"choices": [{"index": 0, "delta": {"content": text[i:i + 7]}, "finish_reason": None}]})
+        self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        self._event({"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}})
+        payload = b"data: [DONE]\n\n"
+        self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n\r\n")
+
+    def _event(self, obj: dict) -> None:
+        payload = f"data: {json.dumps({'id': 'x', 'object': 'chat.completion.chunk', 'created': 0, 'model': 'm', **obj})}\n\n".encode()
+        self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+        self.wfile.flush()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    with serving(_Scripted) as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def svc(tmp_path: Path, upstream: str) -> AsyncIterator[Services]:
+    lectures = tmp_path / "lectures"
+    lectures.mkdir()
+    (lectures / "jobs.vtt").write_text(VTT)
+    s = Services.build(load_settings(home=tmp_path / "home"))
+    assert s.ingest.ingest([str(lectures)]).ok
+    backend = OpenAIBackend(base_url=upstream, base_model="m", context_length=4096, queue=GenerationQueue(2, 2), timeout_s=30)
+    await s.start_generator(backend, load_adapters=False)
+    yield s
+    await s.aclose()
+
+
+async def _run(svc: Services, question: str) -> tuple[str, AnswerEvent]:
+    assert svc.answers is not None
+    shown, final = [], None
+    async for ev in svc.answers.stream(question):
+        if ev.type == "delta":
+            shown.append(ev.text)
+        elif ev.type == "final":
+            final = ev
+    assert final is not None and final.verdict is not None
+    return "".join(shown), final
+
+
+@pytest.mark.asyncio
+async def test_only_supported_sentences_are_shown_once_each(svc: Services) -> None:
+    shown, final = await _run(svc, "How often is a failed job retried? [mixed]")
+    assert shown == final.answer == "A failed job is retried three times with exponential backoff. [S1]"
+    v = final.verdict
+    assert v.mode == "generated" and v.supported and v.removed == 1
+    [bad] = [s for s in v.sentences if not s.supported]
+    assert "never" in bad.text and "negation" in bad.reason
+
+
+@pytest.mark.asyncio
+async def test_an_uncited_supported_sentence_gets_its_source(svc: Services) -> None:
+    _, final = await _run(svc, "What happens after the third failure of a job? [uncited]")
+    assert final.answer.endswith("[S1]") and "dead letter record" in final.answer
+    assert final.verdict.mode == "generated" and final.verdict.sentences[0].labels == ["S1"]
+
+
+@pytest.mark.asyncio
+async def test_nothing_supported_quotes_the_evidence_with_its_citation(svc: Services) -> None:
+    shown, final = await _run(svc, "How many times is a failed job retried with exponential backoff? [wrong]")
+    v = final.verdict
+    assert v.mode == "extractive" and v.supported and v.removed == 1
+    assert shown == final.answer and "retried three times" in final.answer and "[S1]" in final.answer
+    assert "email" not in final.answer
+    cited = next(c for c in final.sources if c.id == "S1")
+    assert cited.start_time is not None and 8.0 <= cited.start_time < 17.0  # the cue that says it, not the chunk
+
+
+@pytest.mark.asyncio
+async def test_the_model_abstaining_stands_when_no_evidence_line_is_close(svc: Services) -> None:
+    _, final = await _run(svc, "Which database does the scheduler use for its dead letters? [abstain]")
+    assert final.answer == NOT_IN_SOURCES and final.verdict.mode == "abstained" and final.verdict.abstained
