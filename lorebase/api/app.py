@@ -22,6 +22,7 @@ from lorebase.api.routes import jobs as jobs_routes
 from lorebase.api.routes import sources as source_routes
 from lorebase.api.security import KeyCheck, check_binding
 from lorebase.generation.backend import Generator
+from lorebase.index.follow import IndexFollower
 from lorebase.scheduler.service import start_in_server, stop_in_server
 from lorebase.services import Services
 from lorebase.settings import Settings
@@ -47,6 +48,9 @@ def create_app(
         svc = services or await asyncio.to_thread(Services.build, settings)
         await asyncio.to_thread(svc.search.warm)  # the first request should not pay for loading
         app.state.services = svc
+        # Chunks added or removed elsewhere (another replica, the scheduler, a CLI ingest) reach this index.
+        follower = IndexFollower(svc.indexer, settings.index.follow_s)
+        follower.start()
         if ui is not None:
             await ui.attach(svc)
         task = None
@@ -60,6 +64,7 @@ def create_app(
             yield
         finally:
             await stop_in_server(app.state.scheduler)  # scheduler first: no job starts on closing services
+            await asyncio.to_thread(follower.stop)
             if task is not None and not task.done():
                 task.cancel()
             if ui is not None:

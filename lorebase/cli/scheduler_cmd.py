@@ -1,5 +1,6 @@
 """`lorebase scheduler run`: run the scheduled jobs in this process until interrupted (the same
-scheduler `lorebase serve` runs when scheduler.enabled is set; one per data home)."""
+scheduler `lorebase serve` runs when scheduler.enabled is set). One process runs them per database;
+a second one stands by and takes over when the first stops or dies (on any host, with PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sub.add_parser("run", help="run the scheduled jobs here until Ctrl-C or SIGTERM")
+    sub.add_parser("run", help="run the scheduled jobs here until Ctrl-C or SIGTERM (or stand by while another process runs them)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +29,13 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    service.start()
+
+    def standing_by(why: str) -> None:
+        print(f"standing by: {why}; taking over when it stops", flush=True)
+
+    if not service.start_when_free(stop, settings.scheduler.standby_poll_s, on_wait=standing_by):
+        store.close()
+        return 0
     try:
         scheduled = ", ".join(f"{j['id']} ({j['schedule']})" for j in service.jobs() if j["schedule"])
         print(f"scheduler running for {settings.home}: {scheduled or 'no scheduled jobs'}", flush=True)

@@ -1,8 +1,8 @@
 """Lexical retrieval: BM25 (bm25s) over the code-aware tokens of every chunk in the store.
 
-Kept in memory and rebuilt from the store when the store's chunk set has changed. Chunk ids
-only grow (AUTOINCREMENT), so (count, largest id) changes whenever chunks are added or removed;
-chunks are never edited in place (ingest replaces them with new rows).
+Kept in memory and rebuilt from the store when the store's chunk set has changed: every chunk
+added or removed moves the change log's last sequence number (lorebase.store.change_log), on this
+replica or any other; chunks are never edited in place (ingest replaces them with new rows).
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def store_signature(store: Store) -> tuple[int, int]:
-    """(number of chunks, largest chunk id): changes with every insert or delete of chunks."""
+    """(number of chunks, last change-log sequence number): changes with every insert or delete of chunks."""
+    from lorebase.store.change_log import last_seq
+
     with store.session() as s:
-        count, top = s.execute(select(func.count(Chunk.id), func.max(Chunk.id))).one()
-    return int(count), int(top or 0)
+        count = s.scalar(select(func.count(Chunk.id)))
+        return int(count or 0), last_seq(s)
 
 
 class Bm25Index:

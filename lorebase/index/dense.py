@@ -4,8 +4,9 @@
   up to ``index.exact_max_vectors`` vectors, the approximate ``index.ann_index`` beyond (IVF-PQ
   with exact re-scoring by default; see ``faiss_store``).
 - ``dense.json``: the manifest: embedder name, dim, count, index type, the file's name and
-  sha256, created/updated times, the ids deleted but not yet compacted away (HNSW, IVF-PQ), and
-  for the IVF types how many vectors their lists were trained on.
+  sha256, created/updated times, the ids deleted but not yet compacted away (HNSW, IVF-PQ), for
+  the IVF types how many vectors their lists were trained on, and ``log_seq``: the last change-log
+  entry the index reflects (saved with it, so index and position are one commit).
 
 Saving writes a new generation file (tmp, fsync, rename), then the manifest (tmp, fsync, rename):
 the manifest rename is the single commit point, so a reader or a crash sees the old index or the
@@ -64,6 +65,7 @@ class Manifest:
     embed_dtype: str = "float32"
     deleted: list[int] = field(default_factory=list)
     trained_on: int = 0
+    log_seq: int = 0
     format: int = FORMAT_VERSION
 
     @classmethod
@@ -98,6 +100,8 @@ class DenseIndex:
         self.store: ChunkFaissStore = self.new_store("flat")
         self.manifest: Manifest | None = None
         self._stamp: tuple[int, int, int] | None = None
+        # The last change-log entry applied (lorebase.store.change_log); moves with the store under the lock.
+        self.log_seq = 0
         # Set by IndexSyncer.open once the saved index was loaded and checked against the store.
         self.verified = False
 
@@ -165,7 +169,7 @@ class DenseIndex:
             )  # fmt: skip
             if store.count != m.count:
                 raise IndexDamaged(f"index file {path} holds {store.count} vectors, its manifest says {m.count}")
-            self.store, self.manifest, self._stamp = store, m, stamp
+            self.store, self.manifest, self._stamp, self.log_seq = store, m, stamp, m.log_seq
 
     def reload_if_changed(self) -> bool:
         """Pick up an index saved by another process (e.g. a sync run by the scheduler)."""
@@ -184,6 +188,7 @@ class DenseIndex:
         with self.lock:
             self.store = self.new_store("flat")
             self.manifest = None
+            self.log_seq = 0
 
     def adopt(self, store: ChunkFaissStore) -> None:
         """Swap in a complete store built elsewhere (a rebuild): searches move over in one step."""
@@ -223,7 +228,7 @@ class DenseIndex:
         directory = Path(directory or self.directory)
         directory.mkdir(parents=True, exist_ok=True)
         with self.lock:
-            store, previous = self.store, self.manifest
+            store, previous, log_seq = self.store, self.manifest, self.log_seq
         name = f"dense-{uuid.uuid4().hex[:12]}.faiss"
         path = directory / name
         store.persist(str(path))
@@ -240,6 +245,7 @@ class DenseIndex:
             embed_dtype=self.embed_dtype,
             deleted=sorted(store.deleted),
             trained_on=store.trained_on,
+            log_seq=log_seq,
         )
         m.write(directory / MANIFEST_NAME)
         remove_stale_files(directory, keep=name)
@@ -257,7 +263,7 @@ class DenseIndex:
         m.write(self.manifest_path)
         remove_stale_files(self.directory, keep=m.file)
         with self.lock:
-            self.manifest, self._stamp = m, self.manifest_stamp()
+            self.manifest, self._stamp, self.log_seq = m, self.manifest_stamp(), m.log_seq
 
     def search(self, vec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         with self.lock:

@@ -90,9 +90,10 @@ def parse_filters(raw: dict[str, Any] | None) -> Filters:
     return f
 
 
-def _naive_utc(dt: datetime) -> datetime:
-    # SQLite keeps datetimes as text without an offset; ingest writes them in UTC.
-    return dt.astimezone(UTC).replace(tzinfo=None)
+def _utc(dt: datetime) -> datetime:
+    # Ingest writes UTC. SQLite keeps the wall time as text (the offset is dropped, so it must be
+    # UTC's); PostgreSQL compares the instant.
+    return dt.astimezone(UTC)
 
 
 def chunk_query(f: Filters) -> Select[tuple[int]]:
@@ -106,9 +107,9 @@ def chunk_query(f: Filters) -> Select[tuple[int]]:
     if f.lectures:
         q = q.where(Source.lecture.in_(f.lectures))
     if f.since:
-        q = q.where(Source.authored_at >= _naive_utc(f.since))
+        q = q.where(Source.authored_at >= _utc(f.since))
     if f.until:
-        q = q.where(Source.authored_at < _naive_utc(f.until))
+        q = q.where(Source.authored_at < _utc(f.until))
     return q
 
 

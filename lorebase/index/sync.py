@@ -1,16 +1,26 @@
-"""Keeping the dense index in step with the store, crash-consistently.
+"""Keeping a dense index in step with the store, crash-consistently, on one host or many.
 
-The contract with ingest: new chunks are written with ``indexed=False``; deleting chunks writes
-their ids to ``IndexTombstone`` in the same transaction. ``IndexSyncer.sync`` then
+Every chunk added to or removed from the store is logged, in the same transaction, in the ordered
+change log (``IndexChange``, written by triggers). Each index remembers, in its manifest, the last
+log entry it reflects (``log_seq``), so any number of replicas, each with its own index, follow
+the one store: nothing one replica does (clearing a tombstone, marking a chunk indexed) can make
+another miss a change. The store also keeps two hints for the single-host case: new chunks are
+written ``indexed=False`` and deleted chunk ids get an ``IndexTombstone``.
 
-1. removes tombstoned ids from FAISS,
-2. removes, then adds, every chunk with ``indexed=False`` (so if we crash after step 3 but before
-   step 4, the next sync replaces those vectors instead of duplicating them),
-3. saves the index atomically,
+``IndexSyncer.sync`` then, round by round,
+
+1. plans: the log entries after ``log_seq`` folded into chunks to remove and chunks to add, plus
+   any chunk still ``indexed=False`` and any tombstone (work no syncer has confirmed yet),
+2. removes the removed ids from FAISS, removes then adds the chunks to add (so re-applying a
+   round, after a crash or on another replica, replaces vectors instead of duplicating them),
+3. saves the index atomically with its new ``log_seq``,
 4. marks those chunks indexed and deletes those tombstones, in one transaction.
 
-Only ids read at the start are touched in step 4: chunks or tombstones that ingest writes
-meanwhile wait for the next sync. A file lock keeps two processes from syncing at once.
+A crash after step 3 leaves nothing undone for this index (steps 1-2 repeat harmlessly on the
+hints). Only ids read at the start are touched in step 4: chunks or tombstones that ingest writes
+meanwhile wait for the next round. A file lock keeps two processes of one host from syncing one
+index directory at once. A cold index (none saved, or one behind the pruned part of the log) is
+built from the store, at the log position read before the chunks, and follows the log from there.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from sqlalchemy import delete, func, select, update
 
 from lorebase.index.dense import DenseIndex, IndexDamaged, fitted
 from lorebase.index.texts import indexed_text
+from lorebase.store import change_log
 from lorebase.store.models import Chunk, IndexTombstone, Source
 
 if TYPE_CHECKING:
@@ -55,11 +66,20 @@ class SyncResult:
 
 @dataclass
 class Plan:
-    """What one sync round does: ids and texts read from the store at its start."""
+    """What one sync round does: ids and texts read from the store at its start.
+
+    ``tombstones``: ids to drop from the index (removed in the log, or tombstoned); ``chunk_ids``:
+    chunks to (re)embed, with their ``texts``; ``log_seq``: the log position the round reaches."""
 
     tombstones: list[int]
     chunk_ids: list[int]
     texts: list[str]
+    log_seq: int = 0
+    log_rows: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.tombstones and not self.chunk_ids and not self.log_rows
 
 
 def _batches(ids: Sequence[int], size: int = SQL_BATCH) -> Iterator[Sequence[int]]:
@@ -109,6 +129,8 @@ class IndexSyncer:
     def _open_locked(self) -> str | None:
         reason = self._load_problem()
         if reason is None:
+            reason = self._log_problem()
+        if reason is None:
             reason = self._consistency_problem()
         if reason is not None:
             log.warning("rebuilding the dense index from the store: %s", reason)
@@ -121,6 +143,7 @@ class IndexSyncer:
             with self.store.session() as s:
                 indexed = s.scalar(select(func.count(Chunk.id)).where(Chunk.indexed.is_(True))) or 0
             self.dense.reset()
+            # Nothing indexed anywhere yet: the empty index follows the log from its start.
             return f"no saved index, but {indexed} chunks are marked indexed" if indexed else None
         for attempt in range(2):
             before = self.dense.manifest_stamp()
@@ -134,14 +157,25 @@ class IndexSyncer:
                 return str(e)
         return None
 
-    def _consistency_problem(self) -> str | None:
-        """Every indexed chunk must be in FAISS, and FAISS may hold nothing else but chunks
-        still pending (a crash between save and commit) or tombstoned ids."""
+    def _log_problem(self) -> str | None:
+        """An index whose position is older than the pruned part of the log may have missed a change."""
         with self.store.session() as s:
+            pruned = change_log.pruned_through(s)
+        if self.dense.log_seq < pruned:
+            return (f"the index is at change {self.dense.log_seq}, and the change log keeps only changes after {pruned} "
+                    "(index.change_log_max_entries, index.change_log_max_age_days)")
+        return None
+
+    def _consistency_problem(self) -> str | None:
+        """Every indexed chunk must be in FAISS unless added after the index's log position (another
+        replica indexed it first), and FAISS may hold nothing else but chunks still pending (a crash
+        between save and commit), tombstoned ids, or ids removed after its position."""
+        with self.store.session() as s:
+            later_added, later_removed = change_log.changed_since(s, self.dense.log_seq)
             rows = s.execute(select(Chunk.id, Chunk.indexed)).all()
             tomb = s.scalars(select(IndexTombstone.chunk_id)).all()
-        indexed = np.asarray([i for i, ok in rows if ok], dtype=np.int64)
-        known = np.asarray([i for i, _ in rows] + list(tomb), dtype=np.int64)
+        indexed = np.asarray([i for i, ok in rows if ok and i not in later_added], dtype=np.int64)
+        known = np.asarray([i for i, _ in rows] + list(tomb) + list(later_removed), dtype=np.int64)
         live = self.dense.store.live_ids()
         missing = np.setdiff1d(indexed, live)
         extra = np.setdiff1d(live, known)
@@ -155,25 +189,36 @@ class IndexSyncer:
     # --- syncing ---------------------------------------------------------------------------------
 
     def plan(self, limit: int = ROUND) -> Plan:
+        d = self.dense
         with self.store.session() as s:
-            tomb = list(s.scalars(select(IndexTombstone.chunk_id).order_by(IndexTombstone.chunk_id)))
-            rows = s.execute(
-                select(Chunk.id, Chunk.text, Source.title)
-                .join(Source, Chunk.source_id == Source.id)
-                .where(Chunk.indexed.is_(False))
-                .order_by(Chunk.id)
-                .limit(limit)
-            ).all()
-        return Plan(tomb, [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows])
+            changes = change_log.read_changes(s, d.log_seq, limit)
+            tomb = set(s.scalars(select(IndexTombstone.chunk_id)))
+            pending = set(s.scalars(select(Chunk.id).where(Chunk.indexed.is_(False)).order_by(Chunk.id).limit(limit)))
+            wanted = sorted(changes.added | pending)
+            rows = []
+            for batch in _batches(wanted):
+                rows += s.execute(
+                    select(Chunk.id, Chunk.text, Source.title)
+                    .join(Source, Chunk.source_id == Source.id)
+                    .where(Chunk.id.in_(batch))
+                ).all()
+        rows.sort(key=lambda r: r[0])
+        present = {r[0] for r in rows}
+        # An added chunk that is gone already was removed later in the log: drop it, never embed it.
+        gone = changes.removed | tomb | (changes.added - present)
+        return Plan(sorted(gone), [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows],
+                    log_seq=changes.upto, log_rows=changes.rows)
 
     def apply(self, plan: Plan, vectors: np.ndarray) -> int:
-        """Steps 1-3: the index without the tombstones, with the pending chunks (replaced), saved."""
+        """Steps 1-3: the index without the removed ids, with the chunks to add (replaced), saved
+        at the plan's log position."""
         d = self.dense
         with d.lock:
             removed = d.store.remove_ids(plan.tombstones)
             d.store.remove_ids(plan.chunk_ids)
             if plan.chunk_ids:
                 d.store.add_vectors(np.asarray(plan.chunk_ids, dtype=np.int64), vectors)
+            d.log_seq = max(d.log_seq, plan.log_seq)
         d.fit_type()  # a conversion or retraining runs outside the lock: searches go on meanwhile
         d.save()
         return removed
@@ -196,28 +241,51 @@ class IndexSyncer:
                 bar.update(len(texts[i : i + step]))
         return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
 
+    def behind(self) -> bool:
+        """Whether the log holds changes this index has not applied (a cheap check for followers)."""
+        with self.store.session() as s:
+            return change_log.last_seq(s) > self.dense.log_seq
+
     def sync(self) -> SyncResult:
-        """Apply the store's pending chunks and tombstones to the index. Returns (added, removed, total)."""
+        """Apply the log's new changes, and the store's pending chunks and tombstones, to the index."""
         from tqdm import tqdm
 
         added = removed = 0
+        rebuilt, reason = False, None
         with self._exclusive():
             if not self.dense.verified:
-                self._open_locked()  # never save over an index we have not loaded
+                reason = self._open_locked()  # never save over an index we have not loaded
+                rebuilt = reason is not None
             else:
                 self.dense.reload_if_changed()
+                reason = self._log_problem()  # fell behind the pruned log while running
+                if reason is not None:
+                    log.warning("rebuilding the dense index from the store: %s", reason)
+                    self._rebuild_locked()
+                    rebuilt = True
             with self.store.session() as s:
                 pending = s.scalar(select(func.count(Chunk.id)).where(Chunk.indexed.is_(False))) or 0
             with tqdm(total=pending, desc="embedding", unit="chunk", disable=not self.progress or not pending) as bar:
                 while True:
                     plan = self.plan()
-                    if not plan.tombstones and not plan.chunk_ids:
+                    if plan.empty:
                         break
                     vectors = self.embed(plan.texts, bar)
                     removed += self.apply(plan, vectors)
                     self.commit(plan)
                     added += len(plan.chunk_ids)
-        return SyncResult(added=added, removed=removed, total=self.dense.count)
+            self._prune()
+        return SyncResult(added=added, removed=removed, total=self.dense.count, rebuilt=rebuilt, reason=reason)
+
+    def _prune(self) -> None:
+        cfg = self.settings.index
+        try:
+            gone = change_log.prune(self.store, cfg.change_log_max_entries, cfg.change_log_max_age_days)
+        except Exception as e:  # pruning is housekeeping: another replica will do it next time
+            log.warning("could not prune the index change log: %s", e)
+            return
+        if gone:
+            log.info("pruned %d old index change-log entries", gone)
 
     # --- rebuilding ------------------------------------------------------------------------------
 
@@ -230,6 +298,9 @@ class IndexSyncer:
         from tqdm import tqdm
 
         with self.store.session() as s:
+            # The log position first: a change that commits after it is applied again by the next
+            # sync (harmless: adds replace, removes of absent ids do nothing); none can slip between.
+            at = change_log.last_seq(s)
             tomb = list(s.scalars(select(IndexTombstone.chunk_id)))
             ids = list(s.scalars(select(Chunk.id).order_by(Chunk.id)))
         d = self.dense
@@ -242,7 +313,7 @@ class IndexSyncer:
                     rows = s.execute(
                         select(Chunk.id, Chunk.text, Source.title)
                         .join(Source, Chunk.source_id == Source.id)
-                        .where(Chunk.id.between(batch[0], batch[-1]))  # ids only grow: no newcomer in range
+                        .where(Chunk.id.between(batch[0], batch[-1]))  # a newcomer in range is in the log after `at` too
                         .order_by(Chunk.id)
                     ).all()
                 if not rows:
@@ -254,6 +325,7 @@ class IndexSyncer:
         try:
             staging = DenseIndex(built_dir, self.settings.index, d.embedder_name, d.dim, embed_dtype=d.embed_dtype)
             staging.adopt(fresh)
+            staging.log_seq = at
             staging.save()
             d.install(built_dir)
             d.adopt(fresh)
@@ -275,6 +347,7 @@ class IndexSyncer:
             pending = s.scalar(select(func.count(Chunk.id)).where(Chunk.indexed.is_(False))) or 0
             tombstones = s.scalar(select(func.count()).select_from(IndexTombstone)) or 0
             chunks = s.scalar(select(func.count(Chunk.id))) or 0
+            last = change_log.last_seq(s)
         m = self.dense.manifest
         return {
             "directory": str(self.dense.directory),
@@ -286,6 +359,8 @@ class IndexSyncer:
             "chunks": chunks,
             "pending": pending,
             "tombstones": tombstones,
+            "log_seq": self.dense.log_seq,
+            "log_behind": max(0, last - self.dense.log_seq),
             "file": m.file if m else None,
             "created_at": m.created_at if m else None,
             "updated_at": m.updated_at if m else None,

@@ -9,9 +9,10 @@ only argument, so the store holds no live object and a restarted process picks t
 Defaults for every job: one instance at a time (``max_instances=1``), missed runs coalesced into
 one (``coalesce``), and a run at most ``scheduler.misfire_grace_s`` late still starts.
 
-One process per data home runs the scheduler (``lorebase serve`` with scheduler.enabled, or
-``lorebase scheduler run``; a lock file enforces it). Other processes (``lorebase jobs pause``)
-open it in control mode: they change the stored jobs without running any, and the running
+One process per database runs the scheduler (``lorebase serve`` with scheduler.enabled, or
+``lorebase scheduler run``): the scheduler lock enforces it, a file in the data home with SQLite
+and an advisory lock with PostgreSQL, across hosts (``start_when_free`` stands by for it). Other
+processes (``lorebase jobs pause``) open it in control mode: they change the stored jobs without running any, and the running
 scheduler picks the change up within ``scheduler.poll_s``.
 """
 
@@ -32,6 +33,7 @@ from lorebase.scheduler.pipeline import FIXED_JOBS, JobRunner, RunSummary, brief
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import Settings, TrackedSourceSettings
 from lorebase.store import Store
+from lorebase.store.db import is_postgres
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -146,8 +148,9 @@ class SchedulerService:
                 raise InvalidInput(f"the scheduler is {self.mode} already")
             lock = JobLock(self.settings, SCHEDULER_LOCK)
             if not lock.acquire():
-                raise Conflict(f"a scheduler runs for {self.settings.home} already (see {lock.path}); "
-                               "one process per data home runs the jobs")
+                target = "this database" if is_postgres(self.settings.db_url) else str(self.settings.home)
+                raise Conflict(f"a scheduler runs for {target} already (it holds the {lock.where}); "
+                               "one process runs the jobs of a database at a time")
             with _active_lock:
                 if _active is not None:
                     lock.release()
@@ -167,6 +170,23 @@ class SchedulerService:
             self._poller = threading.Thread(target=self._poll, name="lorebase-scheduler-poll", daemon=True)
             self._poller.start()
         log.info("scheduler running: %s", ", ".join(j.id for j in sched.get_jobs()) or "no jobs")
+
+    def start_when_free(self, stop: threading.Event, poll_s: float, on_wait: Callable[[str], None] | None = None) -> bool:
+        """Stand by until no other scheduler holds the scheduler lock, then start here; False when
+        ``stop`` was set first. With PostgreSQL the lock spans hosts, so of several `lorebase
+        scheduler run` processes exactly one runs the jobs, and another takes over within
+        ``poll_s`` when it dies (SIGKILL and power loss included: its session, and lock, end)."""
+        told = False
+        while not stop.is_set():
+            try:
+                self.start()
+                return True
+            except Conflict as e:
+                if not told and on_wait is not None:
+                    on_wait(str(e))
+                told = True
+            stop.wait(poll_s)
+        return False
 
     def open_control(self) -> None:
         """Read and change the stored jobs without running any (the CLI, a server not running jobs)."""

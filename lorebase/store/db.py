@@ -25,7 +25,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def normalize_url(url: str) -> str:
+    """PostgreSQL URLs name psycopg (v3), the driver lorebase ships: a bare ``postgresql://`` would
+    make SQLAlchemy look for psycopg2, and ``postgres://`` is the form many hosts hand out."""
+    for bare in ("postgres://", "postgresql://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url.removeprefix(bare)
+    return url
+
+
+def is_postgres(url: str) -> bool:
+    return normalize_url(url).startswith("postgresql")
+
+
 def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -33,6 +47,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if url.startswith("postgresql"):
+        # Sessions in UTC whatever the server's zone: timestamps come back in UTC, and a naive
+        # datetime bound as a parameter means UTC, as it does on SQLite.
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -49,18 +67,30 @@ class Store:
     """The database behind lorebase. Opening it upgrades the schema to the newest migration."""
 
     def __init__(self, url: str, *, upgrade: bool = True) -> None:
-        self.url = url
-        self.engine = make_engine(url)
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if upgrade:
-            self.upgrade()
+            try:
+                self.upgrade()
+            except BaseException:
+                self.engine.dispose()  # a server database would otherwise keep our connections open
+                raise
 
     def upgrade(self, revision: str = "head") -> None:
         from alembic import command
 
+        from sqlalchemy import text
+
+        from lorebase.store.advisory import advisory_key
+
         cfg = alembic_config(self.url)
         try:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Replicas starting together on one server migrate one at a time (PostgreSQL's DDL
+                    # is transactional: the next one waits here, then finds the schema at head).
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("migrations")})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         except Exception as e:  # a broken or foreign database: say which, never half-open it
@@ -71,6 +101,11 @@ class Store:
 
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
 
     def tables(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())

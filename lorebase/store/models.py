@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     Unicode,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -124,6 +126,30 @@ class IndexTombstone(Base):
 
     chunk_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IndexChange(Base):
+    """One chunk added to or removed from the store: the ordered change log every replica's index
+    follows (lorebase.index.sync), remembering the last ``seq`` it applied.
+
+    Rows are written by database triggers on ``chunks`` (migration 0006), so every writer, raw SQL
+    and foreign-key cascades included, logs its changes in the same transaction. On PostgreSQL
+    the trigger also takes a transaction-level advisory lock (``CHANGE_LOG_KEY``) until commit:
+    sequence numbers then become visible in the order they were given, so a reader that has seen
+    ``seq`` N has seen every change numbered below it. A later migration that rebuilds ``chunks``
+    on SQLite (batch mode copies the table) must create the triggers again; a test checks them.
+    Old rows are pruned (index.change_log_max_entries, index.change_log_max_age_days); the
+    ``index_changes:pruned_through`` cursor says how far, and a replica behind it rebuilds.
+    """
+
+    __tablename__ = "index_changes"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    # BIGINT on PostgreSQL; SQLite's AUTOINCREMENT needs the column declared INTEGER (64-bit there anyway).
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    chunk_id: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(8))  # add | remove
+    created_at: Mapped[datetime] = mapped_column(server_default=func.current_timestamp(), index=True)
 
 
 class QAPair(Base):

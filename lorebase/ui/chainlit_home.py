@@ -149,16 +149,26 @@ generated_by = {_toml(chainlit_version)}
 
 
 def async_url(db_url: str) -> str:
-    """The async (aiosqlite) form of a SQLite URL; other databases are not supported by the UI."""
+    """The asyncio form of the database URL for Chainlit's data layer: aiosqlite for SQLite,
+    psycopg (v3, async mode) for PostgreSQL; other databases are not supported by the UI."""
+    from lorebase.store.db import normalize_url
+
+    db_url = normalize_url(db_url)
     if db_url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + db_url.removeprefix("sqlite:///")
-    if db_url.startswith("sqlite+aiosqlite:///"):
+    if db_url.startswith(("sqlite+aiosqlite:///", "postgresql+psycopg://")):
         return db_url
     scheme = db_url.split(":", 1)[0]
     raise SettingsError(
-        f"the chat UI keeps conversations in SQLite only, and database_url uses {scheme!r}: "
-        "set ui.enabled=false (LOREBASE_UI__ENABLED=false) or use the default SQLite database"
+        f"the chat UI keeps conversations in SQLite or PostgreSQL (psycopg), and database_url uses {scheme!r}: "
+        "set ui.enabled=false (LOREBASE_UI__ENABLED=false) or use one of those"
     )
+
+
+def connect_args(db_url: str) -> dict[str, object]:
+    """Connection options for the UI's async engine: wait for a busy SQLite file rather than fail
+    (the API's own engine writes to it too); give up on an unreachable server after 30 s."""
+    return {"timeout": 30} if async_url(db_url).startswith("sqlite") else {"connect_timeout": 30}
 
 
 def prepare(settings: Settings) -> Path:

@@ -24,7 +24,7 @@ from sqlalchemy import delete
 from lorebase.feedback import FeedbackService
 from lorebase.store import Store
 from lorebase.store.models import Feedback
-from lorebase.ui.chainlit_home import async_url
+from lorebase.ui.chainlit_home import async_url, connect_args
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,7 @@ class LorebaseDataLayer(SQLAlchemyDataLayer):
     and answers' elements (sources, progress) kept without a file store."""
 
     def __init__(self, db_url: str, store: Store, feedback: FeedbackService) -> None:
-        # a long busy timeout: the API's own engine writes to the same SQLite file
-        super().__init__(conninfo=async_url(db_url), connect_args={"timeout": 30})
+        super().__init__(conninfo=async_url(db_url), connect_args=connect_args(db_url))
         self.store = store
         self.feedback = feedback
         # An element sent several times (progress, then sources) is written by tasks that may

@@ -1,5 +1,6 @@
 """A real lorebase server (uvicorn on a free port) over a small ingested corpus, with the
-in-process transformers backend on the tiny offline Llama."""
+in-process transformers backend on the tiny offline Llama. Every server here runs once on SQLite
+and once on a real PostgreSQL server (``api_db``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from lorebase.api.app import create_app
 from lorebase.generation.backend import Generator
 from lorebase.services import Services
 from lorebase.settings import Settings, load_settings
-from tests.conftest import REPO_ROOT
+from tests.conftest import DATABASES, REPO_ROOT
 
 VTT = """WEBVTT
 
@@ -46,9 +47,23 @@ class Running:
     app: object
 
 
-def api_settings(home: Path, tiny_llama: Path, **server: object) -> Settings:
+@pytest.fixture(scope="module", params=DATABASES)
+def api_db(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The database of a module's server: None for SQLite in its data home, or the URL of a new
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        yield None
+        return
+    pg = request.getfixturevalue("postgres_server")
+    url = pg.create_database("api")
+    yield url
+    pg.drop_database(url)
+
+
+def api_settings(home: Path, tiny_llama: Path, database_url: str | None = None, **server: object) -> Settings:
     return load_settings(
         home=home,
+        database_url=database_url,
         models={"generator": str(tiny_llama)},
         generation={"backend": "transformers", "max_new_tokens": 24, "max_model_len": 2048},
         server={"port": free_port(), **server},
@@ -94,8 +109,8 @@ def serve(settings: Settings, *, generator: Generator | None = None) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Iterator[Running]:
+def api(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path, api_db: str | None) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("api")
-    settings = api_settings(tmp / "home", tiny_llama)
+    settings = api_settings(tmp / "home", tiny_llama, api_db)
     ingest_corpus(settings, tmp)
     yield from serve(settings)

@@ -21,9 +21,9 @@ PROMPT = [{"role": "user", "content": "Name the scheduler's retry policy."}]
 
 
 @pytest.fixture(scope="module")
-def hot(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Iterator[tuple[Running, Store]]:
+def hot(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path, api_db: str | None) -> Iterator[tuple[Running, Store]]:
     tmp = tmp_path_factory.mktemp("hot")
-    settings = api_settings(tmp / "home", tiny_llama)
+    settings = api_settings(tmp / "home", tiny_llama, api_db)
     settings = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"adapter_poll_s": 0.1})})
     ingest_corpus(settings, tmp)
     store = Store(settings.db_url)

@@ -17,8 +17,8 @@ KEY = "sk-test-4f9a1c"
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Iterator[Running]:
-    settings = api_settings(tmp_path_factory.mktemp("keyed") / "home", tiny_llama, api_keys=[KEY])
+def keyed(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path, api_db: str | None) -> Iterator[Running]:
+    settings = api_settings(tmp_path_factory.mktemp("keyed") / "home", tiny_llama, api_db, api_keys=[KEY])
     yield from serve(settings)
 
 

@@ -110,9 +110,9 @@ def upstream() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path, upstream: str) -> Iterator[Running]:
+def api(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path, upstream: str, api_db: str | None) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("api-stream-errors")
-    settings = api_settings(tmp / "home", tiny_llama)
+    settings = api_settings(tmp / "home", tiny_llama, api_db)
     ingest_corpus(settings, tmp)
     # One slot and no waiting room: a slot that a failed stream kept would refuse the next request (429).
     backend = BuggyBackend(base_url=upstream, base_model=MODEL, context_length=2048, queue=GenerationQueue(1, 0), timeout_s=30)

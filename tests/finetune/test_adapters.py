@@ -136,3 +136,56 @@ def test_gate_end_to_end_records_a_decision(services: Services) -> None:
     assert adapter.status == ("promoted" if report.decision.passed else "rejected")
     stored = Registry(services.store).get("g1").metrics["gate"]
     assert stored["decision"]["passed"] == report.decision.passed and Path(stored["report"]).is_file()
+
+
+def test_replicas_on_two_hosts_follow_promotions_from_a_shared_adapters_folder(
+    tmp_path: Path, tiny_llama: Path, postgres_url: str
+) -> None:
+    """Two app hosts, one PostgreSQL, one adapters folder both mount (finetune.adapters_dir). The
+    registry rows name the folder as the training host mounts it (elsewhere): each replica finds
+    the adapter by name in its own mount, and follows promotions and rollbacks made by a third."""
+    from lorebase.settings import load_settings
+
+    shared = tmp_path / "shared-adapters"
+    hosts = [load_settings(home=tmp_path / h, database_url=postgres_url, finetune={"adapters_dir": str(shared)})
+             for h in ("host-1", "host-2")]
+    assert all(h.adapters_dir == shared.resolve() for h in hosts)
+    store = Store(postgres_url)
+    with store.session() as s:
+        for seed, name in ((1, "a1"), (2, "a2")):
+            build_lora(tiny_llama, shared / name, seed=seed)
+            s.add(AdapterVersion(name=name, path=f"/mnt/training-host/adapters/{name}", base_model="tiny",
+                                 data_hash=f"{seed:064d}", status="candidate"))
+    reg = Registry(store)
+
+    async def go() -> None:
+        backends = [await TransformersBackend.open(tiny_llama, base_model="tiny", queue=GenerationQueue(1, 4)) for _ in hosts]
+        watchers = [AdapterWatcher(Store(h.db_url), b, interval_s=0.05, adapters_dir=h.adapters_dir)
+                    for h, b in zip(hosts, backends, strict=True)]
+        try:
+            for w in watchers:
+                w.start()
+
+            async def all_serve(models: set[str], default: str | None) -> None:
+                for _ in range(300):
+                    got = [(set(await b.models()), w.default_model) for b, w in zip(backends, watchers, strict=True)]
+                    if all(g == (models, default) for g in got):
+                        return
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"replicas serve {got}, wanted {models} with default {default}")
+
+            reg.promote("a1")  # from a third process, as `lorebase adapters promote` on the training host
+            await all_serve({"tiny", "a1"}, "a1")
+            reg.promote("a2")
+            await all_serve({"tiny", "a1", "a2"}, "a2")
+            reg.rollback()
+            await all_serve({"tiny", "a1"}, "a1")
+        finally:
+            for w in watchers:
+                await w.stop()
+                w.store.close()
+            for b in backends:
+                await b.aclose()
+
+    asyncio.run(go())
+    store.close()

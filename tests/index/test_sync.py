@@ -1,4 +1,5 @@
-"""The syncer keeps FAISS and the store in step, across crashes, damage and rebuilds."""
+"""The syncer keeps FAISS and the store in step, across crashes, damage and rebuilds, on SQLite and
+on PostgreSQL (every test runs on both)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ TEXTS = {
     "doc:r:faq.md": ["Why is my query slow? Check that the index is built.", "Passwords are never stored in plain text."],
     "doc:r:cook.md": ["Boil the pasta for nine minutes in salted water."],
 }
+
+
+@pytest.fixture
+def settings(tmp_path, db_url: str) -> Settings:  # type: ignore[no-untyped-def]
+    s = load_settings(home=tmp_path / "home", database_url=db_url)
+    s.ensure_home()
+    return s
 
 
 def fill(store: Store) -> dict[str, list[int]]:
@@ -118,22 +126,61 @@ def test_missing_index_with_indexed_chunks_is_rebuilt(store: Store, make_syncer:
     assert sorted(faiss_ids(again)) == sorted(chunk_states(store))
 
 
-def test_index_out_of_step_with_the_store_is_rebuilt(store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings) -> None:
+def test_an_older_copy_of_the_index_catches_up_from_the_log(store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings) -> None:
     fill(store)
     syncer = make_syncer()
     syncer.sync()
     old = settings.index_dir / "old"
     old.mkdir()
-    syncer.dense.save(old)  # an older copy of the index ...
+    syncer.dense.save(old)  # an older copy of the index, with its log position ...
     extra = add_source(store, "doc:r:late.md", ["Added after the copy was made."])
+    gone = delete_source(store, "doc:r:cook.md")
     syncer.sync()
-    for p in old.iterdir():  # ... restored over the current one: it lacks an indexed chunk
+    for p in old.iterdir():  # ... restored over the current one: it lacks a chunk and holds a deleted one
         p.replace(settings.index_dir / p.name)
+
+    again = make_syncer()
+    assert again.open() is None  # behind, not damaged: no re-embedding of everything
+    assert extra[0] not in faiss_ids(again) and gone[0] in faiss_ids(again)
+    r = again.sync()
+    assert (r.added, r.removed, r.rebuilt) == (1, 1, False)
+    assert sorted(faiss_ids(again)) == sorted(chunk_states(store))
+
+
+def test_index_out_of_step_with_the_store_is_rebuilt(store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings) -> None:
+    ids = fill(store)
+    syncer = make_syncer()
+    syncer.sync()
+    lost = ids["doc:r:faq.md"][0]
+    syncer.dense.store.remove_ids([lost])  # a vector lost although the index claims its log position
+    syncer.dense.save()
 
     again = make_syncer()
     reason = again.open()
     assert reason is not None and "1 indexed chunks are missing" in reason
-    assert extra[0] in faiss_ids(again) and len(faiss_ids(again)) == 6
+    assert lost in faiss_ids(again) and len(faiss_ids(again)) == 5
+
+
+def test_an_index_behind_the_pruned_log_is_rebuilt(store: Store, make_syncer: Callable[..., IndexSyncer], settings: Settings,
+                                                    tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lorebase.store.change_log import pruned_through
+
+    fill(store)
+    first = make_syncer()
+    first.sync()
+    add_source(store, "doc:r:a.md", ["One more page."])
+    add_source(store, "doc:r:b.md", ["And another page."])
+    # Another replica (its own index) that keeps one log entry: it catches up, then prunes the rest.
+    other = make_syncer(load_settings(home=tmp_path / "other", database_url=settings.database_url,
+                                      index={"change_log_max_entries": 1}))
+    assert other.sync().total == 7
+    with store.session() as s:
+        assert pruned_through(s) > first.dense.log_seq
+
+    behind = make_syncer()  # the first replica, restarted: its position is gone from the log
+    reason = behind.open()
+    assert reason is not None and "keeps only changes after" in reason
+    assert sorted(faiss_ids(behind)) == sorted(chunk_states(store))
 
 
 def test_embedder_change_needs_rebuild_and_rebuild_swaps_atomically(

@@ -1,6 +1,7 @@
 """Ingest runs whose process dies: a real child process killed with SIGKILL mid-run leaves its row
 "running"; the next start marks it "interrupted" at the time it was last seen, and never a run
-whose process is still alive."""
+whose process is still alive. On SQLite (a lock file) and on PostgreSQL (an advisory lock, which
+every host sharing the database sees)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from lorebase.ingest.records import ChunkDraft, ReadContext, SourceDraft, Upsert
 from lorebase.ingest.service import IngestService, run_lock_name
-from lorebase.settings import Settings
+from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
-from lorebase.store.locks import lock_path
+from lorebase.store.locks import held_elsewhere, lock_path
 from lorebase.store.models import IngestRun, Source, SourceKind
 from tests.conftest import REPO_ROOT
 
@@ -33,6 +35,7 @@ from lorebase.store import Store
 from lorebase.store.models import SourceKind
 
 home = Path(sys.argv[1])
+database_url = sys.argv[2] if len(sys.argv) > 2 else None
 
 class Stalls:
     label = "a reader that stalls"
@@ -45,9 +48,16 @@ class Stalls:
         (home / "stalled").write_text("yes")
         time.sleep(600)
 
-settings = load_settings(home=home)
+settings = load_settings(home=home, database_url=database_url)
 IngestService(settings, Store(settings.db_url), progress=False).run([Stalls()], inputs=["stalls"])
 """
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    s = load_settings(home=tmp_path / "home", database_url=db_url)
+    s.ensure_home()
+    return s
 
 
 def draft(key: str) -> SourceDraft:
@@ -74,7 +84,7 @@ def run_row(store: Store, run_id: int) -> IngestRun:
 
 def start_stalled_child(settings: Settings) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.home)], env=env)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.home), settings.db_url], env=env)
     deadline = time.monotonic() + 120
     while not (settings.home / "stalled").exists():
         assert child.poll() is None, "the child ingest ended before it stalled"
@@ -83,8 +93,19 @@ def start_stalled_child(settings: Settings) -> subprocess.Popen[bytes]:
     return child
 
 
+def killed(child: subprocess.Popen[bytes], settings: Settings, run_id: int | None) -> None:
+    """SIGKILL the child; with PostgreSQL, give the server the moment it takes to end its session."""
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while run_id is not None and settings.db_url.startswith("postgresql") and held_elsewhere(settings, run_lock_name(run_id)):
+        assert time.monotonic() < deadline, "PostgreSQL kept the killed process's lock"
+        time.sleep(0.05)
+
+
 def test_a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start(settings: Settings, store: Store) -> None:
     child = start_stalled_child(settings)
+    run_id = None
     try:
         with store.session() as s:
             [row] = list(s.scalars(select(IngestRun)))
@@ -94,8 +115,7 @@ def test_a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start(setti
         assert service.mark_interrupted() == []  # alive: left alone
         assert run_row(store, run_id).status == "running"
     finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+        killed(child, settings, run_id)
     assert child.returncode == -signal.SIGKILL
     assert run_row(store, run_id).status == "running"  # the lie the issue reported, until the next start
 
@@ -116,8 +136,9 @@ def test_a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start(setti
 
 def test_the_next_run_marks_it_even_without_a_restart_of_this_process(settings: Settings, store: Store) -> None:
     child = start_stalled_child(settings)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
+    with store.session() as s:
+        run_id = s.scalar(select(IngestRun.id))
+    killed(child, settings, run_id)
     service = IngestService(settings, store, progress=False)
     report = service.run([Listed("transcript:later")], inputs=["listed"])  # open_run looks first
     assert report.ok

@@ -55,10 +55,12 @@ def test_round_trip_of_every_record(settings, store: Store) -> None:  # type: ig
     again.close()
 
 
-def test_sqlite_runs_in_wal_with_foreign_keys(store: Store) -> None:
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = Store(f"sqlite:///{tmp_path / 'wal.sqlite'}")  # SQLite's own settings: not a test for both stores
     with store.engine.connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    store.close()
 
 
 def test_deleting_a_source_cascades_to_chunks(store: Store) -> None:
@@ -100,3 +102,38 @@ def test_a_failed_unit_of_work_leaves_nothing(store: Store) -> None:
 def test_source_ids_are_stable() -> None:
     assert source_id_for("transcript:intro/l1") == source_id_for("transcript:intro/l1")
     assert source_id_for("transcript:intro/l1") != source_id_for("transcript:intro/l2")
+
+
+def test_a_cursor_merged_twice_is_one_row_with_the_newer_value(store: Store) -> None:
+    # ingest saves cursors with Session.merge: an upsert on either database
+    with store.session() as s:
+        s.merge(SyncCursor(name="git:o/r:main", value="a"))
+    with store.session() as s:
+        s.merge(SyncCursor(name="git:o/r:main", value="b"))
+    with store.session() as s:
+        rows = s.scalars(select(SyncCursor).where(SyncCursor.name.startswith("git:")))
+        assert [(c.name, c.value) for c in rows] == [("git:o/r:main", "b")]
+
+
+def test_times_are_utc_whatever_the_servers_zone(postgres_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from lorebase.index.filters import allowed_chunk_ids, parse_filters
+
+    db = make_url(postgres_url).database
+    zoned = Store(postgres_url, upgrade=False)
+    with zoned.engine.begin() as c:  # a server set to another zone than UTC
+        c.execute(text(f'ALTER DATABASE "{db}" SET timezone TO \'America/New_York\''))
+    zoned.close()
+    store = Store(postgres_url)
+    with store.session() as s:
+        assert s.scalar(text("SHOW timezone")) == "UTC"
+        src = _source()  # authored 2024-05-01 00:00 UTC, 2024-04-30 20:00 in New York
+        src.chunks = [Chunk(ordinal=0, text="x", content_hash="x")]
+        s.add(src)
+    with store.session() as s:
+        assert s.scalar(select(Source.authored_at)) == datetime(2024, 5, 1, tzinfo=UTC)
+    # a date filter means UTC days: the source is on May 1st, not April 30th
+    assert allowed_chunk_ids(store, parse_filters({"since": "2024-05-01"})).size == 1
+    assert allowed_chunk_ids(store, parse_filters({"until": "2024-04-30"})).size == 0
+    store.close()

@@ -1,5 +1,6 @@
-"""Chainlit's tables come from our migrations, its SQLAlchemy data layer works on our SQLite, and
-every rating of a lorebase answer is mirrored into lorebase's Feedback records."""
+"""Chainlit's tables come from our migrations, its SQLAlchemy data layer works on our SQLite and on
+PostgreSQL (every test here runs on both), and every rating of a lorebase answer is mirrored into
+lorebase's Feedback records."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from sqlalchemy import inspect, select
 
 from lorebase.errors import InvalidInput
 from lorebase.feedback import FeedbackService
-from lorebase.settings import Settings
+from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
 from lorebase.store.chainlit_tables import CHAINLIT_TABLES
 from lorebase.store.models import Feedback
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    s = load_settings(home=tmp_path / "home", database_url=db_url)
+    s.ensure_home()
+    return s
+
 
 def _layer(settings: Settings, store: Store) -> Any:
     from chainlit.context import init_http_context
@@ -76,7 +84,7 @@ async def test_upgrade_creates_the_tables_chainlit_writes_every_column_of(store:
 
 
 @pytest.mark.asyncio
-async def test_threads_steps_and_feedback_round_trip_on_our_sqlite(settings: Settings, store: Store, chainlit_root: Path) -> None:
+async def test_threads_steps_and_feedback_round_trip_on_our_database(settings: Settings, store: Store, chainlit_root: Path) -> None:
     from chainlit.types import Feedback as ChainlitFeedback
 
     layer = _layer(settings, store)
@@ -87,7 +95,7 @@ async def test_threads_steps_and_feedback_round_trip_on_our_sqlite(settings: Set
         assert thread is not None and thread["name"] == "retries"
         answer = next(s for s in thread["steps"] if s["id"] == answer_id)
         assert answer["feedback"]["value"] == 1 and answer["feedback"]["id"] == fid
-        assert json.loads(answer["tags"]) == ["a", "b"]  # lists survive SQLite as JSON
+        assert json.loads(answer["tags"]) == ["a", "b"]  # lists survive as JSON text
         assert json.loads(answer["metadata"])["lorebase"]["answer"] == RECORD["answer"]
     finally:
         await layer.close()
@@ -224,10 +232,12 @@ async def test_a_rating_lorebase_refuses_is_not_kept_by_chainlit_either(settings
         await layer.close()
 
 
-def test_the_ui_refuses_databases_other_than_sqlite() -> None:
+def test_the_ui_takes_sqlite_and_postgresql_and_refuses_other_databases() -> None:
     from lorebase.errors import SettingsError
     from lorebase.ui.chainlit_home import async_url
 
     assert async_url("sqlite:////data/lorebase.db") == "sqlite+aiosqlite:////data/lorebase.db"
+    assert async_url("postgresql://u@db:5432/lorebase") == "postgresql+psycopg://u@db:5432/lorebase"
+    assert async_url("postgres://u@db/lorebase") == "postgresql+psycopg://u@db/lorebase"
     with pytest.raises(SettingsError, match="ui.enabled=false"):
-        async_url("postgresql://db/lorebase")
+        async_url("mysql+pymysql://db/lorebase")
