@@ -173,7 +173,7 @@ class AnswerSettings(_Section):
         "counts as finding nothing relevant and the answer abstains.",
     )
     min_evidence_score: float = Field(
-        0.5, ge=0.0, le=1.0,
+        0.25, ge=0.0, le=1.0,
         description="When nothing the model wrote can be verified, evidence lines scoring at least this are quoted "
         "(an extractive answer); below it the answer abstains.",
     )
