@@ -190,23 +190,36 @@ def chunk_segments(
 
 
 def _draft(pieces: list[_Piece], label_speakers: bool) -> ChunkDraft:
-    turns: list[tuple[str | None, list[str]]] = []
+    turns: list[tuple[str | None, list[_Piece]]] = []
     for p in pieces:
         if turns and turns[-1][0] == p.speaker:
-            turns[-1][1].append(p.text)
+            turns[-1][1].append(p)
         else:
-            turns.append((p.speaker, [p.text]))
-    if label_speakers:
-        text = "\n".join(f"{spk}: {' '.join(t)}" if spk else " ".join(t) for spk, t in turns)
-    else:
-        text = " ".join(" ".join(t) for _, t in turns)
+            turns.append((p.speaker, [p]))
+    # The text, and where each piece lies in it with its exact times: evidence quoted from the chunk
+    # is cited at the time it was said, not at a time shared out by characters.
+    out: list[str] = []
+    spans: list[list[float]] = []
+    pos = 0
+    for n, (spk, turn) in enumerate(turns):
+        sep = ("\n" if label_speakers else " ") if n else ""
+        head = f"{spk}: " if label_speakers and spk else ""
+        out.append(sep + head)
+        pos += len(sep) + len(head)
+        for i, p in enumerate(turn):
+            if i:
+                out.append(" ")
+                pos += 1
+            out.append(p.text)
+            spans.append([pos, pos + len(p.text), p.start / 1000, p.end / 1000])
+            pos += len(p.text)
     speakers: dict[str, None] = {}
     for spk, _ in turns:
         if spk:
             speakers.setdefault(spk)
     return ChunkDraft(
-        text=text,
+        text="".join(out),
         start_time=pieces[0].start / 1000,
         end_time=pieces[-1].end / 1000,
-        meta={"speakers": list(speakers)},
+        meta={"speakers": list(speakers), "spans": spans},
     )

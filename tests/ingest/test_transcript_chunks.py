@@ -69,7 +69,13 @@ def test_windows_sentence_ends_and_coverage_on_a_long_transcript(seed: int, lo: 
     # Every sentence here has at most 25 words (10 s), so each window holds a sentence end to close at.
     for c in chunks:
         assert c.text[-1] in ".?!", c.text[-30:]
-    assert all(c.meta == {"speakers": []} for c in chunks)
+    assert all(c.meta["speakers"] == [] for c in chunks)
+    # each piece's place in the text and its exact times, in order and inside the chunk
+    for c in chunks:
+        spans = c.meta["spans"]
+        assert spans[0][2] == c.start_time and spans[-1][3] == c.end_time
+        assert " ".join(c.text[a:b] for a, b, _, _ in spans) == c.text
+        assert all(t0 <= t1 for _, _, t0, t1 in spans)
 
 
 def test_a_single_segment_longer_than_the_window_is_split_at_sentence_ends() -> None:
