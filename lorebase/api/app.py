@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -35,9 +35,14 @@ def create_app(
     *,
     generator: Generator | None = None,
     start_generator: bool = True,
+    on_ready: Callable[[Services], None] | None = None,
+    on_progress: Callable[[str, str], None] | None = None,
 ) -> FastAPI:
     """Build the app. `services` and `generator` may be handed in (tests); otherwise they are built
-    at start-up, and the generator starts in the background so search works while it warms up."""
+    at start-up, and the generator starts in the background so search works while it warms up
+    (`/healthz` says what is still loading). `on_ready` is called once the generator has answered,
+    or has failed to start (then `services.readiness.status` is ``degraded``); `on_progress(part,
+    detail)` hears each step of loading."""
     check_binding(settings.server)
 
     @asynccontextmanager
@@ -45,13 +50,17 @@ def create_app(
         svc = services or await asyncio.to_thread(Services.build, settings)
         await asyncio.to_thread(svc.search.warm)  # the first request should not pay for loading
         app.state.services = svc
+        if on_progress is not None:
+            svc.readiness.subscribe(on_progress)
         if ui is not None:
             await ui.attach(svc)
         task = None
         if generator is not None:
             await svc.start_generator(generator, watch_adapters=True)
+            if on_ready is not None:
+                on_ready(svc)
         elif start_generator:
-            task = asyncio.create_task(_start_generator(svc))
+            task = asyncio.create_task(_start_generator(svc, on_ready))
         # --- scheduler (lorebase.scheduler): jobs run here when settings.scheduler.enabled ---
         app.state.scheduler = await start_in_server(settings, svc)
         try:
@@ -86,11 +95,13 @@ def create_app(
     return app
 
 
-async def _start_generator(svc: Services) -> None:
+async def _start_generator(svc: Services, on_ready: Callable[[Services], None] | None) -> None:
     try:
-        await svc.start_generator(watch_adapters=True)
+        await svc.start_generator(watch_adapters=True, warm_up=True)
         log.info("generator ready: %s", svc.generator.base_model if svc.generator else "?")
     except asyncio.CancelledError:
         raise
     except Exception as e:  # the API still serves search and ingest; chat answers 503 until fixed
         log.error("the generator did not start: %s", e)
+    if on_ready is not None:
+        on_ready(svc)

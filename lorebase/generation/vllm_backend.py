@@ -65,7 +65,8 @@ class VLLMBackend(OpenAIBackend):
 
     async def stream(self, req: GenerationRequest) -> AsyncGenerator[Delta, None]:
         if self.server is not None and not self.server.ready:
-            raise EngineUnavailable(f"the vLLM server is restarting (see {self.server.options.log_file}); try again shortly")
+            raise EngineUnavailable(f"the vLLM server is restarting (see {self.server.options.log_file}); try again shortly",
+                                    retry_after_s=10)
         # aclosing: a consumer that stops early closes the upstream response now, so vLLM aborts now.
         async with aclosing(super().stream(req)) as deltas:
             async for delta in deltas:

@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,6 +124,13 @@ class VLLMServer:
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
         self._ready = asyncio.Event()
+        # Told what the server is doing while it (re)starts, and when a restart serves again.
+        self.on_phase: Callable[[str], None] | None = None
+        self.on_restarted: Callable[[], None] | None = None
+
+    def _phase(self, detail: str) -> None:
+        if self.on_phase is not None:
+            self.on_phase(detail)
 
     @classmethod
     def from_settings(
@@ -255,6 +262,7 @@ class VLLMServer:
             )
         atexit.register(self._kill_group_now)
         log.info("vLLM server starting (pid %s, port %s, log %s)", self._proc.pid, o.port, o.log_file)
+        self._phase(f"vLLM: loading {o.model_dir.name} (pid {self._proc.pid}, log {o.log_file})")
         try:
             await self._wait_serving(self._proc)
         except BaseException:
@@ -289,6 +297,7 @@ class VLLMServer:
                 raise EngineUnavailable(f"the vLLM server did not start within {o.startup_timeout_s:.0f} s:\n{self.log_tail()}")
             try:
                 if (await http.get("/health")).status_code == 200:
+                    self._phase(f"vLLM: registering {o.served_name}")
                     listed = (await http.get("/v1/models")).json()
                     if any(m.get("id") == o.served_name for m in listed.get("data", [])):
                         return
@@ -336,12 +345,16 @@ class VLLMServer:
             if time.monotonic() - started > 10 * longest:
                 backoff = first  # it had been up a long while: not a crash loop
             log.warning("vLLM server exited (code %s); restarting in %.0f s (log: %s)", code, backoff, o.log_file)
+            self._phase(f"vLLM: restarting after it exited (code {code})")
             await asyncio.sleep(backoff)
             try:
                 await self._launch_and_wait()
                 self.restarts += 1
+                if self.on_restarted is not None:
+                    self.on_restarted()
             except EngineUnavailable as e:
                 log.error("vLLM server restart failed: %s", e)
+                self._phase(f"vLLM: restart failed, trying again in {min(backoff * 2, longest):.0f} s ({str(e).splitlines()[0]})")
                 self._proc = None
             backoff = min(backoff * 2, longest)
 
