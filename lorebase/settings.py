@@ -142,6 +142,9 @@ class GenerationSettings(_Section):
     )
     max_concurrency: int = Field(8, ge=1, description="Requests generating at once.")
     max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 503.")
+    summary_concurrency: int = Field(
+        0, ge=0, description="Summary calls (map batches, merges) sent at once, for the server to batch; 0: max_concurrency, 1: one at a time."
+    )
     vllm_python: Path = Field(Path(".venv-vllm/bin/python"), description="Python of the model-server environment.")
     vllm_port: int = Field(8001, ge=1, le=65535)
     vllm_dtype: Literal["float32", "bfloat16", "auto"] = "float32"

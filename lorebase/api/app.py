@@ -20,6 +20,7 @@ from lorebase.api.routes import feedback as feedback_routes
 from lorebase.api.routes import jobs as jobs_routes
 from lorebase.api.security import KeyCheck, check_binding
 from lorebase.generation.backend import Generator
+from lorebase.generation.summary_jobs import SummaryJobs
 from lorebase.scheduler.service import start_in_server, stop_in_server
 from lorebase.services import Services
 from lorebase.settings import Settings
@@ -67,6 +68,7 @@ def create_app(
             yield
         finally:
             await stop_in_server(app.state.scheduler)  # scheduler first: no job starts on closing services
+            await app.state.summary_jobs.aclose()
             if task is not None and not task.done():
                 task.cancel()
             if ui is not None:
@@ -79,6 +81,7 @@ def create_app(
     app = FastAPI(title="lorebase", version=__version__, lifespan=lifespan)
     app.state.metrics = Metrics()
     app.state.ingest_lock = threading.Lock()
+    app.state.summary_jobs = SummaryJobs(max_running=max(1, settings.generation.max_concurrency // 2))
     errors.install(app)
     auth = [Depends(KeyCheck(settings.server))]
     for router in (chat.router, models.router, native.router, health.metrics_router):

@@ -2,19 +2,24 @@
 
 Parts are labelled with where they come from ([mm:ss] for a lecture, [S1]… otherwise) so every
 bullet can point back. When the parts do not fit the model's context at once, they are summarised
-in batches (map) and the partial summaries merged (reduce), recursively.
+in batches (map) and the partial summaries merged (reduce), recursively. The batches of one step
+are sent at once, up to ``generation.summary_concurrency`` at a time (by default as many as the
+generation queue runs), so a vLLM server batches them instead of decoding one long request after
+another. ``progress`` hears each finished call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from lorebase.citations import Citation, cite, format_timestamp
-from lorebase.errors import InvalidInput, NotFound
+from lorebase.errors import InvalidInput, NotFound, Overloaded
 from lorebase.generation.backend import GenerationRequest, Generator
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
 from lorebase.settings import Settings
@@ -44,6 +49,19 @@ class Summary:
 class SummaryTarget:
     title: str
     sources: list[Source]
+
+
+@dataclass(frozen=True)
+class SummaryProgress:
+    """Generation calls done of those known so far; ``total`` grows when partial summaries need
+    more than one merge. ``stage`` is ``map``, ``merge`` or ``done``."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressFn = Callable[[SummaryProgress], None]
 
 
 class SummaryService:
@@ -91,13 +109,20 @@ class SummaryService:
 
     # --- writing it ---------------------------------------------------------------------------
 
-    async def summarize(self, target: SummaryTarget, model: str | None = None) -> Summary:
+    async def summarize(self, target: SummaryTarget, model: str | None = None, progress: ProgressFn | None = None) -> Summary:
         parts, citations = self._parts(target)
         if not parts:
             raise InvalidInput(f"{target.title}: nothing to summarise (the source is empty)")
         input_chars = sum(len(p.text) for p in parts)
-        text = await self._reduce(target.title, parts, model)
+        text = await _Run(self, model, progress).reduce(target.title, parts)
         return Summary(target.title, text.strip(), citations, input_chars, model or self.generator.base_model)
+
+    def concurrency(self) -> int:
+        """Calls of one summary in flight at once: the setting, never more than the generator's queue runs."""
+        g = self.settings.generation
+        queue = getattr(self.generator, "queue", None)
+        running = queue.max_concurrency if queue is not None else g.max_concurrency
+        return min(g.summary_concurrency or running, running)
 
     def _parts(self, target: SummaryTarget) -> tuple[list[Part], list[Citation]]:
         single_lecture = len(target.sources) == 1 and target.sources[0].kind == "transcript"
@@ -118,25 +143,6 @@ class SummaryService:
     def _budget(self) -> int:
         out = min(self.settings.generation.max_new_tokens, 512)
         return max(256, self.generator.context_length - out - 64)
-
-    async def _reduce(self, title: str, parts: list[Part], model: str | None) -> str:
-        batches = self._batches(title, parts)
-        if len(batches) == 1:
-            return await self._generate(summary_messages(title, [(p.ref, p.text) for p in batches[0]]), batches[0], model)
-        partials = [
-            await self._generate(summary_messages(title, [(p.ref, p.text) for p in b]), b, model) for b in batches
-        ]
-        merged_parts = [Part("", p) for p in partials]
-        while True:
-            msgs = merge_summaries_messages(title, [p.text for p in merged_parts])
-            if self.generator.count_prompt_tokens(msgs) <= self._budget() or len(merged_parts) == 1:
-                return await self._generate(msgs, merged_parts, model)
-            # still too long: merge pairwise and try again
-            half = []
-            for j in range(0, len(merged_parts), 2):
-                pair = merged_parts[j : j + 2]
-                half.append(Part("", await self._generate(merge_summaries_messages(title, [p.text for p in pair]), pair, model)))
-            merged_parts = half
 
     def _fits(self, title: str, parts: Sequence[Part]) -> bool:
         return self.generator.count_prompt_tokens(summary_messages(title, [(x.ref, x.text) for x in parts])) <= self._budget()
@@ -170,6 +176,78 @@ class SummaryService:
                                 repetition_penalty=self.settings.generation.repetition_penalty)
         out = await self.generator.complete(req)
         return out.text
+
+
+class _Run:
+    """One summary: its calls, sent concurrently up to the service's limit, and their progress."""
+
+    def __init__(self, service: SummaryService, model: str | None, progress: ProgressFn | None) -> None:
+        self.service = service
+        self.model = model
+        self.progress = progress
+        self.slots = asyncio.Semaphore(service.concurrency())
+        self.done = 0
+        self.total = 0
+        self.stage = "map"
+
+    def _tell(self) -> None:
+        if self.progress is not None:
+            self.progress(SummaryProgress(self.stage, self.done, self.total))
+
+    async def _call(self, messages: list[dict[str, str]], parts: Sequence[Part]) -> str:
+        async with self.slots:
+            wait, deadline = 0.5, time.monotonic() + self.service.settings.generation.request_timeout_s
+            while True:
+                try:
+                    text = await self.service._generate(messages, parts, self.model)
+                    break
+                except Overloaded:  # other users fill the line: wait for room rather than lose the summary
+                    if time.monotonic() + wait > deadline:
+                        raise
+                    await asyncio.sleep(wait)
+                    wait = min(wait * 2, 5.0)
+        self.done += 1
+        self._tell()
+        return text
+
+    async def _all(self, calls: list[Awaitable[str]]) -> list[str]:
+        """Run one step's calls at once, in order of their results; a failure cancels the rest."""
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def reduce(self, title: str, parts: list[Part]) -> str:
+        svc = self.service
+        batches = svc._batches(title, parts)
+        self.total = len(batches) + (1 if len(batches) > 1 else 0)  # the maps and, when several, one merge at least
+        self._tell()
+        if len(batches) == 1:
+            text = await self._call(summary_messages(title, [(p.ref, p.text) for p in batches[0]]), batches[0])
+            return self._finish(text)
+        partials = await self._all([self._call(summary_messages(title, [(p.ref, p.text) for p in b]), b) for b in batches])
+        merged_parts = [Part("", p) for p in partials]
+        self.stage = "merge"
+        while True:
+            msgs = merge_summaries_messages(title, [p.text for p in merged_parts])
+            if svc.generator.count_prompt_tokens(msgs) <= svc._budget() or len(merged_parts) == 1:
+                return self._finish(await self._call(msgs, merged_parts))
+            # still too long: merge pairwise (the pairs at once) and try again
+            pairs = [merged_parts[j : j + 2] for j in range(0, len(merged_parts), 2)]
+            self.total += len(pairs)
+            self._tell()
+            texts = await self._all([self._call(merge_summaries_messages(title, [p.text for p in pair]), pair) for pair in pairs])
+            merged_parts = [Part("", t) for t in texts]
+
+    def _finish(self, text: str) -> str:
+        self.stage = "done"
+        self.total = self.done
+        self._tell()
+        return text
 
 
 def find_target(

@@ -64,7 +64,7 @@ def test_while_the_generator_starts_health_models_and_chat_say_so(not_started: t
     assert chat.status_code == 503 and chat.headers["Retry-After"] == "5"
     err = chat.json()["error"]
     assert err["code"] == "engine_unavailable" and "vLLM: loading the model" in err["message"]
-    summary = client.post("/v1/summaries", json={"lecture": "scheduler"})
+    summary = client.post("/v1/summaries", json={"source_ids": ["src_any"]})
     assert summary.status_code == 503 and "Retry-After" in summary.headers
     assert client.post("/v1/search", json={"query": "retried with exponential backoff"}).status_code == 200
 
