@@ -164,6 +164,18 @@ class GenerationSettings(_Section):
     request_timeout_s: float = Field(600.0, gt=0, description="Longest wait for one generation request to the model server.")
 
 
+class CpuSettings(_Section):
+    """How `lorebase serve` shares the CPU cores between its own process and the vLLM worker
+    (lorebase/cpu_budget.py; auto: on 2 cores vLLM binds both and the API runs 1 thread, on 4 the API
+    gets core 3, on 16 cores 14-15)."""
+
+    vllm_cpus: str | None = Field(None, description="CPUs for vLLM's compute threads, one pinned thread each (e.g. 0-13); unset: auto.")
+    api_cpus: str | None = Field(
+        None, description="CPUs the API process (embedder, BM25, FAISS, grounding) is pinned to (e.g. 14-15), or `all`; unset: auto."
+    )
+    api_threads: int = Field(0, ge=0, description="Threads of the API process's torch, FAISS and BLAS pools; 0: auto (its cores, 1 when sharing).")
+
+
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Bind address. Any non-loopback address requires api_keys.")
     port: int = Field(8000, ge=1, le=65535)
@@ -381,6 +393,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    cpu: CpuSettings = Field(default_factory=CpuSettings)
     ui: UISettings = Field(default_factory=UISettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     qa: QASettings = Field(default_factory=QASettings)

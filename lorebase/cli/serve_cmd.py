@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lorebase.api.app import create_app
+    from lorebase.cpu_budget import apply_to_api_process
     from lorebase.services import Services
     from lorebase.settings import load_settings
 
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     settings.ensure_home()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("uvicorn.error").addFilter(_HideEarlyURL())
+    budget = apply_to_api_process(settings)  # before torch and FAISS load: their pools take the size now
+    logging.getLogger("lorebase.cpu_budget").info("CPU budget: %s", budget.describe())
     base = f"http://{settings.server.host}:{settings.server.port}"
 
     def progress(part: str, detail: str) -> None:

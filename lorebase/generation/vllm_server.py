@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lorebase.cpu_budget import THREAD_VARS, cpu_ranges, usable_cpus
+from lorebase.cpu_budget import plan as cpu_plan
 from lorebase.errors import EngineUnavailable
 from lorebase.settings import Settings
 
@@ -59,26 +61,12 @@ class VLLMOptions:
     health_interval_s: float = 10.0
     health_failures: int = 3  # consecutive failed /health checks before a running server is restarted
     backoff_s: tuple[float, float] = (1.0, 60.0)  # first and longest wait before a restart
+    cpu_bind: str | None = None  # CPUs for vLLM's pinned threads ("0-13"); None: every CPU this process may use
 
 
 def cpu_binding() -> str:
     """The CPUs this process may use, in the form vLLM's VLLM_CPU_OMP_THREADS_BIND wants."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = list(range(os.cpu_count() or 1))
-    return cpu_ranges(cpus)
-
-
-def cpu_ranges(cpus: list[int]) -> str:
-    """[0, 1, 2, 3, 8] -> "0-3,8"."""
-    spans: list[list[int]] = []  # [first, last] of each run of consecutive CPUs
-    for c in sorted(set(cpus)):
-        if spans and c == spans[-1][1] + 1:
-            spans[-1][1] = c
-        else:
-            spans.append([c, c])
-    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
+    return cpu_ranges(usable_cpus())
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -151,6 +139,7 @@ class VLLMServer:
             max_lora_rank=g.max_lora_rank,
             compact_json=g.vllm_compact_json,
             startup_timeout_s=g.vllm_startup_timeout_s,
+            cpu_bind=cpu_ranges(cpu_plan(settings).vllm_cpus),
         )
         return cls(options, adapters)
 
@@ -205,10 +194,15 @@ class VLLMServer:
             VLLM_ALLOW_RUNTIME_LORA_UPDATING="True",
             LOREBASE_PARENT_PID=str(os.getpid()),
         )
-        # All our cores, none held in reserve: 25-30% faster than vLLM's default on small machines.
-        # An operator's own values win.
-        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_binding())
+        # The CPU budget (lorebase/cpu_budget.py): by default all our cores, none held in reserve, 25-30%
+        # faster than vLLM's default on small machines. An operator's own values win.
+        for var in THREAD_VARS:  # the API process's pool sizes; vLLM sizes its own from the binding
+            env.pop(var, None)
+        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", o.cpu_bind or cpu_binding())
         env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        # The API process may be pinned elsewhere and its children inherit that: the launcher widens it.
+        if all(ch.isdigit() or ch in ",-" for ch in env["VLLM_CPU_OMP_THREADS_BIND"]):
+            env["LOREBASE_VLLM_AFFINITY"] = env["VLLM_CPU_OMP_THREADS_BIND"]
         return env
 
     # --- lifecycle -----------------------------------------------------------------------------
