@@ -97,7 +97,7 @@ class Services:
         self.summaries = SummaryService(self.settings, self.store, gen)
         if not load_adapters:
             return
-        self.adapters = AdapterWatcher(self.store, gen, self.settings.finetune.adapter_poll_s)
+        self.adapters = AdapterWatcher(self.store, gen, self.settings.finetune.adapter_poll_s, self.settings)
         try:
             await self.adapters.sync_once()
         except Exception as e:  # a broken adapter folder must not keep the base model from serving

@@ -62,11 +62,25 @@ class VLLMOptions:
     health_failures: int = 3  # consecutive failed /health checks before a running server is restarted
     backoff_s: tuple[float, float] = (1.0, 60.0)  # first and longest wait before a restart
     cpu_bind: str | None = None  # CPUs for vLLM's pinned threads ("0-13"); None: every CPU this process may use
+    enable_lora: bool = True  # False for an engine on merged weights: no LoRA slots, no LoRA work per token
 
 
 def cpu_binding() -> str:
     """The CPUs this process may use, in the form vLLM's VLLM_CPU_OMP_THREADS_BIND wants."""
     return cpu_ranges(usable_cpus())
+
+
+def is_cpu_build(python: Path) -> bool:
+    """Whether the model-server environment of ``python`` holds vLLM's CPU build (vllm-cpu), found by
+    its package metadata without starting it; plain ``vllm`` is the GPU build."""
+    venv = python.expanduser().absolute().parent.parent
+    return any(venv.glob("lib/python*/site-packages/vllm_cpu-*.dist-info"))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -167,16 +181,15 @@ class VLLMServer:
             "--served-model-name", o.served_name,
             "--dtype", o.dtype,
             "--max-model-len", str(o.max_model_len),
-            "--enable-lora",
-            "--max-lora-rank", str(o.max_lora_rank),
-            "--max-loras", str(o.max_loras),
             "--host", o.host,
             "--port", str(o.port),
             "--disable-uvicorn-access-log",
         ]  # fmt: skip
+        if o.enable_lora:
+            cmd += ["--enable-lora", "--max-lora-rank", str(o.max_lora_rank), "--max-loras", str(o.max_loras)]
         if o.compact_json:
             cmd += ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
-        if self.adapters:
+        if self.adapters and o.enable_lora:
             cmd += ["--lora-modules", *(f"{name}={path}" for name, path in self.adapters.items())]
         return cmd
 

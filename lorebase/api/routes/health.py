@@ -39,6 +39,9 @@ async def healthz(request: Request) -> dict[str, Any] | JSONResponse:
     engines = getattr(svc.generator, "engines", None)
     if callable(engines):  # which engine serves what (vLLM: the base engine, a merged promoted adapter)
         body["engines"] = engines()
+        if "starting" in body["engines"]:  # the adapter is served through LoRA meanwhile: ok, but say so
+            adapter = body["engines"]["starting"]["adapter"]
+            body.setdefault("loading", {})["merged engine"] = f"starting an engine on {adapter}'s merged weights"
     if status == "starting":
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
     return body
