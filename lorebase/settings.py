@@ -151,7 +151,11 @@ class GenerationSettings(_Section):
         "float32",
         description="vLLM's precision for every engine it runs (base and merged); bfloat16 is ~1.5x faster on CPUs with AVX512-BF16 or AMX; auto: the checkpoint's own.",
     )
-    vllm_kv_cache_gib: float = Field(2.0, gt=0)
+    vllm_kv_cache_gib: float = Field(2.0, gt=0, description="vLLM: KV cache per engine, in GiB (a merged engine has its own).")
+    vllm_eager: bool = Field(
+        True,
+        description="vLLM: run without torch.compile. An engine starts in seconds instead of minutes on a small CPU; engines with LoRA run eager anyway.",
+    )
     transformers_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="transformers backend: bfloat16 decodes about 1.5x faster on CPUs with AVX512-BF16 or AMX, with different greedy text."
     )

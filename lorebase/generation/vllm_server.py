@@ -63,6 +63,7 @@ class VLLMOptions:
     backoff_s: tuple[float, float] = (1.0, 60.0)  # first and longest wait before a restart
     cpu_bind: str | None = None  # CPUs for vLLM's pinned threads ("0-13"); None: every CPU this process may use
     enable_lora: bool = True  # False for an engine on merged weights: no LoRA slots, no LoRA work per token
+    enforce_eager: bool = True  # no torch.compile: starts in seconds, not minutes, on a small CPU (LoRA runs eager anyway)
 
 
 def cpu_binding() -> str:
@@ -154,6 +155,7 @@ class VLLMServer:
             compact_json=g.vllm_compact_json,
             startup_timeout_s=g.vllm_startup_timeout_s,
             cpu_bind=cpu_ranges(cpu_plan(settings).vllm_cpus),
+            enforce_eager=g.vllm_eager,
         )
         return cls(options, adapters)
 
@@ -185,6 +187,8 @@ class VLLMServer:
             "--port", str(o.port),
             "--disable-uvicorn-access-log",
         ]  # fmt: skip
+        if o.enforce_eager:
+            cmd += ["--enforce-eager"]
         if o.enable_lora:
             cmd += ["--enable-lora", "--max-lora-rank", str(o.max_lora_rank), "--max-loras", str(o.max_loras)]
         if o.compact_json:
