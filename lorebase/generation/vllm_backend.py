@@ -30,7 +30,7 @@ from lorebase.errors import EngineUnavailable
 from lorebase.generation.backend import ChatTokenizer, Delta, GenerationRequest
 from lorebase.generation.openai_backend import OpenAIBackend
 from lorebase.generation.queue import GenerationQueue
-from lorebase.generation.vllm_server import VLLMServer, free_port
+from lorebase.generation.vllm_server import VLLMOptions, VLLMServer, free_port
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +146,7 @@ class VLLMBackend(OpenAIBackend):
             current = self.merged
             if current is not None and current.adapter == adapter and current.model_dir == model_dir:
                 return
-            options = dataclasses.replace(
-                self.server.options,
-                model_dir=model_dir,
-                served_name=adapter,
-                port=free_port(self.server.options.host),
-                enable_lora=False,
-                log_file=self.server.options.log_file.with_name(f"vllm-merged-{adapter}.log"),
-            )
+            options = self.merged_options(adapter, model_dir)
             server = VLLMServer(options)
             self.switching_to = adapter
             t0 = time.monotonic()
@@ -176,6 +169,19 @@ class VLLMBackend(OpenAIBackend):
             log.info("adapter %s now served from merged weights (engine ready in %.0f s)", adapter, time.monotonic() - t0)
         if current is not None:
             await self._retire(current)
+
+    def merged_options(self, adapter: str, model_dir: Path) -> VLLMOptions:
+        """A merged engine runs as the base engine does (dtype, KV cache, CPU binding, eager), on its
+        own port and log, without LoRA."""
+        assert self.server is not None
+        return dataclasses.replace(
+            self.server.options,
+            model_dir=model_dir,
+            served_name=adapter,
+            port=free_port(self.server.options.host),
+            enable_lora=False,
+            log_file=self.server.options.log_file.with_name(f"vllm-merged-{adapter}.log"),
+        )
 
     async def stop_merged(self) -> None:
         """Serve every adapter through LoRA again (the promoted one was rolled back to the base model)."""
