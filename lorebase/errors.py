@@ -66,9 +66,16 @@ class PromptTooLong(LorebaseError):
 
 
 class EngineUnavailable(LorebaseError):
-    """The generator cannot serve now: the model server is down, starting or unreachable."""
+    """The generator cannot serve now: the model server is down, starting or unreachable.
+
+    ``retry_after_s`` is set when the wait is expected to end by itself (start-up, a restart); the
+    API sends it as ``Retry-After``."""
 
     code = "engine_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Overloaded(LorebaseError):

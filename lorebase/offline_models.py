@@ -11,11 +11,14 @@ local model folder replaces each through settings (``models.generator`` / ``mode
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +82,12 @@ def builtin_generator_dir(settings: Settings, p: GeneratorProfile) -> Path:
     return settings.models_dir / f"generator-{p.name}"
 
 
-def generator_path(settings: Settings) -> Path:
-    """The folder of the generator that transformers, peft and vLLM load."""
+def generator_path(settings: Settings, *, prepare_missing: bool = True, log: Callable[[str], None] | None = None) -> Path:
+    """The folder of the generator that transformers, peft and vLLM load.
+
+    A built-in generator whose package is installed but that is not prepared yet in this data home
+    is prepared now, once, with a progress line (``log``, else stderr); ``prepare_missing=False``
+    only reports it missing."""
     name = settings.models.generator
     p = generator_profiles.profile(name)
     if p is None:
@@ -94,13 +101,37 @@ def generator_path(settings: Settings) -> Path:
         return folder
     folder = builtin_generator_dir(settings, p)
     if not _is_model_folder(folder):
+        if prepare_missing and generator_profiles.installed(p):
+            with _preparing(settings):
+                if not _is_model_folder(folder):  # another process may have prepared it while we waited
+                    prepare_generator(settings, log or _to_stderr, first_use=True)
+            if _is_model_folder(folder):
+                return folder
         raise ModelNotAvailable(
             f"the generator profile {p.name!r} ({p.model}) is not prepared in {folder}: run `lorebase models prepare`"
         )
     return folder
 
 
-def prepare_generator(settings: Settings, log: Callable[[str], None] = print, force: bool = False) -> None:
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _preparing(settings: Settings) -> Iterator[None]:
+    """One preparation at a time per data home, across processes (a server and a CLI command may
+    both find the model missing); the waiter then finds it prepared."""
+    settings.ensure_home()
+    with open(settings.models_dir / ".prepare.lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def prepare_generator(settings: Settings, log: Callable[[str], None] = print, force: bool = False,
+                      first_use: bool = False) -> None:
     """Join (when sliced), verify and convert the configured generator profile once."""
     p = generator_profiles.profile(settings.models.generator)
     if p is None:
@@ -111,7 +142,9 @@ def prepare_generator(settings: Settings, log: Callable[[str], None] = print, fo
         return
     work = settings.models_dir / "gguf"
     src = generator_profiles.gguf_source(p, work, log)
-    log(f"converting {p.model} to safetensors in {out} (15 s for tiny, 1-3 min for small and base)…")
+    why = "for first use" if first_use else "once"
+    log(f"preparing the generator {p.name} ({p.model}) {why}: converting to safetensors in {out} "
+        "(15 s for tiny, 1-3 min for small and base)…")
     t0 = time.monotonic()
     try:
         convert_gguf(src, out)
@@ -167,8 +200,9 @@ def _is_whisper_folder(p: Path) -> bool:
     return p.is_dir() and (p / "model.bin").is_file() and (p / "config.json").is_file()
 
 
-def whisper_path(settings: Settings) -> Path:
-    """The CTranslate2 Whisper folder that faster-whisper loads (a folder, never a hub name)."""
+def whisper_path(settings: Settings, *, prepare_missing: bool = True, log: Callable[[str], None] | None = None) -> Path:
+    """The CTranslate2 Whisper folder that faster-whisper loads (a folder, never a hub name); the
+    built-in one is prepared on first use, as the generator is."""
     name = settings.models.whisper
     if name != DEFAULT_WHISPER:
         p = Path(name).expanduser()
@@ -179,10 +213,19 @@ def whisper_path(settings: Settings) -> Path:
             )
         return p
     p = builtin_whisper_dir(settings)
-    model_bin = p / "model.bin"
-    if not _is_whisper_folder(p) or model_bin.stat().st_size != WHISPER_BYTES:
-        raise ModelNotAvailable(f"the default speech model is not prepared in {p}: run `lorebase models prepare`")
+    if not _whisper_prepared(p):
+        if not prepare_missing:
+            raise ModelNotAvailable(f"the default speech model is not prepared in {p}: run `lorebase models prepare`")
+        with _preparing(settings):
+            if not _whisper_prepared(p):
+                (log or _to_stderr)(f"preparing the speech model {DEFAULT_WHISPER} for first use (joining its two packaged halves)…")
+                assemble_whisper(p)
+                (log or _to_stderr)(f"speech model ready: {p}")
     return p
+
+
+def _whisper_prepared(p: Path) -> bool:
+    return _is_whisper_folder(p) and (p / "model.bin").stat().st_size == WHISPER_BYTES
 
 
 def _whisper_halves() -> tuple[Path, Path]:
@@ -233,15 +276,12 @@ def prepare_whisper(settings: Settings, log: Callable[[str], None] = print, forc
     if settings.models.whisper != DEFAULT_WHISPER:
         return
     out = builtin_whisper_dir(settings)
-    try:
-        whisper_path(settings)
-        ready = True
-    except ModelNotAvailable:
-        ready = False
+    ready = _whisper_prepared(out)
     if ready and not force:
         log(f"speech model already prepared: {out}")
         return
-    assemble_whisper(out)
+    with _preparing(settings):
+        assemble_whisper(out)
     log(f"speech model ready: {out}")
 
 
@@ -251,7 +291,8 @@ def prepare_whisper(settings: Settings, log: Callable[[str], None] = print, forc
 def prepare(settings: Settings, log: Callable[[str], None] = print, force: bool = False) -> list[ModelInfo]:
     """Make every configured model usable offline. Idempotent; `force` redoes the conversion."""
     settings.ensure_home()
-    prepare_generator(settings, log, force)
+    with _preparing(settings):
+        prepare_generator(settings, log, force)
     prepare_whisper(settings, log, force)
     infos = available(settings)
     for info in infos:
@@ -261,12 +302,12 @@ def prepare(settings: Settings, log: Callable[[str], None] = print, force: bool 
 
 
 def available(settings: Settings) -> list[ModelInfo]:
-    """What each role resolves to now, without loading anything."""
+    """What each role resolves to now, without loading or preparing anything."""
     out = []
     for role, name, locate in (
-        ("generator", settings.models.generator, generator_path),
+        ("generator", settings.models.generator, partial(generator_path, prepare_missing=False)),
         ("embedder", settings.models.embedder, embedder_path),
-        ("whisper", settings.models.whisper, whisper_path),
+        ("whisper", settings.models.whisper, partial(whisper_path, prepare_missing=False)),
     ):
         try:
             p = locate(settings)

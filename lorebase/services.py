@@ -7,10 +7,11 @@ Parts load lazily where they are heavy: the embedder on first search, the genera
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lorebase.feedback import FeedbackService
+from lorebase.readiness import Readiness
 from lorebase.settings import Settings
 from lorebase.store import Store
 
@@ -38,6 +39,7 @@ class Services:
     answers: AnswerService | None = None
     summaries: SummaryService | None = None
     adapters: AdapterWatcher | None = None
+    readiness: Readiness = field(default_factory=Readiness)
 
     @classmethod
     def build(cls, settings: Settings, *, progress: bool = False) -> Services:
@@ -60,25 +62,43 @@ class Services:
         return cls(settings, store, search, indexer, ingest, FeedbackService(store))
 
     async def start_generator(
-        self, generator: Generator | None = None, *, load_adapters: bool = True, watch_adapters: bool = False
+        self, generator: Generator | None = None, *, load_adapters: bool = True, watch_adapters: bool = False, warm_up: bool = False
     ) -> None:
         """Start (or connect to) the configured generator; tests may hand one in.
 
         The promoted adapter (and the one before it, for rollback) is loaded at once. A server passes
-        `watch_adapters` so that promotions and rollbacks made later, in any process, reach it too;
-        jobs that only need the base model (QA generation) pass `load_adapters=False`."""
+        `watch_adapters` so that promotions and rollbacks made later, in any process, reach it too,
+        and `warm_up` so that it is ready only once the model has answered; jobs that only need the
+        base model (QA generation) pass `load_adapters=False`. `readiness` follows every step."""
+        from lorebase.generation.factory import open_generator
+
+        ready = self.readiness
+        ready.begin("generator", "starting")
+        try:
+            gen = generator or await open_generator(
+                self.settings, progress=lambda detail: ready.begin("generator", detail), on_restarted=lambda: ready.done("generator")
+            )
+            await self._serve_with(gen, load_adapters=load_adapters, watch_adapters=watch_adapters, warm_up=warm_up)
+        except BaseException as e:
+            ready.fail("generator", str(e).splitlines()[0] if str(e) else type(e).__name__)
+            raise
+        ready.done("generator")
+
+    async def _serve_with(self, gen: Generator, *, load_adapters: bool, watch_adapters: bool, warm_up: bool) -> None:
         from lorebase.finetune.serving import AdapterWatcher
         from lorebase.generation.answer import AnswerService
-        from lorebase.generation.factory import open_generator
+        from lorebase.generation.backend import GenerationRequest
         from lorebase.generation.summarize import SummaryService
 
-        self.generator = generator or await open_generator(self.settings)
-        self.answers = AnswerService(self.settings, self.search, self.generator)
-        self.summaries = SummaryService(self.settings, self.store, self.generator)
+        self.generator = gen
+        if warm_up:  # ready means it answers: the first request must not find it still warming up
+            self.readiness.begin("generator", "warming up: a first one-token answer")
+            await gen.complete(GenerationRequest([{"role": "user", "content": "Hello"}], max_tokens=1))
+        self.answers = AnswerService(self.settings, self.search, gen)
+        self.summaries = SummaryService(self.settings, self.store, gen)
         if not load_adapters:
             return
-        self.adapters = AdapterWatcher(self.store, self.generator, self.settings.finetune.adapter_poll_s,
-                                       self.settings.adapters_dir)
+        self.adapters = AdapterWatcher(self.store, gen, self.settings.finetune.adapter_poll_s, self.settings)
         try:
             await self.adapters.sync_once()
         except Exception as e:  # a broken adapter folder must not keep the base model from serving

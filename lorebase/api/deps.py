@@ -13,8 +13,10 @@ def services(request: Request) -> Services:
 
 
 def generator_ready(svc: Services) -> None:
-    if svc.generator is None or svc.answers is None or svc.summaries is None:
-        raise EngineUnavailable("the generator is not running (it may still be starting); try again shortly")
+    """503 until the generator answers: with Retry-After while it starts, without once it failed."""
+    if svc.generator is None or svc.answers is None or svc.summaries is None or not svc.readiness.is_ready("generator"):
+        starting = svc.readiness.status == "starting"
+        raise EngineUnavailable(svc.readiness.waiting_message("generator"), retry_after_s=5 if starting else None)
 
 
 async def resolve_model(svc: Services, requested: str | None) -> str | None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from typing import Any
 
@@ -77,8 +78,11 @@ def install(app: FastAPI) -> None:
         status, type_ = status_of(exc)
         if status >= 500:
             log.warning("%s: %s", type(exc).__name__, exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(str(exc), type_, exc.code), status_code=status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:  # a wait that ends by itself (start-up, a restart): say when to come back
+            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        return JSONResponse(error_body(str(exc), type_, exc.code), status_code=status, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -155,6 +155,7 @@ class ModelCard(BaseModel):
     owned_by: str = "lorebase"
     # --- lorebase extensions ---
     parent: str | None = None
+    ready: bool | None = None  # false while the generator that will serve it is still starting
 
 
 class ModelList(BaseModel):

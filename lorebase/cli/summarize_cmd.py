@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lorebase.generation.summarize import SummaryProgress
 
 HELP = """SOURCE is a lecture title or source id, a commit range REPO:OLD..NEW, an issue or PR as
 '#N' (with --repo when several repos have it), or several source ids."""
@@ -32,6 +38,27 @@ def target_args(sources: list[str], repo: str | None) -> dict[str, object]:
     return {"lecture": s}
 
 
+@contextmanager
+def progress_bar(title: str) -> Iterator[Callable[[SummaryProgress], None]]:
+    """A bar of the summary's generation calls on stderr (a terminal only); its total grows when merges are added."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(desc=f"summarising {title[:40]}", unit=" calls", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+    def update(p: SummaryProgress) -> None:
+        bar.total = max(p.total, p.done)
+        bar.set_postfix_str(p.stage, refresh=False)
+        bar.n = p.done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -47,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             target = find_target(svc.store, **target_args(args.source, args.repo))  # type: ignore[arg-type]
             await svc.start_generator()
             assert svc.summaries is not None
-            s = await svc.summaries.summarize(target, model=svc.pick_adapter(args.model))
+            with progress_bar(target.title) as progress:
+                s = await svc.summaries.summarize(target, model=svc.pick_adapter(args.model), progress=progress)
         finally:
             await svc.aclose()
         if args.json:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lorebase.errors import ModelNotAvailable, SettingsError
@@ -12,10 +13,24 @@ from lorebase.offline_models import generator_path
 from lorebase.settings import Settings
 
 
-async def open_generator(settings: Settings, *, adapters: Mapping[str, Path] | None = None) -> Generator:
+def base_model_name(settings: Settings) -> str:
+    """The name the base model is served under, known without loading or preparing it."""
+    return settings.generation.model_name or Path(settings.models.generator).expanduser().name
+
+
+async def open_generator(
+    settings: Settings,
+    *,
+    adapters: Mapping[str, Path] | None = None,
+    progress: Callable[[str], None] | None = None,
+    on_restarted: Callable[[], None] | None = None,
+) -> Generator:
     """Start (or connect to) the generator; ``adapters`` (name -> folder) default to ``generation.adapters``.
 
-    The caller owns the result and must ``await generator.aclose()`` (it stops a vLLM server we started).
+    ``progress`` hears what is being done while it starts (preparing the model on first use, the
+    vLLM server's start), and later when a watched vLLM server restarts; ``on_restarted`` when it
+    serves again. The caller owns the result and must ``await generator.aclose()`` (it stops a vLLM
+    server we started).
     """
     g = settings.generation
     queue = GenerationQueue(g.max_concurrency, g.max_queue)
@@ -26,7 +41,9 @@ async def open_generator(settings: Settings, *, adapters: Mapping[str, Path] | N
         case "transformers":
             from lorebase.generation.transformers_backend import TransformersBackend
 
-            model_dir = generator_path(settings)
+            model_dir = await asyncio.to_thread(generator_path, settings, log=progress)
+            if progress is not None:
+                progress(f"loading {model_dir.name} in process (transformers)")
             return await TransformersBackend.open(
                 model_dir,
                 base_model=g.model_name or model_dir.name,
@@ -40,7 +57,7 @@ async def open_generator(settings: Settings, *, adapters: Mapping[str, Path] | N
             from lorebase.generation.vllm_backend import VLLMBackend
             from lorebase.generation.vllm_server import VLLMServer
 
-            model_dir = generator_path(settings)
+            model_dir = await asyncio.to_thread(generator_path, settings, log=progress)
             name = g.model_name or model_dir.name
             context_length = g.max_model_len or model_context_length(model_dir)
             tokenizer = ChatTokenizer(model_dir)
@@ -60,6 +77,7 @@ async def open_generator(settings: Settings, *, adapters: Mapping[str, Path] | N
             server = VLLMServer.from_settings(
                 settings, model_dir=model_dir, served_name=name, max_model_len=context_length, adapters=start_adapters
             )
+            server.on_phase, server.on_restarted = progress, on_restarted
             return await VLLMBackend.start(server, queue=queue, tokenizer=tokenizer, timeout_s=g.request_timeout_s)
 
         case "openai":
@@ -68,7 +86,7 @@ async def open_generator(settings: Settings, *, adapters: Mapping[str, Path] | N
             base_url = require_base_url(g.base_url)
             local: Path | None
             try:
-                local = generator_path(settings)
+                local = await asyncio.to_thread(generator_path, settings, log=progress)
             except ModelNotAvailable:
                 local = None  # a remote-only model: prompt sizes are estimated, the server judges
             remote_name = g.model_name or (local.name if local is not None else None)

@@ -123,6 +123,11 @@ class OpenAIBackend:
         # Retries are ours to decide (the queue and the watchdog); a hidden retry would double the load.
         self._client: AsyncOpenAI = AsyncOpenAI(base_url=self.base_url, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
 
+    @property
+    def queue(self) -> GenerationQueue:
+        """The bounded line every request of this backend goes through (/metrics and summaries read it)."""
+        return self._queue
+
     # --- prompt size ---------------------------------------------------------------------------
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:

@@ -5,13 +5,18 @@ bullet can point back. When the parts do not fit the model's context at once, th
 in batches (map) and the partial summaries merged (reduce), recursively.
 
 `SummaryService.stream` yields progress ("part k of n") while the parts are summarised and the final
-text as it is written; `summarize` waits for the whole summary.
+text as it is written; `summarize` waits for the whole summary. The calls of one step (map batches,
+pairwise merges) are sent at once, up to ``generation.summary_concurrency`` at a time (by default as
+many as the generation queue runs), so a vLLM server batches them instead of decoding one long
+request after another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,7 +24,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from lorebase.citations import Citation, cite, format_timestamp
-from lorebase.errors import InvalidInput, NotFound
+from lorebase.errors import InvalidInput, NotFound, Overloaded
 from lorebase.generation.backend import GenerationRequest, Generator
 from lorebase.generation.support import check_claim
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
@@ -58,6 +63,22 @@ class SummaryEvent:
     step: int = 0
     steps: int = 0
     summary: Summary | None = None
+    stage: str = ""  # map | merge: which step the progress is in
+    done: int = 0  # generation calls done of `total` known so far
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class SummaryProgress:
+    """Generation calls done of those known so far; ``total`` grows when partial summaries need
+    more than one merge. ``stage`` is ``map``, ``merge`` or ``done``."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressFn = Callable[[SummaryProgress], None]
 
 
 @dataclass
@@ -111,11 +132,24 @@ class SummaryService:
 
     # --- writing it ---------------------------------------------------------------------------
 
-    async def summarize(self, target: SummaryTarget, model: str | None = None) -> Summary:
+    async def summarize(self, target: SummaryTarget, model: str | None = None, progress: ProgressFn | None = None) -> Summary:
+        done = 0
         async for ev in self.stream(target, model):
+            if ev.type == "progress" and progress is not None:
+                progress(SummaryProgress(ev.stage, ev.done, ev.total))
+                done = ev.done
             if ev.summary is not None:
+                if progress is not None:
+                    progress(SummaryProgress("done", done + 1, done + 1))  # the last call, streamed, counts too
                 return ev.summary
         raise AssertionError("the summary stream ended without a final event")
+
+    def concurrency(self) -> int:
+        """Calls of one summary in flight at once: the setting, never more than the generator's queue runs."""
+        g = self.settings.generation
+        queue = getattr(self.generator, "queue", None)
+        running = queue.max_concurrency if queue is not None else g.max_concurrency
+        return min(g.summary_concurrency or running, running)
 
     async def stream(self, target: SummaryTarget, model: str | None = None) -> AsyncIterator[SummaryEvent]:
         parts, citations = self._parts(target)
@@ -153,31 +187,35 @@ class SummaryService:
 
     async def _reduce(self, title: str, parts: list[Part], model: str | None) -> AsyncIterator[SummaryEvent]:
         batches = self._batches(title, parts)
+        calls = _Calls(self, model)
         if len(batches) == 1:
-            yield SummaryEvent("progress", "Writing the summary", 1, 1)
+            yield SummaryEvent("progress", "Writing the summary", 1, 1, stage="map", done=0, total=1)
             async for ev in self._generate_stream(summary_messages(title, [(p.ref, p.text) for p in batches[0]]), batches[0], model):
                 yield ev
             return
-        partials = []
-        for k, b in enumerate(batches, start=1):
-            yield SummaryEvent("progress", f"Summarising part {k} of {len(batches)}", k, len(batches))
-            partials.append(await self._generate(summary_messages(title, [(p.ref, p.text) for p in b]), b, model))
+        n = len(batches)
+        calls.total = n + 1  # the maps and at least one merge
+        partials: list[str] = []
+        async for k, texts in calls.all([(summary_messages(title, [(p.ref, p.text) for p in b]), b) for b in batches]):
+            yield SummaryEvent("progress", f"Summarising part {min(k + 1, n)} of {n}", k, n, stage="map",
+                               done=calls.done, total=calls.total)
+            partials = texts
         merged_parts = [Part("", p) for p in partials]
         while True:
             msgs = merge_summaries_messages(title, [p.text for p in merged_parts])
             if self.generator.count_prompt_tokens(msgs) <= self._budget() or len(merged_parts) == 1:
-                yield SummaryEvent("progress", f"Writing the summary from {len(merged_parts)} partial summaries", 1, 1)
+                yield SummaryEvent("progress", f"Writing the summary from {len(merged_parts)} partial summaries", 1, 1,
+                                   stage="merge", done=calls.done, total=calls.total)
                 async for ev in self._generate_stream(msgs, merged_parts, model):
                     yield ev
                 return
-            # still too long: merge pairwise and try again
-            half = []
-            pairs = (len(merged_parts) + 1) // 2
-            for j in range(0, len(merged_parts), 2):
-                pair = merged_parts[j : j + 2]
-                yield SummaryEvent("progress", f"Merging partial summaries, pair {j // 2 + 1} of {pairs}", j // 2 + 1, pairs)
-                half.append(Part("", await self._generate(merge_summaries_messages(title, [p.text for p in pair]), pair, model)))
-            merged_parts = half
+            # still too long: merge pairwise (the pairs at once) and try again
+            pairs = [merged_parts[j : j + 2] for j in range(0, len(merged_parts), 2)]
+            calls.total += len(pairs)
+            async for k, texts in calls.all([(merge_summaries_messages(title, [p.text for p in pair]), pair) for pair in pairs]):
+                yield SummaryEvent("progress", f"Merging partial summaries, pair {min(k + 1, len(pairs))} of {len(pairs)}",
+                                   k, len(pairs), stage="merge", done=calls.done, total=calls.total)
+                merged_parts = [Part("", t) for t in texts] if texts else merged_parts
 
     def _fits(self, title: str, parts: Sequence[Part]) -> bool:
         return self.generator.count_prompt_tokens(summary_messages(title, [(x.ref, x.text) for x in parts])) <= self._budget()
@@ -219,6 +257,49 @@ class SummaryService:
         async for d in self.generator.stream(self._request(messages, parts, model)):
             if d.text:
                 yield SummaryEvent("delta", d.text)
+
+
+class _Calls:
+    """One summary's generation calls: a step's calls sent at once, bounded by the service's
+    concurrency; a full queue (other users) makes a call wait rather than fail the summary."""
+
+    def __init__(self, service: SummaryService, model: str | None) -> None:
+        self.service = service
+        self.model = model
+        self.slots = asyncio.Semaphore(service.concurrency())
+        self.done = 0
+        self.total = 0
+
+    async def _call(self, messages: list[dict[str, str]], parts: Sequence[Part]) -> str:
+        async with self.slots:
+            wait, deadline = 0.5, time.monotonic() + self.service.settings.generation.request_timeout_s
+            while True:
+                try:
+                    text = await self.service._generate(messages, parts, self.model)
+                    break
+                except Overloaded:
+                    if time.monotonic() + wait > deadline:
+                        raise
+                    await asyncio.sleep(wait)
+                    wait = min(wait * 2, 5.0)
+        self.done += 1
+        return text
+
+    async def all(self, calls: Sequence[tuple[list[dict[str, str]], Sequence[Part]]]) -> AsyncIterator[tuple[int, list[str]]]:
+        """Yields (calls finished, []) as each finishes, then (all, the texts in order); a failure
+        cancels the rest."""
+        tasks = [asyncio.ensure_future(self._call(m, p)) for m, p in calls]
+        try:
+            for k, fut in enumerate(asyncio.as_completed(tasks), start=1):
+                await fut
+                if k < len(tasks):
+                    yield k, []
+            yield len(tasks), [t.result() for t in tasks]
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def find_target(

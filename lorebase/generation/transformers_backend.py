@@ -185,6 +185,11 @@ class TransformersBackend:
             await backend.load_adapter(name, path)
         return backend
 
+    @property
+    def queue(self) -> GenerationQueue:
+        """The bounded line every request of this backend goes through (/metrics and summaries read it)."""
+        return self._queue
+
     # --- models and adapters -------------------------------------------------------------------
 
     async def models(self) -> list[str]:

@@ -48,6 +48,24 @@ def _die_with_parent() -> bool:
 
 _die_with_parent()
 
+
+def _widen_affinity() -> None:
+    """Run on the CPUs lorebase's CPU budget gave vLLM, not on those of the (possibly pinned) API
+    process this was started from."""
+    spec = os.environ.get("LOREBASE_VLLM_AFFINITY", "")
+    cpus: set[int] = set()
+    for part in filter(None, spec.split(",")):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    if cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError:
+            pass  # CPUs outside this container's set: vLLM's own binding reports it
+
+
+_widen_affinity()
+
 if __name__ == "__main__":
     # The parent may have died before prctl took effect.
     expected = os.environ.get("LOREBASE_PARENT_PID", "")

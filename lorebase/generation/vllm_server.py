@@ -21,11 +21,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lorebase.cpu_budget import THREAD_VARS, cpu_ranges, usable_cpus
+from lorebase.cpu_budget import plan as cpu_plan
 from lorebase.errors import EngineUnavailable
 from lorebase.settings import Settings
 
@@ -59,26 +61,27 @@ class VLLMOptions:
     health_interval_s: float = 10.0
     health_failures: int = 3  # consecutive failed /health checks before a running server is restarted
     backoff_s: tuple[float, float] = (1.0, 60.0)  # first and longest wait before a restart
+    cpu_bind: str | None = None  # CPUs for vLLM's pinned threads ("0-13"); None: every CPU this process may use
+    enable_lora: bool = True  # False for an engine on merged weights: no LoRA slots, no LoRA work per token
+    enforce_eager: bool = True  # no torch.compile: starts in seconds, not minutes, on a small CPU (LoRA runs eager anyway)
 
 
 def cpu_binding() -> str:
     """The CPUs this process may use, in the form vLLM's VLLM_CPU_OMP_THREADS_BIND wants."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = list(range(os.cpu_count() or 1))
-    return cpu_ranges(cpus)
+    return cpu_ranges(usable_cpus())
 
 
-def cpu_ranges(cpus: list[int]) -> str:
-    """[0, 1, 2, 3, 8] -> "0-3,8"."""
-    spans: list[list[int]] = []  # [first, last] of each run of consecutive CPUs
-    for c in sorted(set(cpus)):
-        if spans and c == spans[-1][1] + 1:
-            spans[-1][1] = c
-        else:
-            spans.append([c, c])
-    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
+def is_cpu_build(python: Path) -> bool:
+    """Whether the model-server environment of ``python`` holds vLLM's CPU build (vllm-cpu), found by
+    its package metadata without starting it; plain ``vllm`` is the GPU build."""
+    venv = python.expanduser().absolute().parent.parent
+    return any(venv.glob("lib/python*/site-packages/vllm_cpu-*.dist-info"))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -124,6 +127,13 @@ class VLLMServer:
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
         self._ready = asyncio.Event()
+        # Told what the server is doing while it (re)starts, and when a restart serves again.
+        self.on_phase: Callable[[str], None] | None = None
+        self.on_restarted: Callable[[], None] | None = None
+
+    def _phase(self, detail: str) -> None:
+        if self.on_phase is not None:
+            self.on_phase(detail)
 
     @classmethod
     def from_settings(
@@ -144,6 +154,8 @@ class VLLMServer:
             max_lora_rank=g.max_lora_rank,
             compact_json=g.vllm_compact_json,
             startup_timeout_s=g.vllm_startup_timeout_s,
+            cpu_bind=cpu_ranges(cpu_plan(settings).vllm_cpus),
+            enforce_eager=g.vllm_eager,
         )
         return cls(options, adapters)
 
@@ -171,16 +183,17 @@ class VLLMServer:
             "--served-model-name", o.served_name,
             "--dtype", o.dtype,
             "--max-model-len", str(o.max_model_len),
-            "--enable-lora",
-            "--max-lora-rank", str(o.max_lora_rank),
-            "--max-loras", str(o.max_loras),
             "--host", o.host,
             "--port", str(o.port),
             "--disable-uvicorn-access-log",
         ]  # fmt: skip
+        if o.enforce_eager:
+            cmd += ["--enforce-eager"]
+        if o.enable_lora:
+            cmd += ["--enable-lora", "--max-lora-rank", str(o.max_lora_rank), "--max-loras", str(o.max_loras)]
         if o.compact_json:
             cmd += ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
-        if self.adapters:
+        if self.adapters and o.enable_lora:
             cmd += ["--lora-modules", *(f"{name}={path}" for name, path in self.adapters.items())]
         return cmd
 
@@ -198,10 +211,15 @@ class VLLMServer:
             VLLM_ALLOW_RUNTIME_LORA_UPDATING="True",
             LOREBASE_PARENT_PID=str(os.getpid()),
         )
-        # All our cores, none held in reserve: 25-30% faster than vLLM's default on small machines.
-        # An operator's own values win.
-        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_binding())
+        # The CPU budget (lorebase/cpu_budget.py): by default all our cores, none held in reserve, 25-30%
+        # faster than vLLM's default on small machines. An operator's own values win.
+        for var in THREAD_VARS:  # the API process's pool sizes; vLLM sizes its own from the binding
+            env.pop(var, None)
+        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", o.cpu_bind or cpu_binding())
         env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        # The API process may be pinned elsewhere and its children inherit that: the launcher widens it.
+        if all(ch.isdigit() or ch in ",-" for ch in env["VLLM_CPU_OMP_THREADS_BIND"]):
+            env["LOREBASE_VLLM_AFFINITY"] = env["VLLM_CPU_OMP_THREADS_BIND"]
         return env
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -255,6 +273,7 @@ class VLLMServer:
             )
         atexit.register(self._kill_group_now)
         log.info("vLLM server starting (pid %s, port %s, log %s)", self._proc.pid, o.port, o.log_file)
+        self._phase(f"vLLM: loading {o.model_dir.name} (pid {self._proc.pid}, log {o.log_file})")
         try:
             await self._wait_serving(self._proc)
         except BaseException:
@@ -289,6 +308,7 @@ class VLLMServer:
                 raise EngineUnavailable(f"the vLLM server did not start within {o.startup_timeout_s:.0f} s:\n{self.log_tail()}")
             try:
                 if (await http.get("/health")).status_code == 200:
+                    self._phase(f"vLLM: registering {o.served_name}")
                     listed = (await http.get("/v1/models")).json()
                     if any(m.get("id") == o.served_name for m in listed.get("data", [])):
                         return
@@ -336,12 +356,16 @@ class VLLMServer:
             if time.monotonic() - started > 10 * longest:
                 backoff = first  # it had been up a long while: not a crash loop
             log.warning("vLLM server exited (code %s); restarting in %.0f s (log: %s)", code, backoff, o.log_file)
+            self._phase(f"vLLM: restarting after it exited (code {code})")
             await asyncio.sleep(backoff)
             try:
                 await self._launch_and_wait()
                 self.restarts += 1
+                if self.on_restarted is not None:
+                    self.on_restarted()
             except EngineUnavailable as e:
                 log.error("vLLM server restart failed: %s", e)
+                self._phase(f"vLLM: restart failed, trying again in {min(backoff * 2, longest):.0f} s ({str(e).splitlines()[0]})")
                 self._proc = None
             backoff = min(backoff * 2, longest)
 

@@ -99,7 +99,7 @@ def _transcript(header: dict[str, Any], duration: float, language: str | None, s
 
 
 def load_whisper(settings: Settings) -> Any:
-    """faster-whisper's model from the configured folder (never a hub name), on all CPU cores."""
+    """faster-whisper's model from the configured folder (never a hub name), on every core this process may use."""
     from faster_whisper import WhisperModel
 
     from lorebase.offline_models import whisper_path
@@ -108,7 +108,8 @@ def load_whisper(settings: Settings) -> Any:
     try:
         return WhisperModel(
             str(folder), device="cpu", compute_type=settings.transcribe.compute_type,
-            cpu_threads=os.cpu_count() or 1, local_files_only=True,
+            cpu_threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+            local_files_only=True,
         )
     except (RuntimeError, ValueError, OSError) as e:
         raise ModelNotAvailable(f"cannot load the speech model in {folder}: {e}") from None

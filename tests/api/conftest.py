@@ -83,14 +83,14 @@ def ingest_corpus(settings: Settings, tmp: Path) -> None:
         svc.store.close()
 
 
-def serve(settings: Settings, *, generator: Generator | None = None) -> Iterator[Running]:
-    """`generator`: run on this one instead of the configured backend."""
+def serve(settings: Settings, *, generator: Generator | None = None, timeout_s: float = 120) -> Iterator[Running]:
+    """`generator`: run on this one instead of the configured backend; `timeout_s`: the longest wait for it to answer."""
     app = create_app(settings, generator=generator)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://{settings.server.host}:{settings.server.port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if httpx.get(url + "/healthz", timeout=2).json().get("generator") == "up":

@@ -31,6 +31,7 @@ class Counting:
         self.base_model = inner.base_model
         self.context_length = inner.context_length
         self.calls: list[GenerationRequest] = []
+        self.queue = inner.queue  # bounds the summary's concurrency: here one call at a time, in order
 
     def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return self.inner.count_prompt_tokens(messages)

@@ -41,7 +41,7 @@ def _options(tmp_path: Path, python: Path, port: int) -> VLLMOptions:
         log_file=tmp_path / "logs" / "vllm.log",
         cache_dir=tmp_path / "cache",
         port=port,
-        startup_timeout_s=5,
+        startup_timeout_s=120,  # a dying launcher is reported as soon as it exits; importing torch can take a while on a busy machine
     )
 
 
@@ -75,3 +75,29 @@ async def test_a_server_that_dies_while_starting_reports_its_log(tmp_path: Path)
         await server.start()
     assert server.pid is None
     assert "starting vLLM" in (tmp_path / "logs" / "vllm.log").read_text()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_one_dtype_setting_reaches_the_base_and_the_merged_engines(tmp_path: Path, dtype: str) -> None:
+    """`generation.vllm_dtype` is the one switch: every engine lorebase starts runs in it (merged
+    weights are kept in the base's stored precision, so switching needs no new merge)."""
+    from lorebase.generation.backend import ChatTokenizer
+    from lorebase.generation.queue import GenerationQueue
+    from lorebase.generation.vllm_backend import VLLMBackend
+    from lorebase.settings import load_settings
+
+    settings = load_settings(home=tmp_path, generation={"vllm_dtype": dtype, "adapters": {"a": str(tmp_path / "a")}})
+    server = VLLMServer.from_settings(settings, model_dir=tmp_path / "model", served_name="m", max_model_len=64,
+                                      adapters={"a": tmp_path / "a"})
+    backend = VLLMBackend(base_url=server.url + "/v1", base_model="m", context_length=64, queue=GenerationQueue(1, 1),
+                          tokenizer=ChatTokenizer(tmp_path / "model"), server=server)
+    merged = VLLMServer(backend.merged_options("a", tmp_path / "merged-a"))
+    base_cmd, merged_cmd = server.command(), merged.command()
+    for cmd in (base_cmd, merged_cmd):
+        assert cmd[cmd.index("--dtype") + 1] == dtype and "--enforce-eager" in cmd
+    assert "--enable-lora" in base_cmd and "--lora-modules" in base_cmd
+    assert "--enable-lora" not in merged_cmd and "--lora-modules" not in merged_cmd
+    assert merged_cmd[merged_cmd.index("--model") + 1] == str(tmp_path / "merged-a")
+    assert merged_cmd[merged_cmd.index("--served-model-name") + 1] == "a"
+    assert merged.options.port != server.options.port and merged.options.log_file.name == "vllm-merged-a.log"
+    assert merged.environment()["VLLM_CPU_OMP_THREADS_BIND"] == server.environment()["VLLM_CPU_OMP_THREADS_BIND"]

@@ -12,24 +12,45 @@ from fastapi import APIRouter, Request
 from lorebase.api import protocol as p
 from lorebase.api.deps import generator_ready, services
 from lorebase.api.errors import responses
-from lorebase.errors import UnknownModel
+from lorebase.errors import EngineUnavailable, UnknownModel
+from lorebase.services import Services
 
 router = APIRouter()
 
 
 @router.get("/v1/models", responses=responses(503))
 async def list_models(request: Request) -> p.ModelList:
+    """The served models; while the generator starts, the ones it will serve (from the settings and
+    the adapter registry), each with ``ready: false``."""
     svc = services(request)
-    generator_ready(svc)
+    try:
+        generator_ready(svc)
+    except EngineUnavailable:
+        return p.ModelList(data=_planned_cards(svc))
     assert svc.generator is not None
     base = svc.generator.base_model
     names = await svc.generator.models()
-    cards = [p.ModelCard(id=base)] + [p.ModelCard(id=n, parent=base) for n in names if n != base]
+    cards = [p.ModelCard(id=base, ready=True)] + [p.ModelCard(id=n, parent=base, ready=True) for n in names if n != base]
     # The alias always answers with the served default; its parent says which model that is now.
-    cards.append(p.ModelCard(id=svc.settings.server.model_alias, parent=svc.pick_adapter(None) or base))
+    cards.append(p.ModelCard(id=svc.settings.server.model_alias, parent=svc.pick_adapter(None) or base, ready=True))
     embedder = svc.search.embedder.model_name
     cards.append(p.ModelCard(id=embedder, owned_by="lorebase-embedder"))
     return p.ModelList(data=cards)
+
+
+def _planned_cards(svc: Services) -> list[p.ModelCard]:
+    from lorebase.finetune.registry import Registry
+    from lorebase.generation.factory import base_model_name
+
+    base = base_model_name(svc.settings)
+    registry = Registry(svc.store)
+    promoted, previous = registry.promoted(), registry.previous()
+    adapters = list(svc.settings.generation.adapters) + [a.name for a in (promoted, previous) if a is not None]
+    cards = [p.ModelCard(id=base, ready=False)]
+    cards += [p.ModelCard(id=n, parent=base, ready=False) for n in dict.fromkeys(adapters) if n != base]
+    cards.append(p.ModelCard(id=svc.settings.server.model_alias, parent=promoted.name if promoted else base, ready=False))
+    cards.append(p.ModelCard(id=svc.search.embedder.model_name, owned_by="lorebase-embedder"))
+    return cards
 
 
 @router.post("/v1/embeddings", responses=responses(404))

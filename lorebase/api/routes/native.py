@@ -18,6 +18,7 @@ from lorebase.errors import InvalidInput, NotFound
 from lorebase.api.security import is_loopback
 from lorebase.ingest.resolve import confine_to_roots
 from lorebase.ingest.url_hosts import check_url_host, denied_hosts
+from lorebase.generation.summary_jobs import SummaryJobs, job_record
 from lorebase.services import Services
 from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
@@ -43,6 +44,25 @@ async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryRespons
     s = await svc.summaries.summarize(target, model=adapter)
     return p.SummaryResponse(title=s.title, summary=s.text, sources=s.sources, input_chars=s.input_chars,
                              output_chars=len(s.text), model=req.model or s.model)
+
+
+@router.post("/v1/summaries/jobs", status_code=202)
+async def start_summary_job(req: p.SummaryRequest, request: Request) -> dict[str, Any]:
+    """The same summary in the background; poll `GET /v1/summaries/jobs/{id}` for its progress and result."""
+    svc = services(request)
+    generator_ready(svc)
+    assert svc.summaries is not None
+    adapter = await resolve_model(svc, req.model)
+    target = svc.summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
+                                  number=req.number, repo=req.repo)
+    jobs: SummaryJobs = request.app.state.summary_jobs
+    return job_record(jobs.start(svc.summaries, target, adapter, shown_model=req.model))
+
+
+@router.get("/v1/summaries/jobs/{job_id}")
+async def summary_job(job_id: str, request: Request) -> dict[str, Any]:
+    jobs: SummaryJobs = request.app.state.summary_jobs
+    return job_record(jobs.get(job_id))
 
 
 @router.post("/v1/feedback", status_code=201)
