@@ -32,7 +32,7 @@ def test_listing_prepares_nothing(settings: Settings) -> None:
         offline_models.generator_path(settings, prepare_missing=False)
     infos = {i.role: i for i in offline_models.available(settings)}
     assert not infos["generator"].ready and infos["embedder"].ready and not infos["whisper"].ready
-    assert not offline_models.builtin_generator_dir(settings).exists()
+    assert not offline_models.builtin_generator_dir(settings, generator_profiles.profile(settings.models.generator)).exists()
     assert not offline_models.builtin_whisper_dir(settings).exists()
 
 
