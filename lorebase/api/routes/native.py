@@ -46,7 +46,7 @@ async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryRespons
                              output_chars=len(s.text), model=req.model or s.model)
 
 
-@router.post("/v1/summaries/jobs", status_code=202)
+@router.post("/v1/summaries/jobs", status_code=202, responses=responses(404, 429, 503))
 async def start_summary_job(req: p.SummaryRequest, request: Request) -> dict[str, Any]:
     """The same summary in the background; poll `GET /v1/summaries/jobs/{id}` for its progress and result."""
     svc = services(request)
@@ -59,7 +59,7 @@ async def start_summary_job(req: p.SummaryRequest, request: Request) -> dict[str
     return job_record(jobs.start(svc.summaries, target, adapter, shown_model=req.model))
 
 
-@router.get("/v1/summaries/jobs/{job_id}")
+@router.get("/v1/summaries/jobs/{job_id}", responses=responses(404))
 async def summary_job(job_id: str, request: Request) -> dict[str, Any]:
     jobs: SummaryJobs = request.app.state.summary_jobs
     return job_record(jobs.get(job_id))
