@@ -196,6 +196,7 @@ class SummaryService:
         n = len(batches)
         calls.total = n + 1  # the maps and at least one merge
         partials: list[str] = []
+        yield SummaryEvent("progress", f"Summarising part 1 of {n}", 0, n, stage="map", done=0, total=calls.total)
         async for k, texts in calls.all([(summary_messages(title, [(p.ref, p.text) for p in b]), b) for b in batches]):
             yield SummaryEvent("progress", f"Summarising part {min(k + 1, n)} of {n}", k, n, stage="map",
                                done=calls.done, total=calls.total)
