@@ -113,8 +113,9 @@ async def test_the_stream_tells_each_part_then_streams_the_final_text(service: S
     events = [ev async for ev in service.stream(service.target(lecture="Lecture 1"))]
     progress = [ev for ev in events if ev.type == "progress"]
     maps = [ev for ev in progress if ev.text.startswith("Summarising part")]
-    n = len(maps)
-    assert n >= 2 and [(ev.step, ev.steps) for ev in maps] == [(k, n) for k in range(1, n + 1)]
+    n = maps[0].steps  # parts: one event as the map starts, then one as each part is done
+    assert n >= 2 and [(ev.step, ev.steps) for ev in maps] == [(k, n) for k in range(0, n + 1)]
+    assert maps[0].text == f"Summarising part 1 of {n}"
     assert maps[-1].text == f"Summarising part {n} of {n}"
     assert progress[-1].text.startswith("Writing the summary from")
     # the final text arrives in pieces after the last progress step, and the summary is their sum
