@@ -108,6 +108,21 @@ class IndexSettings(_Section):
     )
     hnsw_ef_construction: int = Field(40, gt=0, description="HNSW build breadth: higher builds slower with better recall.")
     reranker: str | None = Field(None, description="Local cross-encoder folder to rerank candidates; off when unset.")
+    bm25_stemmer: str | None = Field(
+        "english",
+        description="Snowball stemmer for BM25's prose words and identifier parts (english, german, french, ...); unset: no stemming.",
+    )
+
+    @field_validator("bm25_stemmer")
+    @classmethod
+    def _known_stemmer(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        import Stemmer
+
+        if v not in Stemmer.algorithms():
+            raise ValueError(f"no Snowball stemmer for {v!r}; known: {', '.join(sorted(Stemmer.algorithms()))}")
+        return v
 
 
 class RetrievalSettings(_Section):

@@ -1,4 +1,4 @@
-"""Lexical retrieval: BM25 (bm25s) over the code-aware tokens of every chunk in the store.
+"""Lexical retrieval: BM25 (bm25s) over the code-aware, stemmed tokens of every chunk in the store.
 
 Kept in memory and rebuilt from the store when the store's chunk set has changed. Chunk ids
 only grow (AUTOINCREMENT), so (count, largest id) changes whenever chunks are added or removed;
@@ -36,8 +36,9 @@ def store_signature(store: Store) -> tuple[int, int]:
 class Bm25Index:
     """BM25 over all chunks of the store; ``search`` refreshes it first when the store changed."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, stemmer: str | None = None) -> None:
         self.store = store
+        self.stemmer = stemmer
         self._lock = threading.Lock()
         self._signature: tuple[int, int] | None = None
         # (chunk ids in document order, bm25s model or None, vocabulary): replaced whole, never edited,
@@ -71,7 +72,7 @@ class Bm25Index:
         bm25 = None
         if rows:
             bm25 = bm25s.BM25()
-            bm25.index([tokenize(indexed_text(r[2], r[1])) for r in rows], show_progress=False)
+            bm25.index([tokenize(indexed_text(r[2], r[1]), self.stemmer) for r in rows], show_progress=False)
         self._state = (ids, bm25, dict(bm25.vocab_dict) if bm25 is not None else {})
         self._signature = sig
         log.debug("bm25 index built over %d chunks in %.2f s", len(rows), time.monotonic() - t0)
@@ -89,7 +90,7 @@ class Bm25Index:
         ids, bm25, vocab = self._state
         if bm25 is None:
             return [], {}
-        tokens = [t for t in tokenize(query) if t in vocab]
+        tokens = [t for t in tokenize(query, self.stemmer) if t in vocab]
         if not tokens:
             return [], {i: 0.0 for i in _held(ids, also)}
         mask = None

@@ -91,7 +91,7 @@ class SearchService:
         self._embedder = embedder
         self._dense = dense
         self._init_lock = threading.Lock()
-        self.bm25 = bm25 or Bm25Index(store)
+        self.bm25 = bm25 or Bm25Index(store, settings.index.bm25_stemmer)
         self.reranker = reranker
         if reranker is None and settings.index.reranker:
             from lorebase.index.rerank import CrossEncoderReranker
