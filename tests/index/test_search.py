@@ -51,7 +51,7 @@ def build_corpus(store: Store) -> dict[str, list[int]]:
             {"text": "Gradient descent moves the weights against the slope of the loss.", "start_time": 30.0, "end_time": 60.0},
             {"text": "Next week we look at regularisation.", "start_time": 60.0, "end_time": 90.0},
         ],
-        kind="transcript", lecture="ml/lecture-01", title="Lecture 1", authored_at=when("2024-02-01T12:00:00"),
+        kind="transcript", lecture="Lecture 1", title="Lecture 1", authored_at=when("2024-02-01T12:00:00"),
     )
     return ids
 
@@ -162,6 +162,7 @@ def test_citations_are_numbered_and_shaped(service: SearchService, corpus: dict[
         ({"repo": "o/other"}, {"env"}),
         ({"path_prefix": "docs/"}, {"ram", "pasta"}),
         ({"lecture": "ml/lecture-01"}, {"lecture"}),
+        ({"lecture": "Lecture 1"}, {"lecture"}),  # by its title too
         ({"since": "2024-03-01"}, {"issue", "commit"}),
         ({"until": "2024-03-05"}, {"issue", "lecture"}),  # a bare date includes that whole day
         ({"since": "2024-03-06T00:00:00+00:00", "until": "2024-12-31"}, {"commit"}),
