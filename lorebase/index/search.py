@@ -237,19 +237,23 @@ class SearchService:
         return sorted(rescored, key=lambda h: -h.score)
 
     def _with_neighbors(self, hits: list[Hit], n: int) -> list[Hit]:
-        """Each hit widened by up to ``n`` adjacent chunks of its source on each side (text and range)."""
+        """Each hit widened by up to ``n`` adjacent chunks of its source on each side (text and range).
+        A joined transcript window is widened from the chunks it joins; joined windows are never
+        neighbours themselves (they repeat their chunks)."""
         if not hits:
             return hits
+        ranges = [(h.chunk.joins or (h.chunk.ordinal, h.chunk.ordinal)) for h in hits]
         with self.store.session() as s:
             conds = [
-                and_(Chunk.source_id == h.chunk.source_id, Chunk.ordinal.between(h.chunk.ordinal - n, h.chunk.ordinal + n))
-                for h in hits
+                and_(Chunk.source_id == h.chunk.source_id, Chunk.ordinal.between(lo - n, hi + n))
+                for h, (lo, hi) in zip(hits, ranges, strict=True)
             ]
             around = s.scalars(select(Chunk).where(or_(*conds)).order_by(Chunk.source_id, Chunk.ordinal)).all()
             s.expunge_all()
         out = []
-        for h in hits:
-            group = [c for c in around if c.source_id == h.chunk.source_id and abs(c.ordinal - h.chunk.ordinal) <= n]
+        for h, (lo, hi) in zip(hits, ranges, strict=True):
+            group = [c for c in around
+                     if c.source_id == h.chunk.source_id and c.joins is None and lo - n <= c.ordinal <= hi + n]
             out.append(Hit(_merged(group, h.chunk), h.source, h.score))
         return out
 

@@ -11,6 +11,11 @@ their ids to ``IndexTombstone`` in the same transaction. ``IndexSyncer.sync`` th
 
 Only ids read at the start are touched in step 4: chunks or tombstones that ingest writes
 meanwhile wait for the next sync. A file lock keeps two processes from syncing at once.
+
+A joined transcript window (``Chunk.joins``) is not embedded from its text, which would be cut at
+the embedder's token limit: its vector is the normalised sum of the vectors of the chunks it
+joins, so it covers all of them. Those chunks have lower ids (they are stored first), so they
+are embedded in the same round or are already in the index.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,11 +60,29 @@ class SyncResult:
 
 @dataclass
 class Plan:
-    """What one sync round does: ids and texts read from the store at its start."""
+    """What one sync round does: ids and texts read from the store at its start. ``parts`` maps a
+    joined window's id to the ids of the chunks it joins (its text is not embedded)."""
 
     tombstones: list[int]
     chunk_ids: list[int]
     texts: list[str]
+    parts: dict[int, list[int]] = field(default_factory=dict)
+
+
+def _parts_of(s: Any, rows: Sequence[Any]) -> dict[int, list[int]]:
+    """For each row (id, text, title, meta, source_id) that is a joined window: the ids of its chunks."""
+    wanted: dict[int, tuple[str, int, int]] = {}
+    for r in rows:
+        j = (r[3] or {}).get("joins")
+        if isinstance(j, list) and len(j) == 2:
+            wanted[r[0]] = (r[4], int(j[0]), int(j[1]))
+    if not wanted:
+        return {}
+    by_pos: dict[tuple[str, int], int] = {}
+    for sid_batch in _batches(sorted({w[0] for w in wanted.values()})):
+        for cid, sid, ordinal in s.execute(select(Chunk.id, Chunk.source_id, Chunk.ordinal).where(Chunk.source_id.in_(sid_batch))):
+            by_pos[(sid, ordinal)] = cid
+    return {cid: [by_pos[(sid, o)] for o in range(lo, hi + 1) if (sid, o) in by_pos] for cid, (sid, lo, hi) in wanted.items()}
 
 
 def _batches(ids: Sequence[int], size: int = SQL_BATCH) -> Iterator[Sequence[int]]:
@@ -158,13 +181,14 @@ class IndexSyncer:
         with self.store.session() as s:
             tomb = list(s.scalars(select(IndexTombstone.chunk_id).order_by(IndexTombstone.chunk_id)))
             rows = s.execute(
-                select(Chunk.id, Chunk.text, Source.title)
+                select(Chunk.id, Chunk.text, Source.title, Chunk.meta, Chunk.source_id)
                 .join(Source, Chunk.source_id == Source.id)
                 .where(Chunk.indexed.is_(False))
                 .order_by(Chunk.id)
                 .limit(limit)
             ).all()
-        return Plan(tomb, [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows])
+            parts = _parts_of(s, rows)
+        return Plan(tomb, [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows], parts)
 
     def apply(self, plan: Plan, vectors: np.ndarray) -> int:
         """Steps 1-3: the index without the tombstones, with the pending chunks (replaced), saved."""
@@ -185,6 +209,34 @@ class IndexSyncer:
                 s.execute(update(Chunk).where(Chunk.id.in_(batch)).values(indexed=True))
             for batch in _batches(plan.tombstones):
                 s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
+
+    def vectors(self, plan: Plan, stored: Any, bar: Any = None) -> np.ndarray:
+        """The vectors of ``plan.chunk_ids``: embedded from their texts, or for a joined window the
+        normalised sum of its chunks' vectors, taken from this round or from ``stored`` (a store
+        with ``vectors(ids)`` holding the chunks of earlier rounds)."""
+        own = [i for i, cid in enumerate(plan.chunk_ids) if cid not in plan.parts]
+        out = np.zeros((len(plan.chunk_ids), self.embedder.dim), dtype=np.float32)
+        out[own] = self.embed([plan.texts[i] for i in own], bar)
+        if len(own) == len(plan.chunk_ids):
+            return out
+        row_of = {plan.chunk_ids[i]: i for i in own}
+        for i, cid in enumerate(plan.chunk_ids):
+            if cid in row_of:
+                continue
+            ids = plan.parts[cid]
+            here = [row_of[p] for p in ids if p in row_of]
+            earlier = np.asarray([p for p in ids if p not in row_of], dtype=np.int64)
+            vecs = [out[here]] if here else []
+            if earlier.size:
+                vecs.append(stored.vectors(stored.live_among(earlier)))
+            total = np.concatenate(vecs).sum(axis=0) if vecs else np.zeros(self.embedder.dim, dtype=np.float32)
+            norm = float(np.linalg.norm(total))
+            if norm == 0.0:  # its chunks are gone (a race with a delete): embed its own text instead
+                total, norm = self.embed([plan.texts[i]])[0], 1.0
+            out[i] = total / norm
+            if bar is not None:
+                bar.update(1)
+        return out
 
     def embed(self, texts: list[str], bar: Any = None) -> np.ndarray:
         """Vectors for ``texts``, in slices so sentence-transformers can sort each by length."""
@@ -213,7 +265,7 @@ class IndexSyncer:
                     plan = self.plan()
                     if not plan.tombstones and not plan.chunk_ids:
                         break
-                    vectors = self.embed(plan.texts, bar)
+                    vectors = self.vectors(plan, self.dense.store, bar)
                     removed += self.apply(plan, vectors)
                     self.commit(plan)
                     added += len(plan.chunk_ids)
@@ -240,15 +292,16 @@ class IndexSyncer:
             for batch in _batches(ids, ROUND):
                 with self.store.session() as s:
                     rows = s.execute(
-                        select(Chunk.id, Chunk.text, Source.title)
+                        select(Chunk.id, Chunk.text, Source.title, Chunk.meta, Chunk.source_id)
                         .join(Source, Chunk.source_id == Source.id)
                         .where(Chunk.id.between(batch[0], batch[-1]))  # ids only grow: no newcomer in range
                         .order_by(Chunk.id)
                     ).all()
+                    parts = _parts_of(s, rows)
                 if not rows:
                     continue
-                vecs = self.embed([indexed_text(r[2], r[1]) for r in rows], bar)
-                fresh.add_vectors(np.asarray([r[0] for r in rows], dtype=np.int64), vecs)
+                plan = Plan([], [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows], parts)
+                fresh.add_vectors(np.asarray(plan.chunk_ids, dtype=np.int64), self.vectors(plan, fresh, bar))
         fresh = fitted(fresh, self.settings.index)
         built_dir = self.settings.index_dir / f".rebuild-{uuid.uuid4().hex[:8]}"
         try:
