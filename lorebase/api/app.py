@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 
 from lorebase import __version__
 from lorebase.api import errors
+from lorebase.api.json_text import reject_lone_surrogates
 from lorebase.api.limits import BodyLimit
 from lorebase.api.metrics import Metrics, MetricsMiddleware
 from lorebase.api.routes import chat, health, models, native
@@ -71,13 +72,15 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.ingest_lock = threading.Lock()
     errors.install(app)
-    auth = [Depends(KeyCheck(settings.server))]
+    # The key first (a stranger learns nothing about bodies), then text that every encoder accepts.
+    auth = [Depends(KeyCheck(settings.server)), Depends(reject_lone_surrogates)]
+    common = errors.responses(*errors.COMMON)  # each route adds the error statuses of its own
     for router in (chat.router, models.router, native.router, health.metrics_router):
-        app.include_router(router, dependencies=auth)
-    app.include_router(evals.router, dependencies=auth)  # /v1/eval/runs: evaluation reports
-    app.include_router(feedback_routes.router, dependencies=auth)  # /v1/feedback: the review queue
-    app.include_router(jobs_routes.router, dependencies=auth)  # /v1/jobs: scheduler jobs, runs, tracked sources
-    app.include_router(health.router)
+        app.include_router(router, dependencies=auth, responses=common)
+    app.include_router(evals.router, dependencies=auth, responses=common)  # /v1/eval/runs: evaluation reports
+    app.include_router(feedback_routes.router, dependencies=auth, responses=common)  # /v1/feedback: the review queue
+    app.include_router(jobs_routes.router, dependencies=auth, responses=common)  # /v1/jobs: scheduler jobs, runs, tracked sources
+    app.include_router(health.router, responses=errors.responses(500))
     app.include_router(pages.router)  # /feedback, which checks access itself (API key or chat sign-in)
     ui = mount_ui(app, settings)  # the chat UI at /chat; None when off or chainlit is not installed
     # Outermost first: measure everything, including requests refused for their size.

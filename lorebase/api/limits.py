@@ -1,14 +1,26 @@
-"""Request size limit, enforced on the body as it arrives (a lying Content-Length does not help)."""
+"""Request size limit, enforced on the body as it arrives (a lying Content-Length, or none with a
+chunked body, does not help)."""
 
 from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
+def too_large_message(max_bytes: int) -> str:
+    return f"request body is larger than the limit of {max_bytes} bytes (server.max_request_bytes)"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read. An HTTPException, so FastAPI's body parsing passes it on as it is
+    (any other error there becomes a 400) and the error handler answers 413."""
+
+    code = "request_too_large"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, too_large_message(max_bytes))
 
 
 class BodyLimit:
@@ -33,7 +45,7 @@ class BodyLimit:
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return msg
 
         async def tracking_send(msg: Message) -> None:
@@ -44,13 +56,13 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+        except BodyTooLarge:  # from an app that does not answer it itself (a mounted one)
             if not started:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps({"error": {
-            "message": f"request body is larger than the limit of {self.max_bytes} bytes (server.max_request_bytes)",
+            "message": too_large_message(self.max_bytes),
             "type": "invalid_request_error", "param": None, "code": "request_too_large"}}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})

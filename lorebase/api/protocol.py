@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lorebase.citations import Citation
+from lorebase.verdict import Verdict
+
+# Database ids and numbers are 64-bit signed integers: a larger one would overflow SQLite's integer
+# (an error in the driver) instead of simply finding nothing.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id (1 to 2^63-1).")]
 
 
 class _Body(BaseModel):
@@ -43,7 +50,7 @@ class ChatCompletionRequest(_Body):
     n: int = Field(1, ge=1, le=1)
     presence_penalty: float | None = None
     response_format: dict[str, Any] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-MAX_ROW_ID - 1, le=MAX_ROW_ID)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -79,10 +86,8 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
 
-class Grounding(BaseModel):
-    supported: bool
-    abstained: bool
-    reason: str
+# lorebase's verdict on an answer (generated, extractive, abstained; per-sentence sources).
+Grounding = Verdict
 
 
 class ResponseMessage(BaseModel):
@@ -207,7 +212,7 @@ class SummaryRequest(_Body):
     source_ids: list[str] | None = Field(None, description="Sources to summarise together.")
     lecture: str | None = Field(None, description="A lecture title or source id.")
     commit_range: str | None = Field(None, description="REPO:OLD..NEW, e.g. o/r:abc123..def456.")
-    number: int | None = Field(None, description="An issue or PR number (with repo).")
+    number: int | None = Field(None, ge=1, le=MAX_ROW_ID, description="An issue or PR number (with repo).")
     repo: str | None = None
     model: str | None = None
 

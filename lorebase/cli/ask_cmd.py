@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await svc.aclose()
         if args.json:
-            print_json({"answer": a.text, "sources": [c.model_dump() for c in a.sources], "check": a.check.__dict__,
+            print_json({"answer": a.text, "sources": [c.model_dump() for c in a.sources], "verdict": a.verdict.model_dump(mode="json"),
                         "usage": a.usage.__dict__, "model": a.model})
         else:
             print(a.text)

@@ -69,10 +69,63 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--no-ingest", action="store_true", help="public sets: score what the public data home holds, ingest nothing")
     r.add_argument("--no-baselines", action="store_true", help="public sets: leave out the naive baselines")
 
+    a = sub.add_parser(
+        "answers",
+        help="verified, cites-gold, correct, abstention and speed on public question sets (see lorebase/eval/answers.py)",
+        description="Answer question files through the live pipeline and score them without a judge; "
+        "--extractive scores the top hit's best lines instead (no generator).",
+    )
+    a.add_argument("files", type=Path, nargs="+", help="question files (.jsonl): code, meetings or unanswerable")
+    a.add_argument("--extractive", action="store_true", help="the extractive baseline: no generator is started")
+    a.add_argument("--concurrency", type=int, default=8, help="questions answered at once (default 8)")
+    a.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N questions of each file")
+    a.add_argument("--out", type=Path, default=None, help="write every answer and the summary as JSON here")
+    a.add_argument("--json", action="store_true", help="print the summary as JSON")
+
 
 def run(args: argparse.Namespace) -> int:
     action = args.action or "run"
-    return {"run": run_eval, "compare": run_compare, "list": run_list, "retrieval": run_retrieval}[action](args)
+    return {"run": run_eval, "compare": run_compare, "list": run_list, "retrieval": run_retrieval,
+            "answers": run_answers}[action](args)
+
+
+def run_answers(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from lorebase.cli.main import print_json
+    from lorebase.eval.answers import AnswerBench, load_answer_questions, summarize_rows
+    from lorebase.services import Services
+    from lorebase.settings import load_settings
+
+    sets = {f: load_answer_questions(f)[: args.limit] for f in args.files}
+
+    async def go() -> dict[str, object]:
+        svc = Services.build(load_settings())
+        try:
+            if not args.extractive:
+                await svc.start_generator()
+            bench = AnswerBench(svc, concurrency=args.concurrency)
+            out: dict[str, object] = {}
+            for f, qs in sets.items():
+                records = await bench.run(qs, extractive=args.extractive, model=svc.pick_adapter(None),
+                                          progress=lambda m, f=f: print(f"\r{f.stem}: {m}", end="", file=sys.stderr, flush=True))
+                print(file=sys.stderr)
+                out[f.stem] = {"summary": summarize_rows(records), "records": records}
+            return out
+        finally:
+            await svc.aclose()
+
+    result = asyncio.run(go())
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1, default=str))
+    summary = {k: v["summary"] for k, v in result.items()}  # type: ignore[index]
+    if args.json:
+        print_json(summary)
+    else:
+        for name, row in summary.items():
+            print(name, " ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
 
 
 # --- eval run -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import instructor
@@ -47,6 +48,7 @@ class Judge:
     model: str
     mode: str
     _client: AsyncOpenAI | None = field(default=None, repr=False)
+    _server: Any = field(default=None, repr=False)  # a vLLM server started for the judge alone
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "model": self.model, "mode": self.mode}
@@ -54,6 +56,9 @@ class Judge:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
 
 async def open_judge(settings: Settings, generator: Generator | None, *, url: str | None = None,
@@ -65,6 +70,9 @@ async def open_judge(settings: Settings, generator: Generator | None, *, url: st
     if url:
         key = ev.judge_api_key.get_secret_value() if ev.judge_api_key else None
         return await _endpoint_judge(settings, url, model, key)
+    larger = larger_judge_profile(settings)
+    if larger is not None and settings.generation.backend == "vllm":
+        return await _profile_judge(settings, *larger, model)
     if generator is None:
         raise InvalidInput("no judge: give --judge URL (an OpenAI-compatible server) or start the generator")
     served_url = getattr(generator, "base_url", None)
@@ -74,6 +82,41 @@ async def open_judge(settings: Settings, generator: Generator | None, *, url: st
         return await _endpoint_judge(settings, served_url, model or generator.base_model, key)
     llm = GeneratorJudge(generator, max_tokens=ev.judge_max_tokens, structured=ev.judge_mode == "json_schema")
     return Judge(llm, f"{generator.base_model} (in-process generator)", None, generator.base_model, ev.judge_mode)
+
+
+def larger_judge_profile(settings: Settings) -> tuple[str, Path] | None:
+    """The largest prepared generator profile, when it is larger than the generator itself: a 1.5B
+    judge is too slow to serve answers on 2 cores but can score a nightly evaluation."""
+    from lorebase.generator_profiles import PROFILES, profile
+    from lorebase.offline_models import builtin_generator_dir
+
+    order = list(PROFILES)  # smallest first
+    current = profile(settings.models.generator)
+    floor = order.index(current.name) if current is not None else len(order)  # a folder of one's own: keep it
+    for name in reversed(order[floor + 1:]):
+        folder = builtin_generator_dir(settings, PROFILES[name])
+        if (folder / "config.json").is_file():
+            return name, folder
+    return None
+
+
+async def _profile_judge(settings: Settings, name: str, folder: Path, model: str | None) -> Judge:
+    from lorebase.generation.backend import model_context_length
+    from lorebase.generation.vllm_server import VLLMServer
+
+    g = settings.generation
+    judge_settings = settings.model_copy(update={"generation": g.model_copy(update={"vllm_port": g.vllm_port + 1})})
+    server = VLLMServer.from_settings(judge_settings, model_dir=folder, served_name=folder.name,
+                                      max_model_len=min(model_context_length(folder), 8192))
+    await server.start()
+    try:
+        judge = await _endpoint_judge(settings, server.url + "/v1", model or folder.name, None)
+    except BaseException:
+        await server.stop()
+        raise
+    judge.name = f"{folder.name} (profile {name}, started for judging) ({settings.eval.judge_mode})"
+    judge._server = server
+    return judge
 
 
 async def _endpoint_judge(settings: Settings, url: str, model: str | None, api_key: str | None) -> Judge:

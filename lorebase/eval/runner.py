@@ -216,7 +216,7 @@ class EvalRunner:
             rec["error"] = f"{type(e).__name__}: {e}"
             return rec, None
         rec.update(
-            answer=a.text, check=dict(a.check.__dict__), finish_reason=a.finish_reason,
+            answer=a.text, check=a.verdict.model_dump(mode="json"), finish_reason=a.finish_reason,
             prompt_tokens=a.usage.prompt_tokens, completion_tokens=a.usage.completion_tokens,
             sources=[{"id": c.id, "label": c.label, "uri": c.uri, "source_id": c.source_id, "kind": c.kind} for c in a.sources],
         )

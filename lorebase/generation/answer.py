@@ -1,13 +1,17 @@
-"""Grounded answers: retrieve, prompt with numbered sources, generate, check, and say so plainly
-when the sources do not hold the answer.
+"""Grounded answers: retrieve, keep the evidence lines that bear on the question, generate, check
+every sentence before it is shown, and fall back to quoting the evidence when nothing the model
+wrote holds up. This module alone decides the final text of an answer.
 
-The service yields typed events; the API turns them into SSE and the UI into messages.
+The service yields typed events; the API turns them into SSE and the UI into messages. What is
+streamed is exactly the final answer: each sentence is checked as soon as it is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,23 +19,21 @@ import numpy as np
 
 from lorebase.citations import Citation, cite
 from lorebase.errors import PromptTooLong
+from lorebase.generation import evidence as ev_select
 from lorebase.generation import grounding
 from lorebase.generation.backend import GenerationRequest, Generator, Usage
 from lorebase.generation.prompts import ABSTAIN_TEXT, Evidence, answer_messages, fit_evidence
+from lorebase.generation.sentence_stream import FENCE, SentenceStream
+from lorebase.generation.support import check_claim
 from lorebase.settings import Settings
+from lorebase.verdict import SentenceSupport, Verdict
 
 if TYPE_CHECKING:
     from lorebase.index.search import Hit, SearchService
 
-NOT_VERIFIED = "Note: this answer could not be verified against the sources; see the closest sources below."
 NOTHING_FOUND = "I could not find anything about this in the ingested sources."
-
-
-@dataclass(frozen=True)
-class Check:
-    supported: bool
-    abstained: bool
-    reason: str
+NOT_IN_SOURCES = f"{ABSTAIN_TEXT} The closest sources are listed below."
+EXTRACTIVE_LEAD = "The sources say:"
 
 
 @dataclass
@@ -41,17 +43,17 @@ class AnswerEvent:
     type: Literal["sources", "delta", "final"]
     text: str = ""
     sources: list[Citation] = field(default_factory=list)
-    check: Check | None = None
+    verdict: Verdict | None = None
     usage: Usage | None = None
     finish_reason: str | None = None
-    answer: str = ""  # on `final`: the whole answer as it should be stored or shown
+    answer: str = ""  # on `final`: the whole answer as shown and stored
 
 
 @dataclass
 class Answer:
     text: str
     sources: list[Citation]
-    check: Check
+    verdict: Verdict
     usage: Usage
     model: str
     finish_reason: str
@@ -84,18 +86,20 @@ class AnswerService:
                 f"context limit of {self.generator.context_length} tokens leaves no room for sources"
             )
         hits = await asyncio.to_thread(self.search.retrieve, question, top_k, filters)
-        evidence = [Evidence(cite(h.source, h.chunk, f"S{i}", score=round(h.score, 6)), h.chunk.text)
-                    for i, h in enumerate(hits, start=1)]
-        closest = [e.citation for e in evidence]
-        if not hits or not await asyncio.to_thread(self._relevant, question, hits):
+        closest = [cite(h.source, h.chunk, f"S{i}", score=round(h.score, 6)) for i, h in enumerate(hits, start=1)]
+        selections = await asyncio.to_thread(self._select, question, hits, closest) if hits else []
+        if not hits or not self._relevant(selections):
             yield AnswerEvent("sources", sources=closest)
-            text = NOTHING_FOUND if not closest else f"{ABSTAIN_TEXT} The closest sources are listed below."
+            text = NOTHING_FOUND if not closest else NOT_IN_SOURCES
             yield AnswerEvent("delta", text=text)
             yield AnswerEvent("final", sources=closest, answer=text, finish_reason="stop", usage=Usage(0, 0),
-                              check=Check(False, True, "retrieval found nothing relevant to the question"))
+                              verdict=Verdict(mode="abstained", supported=False, abstained=True,
+                                              reason="retrieval found nothing relevant to the question"))
             return
 
+        evidence = [Evidence(s.citation.model_copy(update={"snippet": s.text}), s.text) for s in selections]
         kept = fit_evidence(question, evidence, lambda m: count([*m[:1], *history, *m[1:]]), budget)
+        by_label = {s.citation.id: s for s in selections}
         sources = [e.citation for e in kept]
         yield AnswerEvent("sources", sources=sources)
 
@@ -106,56 +110,160 @@ class AnswerService:
             model=model,
             repetition_penalty=self.settings.generation.repetition_penalty,
         )
-        parts: list[str] = []
+        checker = _SentenceChecker(kept, self.settings.answer.support_threshold)
+        cutter = SentenceStream()
+        shown: list[str] = []
         usage, finish = Usage(0, 0), "stop"
-        async for d in self.generator.stream(req):
-            if d.text:
-                parts.append(d.text)
-                yield AnswerEvent("delta", text=d.text)
-            if d.finish_reason is not None:
-                finish = d.finish_reason
-            if d.usage is not None:
-                usage = d.usage
-        raw = "".join(parts)
-        g = grounding.check(raw, kept, self.settings.answer.support_threshold)
-        check = Check(g.supported, g.abstained, g.reason)
-        if g.supported:
-            final = g.answer
-        elif g.abstained:
-            final = f"{ABSTAIN_TEXT} The closest sources are listed below."
+        async with aclosing(self.generator.stream(req)) as deltas:
+            async for d in deltas:
+                if d.text:
+                    for piece in cutter.feed(d.text):
+                        if (out := checker.take(piece, first=not shown)) is not None:
+                            shown.append(out)
+                            yield AnswerEvent("delta", text=out if len(shown) == 1 else _sep(out) + out)
+                if d.finish_reason is not None:
+                    finish = d.finish_reason
+                if d.usage is not None:
+                    usage = d.usage
+                if checker.repeats >= 2:  # the model is looping: stop paying for it
+                    finish = "stop"
+                    break
+        for piece in cutter.close():
+            if (out := checker.take(piece, first=not shown)) is not None:
+                shown.append(out)
+                yield AnswerEvent("delta", text=out if len(shown) == 1 else _sep(out) + out)
+
+        if shown:
+            text = "".join(s if i == 0 else _sep(s) + s for i, s in enumerate(shown))
+            verdict = Verdict(mode="generated", supported=True, abstained=False, sentences=checker.results,
+                              removed=checker.removed,
+                              reason="supported" if not checker.removed else
+                              f"{checker.removed} sentence(s) the sources do not support were left out")
         else:
-            final = raw.rstrip() + "\n\n" + NOT_VERIFIED
-            yield AnswerEvent("delta", text="\n\n" + NOT_VERIFIED)
-        yield AnswerEvent("final", sources=sources, check=check, usage=usage, finish_reason=finish, answer=final)
+            strong = [by_label[e.label] for e in kept if by_label[e.label].score >= self.settings.answer.min_evidence_score]
+            if checker.abstained and not strong or not strong and not kept:
+                text = NOT_IN_SOURCES
+                verdict = Verdict(mode="abstained", supported=False, abstained=True, sentences=checker.results,
+                                  reason="the model found no answer in the sources and no evidence line clearly holds one")
+            else:
+                text, sentences = _extractive(strong or [by_label[kept[0].label]])
+                verdict = Verdict(mode="extractive", supported=True, abstained=False, sentences=sentences,
+                                  removed=checker.removed,
+                                  reason="nothing the model wrote could be verified; quoting the best evidence")
+            yield AnswerEvent("delta", text=text)
+        yield AnswerEvent("final", sources=sources, verdict=verdict, usage=usage, finish_reason=finish, answer=text)
 
     async def answer(self, question: str, **kwargs: Any) -> Answer:
-        """The whole answer at once. Unlike the stream, text the check could not verify is replaced
-        by a plain statement, since nothing has been shown yet."""
+        """The whole answer at once: the same text the stream shows."""
         final: AnswerEvent | None = None
         async for ev in self.stream(question, **kwargs):
             if ev.type == "final":
                 final = ev
-        assert final is not None and final.check is not None
-        text = final.answer
-        if not final.check.supported and not final.check.abstained:
-            text = "I could not find an answer the sources support. The closest sources are listed below."
-        return Answer(text, final.sources, final.check, final.usage or Usage(0, 0),
+        assert final is not None and final.verdict is not None
+        return Answer(final.answer, final.sources, final.verdict, final.usage or Usage(0, 0),
                       kwargs.get("model") or self.generator.base_model, final.finish_reason or "stop")
 
-    # --- relevance gate -------------------------------------------------------------------------
+    # --- evidence and relevance -----------------------------------------------------------------
 
-    def _relevant(self, question: str, hits: Sequence[Hit]) -> bool:
-        """Does any retrieved chunk plausibly concern the question? Word overlap first (cheap), then
-        the embedder's cosine, since a fused rank score says nothing about absolute relevance."""
-        top = hits[:3]
-        words = set(grounding.content_words(question))
-        for h in top:
-            shared = words & set(grounding.content_words(h.chunk.text))
-            # Two or more shared words, half the question's: one common word ("capital") is not enough.
-            if len(shared) >= 2 and len(shared) >= 0.5 * len(words):
-                return True
+    def _select(self, question: str, hits: Sequence[Hit], cites: Sequence[Citation]) -> list[ev_select.Selection]:
         emb = self.search.embedder
-        q = np.asarray(emb.get_query_embedding(question), dtype=np.float32)
-        docs = np.asarray(emb.get_text_embedding_batch([h.chunk.text for h in top]), dtype=np.float32)
-        cos = docs @ q / (np.linalg.norm(docs, axis=1) * np.linalg.norm(q) + 1e-9)
-        return float(cos.max()) >= self.settings.answer.min_relevance
+        embed = getattr(emb, "embed", None)
+        qvec = np.asarray(emb.get_query_embedding(question), dtype=np.float32)
+        qvec /= max(float(np.linalg.norm(qvec)), 1e-9)
+        chunks = [(c, h.chunk.text, h.chunk.meta) for c, h in zip(cites, hits, strict=True)]
+        budget = int(self.settings.answer.evidence_tokens_per_source * 3.5)  # ~3.5 characters a token
+        return ev_select.select(question, chunks, embed, qvec, budget)
+
+    def _relevant(self, selections: Sequence[ev_select.Selection]) -> bool:
+        """Does any retrieved chunk plausibly concern the question? Its best evidence unit's blended
+        word-overlap and cosine score, since a fused rank score says nothing about absolute relevance."""
+        return max((s.score for s in selections[:3]), default=0.0) >= self.settings.answer.min_relevance
+
+
+def _sep(piece: str) -> str:
+    return "\n" if piece.startswith(("- ", "* ", FENCE)) or piece[:3].rstrip(".").isdigit() else " "
+
+
+class _SentenceChecker:
+    """Checks each complete sentence against the evidence it cites (or, uncited, the evidence that
+    supports it best) and returns the text to show, with its citations, or None to leave it out."""
+
+    def __init__(self, evidence: Sequence[Evidence], threshold: float) -> None:
+        self.texts = {e.label: e.text for e in evidence}
+        self.threshold = threshold
+        self.results: list[SentenceSupport] = []
+        self.removed = 0
+        self.repeats = 0
+        self.abstained = False
+        self._shown: list[set[str]] = []
+
+    def take(self, piece: str, first: bool) -> str | None:
+        piece = _SPEAKER_TAG.sub("", normalize_citations(piece))
+        labels = [lbl for lbl in dict.fromkeys(grounding.CITATION.findall(piece)) if lbl in self.texts]
+        bare = grounding.CITATION.sub("", piece).strip()
+        bare = " ".join(bare.split()) if not bare.startswith(FENCE) else bare
+        if not grounding.content_words(bare):
+            return None  # a lone citation, a heading marker: nothing to show on its own
+        if grounding.is_abstention(bare):
+            self.abstained = True
+            return None
+        words = set(grounding.content_words(bare))
+        if any(len(words & seen) >= 0.8 * len(words) for seen in self._shown):
+            self.repeats += 1  # small models loop; a sentence said once is enough
+            return None
+        if bare.startswith(FENCE):
+            # Code quoted from a source is checked by word share only: rules on names and numbers
+            # would flag every identifier that the sentence rules read as a claim.
+            pool = labels or list(self.texts)
+            best = max(pool, key=lambda lbl: grounding.support(bare, self.texts[lbl]))
+            ok = grounding.support(bare, self.texts[best]) >= self.threshold
+            return self._record(bare, [best] if ok else [], ok, "supported" if ok else "code not found in the sources")
+        if labels:
+            c = check_claim(bare, " ".join(self.texts[lbl] for lbl in labels), self.threshold)
+            if c.supported:
+                return self._record(bare, labels, True, c.reason)
+        # Uncited, or its citations do not hold it: the single source that supports it, if any.
+        ranked = sorted(self.texts, key=lambda lbl: -grounding.support(bare, self.texts[lbl]))
+        for lbl in ranked[:2]:
+            c = check_claim(bare, self.texts[lbl], self.threshold)
+            if c.supported:
+                return self._record(bare, [lbl], True, c.reason)
+        reason = check_claim(bare, " ".join(self.texts[lbl] for lbl in (labels or ranked[:1])), self.threshold).reason
+        return self._record(bare, labels, False, reason)
+
+    def _record(self, text: str, labels: list[str], ok: bool, reason: str) -> str | None:
+        self.results.append(SentenceSupport(text=text, labels=labels, supported=ok, reason=reason))
+        if not ok:
+            self.removed += 1
+            return None
+        self._shown.append(set(grounding.content_words(text)))
+        marks = "".join(f" [{lbl}]" for lbl in labels)
+        if text.startswith(FENCE):
+            return f"{text}\n{marks.strip()}"
+        return text + marks
+
+
+# [S1] [Source S1]: [S1, S3] [2] and (S2) (Source S2); a bare number in parentheses is left alone.
+# "[Grad B]: ..." -- the model copying a transcript's speaker label in brackets.
+_SPEAKER_TAG = re.compile(r"^\s*\[(?!S\d+\])[^\]\n]{1,40}\]:\s*")
+_CITE_VARIANTS = re.compile(
+    r"\[\s*(?:Sources?\s*)?S?(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\]:?"
+    r"|\(\s*(?:Sources?\s*)?S(\d{1,2}(?:\s*[,;]\s*S?\d{1,2})*)\s*\)", re.I)
+
+
+def normalize_citations(text: str) -> str:
+    """The model's ways of citing ("[Source S1]:", "(S2)", "[S1, S3]", "[2]") written as [S1] [S2]."""
+    def fix(m: re.Match[str]) -> str:
+        return " ".join(f"[S{n}]" for n in re.findall(r"\d+", m.group(1) or m.group(2)))
+    return _CITE_VARIANTS.sub(fix, text)
+
+
+def _extractive(selections: Sequence[ev_select.Selection]) -> tuple[str, list[SentenceSupport]]:
+    """Quote the best evidence unit of up to two sources, each with its citation."""
+    lines = [EXTRACTIVE_LEAD]
+    sentences: list[SentenceSupport] = []
+    for s in selections[:2]:
+        quote = " ".join(s.best.text.split())
+        lines.append(f"> {quote} [{s.citation.id}]")
+        sentences.append(SentenceSupport(text=quote, labels=[s.citation.id], supported=True, reason="quoted from the source"))
+    return "\n".join(lines), sentences

@@ -21,7 +21,7 @@ _ABSTAIN_HINTS = (
     "do not contain the answer", "does not contain the answer", "not in the sources", "no information",
     "cannot find", "could not find", "not mentioned", "don't know", "do not know",
 )
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     "a an the and or but if then so of to in on at by for with from as is are was were be been being it its "
     "this that these those there here which who whom what when where why how do does did has have had can "
     "could should would will shall may might must not no yes you your we our they their he she his her i me my "
@@ -33,7 +33,7 @@ def content_words(text: str) -> list[str]:
     words = []
     for w in _WORD.findall(CITATION.sub(" ", text)):
         w = w.lower()
-        if w in _STOP or len(w) < 2 and not w.isdigit():
+        if w in STOP_WORDS or len(w) < 2 and not w.isdigit():
             continue
         words.append(_stem(w))
     return words

@@ -12,10 +12,13 @@ ABSTAIN_TEXT = "The sources do not contain the answer to this question."
 
 ANSWER_SYSTEM = (
     "You answer questions about a course and a codebase using only the numbered sources given. "
-    "Cite the sources you use with their labels in square brackets, like [S1] or [S2], right after "
-    "the sentence they support. If the sources do not contain the answer, reply exactly: "
-    f'"{ABSTAIN_TEXT}" Do not use outside knowledge. Be brief.'
+    "Answer in one to three short sentences, the answer first; do not describe the sources one by one. "
+    "End every sentence with the label of the source that supports it in square brackets, like [S1]. "
+    "Use the sources' own words and names. "
+    f'If no source answers the question, reply exactly: "{ABSTAIN_TEXT}" Do not use outside knowledge.'
 )
+
+ANSWER_REMINDER = "Answer the question directly in one to three sentences; end each sentence with its source label, like [S1]."
 
 SUMMARY_SYSTEM = (
     "You summarise course lectures and software history. Write short bullet points, each starting "
@@ -48,7 +51,8 @@ def format_source(ev: Evidence) -> str:
 def answer_messages(question: str, evidence: Sequence[Evidence], history: Sequence[dict[str, str]] = ()) -> list[dict[str, str]]:
     """Chat messages for a grounded answer. History (earlier turns) goes between system and question."""
     sources = "\n\n".join(format_source(e) for e in evidence) or "(no sources)"
-    user = f"Sources:\n\n{sources}\n\nQuestion: {question.strip()}"
+    # The reminder comes last, next to the question: small models follow what they read last.
+    user = f"Sources:\n\n{sources}\n\nQuestion: {question.strip()}\n\n{ANSWER_REMINDER}"
     return [{"role": "system", "content": ANSWER_SYSTEM}, *history, {"role": "user", "content": user}]
 
 

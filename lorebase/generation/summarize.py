@@ -10,16 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
 from lorebase.citations import Citation, cite, format_timestamp
 from lorebase.errors import InvalidInput, NotFound
 from lorebase.generation.backend import GenerationRequest, Generator
+from lorebase.generation.support import check_claim
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
 from lorebase.settings import Settings
 from lorebase.store import Store
 from lorebase.store.models import Chunk, Source
+from lorebase.verdict import SentenceSupport, Verdict
 
 _RANGE = re.compile(r"^(?P<repo>[^:\s]+):(?P<old>[0-9a-fA-F]{4,40})\.\.(?P<new>[0-9a-fA-F]{4,40})$")
 TARGET_RATIO = 0.3  # aim at ~70% shorter than the input
@@ -38,6 +41,7 @@ class Summary:
     sources: list[Citation]
     input_chars: int
     model: str
+    verdict: Verdict | None = None
 
 
 @dataclass
@@ -97,7 +101,8 @@ class SummaryService:
             raise InvalidInput(f"{target.title}: nothing to summarise (the source is empty)")
         input_chars = sum(len(p.text) for p in parts)
         text = await self._reduce(target.title, parts, model)
-        return Summary(target.title, text.strip(), citations, input_chars, model or self.generator.base_model)
+        checked, verdict = check_bullets(text, parts, self.settings.answer.support_threshold)
+        return Summary(target.title, checked, citations, input_chars, model or self.generator.base_model, verdict)
 
     def _parts(self, target: SummaryTarget) -> tuple[list[Part], list[Citation]]:
         single_lecture = len(target.sources) == 1 and target.sources[0].kind == "transcript"
@@ -195,8 +200,7 @@ def find_target(
             srcs = [found[i] for i in source_ids]
             title = srcs[0].title if len(srcs) == 1 else f"{len(srcs)} sources"
         elif lecture:
-            q = select(Source).where(Source.kind == "transcript", (Source.id == lecture) | (Source.lecture == lecture) | (Source.key == lecture))
-            srcs = list(s.scalars(q))
+            srcs = _lectures(s, lecture)
             if not srcs:
                 raise NotFound(f"no lecture titled or identified {lecture!r}")
             title = srcs[0].title
@@ -215,3 +219,70 @@ def find_target(
         for src in srcs:
             _ = src.chunks  # load while the session is open
     return SummaryTarget(title, srcs)
+
+
+_REF = re.compile(r"\[((?:\d+:)?\d{1,2}:\d{2}|S\d+)\]")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def _lectures(s: object, lecture: str) -> list[Source]:
+    """A lecture by id, key, lecture id or title, or by a name that differs only in case, spaces,
+    underscores and a file extension: `education_4`, `education_4.srt` and "Education 4" are one."""
+    from sqlalchemy.orm import Session
+
+    assert isinstance(s, Session)
+    exact = list(s.scalars(select(Source).where(
+        Source.kind == "transcript",
+        (Source.id == lecture) | (Source.lecture == lecture) | (Source.key == lecture) | (Source.title == lecture))))
+    if exact:
+        return exact
+    want = _slug(re.sub(r"\.(srt|vtt|txt|json|md|mp3|mp4|wav|webm|m4a)$", "", lecture.strip(), flags=re.I))
+    if not want:
+        return []
+    rows = s.execute(select(Source.id, Source.title, Source.lecture, Source.key, Source.path).where(Source.kind == "transcript"))
+    ids = [r.id for r in rows if want in {_slug(x) for x in (r.title, r.lecture, r.key, Path(r.path).stem if r.path else None) if x}
+           or want == _slug(Path((r.key or "").rsplit(":", 1)[-1]).name)]
+    return list(s.scalars(select(Source).where(Source.id.in_(ids)))) if ids else []
+
+
+def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[str, Verdict]:
+    """Check each bullet against the parts its reference ([mm:ss] or [S#]) names, as answer sentences
+    are checked. Unsupported bullets are left out while at least one bullet holds up."""
+    by_ref: dict[str, list[str]] = {}
+    for p in parts:
+        by_ref.setdefault(p.ref, []).append(p.text)
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    results: list[SentenceSupport] = []
+    keep: list[str] = []
+    for ln in lines:
+        refs = list(dict.fromkeys(_REF.findall(ln)))
+        body = _REF.sub("", ln).strip().lstrip("-*• ").strip()
+        if not body:
+            continue
+        evidence = " ".join(t for r in refs for t in by_ref.get(_normal_ref(r), []))
+        if not evidence:
+            results.append(SentenceSupport(text=body, labels=refs, supported=False, reason="cites no part of the source"))
+            continue
+        c = check_claim(body, evidence, threshold)
+        results.append(SentenceSupport(text=body, labels=refs, supported=c.supported, reason=c.reason))
+        if c.supported:
+            keep.append(ln)
+    ok = [r for r in results if r.supported]
+    if not ok:
+        return text.strip(), Verdict(mode="summary", supported=False, abstained=False, sentences=results,
+                                     reason="no bullet could be verified against the part it cites")
+    removed = len(results) - len(ok)
+    return "\n".join(keep), Verdict(mode="summary", supported=True, abstained=False, sentences=results, removed=removed,
+                                   reason="every bullet shown is supported by the part it cites" if not removed else
+                                   f"{removed} bullet(s) the cited parts do not support were left out")
+
+
+def _normal_ref(ref: str) -> str:
+    # The model may write [3:15] for the part labelled [03:15].
+    if ref.startswith("S"):
+        return ref
+    nums = [int(x) for x in ref.split(":")]
+    return format_timestamp(sum(n * 60 ** i for i, n in enumerate(reversed(nums))))

@@ -37,6 +37,7 @@ from lorebase.ingest.gitcli import (
     validate_clone_url,
 )
 from lorebase.ingest.records import Cursor, Event, Fail, ReadContext, Remove, ScopeComplete, Skip, SourceDraft, Upsert
+from lorebase.ingest.text_sniff import binary_reason
 from lorebase.settings import Settings
 from lorebase.store.models import SourceKind
 
@@ -262,6 +263,8 @@ class GitRepoReader:
             text, encoding = decode_text(data)
             if not text.strip():
                 reason = "empty file"
+            else:
+                reason = binary_reason(text)
         if reason is None and sniff:
             lang = shebang_language(text)
             if lang is None:

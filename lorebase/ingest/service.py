@@ -9,7 +9,9 @@ equal by content hash and are not touched, which makes the redo cheap and duplic
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
@@ -32,6 +34,7 @@ from lorebase.ingest.records import (
 )
 from lorebase.settings import Settings
 from lorebase.store import Store
+from lorebase.store.locks import JobLock, held_elsewhere
 from lorebase.store.models import (
     Chunk,
     IndexTombstone,
@@ -46,6 +49,13 @@ from lorebase.store.models import (
 log = logging.getLogger(__name__)
 
 Outcome = Literal["added", "updated", "unchanged"]
+
+HEARTBEAT_S = 5.0  # how often a running ingest records that it is alive (and its counts so far)
+
+
+def run_lock_name(run_id: int) -> str:
+    """The lock an ingest run's process holds while it runs; nobody holding it means the process ended."""
+    return f"ingest-run-{run_id}"
 
 
 class IndexSync(Protocol):
@@ -89,6 +99,8 @@ class IngestService:
         self.store = store
         self.index = index
         self.progress = sys.stderr.isatty() if progress is None else progress
+        self._run_locks: dict[int, JobLock] = {}  # the runs this process is running
+        self._last_beat = 0.0
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -107,12 +119,51 @@ class IngestService:
         return self.run(readers, inputs=list(specs), early_failures=failures, run_id=run_id)
 
     def open_run(self, inputs: list[str]) -> int:
-        """Record a run as started (so callers can report its id before the work is done)."""
+        """Record a run as started (so callers can report its id before the work is done). Its lock
+        is taken before the row is committed, so no other process can see the row without it."""
+        self.mark_interrupted()
         with self.store.session() as s:
-            run = IngestRun(inputs=inputs, status="running")
+            now = utcnow()
+            run = IngestRun(inputs=inputs, status="running", started_at=now, last_seen_at=now)
             s.add(run)
             s.flush()
+            self._hold(run.id)
             return run.id
+
+    def _hold(self, run_id: int) -> None:
+        lock = JobLock(self.settings, run_lock_name(run_id))
+        if not lock.acquire():  # ids are never reused: only a bug could get here
+            raise RuntimeError(f"the lock of ingest run {run_id} is held by another process")
+        self._run_locks[run_id] = lock
+
+    def _let_go(self, run_id: int) -> None:
+        lock = self._run_locks.pop(run_id, None)
+        if lock is not None:
+            lock.release(remove=True)
+
+    def mark_interrupted(self) -> list[int]:
+        """Mark runs left "running" by a process that has ended (killed, or a server stopped mid-run)
+        as ``interrupted``, ending at the time they were last seen. Called on every start (the
+        services are built, a run opens). Returns the ids marked."""
+        with self.store.session() as s:
+            running = list(s.scalars(select(IngestRun.id).where(IngestRun.status == "running")))
+        marked: list[int] = []
+        for run_id in running:
+            if run_id in self._run_locks or held_elsewhere(self.settings, run_lock_name(run_id)):
+                continue  # still running, here or in another process
+            with self.store.session() as s:
+                run = s.get(IngestRun, run_id)
+                if run is None or run.status != "running":  # it finished meanwhile
+                    continue
+                seen = run.last_seen_at or run.started_at
+                run.status = "interrupted"
+                run.finished_at = seen
+                reason = (f"the process running it ended before it finished; last seen {_iso(seen)}, "
+                          f"found by process {os.getpid()} at {_iso(utcnow())}")
+                run.errors = [*(run.errors or []), {"source": "run", "reason": reason}]
+            log.warning("ingest run %d was interrupted (last seen %s)", run_id, _iso(seen))
+            marked.append(run_id)
+        return marked
 
     def run(
         self,
@@ -123,6 +174,8 @@ class IngestService:
     ) -> IngestReport:
         readers = list(readers)
         run_id = run_id if run_id is not None else self.open_run(inputs)
+        if run_id not in self._run_locks:  # opened by the caller without open_run's lock
+            self._hold(run_id)
         with self.store.session() as s:
             started = s.get(IngestRun, run_id).started_at  # type: ignore[union-attr]
         if started.tzinfo is None:  # SQLite hands datetimes back without their (UTC) offset
@@ -130,18 +183,27 @@ class IngestService:
         report = IngestReport(run_id=run_id, status="running", inputs=inputs, started_at=started)
         report.errors.extend(early_failures)
         report.failed += len(early_failures)
-        for reader in readers:
-            self._run_reader(reader, report)
-        if self.index is not None:
+        try:
+            for reader in readers:
+                self._run_reader(reader, report)
+            if self.index is not None:
+                try:
+                    result = self.index.sync()
+                    report.index = asdict(result) if is_dataclass(result) else dict(result)
+                except LorebaseError as e:
+                    report.errors.append({"source": "index", "reason": str(e)})
+                    report.failed += 1
+            report.status = "ok" if report.failed == 0 else "partial"
+        except BaseException as e:  # recorded, not left "running"; Ctrl-C is an interruption
+            report.status = "failed" if isinstance(e, Exception) else "interrupted"
+            report.errors.append({"source": "run", "reason": f"{type(e).__name__}: {e}"})
+            raise
+        finally:
+            report.finished_at = utcnow()
             try:
-                result = self.index.sync()
-                report.index = asdict(result) if is_dataclass(result) else dict(result)
-            except LorebaseError as e:
-                report.errors.append({"source": "index", "reason": str(e)})
-                report.failed += 1
-        report.status = "ok" if report.failed == 0 else "partial"
-        report.finished_at = utcnow()
-        self._save_run(report)
+                self._save_run(report)
+            finally:
+                self._let_go(run_id)
         return report
 
     # --- one reader ---------------------------------------------------------------------------
@@ -154,6 +216,7 @@ class IngestService:
         bar = self._bar(reader.label)
         try:
             for event in reader.read(ctx):
+                self._heartbeat(report)
                 match event:
                     case Upsert(draft=draft):
                         seen.add(draft.key)
@@ -283,8 +346,27 @@ class IngestService:
                          "chunks_removed", "errors", "skips"):
                 setattr(run, name, getattr(report, name))
             run.finished_at = report.finished_at
+            run.last_seen_at = report.finished_at or utcnow()
+
+    def _heartbeat(self, report: IngestReport) -> None:
+        """Every HEARTBEAT_S at most: the run is alive, with its counts so far (progress for the API)."""
+        now = time.monotonic()
+        if now - self._last_beat < HEARTBEAT_S:
+            return
+        self._last_beat = now
+        with self.store.session() as s:
+            run = s.get(IngestRun, report.run_id)
+            if run is None:
+                return
+            for name in ("added", "updated", "unchanged", "removed", "skipped", "failed", "chunks_added", "chunks_removed"):
+                setattr(run, name, getattr(report, name))
+            run.last_seen_at = utcnow()
 
     def _bar(self, label: str) -> Any:
         from tqdm import tqdm
 
         return tqdm(desc=label, unit=" src", disable=not self.progress, file=sys.stderr, leave=False)
+
+
+def _iso(t: datetime) -> str:
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat(timespec="seconds")

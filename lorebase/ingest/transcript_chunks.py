@@ -41,8 +41,14 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
 _ABBREVIATIONS = {"e.g.", "i.e.", "dr.", "mr.", "mrs.", "ms.", "prof.", "vs.", "cf.", "fig.", "no.", "approx.", "st.", "al."}
 
 
+_WORD_WINDOW = 16  # longer than any abbreviation: a longer word's tail can never match one
+
+
 def _is_abbreviation(text: str, end: int) -> bool:
-    word = text[:end].split()[-1].lower() if text[:end].split() else ""
+    # Only the characters just before `end`: splitting all of text[:end] at every sentence end made
+    # long transcripts quadratic.
+    words = text[max(0, end - _WORD_WINDOW):end].split()
+    word = words[-1].lower() if words else ""
     return word in _ABBREVIATIONS or bool(re.fullmatch(r"[a-z]\.", word))  # initials: "J."
 
 
@@ -69,6 +75,11 @@ def split_sentences(text: str) -> list[str]:
     return parts
 
 
+# A piece longer than this (a paragraph with no sentence end) is cut at word boundaries first, so
+# that cutting it to chunk size never copies its whole remainder again and again.
+MAX_PIECE_CHARS = 4096
+
+
 def _pieces(segments: Sequence[Segment]) -> list[_Piece]:
     out: list[_Piece] = []
     for seg in segments:
@@ -80,27 +91,47 @@ def _pieces(segments: Sequence[Segment]) -> list[_Piece]:
             acc += len(part)
             last = i == len(parts) - 1
             p_end = end if last else start + (end - start) * acc // total
-            out.append(_Piece(t, p_end, part, seg.speaker, sentence_end=not last or ends_sentence(part)))
+            piece = _Piece(t, p_end, part, seg.speaker, sentence_end=not last or ends_sentence(part))
+            out.extend(_bounded(piece) if len(part) > MAX_PIECE_CHARS else [piece])
             t = p_end
     return out
 
 
+def _bounded(piece: _Piece) -> list[_Piece]:
+    """A long piece as consecutive pieces of at most about MAX_PIECE_CHARS, cut after a word, times
+    shared out by characters; only the last keeps the piece's sentence end."""
+    text, span, total = piece.text, piece.end - piece.start, len(piece.text)
+    out: list[_Piece] = []
+    lo, t = 0, piece.start
+    while total - lo > MAX_PIECE_CHARS:
+        cut = text.rfind(" ", lo + 1, lo + MAX_PIECE_CHARS)
+        if cut <= lo:  # one word longer than the bound: cut after it
+            cut = text.find(" ", lo + MAX_PIECE_CHARS)
+            if cut < 0:
+                break
+        t_cut = piece.start + span * cut // total
+        out.append(_Piece(t, t_cut, text[lo:cut], piece.speaker, sentence_end=False))
+        lo, t = cut + 1, t_cut
+    out.append(_Piece(t, piece.end, text[lo:], piece.speaker, piece.sentence_end))
+    return out
+
+
 def _split_at_words(piece: _Piece, limit: int) -> tuple[_Piece | None, _Piece]:
-    """Cut a piece after as many words as end by ``limit`` (ms). (None, piece) if not even one does."""
-    words = piece.text.split(" ")
-    span = piece.end - piece.start
-    total = len(piece.text)
-    best = 0
-    for k in range(1, len(words)):
-        t = piece.start + span * len(" ".join(words[:k])) // total
-        if t > limit:
-            break
-        best = k
-    if best == 0:
+    """Cut a piece after as many words as end by ``limit`` (ms). (None, piece) if not even one does.
+    A word ending at character ``off`` ends at ``start + span * off // total``: the last space at or
+    before the largest such ``off`` that still ends by ``limit`` is the cut."""
+    text, span, total = piece.text, piece.end - piece.start, len(piece.text)
+    room = limit - piece.start
+    if room < 0:
         return None, piece
-    cut = piece.start + span * len(" ".join(words[:best])) // total
-    head = _Piece(piece.start, cut, " ".join(words[:best]), piece.speaker, sentence_end=False)
-    tail = replace(piece, start=cut, text=" ".join(words[best:]))
+    # span * off // total <= room  <=>  off < (room + 1) * total / span
+    max_off = total if span <= 0 else -(-(room + 1) * total // span) - 1
+    pos = text.rfind(" ", 0, min(max_off, total) + 1)
+    if pos <= 0:
+        return None, piece
+    cut = piece.start + span * pos // total
+    head = _Piece(piece.start, cut, text[:pos], piece.speaker, sentence_end=False)
+    tail = replace(piece, start=cut, text=text[pos + 1:])
     return head, tail
 
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lorebase.errors import InvalidInput
+from lorebase.errors import InvalidInput, NotText
+from lorebase.ingest.text_sniff import binary_reason
 
 WORDS_PER_SECOND = 2.5  # ~150 words a minute: a usual lecture pace, used where a file has no times
 BACKWARD_TOLERANCE_S = 10.0  # overlapping cues are normal; a jump back further than this is a broken file
@@ -61,22 +62,25 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """Decode a transcript file: UTF-8 (BOM or not), UTF-16 with a BOM, else cp1252, else latin-1.
 
     Returns (text, encoding). Old caption files are often cp1252; latin-1 accepts any byte, so a
-    file is never refused for its encoding alone."""
+    file is never refused for its encoding alone, but binary content is (NotText)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
             pass
     if b"\x00" in data[:8192]:
-        raise InvalidInput("binary file, not a transcript")
+        raise NotText("binary file, not a transcript")
     try:
-        return data.decode("utf-8-sig"), "utf-8"
+        text, encoding = data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+        try:
+            text, encoding = data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            text, encoding = data.decode("latin-1"), "latin-1"
+    reason = binary_reason(text)
+    if reason is not None:
+        raise NotText(f"{reason}, not a transcript")
+    return text, encoding
 
 
 _TIMESTAMP = re.compile(r"^(?:(\d+):)?(\d+):(\d{2})(?:[.,](\d{1,3}))?$")
@@ -320,8 +324,9 @@ def parse_plain_text(text: str) -> ParsedTranscript:
             stripped.append((None, line))
     labels = _speaker_labels([t for _, t in stripped])
 
-    # units: [time or None, speaker, text]
-    units: list[list[Any]] = []
+    # units: [time or None, speaker, lines of text]; lines are joined at the end, since adding each
+    # wrapped line to a growing string made a long paragraph quadratic
+    parts: list[list[Any]] = []
     blank_before = True
     speaker: str | None = None
     for ts, line in stripped:
@@ -329,13 +334,13 @@ def parse_plain_text(text: str) -> ParsedTranscript:
             blank_before = True
             continue
         spk, body = _split_speaker(line.strip(), labels)
-        if ts is None and spk is None and units and not blank_before:
-            units[-1][2] += " " + body  # a wrapped line continues its paragraph
+        if ts is None and spk is None and parts and not blank_before:
+            parts[-1][2].append(body)  # a wrapped line continues its paragraph
         else:
             speaker = spk or speaker  # a paragraph without a name continues the last speaker
-            units.append([ts, speaker, body])
+            parts.append([ts, speaker, [body]])
         blank_before = False
-    units = [u for u in units if _clean(u[2])]
+    units = [[ts, spk, text] for ts, spk, lines in parts if _clean(text := " ".join(lines))]
     if not units:
         raise InvalidInput("empty file" if not text.strip() else "no transcript text found")
 

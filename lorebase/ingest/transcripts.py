@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lorebase.citations import format_timestamp
-from lorebase.errors import InvalidInput, LorebaseError
+from lorebase.errors import InvalidInput, LorebaseError, NotText
 from lorebase.ingest.media import MEDIA_SUFFIXES, is_media_file
 from lorebase.ingest.records import Event, Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
 from lorebase.ingest.transcript_chunks import chunk_segments, joined_windows
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 TRANSCRIPT_SUFFIXES = frozenset(FORMAT_PREFERENCE)
 LECTURE_SUFFIXES = TRANSCRIPT_SUFFIXES | frozenset(MEDIA_SUFFIXES)
 SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
+SIDECAR_MAX_BYTES = 1_000_000  # metadata (title, course, date, speakers): a larger file is not one
 _DATED_STEM = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ _.-]+(.*))?$")
 
 
@@ -71,6 +72,8 @@ def is_transcript_file(path: Path) -> bool:
 
 def _json_holds_segments(path: Path) -> bool:
     try:
+        if path.stat().st_size > SIDECAR_MAX_BYTES:
+            return True  # no sidecar is this large: a transcript (which the size limit may skip)
         text, _ = decode_text(path.read_bytes())
         return json_has_segments(json.loads(text))
     except (OSError, ValueError, InvalidInput):
@@ -181,6 +184,10 @@ class TranscriptReader:
                 key = f"transcript:{meta.lecture_id}"
             if is_media_file(path):
                 return self._read_recording(path, key, meta, rel), key
+            limit = self.settings.ingest.max_transcript_bytes
+            size = path.stat().st_size
+            if size > limit:
+                return Skip(rel, f"transcript larger than ingest.max_transcript_bytes ({size} > {limit} bytes)"), key
             text, encoding = decode_text(path.read_bytes())
             parsed = parse_transcript(text, path.suffix)
             if encoding != "utf-8":
@@ -189,6 +196,8 @@ class TranscriptReader:
                 meta.url = meta.url or recording.resolve().as_uri()
                 parsed.meta["recording"] = str(recording.resolve())
             return Upsert(self._draft(key, parsed, meta, rel)), key
+        except NotText as e:  # deliberately not ingested, like a binary file in a repository
+            return Skip(rel, str(e)), key
         except InvalidInput as e:
             return Fail(key, f"{rel}: {e}"), key
         except OSError as e:
@@ -404,6 +413,10 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         candidate = path.with_suffix(suffix)
         if candidate == path or not candidate.is_file():
             continue
+        if candidate.stat().st_size > SIDECAR_MAX_BYTES:
+            if suffix == ".json":
+                continue  # a transcript in its own right (see _json_holds_segments)
+            raise InvalidInput(f"sidecar {candidate.name} is larger than {SIDECAR_MAX_BYTES} bytes: not metadata")
         raw, _ = decode_text(candidate.read_bytes())
         try:
             data = json.loads(raw) if suffix == ".json" else yaml.safe_load(raw)

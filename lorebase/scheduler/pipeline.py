@@ -12,7 +12,7 @@ Jobs (``lorebase jobs run NAME``, the API, the scheduler):
 - ``qa``: step 3 alone. ``retrain``: 5-7 (or the rest of them for an adapter left half-way).
 - ``eval``: the scheduled evaluation.
 
-Locks (lorebase.scheduler.locks): ``sync:<source>`` covers that source's sync and ingest, ``qa``,
+Locks (lorebase.store.locks): ``sync:<source>`` covers that source's sync and ingest, ``qa``,
 ``retrain`` (retrain, evaluate, promote) and ``eval``. A job whose lock another process holds is
 recorded as ``skipped``. The holder of a lock marks rows its predecessor left ``running`` as
 ``interrupted``. Every step is safe to redo: readers resume from their saved cursors and the store
@@ -34,7 +34,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from lorebase.errors import Conflict, InvalidInput, LorebaseError, ModelNotAvailable, NotFound, SettingsError
 from lorebase.scheduler import history, jobs
 from lorebase.scheduler.jobs import JobContext
-from lorebase.scheduler.locks import JobLock
+from lorebase.store.locks import JobLock
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import TrackedSourceSettings
 from lorebase.store.models import JobRun

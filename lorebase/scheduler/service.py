@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from lorebase.errors import Conflict, InvalidInput, NotFound
 from lorebase.scheduler import history
 from lorebase.scheduler.jobs import JobContext
-from lorebase.scheduler.locks import JobLock, is_busy
+from lorebase.store.locks import JobLock, is_busy
 from lorebase.scheduler.pipeline import FIXED_JOBS, JobRunner, RunSummary, brief, lock_of
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import Settings, TrackedSourceSettings

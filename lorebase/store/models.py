@@ -215,7 +215,7 @@ class IngestRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     inputs: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | partial | failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | partial | failed | interrupted
     added: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     removed: Mapped[int] = mapped_column(Integer, default=0)
@@ -228,6 +228,8 @@ class IngestRun(Base):
     skips: Mapped[list[Any]] = mapped_column(default=list)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Written as the run goes (a heartbeat): when its process was last known to be alive.
+    last_seen_at: Mapped[datetime | None] = mapped_column()
 
 
 class JobRun(Base):

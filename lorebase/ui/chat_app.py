@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import chainlit as cl
@@ -122,7 +122,7 @@ async def answer(svc: Services, question: str, options: ChatOptions) -> None:
         "model": svc.generator.base_model,
         "adapter": options.adapter,
         "filters": options.filters,
-        "grounding": asdict(final.check) if final.check else None,
+        "grounding": final.verdict.model_dump(mode="json") if final.verdict else None,
     }
     await finish(msg, text, final.sources, record)
     # only what the next question may use: the session is saved with the thread

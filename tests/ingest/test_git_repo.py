@@ -72,6 +72,7 @@ def _widgets(tmp_path: Path) -> TempRepo:
     repo.write("poetry.lock", "# lock\n")
     repo.write("logo.png", b"\x89PNG\r\n\x1a\n")
     repo.write("notes/blob.txt", b"text\x00with a NUL\n")
+    repo.write("notes/noise.md", bytes((7 * i * i + 13 * i) % 255 + 1 for i in range(3000)))  # bytes 1..255, no NUL
     repo.write("src/huge.py", "x = 1\n" * 1000)  # 6000 bytes > max_file_bytes 4000
     repo.write("docs/legacy.txt", b"caf\xe9 na\xefve \x93quoted\x94\n")  # cp1252 bytes
     repo.write("src/__init__.py", "")
@@ -124,6 +125,7 @@ def test_full_scan_events(tmp_path: Path, small_settings: Settings) -> None:
         assert sk[f"acme/widgets:{vendored}"] == "vendored or generated path", vendored
     assert sk["acme/widgets:logo.png"] == "binary file type"
     assert sk["acme/widgets:notes/blob.txt"] == "binary content"
+    assert sk["acme/widgets:notes/noise.md"].startswith("binary content:") and "control characters" in sk["acme/widgets:notes/noise.md"]
     assert "max_file_bytes" in sk["acme/widgets:src/huge.py"]
     assert sk["acme/widgets:src/__init__.py"] == "empty file"
     refs = {e.draft.key for e in events if isinstance(e, Upsert)} | set(sk)

@@ -184,3 +184,45 @@ def test_joined_windows_list_every_speaker_once_in_order() -> None:
     base = chunk_segments(segs, min_s=30, max_s=45)
     assert [c.meta["speakers"] for c in base] == [["Ann"], ["Bob"], ["Ann"]]
     assert [w.meta["speakers"] for w in joined_windows(base, 3)] == [["Ann", "Bob"], ["Bob", "Ann"], ["Ann", "Bob"]]
+
+
+def _split_word_by_word(piece, limit):  # type: ignore[no-untyped-def]
+    """The definition _split_at_words computes in one step: try the cut after each word in turn."""
+    words = piece.text.split(" ")
+    span, total, best = piece.end - piece.start, len(piece.text), 0
+    for k in range(1, len(words)):
+        if piece.start + span * len(" ".join(words[:k])) // total > limit:
+            break
+        best = k
+    if best == 0:
+        return None
+    return piece.start + span * len(" ".join(words[:best])) // total, " ".join(words[:best]), " ".join(words[best:])
+
+
+def test_cutting_a_piece_at_a_time_agrees_with_trying_every_word() -> None:
+    from lorebase.ingest.transcript_chunks import _Piece, _split_at_words
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        words = ["x" * rng.randint(1, 12) for _ in range(rng.randint(1, 30))]
+        start = rng.randint(0, 10_000)
+        piece = _Piece(start, start + rng.choice([0, 1, 7, rng.randint(0, 200_000)]), " ".join(words), None, True)
+        limit = start + rng.randint(-50, 200_000)
+        head, tail = _split_at_words(piece, limit)
+        want = _split_word_by_word(piece, limit)
+        if want is None:
+            assert head is None and tail == piece
+        else:
+            assert head is not None and (head.end, head.text, tail.text) == want and tail.start == head.end
+
+
+def test_a_paragraph_with_no_sentence_end_is_cut_within_the_window_and_keeps_every_word() -> None:
+    rng = random.Random(3)
+    words = [f"w{i}" + "x" * rng.randint(0, 9) for i in range(60_000)]  # ~500 KB, one run-on "sentence"
+    seg = Segment(0.0, len(words) / 2.5, " ".join(words))
+    chunks = chunk_segments([seg], min_s=45, max_s=90)
+    assert words_of(chunks) == words
+    assert all(c.end_time - c.start_time <= 90 + EPS for c in chunks)
+    assert all(a.end_time == b.start_time for a, b in itertools.pairwise(chunks))
+    assert chunks[0].start_time == 0.0 and chunks[-1].end_time == pytest.approx(seg.end, abs=1e-3)
+    assert len(chunks) >= seg.end / 90

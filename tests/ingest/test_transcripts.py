@@ -196,13 +196,13 @@ def test_bad_files_fail_and_the_rest_of_the_folder_is_read(tmp_path: Path, setti
     events = read([folder], settings)
     assert set(upserts(events)) == {"transcript:lectures/a_good", "transcript:lectures/z_good"}
     got = fails(events)
-    bad = ("b_no_header", "c_backwards", "d_empty", "e_wrong_shape", "f_binary")
+    bad = ("b_no_header", "c_backwards", "d_empty", "e_wrong_shape")
     assert set(got) == {f"transcript:lectures/{n}" for n in bad}
     assert got["transcript:lectures/b_no_header"] == "b_no_header.vtt: not a WebVTT file: the first line must be 'WEBVTT'"
     assert "timestamps go backwards" in got["transcript:lectures/c_backwards"]
     assert got["transcript:lectures/d_empty"] == "d_empty.srt: empty file"
     assert "JSON has no transcript segments" in got["transcript:lectures/e_wrong_shape"]
-    assert "binary file" in got["transcript:lectures/f_binary"]
+    assert [e.reason for e in events if isinstance(e, Skip)] == ["binary file, not a transcript"]  # f_binary.txt
     for reason in got.values():
         assert "\n" not in reason
     # The scope is still complete: failed files are listed by their Fail (the service keeps them).
@@ -358,3 +358,45 @@ def test_one_scale_setting_indexes_only_the_chunks(tmp_path: Path, settings: Set
     assert all("joins" not in c.meta for c in d1.chunks)
     assert [c.meta.get("scale", 1) for c in d3.chunks] == [1] * n + [2] * (n - 1) + [3] * (n - 2)
     assert d3.text == d1.text  # the readable text is the chunks', once
+
+
+def test_a_transcript_over_the_size_limit_is_skipped_with_the_setting_named(tmp_path: Path) -> None:
+    from lorebase.settings import load_settings
+
+    settings = load_settings(home=tmp_path / "home", ingest={"max_transcript_bytes": 1000})
+    folder = tmp_path / "course"
+    folder.mkdir()
+    (folder / "short.srt").write_text(SRT)
+    big = "A line of a very long lecture that goes on and on.\n" * 40  # about 2 KB
+    (folder / "long.txt").write_text(big)
+    (folder / "huge.json").write_text(json.dumps({"segments": [{"start": 0, "end": 1, "text": "x" * 2000}]}))
+    events = read([folder], settings)
+    skips = {e.ref: e.reason for e in events if isinstance(e, Skip)}
+    assert set(skips) == {"long.txt", "huge.json"}
+    assert all("ingest.max_transcript_bytes" in r and "> 1000 bytes" in r for r in skips.values())
+    assert [e.draft.key for e in events if isinstance(e, Upsert)] == ["transcript:course/short"]
+    assert read([folder / "long.txt"], settings)[0] == Skip("long.txt", skips["long.txt"])  # a single file too
+
+
+def test_an_oversized_sidecar_fails_its_lecture_instead_of_being_parsed(tmp_path: Path, settings: Settings) -> None:
+    (tmp_path / "talk.srt").write_text(SRT)
+    (tmp_path / "talk.yaml").write_text("title: x\n" + "# padding\n" * 120_000)
+    [event] = read([tmp_path / "talk.srt"], settings)
+    assert isinstance(event, Fail) and "larger than" in event.reason and "talk.yaml" in event.reason
+
+
+def test_binary_noise_without_a_nul_is_skipped_not_read_as_latin1(tmp_path: Path, settings: Settings) -> None:
+    import random
+
+    rng = random.Random(5)
+    noise = bytes(rng.choice([b for b in range(1, 256)]) for _ in range(20_000))  # no NUL anywhere
+    folder = tmp_path / "lectures"
+    write(folder / "noise.txt", noise)
+    write(folder / "header_then_noise.srt", SRT.encode() + noise)  # a real header, then noise
+    write(folder / "good.srt", SRT)
+    write(folder / "latin1.txt", "Le cours d\u2019aujourd\u2019hui : caf\xe9, na\x81ve.\n".encode("latin-1", "replace") * 50)
+    events = read([folder], settings)
+    skips = {e.ref: e.reason for e in events if isinstance(e, Skip)}
+    assert set(skips) == {"noise.txt", "header_then_noise.srt"}, skips
+    assert all(r.startswith("binary content:") and "control characters" in r for r in skips.values())
+    assert set(upserts(events)) == {"transcript:lectures/good", "transcript:lectures/latin1"}

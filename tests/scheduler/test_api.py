@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from lorebase.api.app import create_app
-from lorebase.scheduler.locks import JobLock
+from lorebase.store.locks import JobLock
 from lorebase.services import Services
 from lorebase.settings import Settings
 from tests.scheduler.conftest import LECTURE_2, Corpus, scheduler_settings

@@ -19,7 +19,7 @@ from lorebase.errors import InvalidInput, NotFound
 from lorebase.scheduler import history
 from lorebase.scheduler.changes import LISTING_CURSOR, listing_of
 from lorebase.scheduler.jobs import JobContext, pending_adapter, remove_leftovers, retrain_check
-from lorebase.scheduler.locks import JobLock, is_busy, lock_path
+from lorebase.store.locks import JobLock, is_busy, lock_path
 from lorebase.scheduler.pipeline import JobRunner
 from lorebase.settings import Settings
 from lorebase.store import Store
@@ -103,7 +103,7 @@ HOLDER = """
 import sys, time
 from lorebase.scheduler import history
 from lorebase.scheduler.changes import LISTING_CURSOR, listing_of
-from lorebase.scheduler.locks import JobLock
+from lorebase.store.locks import JobLock
 from lorebase.settings import load_settings
 from lorebase.store import Store
 settings = load_settings(home=sys.argv[1])

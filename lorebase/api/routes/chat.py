@@ -14,18 +14,19 @@ from sse_starlette.sse import EventSourceResponse
 
 from lorebase.api import protocol as p
 from lorebase.api.deps import resolve_model, services
-from lorebase.api.errors import error_body, status_of
+from lorebase.api.errors import error_body, responses, status_of
 from lorebase.api.metrics import Metrics
 from lorebase.errors import LorebaseError, NotFound
-from lorebase.generation.answer import AnswerEvent, Check
+from lorebase.generation.answer import AnswerEvent
 from lorebase.generation.backend import GenerationRequest, Usage
 from lorebase.services import Services
+from lorebase.verdict import Verdict
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post("/v1/chat/completions", response_model=None, responses=responses(404, 429, 502, 503))
 async def chat_completions(req: p.ChatCompletionRequest, request: Request) -> p.ChatCompletion | EventSourceResponse:
     svc = services(request)
     adapter = await resolve_model(svc, req.model)
@@ -44,16 +45,13 @@ async def chat_completions(req: p.ChatCompletionRequest, request: Request) -> p.
         final = ev
     usage = final.usage or Usage(0, 0)
     _count_tokens(request.app.state.metrics, usage)
-    check = final.check
     text = final.answer or "".join(text_parts)
-    if check is not None and not check.supported and not check.abstained:
-        text = "I could not find an answer the sources support. The closest sources are listed below."
     return p.ChatCompletion(
         model=model_name,
         choices=[p.Choice(message=p.ResponseMessage(content=text), finish_reason=final.finish_reason or "stop")],
         usage=_usage(usage),
         sources=final.sources,
-        grounding=p.Grounding(**check.__dict__) if check else None,
+        grounding=final.verdict,
     )
 
 
@@ -94,7 +92,7 @@ async def _events(svc: Services, req: p.ChatCompletionRequest, adapter: str | No
         yield AnswerEvent("sources", sources=summary.sources)
         yield AnswerEvent("delta", text=summary.text)
         yield AnswerEvent("final", sources=summary.sources, answer=summary.text, finish_reason="stop",
-                          check=Check(True, False, "summary of the listed sources"))
+                          verdict=summary.verdict)
     else:  # plain chat with the model, no retrieval
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages
                     if m.role in ("system", "developer", "user", "assistant")]
@@ -112,7 +110,8 @@ async def _events(svc: Services, req: p.ChatCompletionRequest, adapter: str | No
                 yield AnswerEvent("delta", text=d.text)
             finish = d.finish_reason or finish
             usage = d.usage or usage
-        yield AnswerEvent("final", answer="".join(parts), usage=usage, finish_reason=finish)
+        yield AnswerEvent("final", answer="".join(parts), usage=usage, finish_reason=finish,
+                          verdict=Verdict(mode="chat", supported=False, abstained=False, reason="plain chat is not checked"))
 
 
 def _schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -140,7 +139,7 @@ async def _sse(metrics: Metrics, head: list[AnswerEvent], events: AsyncIterator[
                 include = bool(req.stream_options and req.stream_options.include_usage)
                 yield chunk(choices=[p.ChunkChoice(delta=p.DeltaMessage(), finish_reason=ev.finish_reason or "stop")],
                             usage=_usage(usage) if include else None, sources=ev.sources,
-                            grounding=p.Grounding(**ev.check.__dict__) if ev.check else None)
+                            grounding=ev.verdict)
                 _count_tokens(metrics, usage)
     except LorebaseError as e:  # mid-stream: an error chunk, then [DONE]
         _, type_ = status_of(e)

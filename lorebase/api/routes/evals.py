@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from lorebase.api.deps import services
+from lorebase.api.errors import responses
+from lorebase.api.protocol import RowId
 from lorebase.errors import InvalidInput, NotFound
 from lorebase.eval.report_html import render_index
 from lorebase.eval.runs import get_run, list_runs, load_report, report_paths
@@ -29,7 +31,10 @@ def _wants_html(request: Request, fmt: str | None) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-@router.get("/v1/eval/runs", response_model=None)
+_OR_HTML = {200: {"content": {"text/html": {}}, "description": "JSON, or the HTML report when asked for"}}
+
+
+@router.get("/v1/eval/runs", response_model=None, responses=_OR_HTML)
 async def eval_runs(request: Request, limit: int = 50, fmt: Format = None) -> dict[str, Any] | HTMLResponse:
     if not 1 <= limit <= 500:
         raise InvalidInput("limit must be from 1 to 500")
@@ -39,8 +44,8 @@ async def eval_runs(request: Request, limit: int = 50, fmt: Format = None) -> di
     return {"object": "list", "data": runs}
 
 
-@router.get("/v1/eval/runs/{run_id}", response_model=None)
-async def eval_run(run_id: int, request: Request, fmt: Format = None) -> dict[str, Any] | HTMLResponse:
+@router.get("/v1/eval/runs/{run_id}", response_model=None, responses={**_OR_HTML, **responses(404)})
+async def eval_run(run_id: RowId, request: Request, fmt: Format = None) -> dict[str, Any] | HTMLResponse:
     svc = services(request)
     if _wants_html(request, fmt):
         record = await asyncio.to_thread(get_run, svc.store, run_id)

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorebase.api.deps import services
+from lorebase.api.errors import responses
+from lorebase.api.protocol import RowId
 from lorebase.feedback_review import FeedbackReview
 
 router = APIRouter()
@@ -42,8 +44,8 @@ async def feedback_queue(
     return {"object": "list", "data": data}
 
 
-@router.post("/v1/feedback/{feedback_id}/review")
-async def review_feedback(feedback_id: int, req: ReviewRequest, request: Request) -> dict[str, Any]:
+@router.post("/v1/feedback/{feedback_id}/review", responses=responses(404, 409))
+async def review_feedback(feedback_id: RowId, req: ReviewRequest, request: Request) -> dict[str, Any]:
     reviewer = req.reviewer or "api"
     result = await asyncio.to_thread(_review(request).review, feedback_id, req.action, req.correction, reviewer, req.note)
     return {"object": "feedback.review", **result}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import func, select
 
 from lorebase.api.deps import services
@@ -15,7 +15,7 @@ router = APIRouter()
 metrics_router = APIRouter()  # behind the API key, unlike /healthz
 
 
-@router.get("/healthz", response_model=None)
+@router.get("/healthz", response_model=None, responses={503: {"description": "The database is unavailable: {status: error, database}."}})
 async def healthz(request: Request) -> dict[str, Any] | JSONResponse:
     svc = services(request)
     try:
@@ -29,7 +29,7 @@ async def healthz(request: Request) -> dict[str, Any] | JSONResponse:
             "sources": sources, "chunks": chunks, "indexed_vectors": svc.indexer.dense.count}
 
 
-@metrics_router.get("/metrics")
+@metrics_router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     svc = services(request)

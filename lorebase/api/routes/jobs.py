@@ -20,7 +20,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from lorebase.api.deps import services
-from lorebase.api.routes.native import check_ingest_spec
+from lorebase.api.errors import responses
+from lorebase.api.routes.native import confined_spec
 from lorebase.errors import InvalidInput
 from lorebase.scheduler import history
 from lorebase.scheduler.changes import forget_listing
@@ -55,10 +56,10 @@ async def list_sources(request: Request) -> dict[str, Any]:
     return {"object": "list", "data": [t.as_dict() for t in found]}
 
 
-@router.post("/v1/jobs/sources", status_code=201)
+@router.post("/v1/jobs/sources", status_code=201, responses=responses(409))
 async def add_source(source: TrackedSourceSettings, request: Request) -> dict[str, Any]:
     svc = services(request)
-    check_ingest_spec(svc, source.spec)
+    source = source.model_copy(update={"spec": confined_spec(svc, source.spec)})
     source_trigger(source, svc.settings.scheduler.timezone)  # a schedule APScheduler refuses is a 400 now
     tracked = await asyncio.to_thread(TrackedSources(svc.settings, svc.store).add, source)
     sched = scheduler(request)
@@ -67,7 +68,7 @@ async def add_source(source: TrackedSourceSettings, request: Request) -> dict[st
     return tracked.as_dict()
 
 
-@router.delete("/v1/jobs/sources/{name}")
+@router.delete("/v1/jobs/sources/{name}", responses=responses(404))
 async def remove_source(name: str, request: Request) -> dict[str, Any]:
     svc = services(request)
     await asyncio.to_thread(TrackedSources(svc.settings, svc.store).remove, name)
@@ -78,18 +79,18 @@ async def remove_source(name: str, request: Request) -> dict[str, Any]:
     return {"object": "tracked_source.deleted", "name": name, "deleted": True}
 
 
-@router.post("/v1/jobs/{job_id}/run", status_code=202)
+@router.post("/v1/jobs/{job_id}/run", status_code=202, responses=responses(404, 409))
 async def run_job(job_id: str, request: Request) -> dict[str, Any]:
     return await asyncio.to_thread(scheduler(request).run_now, job_id)
 
 
-@router.post("/v1/jobs/{job_id}/pause")
+@router.post("/v1/jobs/{job_id}/pause", responses=responses(404))
 async def pause_job(job_id: str, request: Request) -> dict[str, Any]:
     paused = await asyncio.to_thread(scheduler(request).pause, job_id)
     return {"object": "job.paused", "jobs": paused}
 
 
-@router.post("/v1/jobs/{job_id}/resume")
+@router.post("/v1/jobs/{job_id}/resume", responses=responses(404))
 async def resume_job(job_id: str, request: Request) -> dict[str, Any]:
     resumed = await asyncio.to_thread(scheduler(request).resume, job_id)
     return {"object": "job.resumed", "jobs": resumed}

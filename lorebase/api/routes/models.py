@@ -11,12 +11,13 @@ from fastapi import APIRouter, Request
 
 from lorebase.api import protocol as p
 from lorebase.api.deps import generator_ready, services
+from lorebase.api.errors import responses
 from lorebase.errors import UnknownModel
 
 router = APIRouter()
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses=responses(503))
 async def list_models(request: Request) -> p.ModelList:
     svc = services(request)
     generator_ready(svc)
@@ -31,7 +32,7 @@ async def list_models(request: Request) -> p.ModelList:
     return p.ModelList(data=cards)
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", responses=responses(404))
 async def embeddings(req: p.EmbeddingRequest, request: Request) -> p.EmbeddingResponse:
     svc = services(request)
     emb = svc.search.embedder

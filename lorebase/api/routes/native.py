@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,8 +13,13 @@ from sqlalchemy import select
 
 from lorebase.api import protocol as p
 from lorebase.api.deps import generator_ready, resolve_model, services
+from lorebase.api.errors import responses
 from lorebase.errors import InvalidInput, NotFound
+from lorebase.api.security import is_loopback
+from lorebase.ingest.resolve import confine_to_roots
+from lorebase.ingest.url_hosts import check_url_host, denied_hosts
 from lorebase.services import Services
+from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
 
 router = APIRouter()
@@ -28,7 +32,7 @@ async def search(req: p.SearchRequest, request: Request) -> p.SearchResponse:
     return p.SearchResponse(data=cites)
 
 
-@router.post("/v1/summaries")
+@router.post("/v1/summaries", responses=responses(404, 429, 502, 503))
 async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryResponse:
     svc = services(request)
     generator_ready(svc)
@@ -64,41 +68,40 @@ async def feedback_stats(request: Request, days: int = 30) -> dict[str, Any]:
 
 
 class IngestRequest(BaseModel):
-    sources: list[str] = Field(min_length=1, max_length=100)
+    sources: list[SourceSpec] = Field(min_length=1, max_length=100)
 
 
-def check_ingest_spec(svc: Services, spec: str) -> None:
-    """Through the API, local paths (and file:// URLs) must lie inside `ingest.api_roots`: the API
-    must not become a way to read arbitrary files of the server."""
-    if spec.startswith(("github:", "https://", "http://", "ssh://", "git@")):
-        return
-    raw = spec.removeprefix("file://")
-    path = Path(raw).expanduser().resolve()
-    roots = [Path(r).expanduser().resolve() for r in svc.settings.ingest.api_roots]
-    if not any(path == r or r in path.parents for r in roots):
-        allowed = ", ".join(str(r) for r in roots) or "none configured"
-        raise InvalidInput(f"{spec}: through the API, local paths are ingested only inside ingest.api_roots ({allowed})")
+def confined_spec(svc: Services, spec: str) -> str:
+    """Through the API, local paths (and file:// URLs) must lie inside `ingest.api_roots`, and URLs
+    must not point at hosts `ingest.url_hosts_denied` covers: the API must not become a way to read
+    the server's files or reach what only the server can reach. Returns the spec to ingest (a local
+    one as its real absolute path)."""
+    ingest = svc.settings.ingest
+    spec = confine_to_roots(spec, ingest.api_roots)
+    denied = denied_hosts(svc.settings, bound_to_loopback=is_loopback(svc.settings.server.host))
+    check_url_host(spec, denied, ingest.url_hosts_allowed)
+    return spec
 
 
 def _run_record(run: IngestRun) -> dict[str, Any]:
     return {k: getattr(run, k) for k in ("id", "status", "inputs", "added", "updated", "unchanged", "removed", "skipped",
-                                          "failed", "chunks_added", "chunks_removed", "errors", "started_at", "finished_at")}
+                                          "failed", "chunks_added", "chunks_removed", "errors", "started_at", "finished_at",
+                                          "last_seen_at")}
 
 
-@router.post("/v1/ingest", status_code=202)
+@router.post("/v1/ingest", status_code=202, responses=responses(409))
 async def start_ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
     svc = services(request)
-    for spec in req.sources:
-        check_ingest_spec(svc, spec)
+    specs = [confined_spec(svc, spec) for spec in req.sources]
     lock: threading.Lock = request.app.state.ingest_lock
     if not lock.acquire(blocking=False):
         return JSONResponse({"error": {"message": "an ingest run is already in progress; try again when it ends",  # type: ignore[return-value]
                                        "type": "invalid_request_error", "param": None, "code": "ingest_busy"}}, status_code=409)
-    run_id = svc.ingest.open_run(req.sources)
+    run_id = svc.ingest.open_run(specs)
 
     def work() -> None:
         try:
-            svc.ingest.ingest(req.sources, run_id=run_id)
+            svc.ingest.ingest(specs, run_id=run_id)
         finally:
             lock.release()
 
@@ -115,8 +118,8 @@ async def ingest_runs(request: Request, limit: int = 20) -> dict[str, Any]:
         return {"object": "list", "data": [_run_record(r) for r in runs]}
 
 
-@router.get("/v1/ingest/runs/{run_id}")
-async def ingest_run(run_id: int, request: Request) -> dict[str, Any]:
+@router.get("/v1/ingest/runs/{run_id}", responses=responses(404))
+async def ingest_run(run_id: p.RowId, request: Request) -> dict[str, Any]:
     with services(request).store.session() as s:
         run = s.get(IngestRun, run_id)
         if run is None:

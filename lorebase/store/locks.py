@@ -1,8 +1,10 @@
-"""One job of a kind at a time, across processes: an exclusive ``flock`` on a file in the data home.
+"""Process locks: an exclusive ``flock`` on a file in the data home.
 
 The kernel drops the lock when its process ends, however it ends (SIGKILL included), so a crash
-never leaves a job locked out; the next holder then knows the rows its predecessor left "running"
-were interrupted.
+never leaves anything locked out, and a lock nobody holds tells that the rows its holder left
+"running" were interrupted. The scheduler runs one job of a kind at a time under one
+(lorebase.scheduler); each ingest run holds one of its own while it runs (lorebase.ingest.service).
+Processes that share a database must share the data home for this to see them.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ class JobLock:
         self._file = f
         return True
 
-    def release(self) -> None:
+    def release(self, *, remove: bool = False) -> None:
+        """``remove``: delete the file too (while still holding it), for locks named once only."""
         if self._file is not None:
+            if remove:
+                self.path.unlink(missing_ok=True)
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
@@ -75,3 +80,21 @@ def is_busy(settings: Settings, name: str) -> bool:
         lock.release()
         return False
     return True
+
+
+def held_elsewhere(settings: Settings, name: str) -> bool:
+    """True when another open of the lock holds it now. Unlike :func:`is_busy` this creates no file,
+    and it removes the file of a lock left by a process that ended (for locks named once only)."""
+    path = lock_path(settings, name)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return True
+    path.unlink(missing_ok=True)
+    os.close(fd)  # closing releases the lock
+    return False

@@ -1,0 +1,98 @@
+"""Answer quality on the public dev sets: every generator profile and the extractive baseline, one table.
+
+    .venv/bin/python bench/bench_answers.py --code-home H1 --meetings-home H2 --rows extractive,tiny,small \
+        [--limit N] [--out bench-answers.json]
+
+Each home must already hold its corpus (`lorebase ingest`): the code home the SWE-QA repositories of
+datasets/eval/sweqa-dev.jsonl (bench/build_evalsets.py rebuilds them), the meetings home the QMSum
+meetings as SRT. Each row runs `lorebase eval answers` on the code questions (and the code
+unanswerable ones) and on the meeting questions (and theirs), with LOREBASE_MODELS__GENERATOR set to
+the row's profile; `extractive` starts no generator. Prints a markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "datasets" / "eval"
+COLUMNS = ("verified_and_cites_gold", "verified", "cites_gold", "extractive_share", "rougeL", "similarity",
+           "abstention", "false_abstention", "prompt_tokens_p50", "ttft_p50_s", "latency_p50_s")
+
+
+def _split_unanswerable(tmp: Path, repos: set[str] | None) -> tuple[Path, Path]:
+    code, meet = tmp / "unanswerable-code.jsonl", tmp / "unanswerable-meetings.jsonl"
+    with open(code, "w") as c, open(meet, "w") as m:
+        for line in (DATA / "unanswerable-dev.jsonl").read_text().splitlines():
+            d = json.loads(line)
+            if d["set"] == "code" and (repos is None or d.get("repo") in repos):
+                c.write(line + "\n")
+            elif d["set"] == "meetings":
+                m.write(line + "\n")
+    return code, meet
+
+
+def _filter_code(tmp: Path, repos: set[str] | None) -> Path:
+    if repos is None:
+        return DATA / "sweqa-dev.jsonl"
+    out = tmp / "sweqa-dev.jsonl"
+    out.write_text("".join(line + "\n" for line in (DATA / "sweqa-dev.jsonl").read_text().splitlines()
+                           if json.loads(line)["repo"] in repos))
+    return out
+
+
+def run_row(row: str, home: Path, files: list[Path], limit: int | None, extra_env: dict[str, str]) -> dict:
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    cmd = [str(ROOT / ".venv/bin/lorebase"), "eval", "answers", *map(str, files), "--out", str(out)]
+    if row == "extractive":
+        cmd.append("--extractive")
+    if limit:
+        cmd += ["--limit", str(limit)]
+    env = {**os.environ, "LOREBASE_HOME": str(home), **extra_env}
+    if row != "extractive":
+        env["LOREBASE_MODELS__GENERATOR"] = row
+    print("+", " ".join(cmd), f"(generator {row})", file=sys.stderr, flush=True)
+    subprocess.run(cmd, env=env, check=True)
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--code-home", type=Path, required=True)
+    ap.add_argument("--meetings-home", type=Path, required=True)
+    ap.add_argument("--rows", default="extractive,tiny,small")
+    ap.add_argument("--repos", default=None, help="only these SWE-QA repos, comma-separated (e.g. pallets/flask)")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=Path("bench-answers.json"))
+    args = ap.parse_args()
+    repos = set(args.repos.split(",")) if args.repos else None
+    tmp = Path(tempfile.mkdtemp())
+    un_code, un_meet = _split_unanswerable(tmp, repos)
+    sets = [(args.code_home, [_filter_code(tmp, repos), un_code]), (args.meetings_home, [DATA / "qmsum-dev.jsonl", un_meet])]
+    results: dict[str, dict] = {}
+    for row in args.rows.split(","):
+        for home, files in sets:
+            for name, data in run_row(row, home, files, args.limit, {}).items():
+                results.setdefault(row, {})[name] = data
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    args.out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"), "load": load,
+                                    "results": results}, indent=1, default=str))
+    print(f"\nload {' '.join(load)}, {datetime.now(UTC):%Y-%m-%d}\n")
+    print("| row | set | n | " + " | ".join(COLUMNS) + " |")
+    print("|---|---|---:|" + "---:|" * len(COLUMNS))
+    for row, sets_ in results.items():
+        for name, data in sets_.items():
+            s = data["summary"]
+            cells = ["—" if s.get(c) is None else (f"{s[c]:.3f}" if isinstance(s[c], float) else str(s[c])) for c in COLUMNS]
+            print(f"| {row} | {name} | {s['n']} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

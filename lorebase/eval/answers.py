@@ -1,0 +1,207 @@
+"""`lorebase eval answers`: answer quality on public question sets, scored without a judge.
+
+Question files (JSONL, one object per line), as `bench/build_evalsets.py` writes them:
+
+    code:         {"id", "repo", "commit", "question", "answer", "gold_files": [paths]}
+    meetings:     {"id", "meeting", "question", "answer", "gold_spans": [[start_s, end_s], ...]}
+    unanswerable: {"id", "set": "code"|"meetings", "question"}   (the answer is in no source)
+
+Per question: **verified** (the verdict says every shown sentence is supported), **cites gold** (a
+source the answer cites is a gold file, or overlaps a gold time span of the right meeting),
+**correct** (ROUGE-L F1 and embedder cosine against the reference), abstention on unanswerable
+questions and false abstention on answerable ones, prompt tokens, time to first token and latency.
+The `extractive` row needs no generator: the top hit's best-matching lines are the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lorebase.errors import InvalidInput
+from lorebase.eval.stats import mean, percentile
+from lorebase.generation.grounding import CITATION
+
+if TYPE_CHECKING:
+    from lorebase.citations import Citation
+    from lorebase.services import Services
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AnswerQuestion:
+    id: str
+    question: str
+    kind: str  # code | meetings | unanswerable
+    answer: str = ""
+    repo: str | None = None
+    meeting: str | None = None
+    gold_files: list[str] = field(default_factory=list)
+    gold_spans: list[tuple[float, float]] = field(default_factory=list)
+
+
+def load_answer_questions(path: Path) -> list[AnswerQuestion]:
+    out: list[AnswerQuestion] = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            q = str(d["question"]).strip()
+        except (ValueError, KeyError) as e:
+            raise InvalidInput(f"{path}:{n}: not a question object ({e})") from e
+        if "gold_files" in d:
+            kind = "code"
+        elif "gold_spans" in d:
+            kind = "meetings"
+        else:
+            kind = "unanswerable"
+        out.append(AnswerQuestion(
+            id=str(d.get("id") or f"{Path(path).stem}-{n}"), question=q, kind=kind, answer=str(d.get("answer") or ""),
+            repo=d.get("repo"), meeting=d.get("meeting"), gold_files=list(d.get("gold_files") or []),
+            gold_spans=[(float(a), float(b)) for a, b in d.get("gold_spans") or []],
+        ))
+    return out
+
+
+def _slug(text: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", "", (text or "").lower())
+
+
+def cites_gold(q: AnswerQuestion, cited: Sequence[Citation]) -> bool:
+    for c in cited:
+        if q.kind == "code" and c.path and (c.path in q.gold_files or any(c.path.endswith("/" + g) for g in q.gold_files)):
+            return True
+        if q.kind == "meetings" and c.start_time is not None and c.end_time is not None:
+            names = {_slug(c.title), _slug(Path(c.path).stem if c.path else None)}
+            if _slug(q.meeting) in names and any(c.start_time < b and c.end_time > a for a, b in q.gold_spans):
+                return True
+    return False
+
+
+def cited_in(text: str, sources: Sequence[Citation]) -> list[Citation]:
+    labels = set(CITATION.findall(text))
+    return [c for c in sources if c.id in labels]
+
+
+def rouge_l(reference: str, answer: str) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return float(scorer.score(reference, CITATION.sub("", answer))["rougeL"].fmeasure)
+
+
+class AnswerBench:
+    """Runs one row (a generator, or the extractive baseline) over the questions."""
+
+    def __init__(self, services: Services, concurrency: int = 8) -> None:
+        self.svc = services
+        self.concurrency = concurrency
+
+    async def run(self, questions: Sequence[AnswerQuestion], *, extractive: bool = False, model: str | None = None,
+                  progress: Progress | None = None) -> list[dict[str, Any]]:
+        sem = asyncio.Semaphore(1 if extractive else self.concurrency)
+        done = 0
+
+        async def one(q: AnswerQuestion) -> dict[str, Any]:
+            nonlocal done
+            async with sem:
+                rec = await (self._extractive(q) if extractive else self._answer(q, model))
+            done += 1
+            if progress:
+                progress(f"{done}/{len(questions)} {q.id}")
+            return rec
+
+        records = await asyncio.gather(*(one(q) for q in questions))
+        self._similarity(records, questions)
+        return records
+
+    async def _answer(self, q: AnswerQuestion, model: str | None) -> dict[str, Any]:
+        assert self.svc.answers is not None
+        t0 = time.perf_counter()
+        ttft: float | None = None
+        final = None
+        async for ev in self.svc.answers.stream(q.question, model=model):
+            if ev.type == "delta" and ev.text and ttft is None:
+                ttft = time.perf_counter() - t0
+            if ev.type == "final":
+                final = ev
+        latency = time.perf_counter() - t0
+        assert final is not None and final.verdict is not None
+        cited = cited_in(final.answer, final.sources)
+        v = final.verdict
+        return self._record(q, final.answer, v.mode, v.supported, v.abstained, cited,
+                            final.usage.prompt_tokens if final.usage else 0, ttft, latency)
+
+    async def _extractive(self, q: AnswerQuestion) -> dict[str, Any]:
+        from lorebase.citations import cite
+        from lorebase.generation.answer import AnswerService
+
+        t0 = time.perf_counter()
+        hits = await asyncio.to_thread(self.svc.search.retrieve, q.question, None, None)
+        if not hits:
+            return self._record(q, "", "abstained", False, True, [], 0, None, time.perf_counter() - t0)
+        top = [cite(hits[0].source, hits[0].chunk, "S1", score=hits[0].score)]
+        service = AnswerService(self.svc.settings, self.svc.search, self.svc.generator)  # type: ignore[arg-type]
+        [sel] = await asyncio.to_thread(service._select, q.question, hits[:1], top)
+        text = f"{sel.best.text} [S1]"
+        latency = time.perf_counter() - t0
+        return self._record(q, text, "extractive", True, False, [sel.citation], 0, latency, latency)
+
+    @staticmethod
+    def _record(q: AnswerQuestion, text: str, mode: str, verified: bool, abstained: bool, cited: Sequence[Citation],
+                prompt_tokens: int, ttft: float | None, latency: float) -> dict[str, Any]:
+        return {
+            "id": q.id, "kind": q.kind, "question": q.question, "answer": text, "mode": mode,
+            "verified": verified, "abstained": abstained,
+            "cites_gold": cites_gold(q, cited) if q.kind != "unanswerable" else None,
+            "cited": [{"label": c.label, "path": c.path, "start_time": c.start_time, "end_time": c.end_time} for c in cited],
+            "rougeL": rouge_l(q.answer, text) if q.answer and text else (0.0 if q.answer else None),
+            "prompt_tokens": prompt_tokens, "ttft_s": ttft, "latency_s": round(latency, 3),
+        }
+
+    def _similarity(self, records: list[dict[str, Any]], questions: Sequence[AnswerQuestion]) -> None:
+        pairs = [(r, q) for r, q in zip(records, questions, strict=True) if q.answer]
+        if not pairs:
+            return
+        emb = self.svc.search.embedder
+        embed = emb.embed  # type: ignore[attr-defined]
+        a = embed([CITATION.sub("", r["answer"]) or "-" for r, _ in pairs])
+        b = embed([q.answer for _, q in pairs])
+        for (r, _), x, y in zip(pairs, a, b, strict=True):
+            r["similarity"] = round(float(np.dot(x, y)), 4)
+
+
+def summarize_rows(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The benchmark's metrics over one row's records on one set."""
+    answerable = [r for r in records if r["kind"] != "unanswerable"]
+    unanswerable = [r for r in records if r["kind"] == "unanswerable"]
+
+    def share(rows: Sequence[dict[str, Any]], pred: Callable[[dict[str, Any]], bool]) -> float | None:
+        return round(sum(1 for r in rows if pred(r)) / len(rows), 3) if rows else None
+
+    ttfts = [r["ttft_s"] for r in records if r["ttft_s"] is not None]
+    lat = [r["latency_s"] for r in records]
+    return {
+        "n": len(records),
+        "verified_and_cites_gold": share(answerable, lambda r: bool(r["verified"] and r["cites_gold"])),
+        "verified": share(answerable, lambda r: bool(r["verified"])),
+        "cites_gold": share(answerable, lambda r: bool(r["cites_gold"])),
+        "extractive_share": share(answerable, lambda r: r["mode"] == "extractive"),
+        "rougeL": round(mean([r["rougeL"] for r in answerable if r["rougeL"] is not None]) or 0.0, 4) if answerable else None,
+        "similarity": round(mean([r.get("similarity", 0.0) for r in answerable]) or 0.0, 4) if answerable else None,
+        "abstention": share(unanswerable, lambda r: bool(r["abstained"])),
+        "false_abstention": share(answerable, lambda r: bool(r["abstained"])),
+        "prompt_tokens_p50": percentile([float(r["prompt_tokens"]) for r in records], 50) if records else None,
+        "ttft_p50_s": percentile(ttfts, 50) if ttfts else None,
+        "latency_p50_s": percentile(lat, 50) if lat else None,
+    }
