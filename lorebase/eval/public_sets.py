@@ -136,12 +136,12 @@ def score_baseline(retriever: WindowRetriever, questions: list[Question], k: int
 
 def minilm(settings: Settings) -> Callable[[list[str]], np.ndarray]:
     """The bundled MiniLM as an embedding function, whatever embedder the settings configure."""
-    from lorebase.index.embeddings import load_sentence_model
+    from lorebase.index.embeddings import load_sentence_model, resolve_dtype
     from lorebase.offline_models import embedder_path
     from lorebase.settings import DEFAULT_EMBEDDER
 
     default = settings.model_copy(update={"models": settings.models.model_copy(update={"embedder": DEFAULT_EMBEDDER})})
-    model = load_sentence_model(embedder_path(default), "float32")
+    model = load_sentence_model(embedder_path(default), resolve_dtype(settings.index.embed_dtype))
 
     def embed(texts: list[str]) -> np.ndarray:
         vecs = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)

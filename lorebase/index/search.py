@@ -132,15 +132,14 @@ class SearchService:
     # --- the two retrievers ----------------------------------------------------------------------
 
     def dense_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        self.dense.reload_if_changed()
         return self._dense_search(self.embedder.embed_query(query), n, allowed)
 
     def bm25_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         return self.bm25.search(query, n, allowed)
 
     def _dense_search(self, vec: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        dense = self.dense
-        dense.reload_if_changed()
-        return dense.search(vec, n, allowed)
+        return self.dense.search(vec, n, allowed)
 
     # --- public ----------------------------------------------------------------------------------
 
@@ -201,6 +200,18 @@ class SearchService:
         if mode == "bm25":
             bm25 = self.bm25_candidates(query, n, allowed)
             return bm25, len(bm25) < n
+        dense = self.dense
+        dense.reload_if_changed()  # before embedding: a swap to another embedder happens here
+        for _ in range(3):
+            generation = dense.generation
+            ranked = self._ranked_with_vector(query, n, allowed, mode)
+            if dense.generation == generation:  # no swap between embedding the query and searching
+                return ranked
+        return ranked
+
+    def _ranked_with_vector(
+        self, query: str, n: int, allowed: np.ndarray | None, mode: str
+    ) -> tuple[list[tuple[int, float]], bool]:
         vec = self.embedder.embed_query(query)
         dense = self._dense_search(vec, n, allowed)
         if mode == "dense":

@@ -24,6 +24,7 @@ import fcntl
 import logging
 import shutil
 import uuid
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from lorebase.index.dense import DenseIndex, IndexDamaged, fitted
+from lorebase.errors import StoreError
+from lorebase.index.dense import DenseIndex, IndexDamaged, Manifest, fitted, rebuild_hint
 from lorebase.index.texts import indexed_text
 from lorebase.store.models import Chunk, IndexTombstone, Source
 
@@ -105,7 +107,21 @@ class IndexSyncer:
         self.dense = dense or DenseIndex(
             settings.index_dir, settings.index, embedder.model_name, embedder.dim, embed_dtype=embedder.dtype
         )
+        self.dense.on_switch = self._follow
         self.progress = progress
+
+    def _follow(self, m: Manifest) -> None:
+        """The saved index was swapped to another embedder (by another process): embed with it."""
+        assert m.embedder_path is not None
+        configured = self.settings.models.embedder
+        if configured not in (m.embedder, m.embedder_base):  # the user configured another embedder since
+            raise StoreError(rebuild_hint(self.dense.directory, m.embedder, m.dim, configured, self.embedder.dim))
+        path = Path(m.embedder_path)
+        if not path.is_dir():
+            raise StoreError(f"the index in {self.dense.directory} was embedded by {m.embedder!r}, whose folder {path} "
+                             "is gone: run `lorebase index rebuild --configured`")
+        log.info("the index was swapped to the embedder %s: following", m.embedder)
+        self.embedder.switch(path, m.embedder, m.embedder_base)
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -210,13 +226,14 @@ class IndexSyncer:
             for batch in _batches(plan.tombstones):
                 s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
 
-    def vectors(self, plan: Plan, stored: Any, bar: Any = None) -> np.ndarray:
+    def vectors(self, plan: Plan, stored: Any, bar: Any = None, embedder: LorebaseEmbedding | None = None) -> np.ndarray:
         """The vectors of ``plan.chunk_ids``: embedded from their texts, or for a joined window the
         normalised sum of its chunks' vectors, taken from this round or from ``stored`` (a store
         with ``vectors(ids)`` holding the chunks of earlier rounds)."""
+        embedder = embedder or self.embedder
         own = [i for i, cid in enumerate(plan.chunk_ids) if cid not in plan.parts]
-        out = np.zeros((len(plan.chunk_ids), self.embedder.dim), dtype=np.float32)
-        out[own] = self.embed([plan.texts[i] for i in own], bar)
+        out = np.zeros((len(plan.chunk_ids), embedder.dim), dtype=np.float32)
+        out[own] = self.embed([plan.texts[i] for i in own], bar, embedder)
         if len(own) == len(plan.chunk_ids):
             return out
         row_of = {plan.chunk_ids[i]: i for i in own}
@@ -229,24 +246,25 @@ class IndexSyncer:
             vecs = [out[here]] if here else []
             if earlier.size:
                 vecs.append(stored.vectors(stored.live_among(earlier)))
-            total = np.concatenate(vecs).sum(axis=0) if vecs else np.zeros(self.embedder.dim, dtype=np.float32)
+            total = np.concatenate(vecs).sum(axis=0) if vecs else np.zeros(embedder.dim, dtype=np.float32)
             norm = float(np.linalg.norm(total))
             if norm == 0.0:  # its chunks are gone (a race with a delete): embed its own text instead
-                total, norm = self.embed([plan.texts[i]])[0], 1.0
+                total, norm = self.embed([plan.texts[i]], None, embedder)[0], 1.0
             out[i] = total / norm
             if bar is not None:
                 bar.update(1)
         return out
 
-    def embed(self, texts: list[str], bar: Any = None) -> np.ndarray:
+    def embed(self, texts: list[str], bar: Any = None, embedder: LorebaseEmbedding | None = None) -> np.ndarray:
         """Vectors for ``texts``, in slices so sentence-transformers can sort each by length."""
+        embedder = embedder or self.embedder
         step = self.settings.index.embed_batch_size * 16
         parts = []
         for i in range(0, len(texts), step):
-            parts.append(self.embedder.embed(texts[i : i + step]))
+            parts.append(embedder.embed(texts[i : i + step]))
             if bar is not None:
                 bar.update(len(texts[i : i + step]))
-        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
 
     def sync(self) -> SyncResult:
         """Apply the store's pending chunks and tombstones to the index. Returns (added, removed, total)."""
@@ -273,21 +291,26 @@ class IndexSyncer:
 
     # --- rebuilding ------------------------------------------------------------------------------
 
-    def rebuild(self) -> SyncResult:
-        """Re-embed every chunk into a new index, then swap it in; the old one serves until then."""
-        with self._exclusive():
-            return self._rebuild_locked()
+    def rebuild(self, embedder: LorebaseEmbedding | None = None) -> SyncResult:
+        """Re-embed every chunk into a new index, then swap it in; the old one serves until then.
 
-    def _rebuild_locked(self) -> SyncResult:
+        With ``embedder`` (a tuned embedder, or the configured one to go back to it) the new index
+        is embedded by it, and the swap moves this process, and every process that reloads the
+        index, over to it: the manifest's rename is the one commit point for index and embedder."""
+        with self._exclusive():
+            return self._rebuild_locked(embedder)
+
+    def _rebuild_locked(self, embedder: LorebaseEmbedding | None = None) -> SyncResult:
         from tqdm import tqdm
 
+        emb = embedder or self.embedder
         with self.store.session() as s:
             tomb = list(s.scalars(select(IndexTombstone.chunk_id)))
             ids = list(s.scalars(select(Chunk.id).order_by(Chunk.id)))
         d = self.dense
         # Exact first, converted at the end if the count calls for it: an IVF index must be trained
         # before it takes vectors, and one HNSW build from all vectors costs no more than adding in rounds.
-        fresh = d.new_store("flat")
+        fresh = DenseIndex(d.directory, self.settings.index, emb.model_name, emb.dim).new_store("flat")
         with tqdm(total=len(ids), desc="embedding", unit="chunk", disable=not self.progress or not ids) as bar:
             for batch in _batches(ids, ROUND):
                 with self.store.session() as s:
@@ -301,15 +324,23 @@ class IndexSyncer:
                 if not rows:
                     continue
                 plan = Plan([], [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows], parts)
-                fresh.add_vectors(np.asarray(plan.chunk_ids, dtype=np.int64), self.vectors(plan, fresh, bar))
+                fresh.add_vectors(np.asarray(plan.chunk_ids, dtype=np.int64), self.vectors(plan, fresh, bar, emb))
         fresh = fitted(fresh, self.settings.index)
         built_dir = self.settings.index_dir / f".rebuild-{uuid.uuid4().hex[:8]}"
         try:
-            staging = DenseIndex(built_dir, self.settings.index, d.embedder_name, d.dim, embed_dtype=d.embed_dtype)
+            staging = DenseIndex(built_dir, self.settings.index, emb.model_name, emb.dim, embed_dtype=emb.dtype)
+            staging.embedder_path, staging.embedder_base = emb.path, emb.base
             staging.adopt(fresh)
             staging.save()
-            d.install(built_dir)
-            d.adopt(fresh)
+            with d.lock:
+                d.install(built_dir)  # the commit point
+                if emb is not self.embedder:
+                    self.embedder.switch(emb.path, emb.model_name, emb.base)
+                if (d.embedder_name, d.dim) != (emb.model_name, emb.dim):
+                    d.generation += 1
+                d.embedder_name, d.dim, d.embed_dtype = emb.model_name, emb.dim, emb.dtype
+                d.embedder_path, d.embedder_base = emb.path, emb.base
+                d.adopt(fresh)
         finally:
             shutil.rmtree(built_dir, ignore_errors=True)
         with self.store.session() as s:
@@ -318,7 +349,7 @@ class IndexSyncer:
             for batch in _batches(tomb):
                 s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
         d.verified = True
-        log.info("dense index rebuilt: %d vectors (%s)", fresh.count, fresh.index_type)
+        log.info("dense index rebuilt: %d vectors (%s) with %s", fresh.count, fresh.index_type, emb.model_name)
         return SyncResult(added=fresh.count, removed=0, total=fresh.count, rebuilt=True)
 
     # --- reporting -------------------------------------------------------------------------------
