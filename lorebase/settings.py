@@ -374,6 +374,21 @@ SourceSpec = Annotated[str, AfterValidator(_no_nul)]
 MAX_INTERVAL_S = 366 * 86400.0
 
 
+class EmbedderTuningSettings(_Section):
+    min_pairs: int = Field(50, ge=1, description="Tuning refuses to start with fewer train-split QA pairs than this.")
+    max_pairs: int = Field(5000, ge=1, description="Train-split pairs used per run at most (a seeded sample).")
+    hard_negatives: bool = Field(True, description="Give each pair the chunk of another source that BM25 ranks highest as a hard negative.")
+    epochs: float = Field(1.0, gt=0.0, description="Passes over the training pairs.")
+    batch_size: int = Field(32, ge=2, description="Pairs per step; the other chunks in a batch are its in-batch negatives.")
+    learning_rate: float = Field(2e-5, gt=0.0)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    max_seq_length: int = Field(256, ge=16, le=8192, description="Tokens per text during tuning at most.")
+    gate_max_pairs: int = Field(500, ge=1, description="Held-out (test-split) pairs the gate scores both embedders on at most.")
+    gate_pool: int = Field(3000, ge=10, description="Chunks each held-out question's chunk is ranked among (the held-out ones plus a seeded sample).")
+    gate_min_gain: float = Field(0.005, ge=0.0, description="How much the candidate's MRR@10 must rise (more than this) to be promoted.")
+    seed: int = Field(0)
+
+
 class TrackedSourceSettings(_Section):
     """One tracked source: what `lorebase ingest` would be given, and how often to sync it."""
 
@@ -408,6 +423,9 @@ class SchedulerSettings(_Section):
     eval_cron: str | None = Field("0 3 * * *", description="Crontab schedule of the evaluation job (`lorebase eval` on eval_set); unset: none.")
     eval_set: Path | None = Field(None, description="Question set of the scheduled evaluation; unset: eval.default_set.")
     eval_judge: bool = Field(True, description="Score the scheduled evaluation with the RAGAS judge too (slow on CPU).")
+    embedder_cron: str | None = Field(
+        None, description="Crontab schedule of the embedder-tuning job (tune, gate, re-embed and swap); unset: never (opt-in)."
+    )
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts of a failing step before it is recorded as failed for good.")
     backoff_s: float = Field(30.0, ge=0.0, description="Wait before the first retry of a failed step; doubled for each further one.")
     backoff_max_s: float = Field(900.0, ge=0.0, description="Longest wait between two attempts.")
@@ -457,6 +475,7 @@ class Settings(BaseSettings):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     qa: QASettings = Field(default_factory=QASettings)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    embedder_tuning: EmbedderTuningSettings = Field(default_factory=EmbedderTuningSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("home")
