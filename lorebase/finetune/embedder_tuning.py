@@ -188,6 +188,17 @@ def judge(current: GateScores, candidate: GateScores, min_gain: float) -> GateVe
 # --- training --------------------------------------------------------------------------------------
 
 
+def _LogLoss() -> Any:  # noqa: N802 - builds the callback class lazily (transformers is a heavy import)
+    from transformers import TrainerCallback
+
+    class LogLoss(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if logs and "loss" in logs:
+                log.info("embedder tuning: step %d/%d, loss %.4f", state.global_step, state.max_steps, logs["loss"])
+
+    return LogLoss()
+
+
 def train_embedder(base_path: Path, data: TuningData, out_dir: Path, settings: Settings) -> Path:
     """Fine-tune the model in ``base_path`` on ``data.train`` and save it to ``out_dir`` (written
     beside it first, then renamed, so a folder that exists is whole)."""
@@ -200,6 +211,7 @@ def train_embedder(base_path: Path, data: TuningData, out_dir: Path, settings: S
         BatchSamplers,
         SentenceTransformerTrainingArguments,
     )
+    from transformers import PrinterCallback, ProgressCallback
 
     cfg = settings.embedder_tuning
     if len(data.train) < cfg.min_pairs:
@@ -241,6 +253,10 @@ def train_embedder(base_path: Path, data: TuningData, out_dir: Path, settings: S
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_dict(columns),
                                          loss=MultipleNegativesRankingLoss(model))
+    # The trainer prints its logs to stdout; ours go to the log (stdout may be a --json answer).
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(_LogLoss())
     trainer.train()
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
     model.save(str(partial))
