@@ -173,6 +173,24 @@ class RetrievalSettings(_Section):
     )
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Hybrid: the dense retriever's share of the fused score; BM25 gets the rest.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant (fusion = rrf).")
+    file_weight: float = Field(
+        0.3, ge=0.0, le=2.0,
+        description="Hybrid (convex): weight of the file-level BM25 score (a code or doc file as one document) added to each of its chunks.",
+    )
+    kind_bias: dict[str, float] = Field(
+        default_factory=lambda: {"commit": -0.2, "doc": -0.1},
+        description="Hybrid (convex): added to the fused score of chunks of each source kind (code questions are mostly answered by code).",
+    )
+
+    @field_validator("kind_bias")
+    @classmethod
+    def _known_kinds(cls, v: dict[str, float]) -> dict[str, float]:
+        from lorebase.store.models import SOURCE_KINDS
+
+        bad = sorted(set(v) - set(SOURCE_KINDS))
+        if bad:
+            raise ValueError(f"unknown source kind {bad[0]!r}; kinds: {', '.join(SOURCE_KINDS)}")
+        return v
 
 
 class AnswerSettings(_Section):

@@ -228,7 +228,11 @@ class SearchService:
         dense_scores.update(self.dense.scores_of(vec, [i for i, _ in bm25 if i not in dense_scores]))
         bm25_scores = {**bm25_of_dense, **dict(bm25)}
         candidates = [i for i, _ in dense] + [i for i, _ in bm25]
-        return convex_fusion(candidates, dense_scores, bm25_scores, r.dense_weight), exhausted
+        extra: dict[int, float] = {}
+        if r.file_weight > 0 or r.kind_bias:
+            files, kinds = self.bm25.file_scores(query, candidates)
+            extra = prior_terms(candidates, files, kinds, r.file_weight, r.kind_bias)
+        return convex_fusion(candidates, dense_scores, bm25_scores, r.dense_weight, extra), exhausted
 
     def _load(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         if not ranked:
@@ -267,6 +271,21 @@ class SearchService:
                      if c.source_id == h.chunk.source_id and c.joins is None and lo - n <= c.ordinal <= hi + n]
             out.append(Hit(_merged(group, h.chunk), h.source, h.score))
         return out
+
+
+def prior_terms(
+    candidates: list[int], files: dict[int, float], kinds: dict[int, str], file_weight: float, kind_bias: dict[str, float]
+) -> dict[int, float]:
+    """What hybrid fusion adds to each candidate's fused score: ``file_weight`` times its file's
+    file-level BM25 score (min-max normalised over the candidates' files), plus the bias of its
+    source kind."""
+    ids = list(dict.fromkeys(candidates))
+    if not ids:
+        return {}
+    f = np.asarray([files.get(i, 0.0) for i in ids], dtype=np.float64)
+    lo, hi = float(f.min()), float(f.max())
+    norm = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
+    return {i: file_weight * float(x) + kind_bias.get(kinds.get(i, ""), 0.0) for i, x in zip(ids, norm, strict=True)}
 
 
 def _merged(group: list[Chunk], center: Chunk) -> Chunk:
