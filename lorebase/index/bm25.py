@@ -55,6 +55,7 @@ class Bm25Index:
         self._state: tuple[np.ndarray, Any, dict[str, int]] = (np.zeros(0, dtype=np.int64), None, {})
         self._files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
+        self._members: list[np.ndarray] = []  # per file document: its chunk ids
 
     @property
     def size(self) -> int:
@@ -90,8 +91,14 @@ class Bm25Index:
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
             files = (*self._file_index(rows, tokens), ids)
+        chunk_doc = files[2]
+        members: list[list[int]] = [[] for _ in range(int(chunk_doc.max()) + 1 if chunk_doc.size else 0)]
+        for cid, d in zip(ids.tolist(), chunk_doc.tolist(), strict=True):
+            if d >= 0:
+                members[d].append(cid)
         self._state = (ids, bm25, dict(bm25.vocab_dict) if bm25 is not None else {})
         self._files = files
+        self._members = [np.asarray(m, dtype=np.int64) for m in members]
         self._signature = sig
         log.debug("bm25 index built over %d chunks in %.2f s", len(rows), time.monotonic() - t0)
 
@@ -136,6 +143,19 @@ class Bm25Index:
             d = chunk_doc[p]
             out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
         return out, kind_of
+
+    def file_members(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """For each chunk id of a file (a code or doc source): the ids of all that file's chunks."""
+        self.refresh()
+        _, _, chunk_doc, _, ids = self._files
+        members = self._members
+        held = _held(ids, chunk_ids)
+        out = {}
+        for cid in held:
+            d = int(chunk_doc[np.searchsorted(ids, cid)])
+            if 0 <= d < len(members):
+                out[cid] = members[d]
+        return out
 
     def search(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to ``n`` (chunk id, score) pairs with a positive score, best first, within ``allowed`` ids."""

@@ -229,10 +229,28 @@ class SearchService:
         bm25_scores = {**bm25_of_dense, **dict(bm25)}
         candidates = [i for i, _ in dense] + [i for i, _ in bm25]
         extra: dict[int, float] = {}
-        if r.file_weight > 0 or r.kind_bias:
+        if r.file_weight > 0 or r.file_dense_weight > 0 or r.kind_bias:
             files, kinds = self.bm25.file_scores(query, candidates)
             extra = prior_terms(candidates, files, kinds, r.file_weight, r.kind_bias)
+            if r.file_dense_weight > 0:
+                for cid, x in self._dense_file_terms(vec, candidates, r.file_dense_weight).items():
+                    extra[cid] = extra.get(cid, 0.0) + x
         return convex_fusion(candidates, dense_scores, bm25_scores, r.dense_weight, extra), exhausted
+
+    def _dense_file_terms(self, vec: np.ndarray, candidates: list[int], weight: float) -> dict[int, float]:
+        """``weight`` times each candidate's file-level dense score: the best cosine among all the
+        chunks of its file (min-max normalised over the candidates' files); 0 for non-files."""
+        members = self.bm25.file_members(candidates)
+        if not members:
+            return {}
+        every = np.unique(np.concatenate(list(members.values())))
+        cos = self.dense.scores_of(vec, every.tolist())
+        best = {cid: max((cos.get(int(m), -1.0) for m in ms), default=-1.0) for cid, ms in members.items()}
+        vals = np.asarray(list(best.values()), dtype=np.float64)
+        lo, hi = float(vals.min()), float(vals.max())
+        if hi <= lo:
+            return {}
+        return {cid: weight * (b - lo) / (hi - lo) for cid, b in best.items()}
 
     def _load(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         if not ranked:

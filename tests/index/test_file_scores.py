@@ -38,6 +38,10 @@ def test_a_file_scores_as_one_document_and_other_kinds_score_zero(store: Store) 
     # The session file holds more of the words than the cookie page does.
     assert files[a] > files[ids["cookies"][0]]
     assert bm25.file_scores("zebra", all_ids)[0] == {i: 0.0 for i in all_ids}
+    # Each chunk of a file knows its siblings (for the file-level dense score); a commit has none.
+    members = bm25.file_members(all_ids)
+    assert members[a].tolist() == members[b].tolist() == [a, b]
+    assert members[ids["cookies"][0]].tolist() == ids["cookies"] and ids["commit"][0] not in members
 
 
 def test_priors_add_the_normalised_file_score_and_the_kind_bias() -> None:

@@ -139,9 +139,10 @@ def test_hybrid_weight_moves_the_fused_order_between_the_two_retrievers(shared: 
     bm25 = chunk_ids(shared.service, query, k=10, mode="bm25")
     dense = chunk_ids(shared.service, query, k=3, mode="dense")
     assert bm25[:3] != dense  # precondition: the two retrievers disagree
-    all_dense = shared.variant(retrieval={"fusion": fusion, "dense_weight": 1.0})
+    no_priors = {"file_weight": 0.0, "file_dense_weight": 0.0, "kind_bias": {}}  # the fusion weight alone
+    all_dense = shared.variant(retrieval={"fusion": fusion, "dense_weight": 1.0, **no_priors})
     assert chunk_ids(all_dense, query, k=3, mode="hybrid") == dense
-    all_bm25 = shared.variant(retrieval={"fusion": fusion, "dense_weight": 0.0})
+    all_bm25 = shared.variant(retrieval={"fusion": fusion, "dense_weight": 0.0, **no_priors})
     assert chunk_ids(all_bm25, query, k=len(bm25), mode="hybrid") == bm25
 
 
