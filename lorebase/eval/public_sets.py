@@ -14,8 +14,8 @@ repository, as distractors), then scores
   bm25, dense and hybrid retrieval and with the naive baselines of ``baselines`` (60-second
   windows, plain BM25 and MiniLM); a result is a hit when its time range overlaps a gold span,
   and ``span_s`` is the median length of the top-5 results, since longer windows hit more easily;
-- each code question within its repository; a result is a hit when it is a chunk of a gold file
-  (file hit@n).
+- each code question within its repository, ranking files (each at the rank of its best chunk);
+  a result is a hit when it is a gold file (file hit@n).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def run_public(
         for row in sets.code_rows:
             by_repo.setdefault(row["repo"], []).append(row)
         for repo, rows_ in sorted(by_repo.items()):
-            r = evaluate_questions(svc.search, svc.store, code_questions(rows_), k=k)
+            r = evaluate_questions(svc.search, svc.store, code_questions(rows_), k=k, distinct_sources=True)
             report["sets"].append({"set": f"sweqa {repo}", "kind": "code", "rows": {m: r["modes"][m]["overall"] for m in MODES},
                                    "unmatched_gold": r["unmatched_gold"], "problems": r["problems"]})
     finally:

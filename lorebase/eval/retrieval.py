@@ -267,10 +267,13 @@ def evaluate(service: SearchService, store: Store, path: Path, k: int = 10, mode
 
 def evaluate_questions(
     service: SearchService, store: Store, questions: list[Question], k: int = 10, modes: tuple[str, ...] = MODES,
-    problems: list[dict[str, str]] | None = None,
+    problems: list[dict[str, str]] | None = None, distinct_sources: bool = False,
 ) -> dict[str, Any]:
     """Run ``questions`` through each mode. Besides the hit rates, ``span_s`` is the median length
-    in seconds of the timed results in each top 5 (what a transcript citation covers)."""
+    in seconds of the timed results in each top 5 (what a transcript citation covers).
+
+    ``distinct_sources`` scores the ranking of sources instead of chunks (each source at the rank
+    of its best chunk): file hit@n for code questions whose gold is whole files."""
     if not 1 <= k <= 100:
         raise InvalidInput(f"k must be from 1 to 100, got {k}")
     problems = list(problems or [])
@@ -295,10 +298,14 @@ def evaluate_questions(
         bucket = kind or "unknown"
         for mode in modes:
             try:
-                hits = service.retrieve(q.question, k=depth, filters=q.filters or None, mode=mode)
+                hits = service.retrieve(q.question, k=min(depth * (4 if distinct_sources else 1), 100),
+                                        filters=q.filters or None, mode=mode)
             except LorebaseError as e:
                 problems.append({"question": q.id, "where": mode, "error": str(e)})
                 continue
+            if distinct_sources:
+                seen: set[str] = set()
+                hits = [h for h in hits if not (h.source.id in seen or seen.add(h.source.id))][:depth]
             scores = score_ranking([h.chunk_id for h in hits], gold_sets, k)
             totals[mode]["all"].add(*scores)
             totals[mode].setdefault(bucket, Metrics()).add(*scores)
