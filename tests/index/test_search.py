@@ -312,3 +312,15 @@ def test_empty_store_gives_no_results(settings: Settings, store: Store, embedder
     service.warm()
     for mode in ("hybrid", "dense", "bm25"):
         assert service.search("anything at all", mode=mode) == []
+
+
+def test_a_reranker_path_that_is_not_a_model_is_refused_with_the_setting_named(
+    settings: Settings, store: Store, embedder: LorebaseEmbedding, tmp_path: Path
+) -> None:
+    from lorebase.errors import ModelNotAvailable
+
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "missing", tmp_path / "empty"):
+        s = settings.model_copy(update={"index": settings.index.model_copy(update={"reranker": str(bad)})})
+        with pytest.raises(ModelNotAvailable, match="index.reranker"):
+            SearchService(s, store, embedder=embedder)
