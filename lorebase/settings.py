@@ -67,7 +67,7 @@ class IngestSettings(_Section):
     transcript_window_min_s: float = Field(45.0, gt=0, description="A transcript chunk closes at a sentence end after this many seconds.")
     transcript_window_max_s: float = Field(90.0, gt=0, description="A transcript chunk never spans more seconds than this.")
     transcript_scales: int = Field(
-        2, ge=1, le=4, description="Transcript windows are indexed at scales 1..N: N > 1 adds windows joining 2..N consecutive chunks."
+        3, ge=1, le=4, description="Transcript windows are indexed at scales 1..N: N > 1 adds windows joining 2..N consecutive chunks."
     )
     max_file_bytes: int = Field(1_000_000, gt=0, description="Files larger than this are skipped (code and docs).")
     max_transcript_bytes: int = Field(

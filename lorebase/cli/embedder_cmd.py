@@ -28,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from lorebase.settings import load_settings
 
     settings = load_settings()
+    import logging
+
+    # Training reports its loss every few steps at INFO: the progress of a long run.
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")  # to stderr, beside --json
     if args.action == "list":
         from lorebase.index.embeddings import active_embedder
 

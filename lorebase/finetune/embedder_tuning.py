@@ -239,7 +239,7 @@ def train_embedder(base_path: Path, data: TuningData, out_dir: Path, settings: S
         num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
-        warmup_ratio=cfg.warmup_ratio,
+        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a share of the steps (transformers 5)
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # the same chunk twice in a batch would be its own negative
         save_strategy="no",
         logging_steps=10,

@@ -324,10 +324,12 @@ def test_demo_lectures_read_cleanly_within_the_windows(settings: Settings) -> No
         minutes = (draft.end_time - draft.start_time) / 60
         assert 8 <= minutes <= 12, (draft.key, minutes)
         base = [c for c in draft.chunks if "joins" not in c.meta]
-        joined = draft.chunks[len(base):]  # the second scale comes after the chunks it joins
-        assert all("joins" in c.meta for c in joined) and len(joined) == len(base) - 1
-        for i, w in enumerate(joined):
-            assert (w.start_time, w.end_time) == (base[i].start_time, base[i + 1].end_time)
+        joined = draft.chunks[len(base):]  # the larger scales come after the chunks they join
+        assert settings.ingest.transcript_scales == 3
+        assert all("joins" in c.meta for c in joined) and len(joined) == (len(base) - 1) + (len(base) - 2)
+        for w in joined:
+            first, last = w.meta["joins"]
+            assert (w.start_time, w.end_time) == (base[first].start_time, base[last].end_time)
         words = sum(len(c.text.split()) for c in base)
         assert 1200 <= words <= 1900, (draft.key, words)
         assert words / (draft.end_time - draft.start_time) == pytest.approx(2.5, abs=0.4)
