@@ -169,26 +169,39 @@ def prose_queries(rng: random.Random, n: int) -> list[str]:
     return out
 
 
-def bench_end_to_end(n_chunks: int, n_queries: int, log: Any) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="lorebase-bench-") as home:
-        settings = load_settings(home=Path(home))
+def bench_end_to_end(n_chunks: int, n_queries: int, log: Any, home: Path | None = None,
+                     question_files: list[Path] | None = None) -> dict[str, Any]:
+    """With ``home``: time queries (the questions of ``question_files``) against that data home's
+    existing store and index, nothing written; else against a synthetic corpus of ``n_chunks``."""
+    with tempfile.TemporaryDirectory(prefix="lorebase-bench-") as tmp:
+        settings = load_settings(home=home or Path(tmp))
         settings.ensure_home()
         store = Store(settings.db_url)
-        t0 = time.perf_counter()
-        idents = fill_store(store, n_chunks)
-        t_fill = time.perf_counter() - t0
-        log(f"store filled with {n_chunks} chunks in {t_fill:.1f} s; embedding…")
         embedder = LorebaseEmbedding.from_settings(settings)
         syncer = IndexSyncer(settings, store, embedder, progress=sys.stderr.isatty())
-        t0 = time.perf_counter()
-        r = syncer.sync()
-        t_sync = time.perf_counter() - t0
+        if home is None:
+            t0 = time.perf_counter()
+            idents = fill_store(store, n_chunks)
+            log(f"store filled with {n_chunks} chunks in {time.perf_counter() - t0:.1f} s; embedding…")
+            t0 = time.perf_counter()
+            r = syncer.sync()
+            t_sync = time.perf_counter() - t0
+        else:
+            syncer.open()
+            r, t_sync = syncer.sync(), float("nan")
         service = SearchService(settings, store, embedder=embedder, dense=syncer.dense)
         t0 = time.perf_counter()
         service.bm25.refresh()
         t_bm25 = time.perf_counter() - t0
         rng = random.Random(11)
-        queries = [q for pair in zip(rng.sample(idents, n_queries // 2), prose_queries(rng, n_queries // 2), strict=True) for q in pair]
+        if home is None:
+            queries = [q for pair in zip(rng.sample(idents, n_queries // 2), prose_queries(rng, n_queries // 2), strict=True)
+                       for q in pair]
+        else:
+            import json
+
+            pool = [json.loads(line)["question"] for f in question_files or [] for line in f.read_text().splitlines() if line.strip()]
+            queries = rng.sample(pool, min(n_queries, len(pool)))
         for q in queries[:10]:  # warm-up
             service.retrieve(q, k=10)
         # Modes take turns query by query, so a burst of load on the machine hits them alike.
@@ -212,11 +225,13 @@ def bench_end_to_end(n_chunks: int, n_queries: int, log: Any) -> dict[str, Any]:
             "chunks": r.total,
             "queries": len(queries),
             "embed_s": t_sync,
-            "embed_rate": r.total / t_sync,
+            "embed_rate": r.total / t_sync if t_sync == t_sync else float("nan"),
             "bm25_s": t_bm25,
             "rss_mb": rss_mb(),
             "rows": rows,
             "embedder": f"{embedder.model_name} ({embedder.dtype})",
+            "home": str(home) if home else None,
+            "query_kind": "questions of " + ", ".join(f.name for f in question_files or []) if home else "half identifiers, half prose",
         }
 
 
@@ -441,10 +456,12 @@ def render(
     if e2e:
         lines += [
             f"## End to end at {e2e['chunks']:,} chunks "
-            f"(SearchService.retrieve, k=10, {e2e['queries']} queries: half identifiers, half prose)",
+            f"(SearchService.retrieve, k=10, {e2e['queries']} queries: {e2e.get('query_kind', 'half identifiers, half prose')})",
             "",
-            f"Embedder {e2e['embedder']}. Embedding and indexing the corpus: {e2e['embed_s']:.1f} s "
-            f"({e2e['embed_rate']:.0f} chunks/s); BM25 build {e2e['bm25_s']:.2f} s; process RSS {e2e['rss_mb']:.0f} MB.",
+            f"Embedder {e2e['embedder']}. "
+            + (f"Embedding and indexing the corpus: {e2e['embed_s']:.1f} s ({e2e['embed_rate']:.0f} chunks/s); "
+               if e2e["embed_s"] == e2e["embed_s"] else f"Data home {e2e.get('home')} (already indexed); ")
+            + f"BM25 build {e2e['bm25_s']:.2f} s; process RSS {e2e['rss_mb']:.0f} MB.",
             "",
             "| mode | p50 ms | p95 ms | target |",
             "|---|---:|---:|---|",
@@ -493,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=min(2, len(os.sched_getaffinity(0))), help="FAISS threads for builds")
     p.add_argument("--skip-e2e", action="store_true")
     p.add_argument("--skip-faiss", action="store_true")
+    p.add_argument("--home", type=Path, help="end to end on this data home's own store and index (nothing written)")
+    p.add_argument("--questions", type=Path, nargs="*", default=[], help="with --home: JSONL files whose 'question' fields are the queries")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -504,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     info = machine()
     real_rows = realism(args.real_index, [args.centre_weight, 1.0], log) if args.real_index else None
-    e2e = None if args.skip_e2e else bench_end_to_end(args.chunks, args.queries, log)
+    e2e = None if args.skip_e2e else bench_end_to_end(args.chunks, args.queries, log, args.home, args.questions)
     rows = None
     if not args.skip_faiss:
         rows = bench_faiss(

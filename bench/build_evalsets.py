@@ -28,6 +28,9 @@ Output (``--out``, default ``.evaldata/``, git-ignored):
       meetings/<meeting>.srt      one QMSum meeting each; ingest the folder, lecture ids meetings/<meeting>
       repos/<name>/               a clone at the pinned commit (detached HEAD, full history),
                                   origin set to https://github.com/<owner>/<name> so lorebase names it owner/name
+      tuning-meetings/<meeting>.srt, qmsum-tuning.jsonl
+                                  40 other QMSum train meetings and their specific queries, made the
+                                  same way, for choosing retrieval settings off the dev set
       retrieval/<set>.jsonl       the question files in lorebase's retrieval-eval format (gold as
                                   {"lecture", "start", "end"} or {"path", "repo"}), made from datasets/eval/
       manifest.json               what was built from which commit, the speaking rate, the counts
@@ -213,6 +216,42 @@ def build_meetings(qmsum: Path, out: Path) -> tuple[list[dict], list[dict], dict
     return specific, summaries, stats
 
 
+def build_tuning(qmsum: Path, out: Path, limit: int) -> int:
+    """Other QMSum train meetings (never the dev meetings, never test) for choosing retrieval
+    settings: SRT files in out/tuning-meetings/ and their specific queries in
+    out/qmsum-tuning.jsonl, made exactly like the dev set. The dev set then reports on meetings
+    no setting was chosen on."""
+    dev = {m for names in MEETINGS.values() for m in names}
+    names = sorted(n.removesuffix(".json") for n in git(["ls-tree", "--name-only", "HEAD:data/ALL/train"], cwd=qmsum).split())
+    # Round-robin over the three domains (ICSI B*, committees in lower case, AMI the rest), so
+    # that each is represented whatever the limit.
+    groups = [[n for n in names if n[0] == "B"], [n for n in names if n[0].islower()],
+              [n for n in names if n[0] != "B" and not n[0].islower()]]
+    names = [g[i] for i in range(max(map(len, groups))) for g in groups if i < len(g)]
+    (out / "tuning-meetings").mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    used = 0
+    for name in names:
+        if name in dev or used >= limit:
+            continue
+        data = json.loads(show(qmsum, "HEAD", f"data/ALL/train/{name}.json"))
+        words = sum(len(clean_turn(t["content"]).split()) for t in data["meeting_transcripts"])
+        if not 6000 <= words <= 20000:  # about 40 minutes to 2 hours at 150 words a minute
+            continue
+        used += 1
+        timed = synthesise(data["meeting_transcripts"])
+        (out / "tuning-meetings" / f"{name}.srt").write_text(timed.srt, encoding="utf-8")
+        for i, q in enumerate(data["specific_query_list"], start=1):
+            spans = [[timed.turn_times[int(a)][0], timed.turn_times[min(int(b), len(timed.turn_times) - 1)][1]]
+                     for a, b in q["relevant_text_span"]]
+            if sum(e - s for s, e in spans) > MAX_GOLD_SHARE * timed.duration:
+                continue
+            rows.append({"id": f"qmsum-{name}-{i}", "meeting": name, "split": "train", "question": q["query"].strip(),
+                         "answer": q["answer"].strip(), "gold_spans": spans})
+    write_jsonl(out / "qmsum-tuning.jsonl", rows)
+    return len(rows)
+
+
 # --- SWE-QA repositories --------------------------------------------------------------------------
 
 
@@ -326,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / ".evaldata", help="output folder (default .evaldata/)")
     ap.add_argument("--datasets", type=Path, default=ROOT / "datasets" / "eval", help="where the small question files live")
     ap.add_argument("--write-datasets", action="store_true", help="also rewrite qmsum-dev, qmsum-dev-summaries and sweqa-dev.jsonl")
+    ap.add_argument("--tuning-meetings", type=int, default=40,
+                    help="other QMSum train meetings written to .evaldata/tuning-meetings for choosing settings (0: none)")
     args = ap.parse_args(argv)
 
     out: Path = args.out
@@ -334,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     sweqa = find_mirror(args.mirrors, SWEQA)
     print(f"meetings from {qmsum} ...", file=sys.stderr)
     specific, summaries, meeting_stats = build_meetings(qmsum, out)
+    tuning = build_tuning(qmsum, out, args.tuning_meetings) if args.tuning_meetings else 0
     print(f"repositories from {args.mirrors} ...", file=sys.stderr)
     code, repo_stats = build_code(sweqa, args.mirrors, out)
     if args.write_datasets:
@@ -344,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = {
         "qmsum": {"repo": QMSUM, "commit": git(["rev-parse", "HEAD"], cwd=qmsum).strip(), "meetings": meeting_stats,
                   "words_per_second": WORDS_PER_SECOND, "pause_s": PAUSE_S, "min_turn_s": MIN_TURN_S,
-                  "max_gold_share": MAX_GOLD_SHARE, "specific_questions": len(specific), "summaries": len(summaries)},
+                  "max_gold_share": MAX_GOLD_SHARE, "specific_questions": len(specific), "summaries": len(summaries),
+                  "tuning_meetings": args.tuning_meetings, "tuning_questions": tuning},
         "sweqa": {"repo": SWEQA, "commit": git(["rev-parse", "HEAD"], cwd=sweqa).strip(), "repos": repo_stats},
         "retrieval_files": counts,
     }

@@ -66,6 +66,9 @@ def _host_entry(entry: str) -> str:
 class IngestSettings(_Section):
     transcript_window_min_s: float = Field(45.0, gt=0, description="A transcript chunk closes at a sentence end after this many seconds.")
     transcript_window_max_s: float = Field(90.0, gt=0, description="A transcript chunk never spans more seconds than this.")
+    transcript_scales: int = Field(
+        3, ge=1, le=4, description="Transcript windows are indexed at scales 1..N: N > 1 adds windows joining 2..N consecutive chunks."
+    )
     max_file_bytes: int = Field(1_000_000, gt=0, description="Files larger than this are skipped (code and docs).")
     max_transcript_bytes: int = Field(
         20_000_000, gt=0, description="Transcript files (.vtt .srt .txt .json) larger than this are skipped; a 10-hour lecture is about 0.6 MB."
@@ -153,6 +156,21 @@ class IndexSettings(_Section):
     change_log_max_age_days: float = Field(
         30.0, gt=0.0, description="Change-log rows older than this are pruned; a replica down for longer rebuilds its index from the store."
     )
+    bm25_stemmer: str | None = Field(
+        "english",
+        description="Snowball stemmer for BM25's prose words and identifier parts (english, german, french, ...); unset: no stemming.",
+    )
+
+    @field_validator("bm25_stemmer")
+    @classmethod
+    def _known_stemmer(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        import Stemmer
+
+        if v not in Stemmer.algorithms():
+            raise ValueError(f"no Snowball stemmer for {v!r}; known: {', '.join(sorted(Stemmer.algorithms()))}")
+        return v
 
 
 class RetrievalSettings(_Section):
@@ -162,8 +180,30 @@ class RetrievalSettings(_Section):
         "convex",
         description="Hybrid fusion: convex (both retrievers score every candidate, min-max normalised, weighted sum) or rrf (reciprocal rank).",
     )
-    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Hybrid: the dense retriever's share of the fused score; BM25 gets the rest.")
+    dense_weight: float = Field(0.4, ge=0.0, le=1.0, description="Hybrid: the dense retriever's share of the fused score; BM25 gets the rest.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant (fusion = rrf).")
+    file_weight: float = Field(
+        0.3, ge=0.0, le=2.0,
+        description="Hybrid (convex): weight of the file-level BM25 score (a code or doc file as one document) added to each of its chunks.",
+    )
+    file_dense_weight: float = Field(
+        0.2, ge=0.0, le=2.0,
+        description="Hybrid (convex): weight of the file-level dense score (the best embedder match among a file's chunks) added to each of its chunks.",
+    )
+    kind_bias: dict[str, float] = Field(
+        default_factory=lambda: {"commit": -0.3, "doc": -0.2},
+        description="Hybrid (convex): added to the fused score of chunks of each source kind (code questions are mostly answered by code).",
+    )
+
+    @field_validator("kind_bias")
+    @classmethod
+    def _known_kinds(cls, v: dict[str, float]) -> dict[str, float]:
+        from lorebase.store.models import SOURCE_KINDS
+
+        bad = sorted(set(v) - set(SOURCE_KINDS))
+        if bad:
+            raise ValueError(f"unknown source kind {bad[0]!r}; kinds: {', '.join(SOURCE_KINDS)}")
+        return v
 
 
 class AnswerSettings(_Section):
@@ -400,6 +440,21 @@ SourceSpec = Annotated[str, AfterValidator(_no_nul)]
 MAX_INTERVAL_S = 366 * 86400.0
 
 
+class EmbedderTuningSettings(_Section):
+    min_pairs: int = Field(50, ge=1, description="Tuning refuses to start with fewer train-split QA pairs than this.")
+    max_pairs: int = Field(5000, ge=1, description="Train-split pairs used per run at most (a seeded sample).")
+    hard_negatives: bool = Field(True, description="Give each pair the chunk of another source that BM25 ranks highest as a hard negative.")
+    epochs: float = Field(1.0, gt=0.0, description="Passes over the training pairs.")
+    batch_size: int = Field(32, ge=2, description="Pairs per step; the other chunks in a batch are its in-batch negatives.")
+    learning_rate: float = Field(2e-5, gt=0.0)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    max_seq_length: int = Field(256, ge=16, le=8192, description="Tokens per text during tuning at most.")
+    gate_max_pairs: int = Field(500, ge=1, description="Held-out (test-split) pairs the gate scores both embedders on at most.")
+    gate_pool: int = Field(3000, ge=10, description="Chunks each held-out question's chunk is ranked among (the held-out ones plus a seeded sample).")
+    gate_min_gain: float = Field(0.005, ge=0.0, description="How much the candidate's MRR@10 must rise (more than this) to be promoted.")
+    seed: int = Field(0)
+
+
 class TrackedSourceSettings(_Section):
     """One tracked source: what `lorebase ingest` would be given, and how often to sync it."""
 
@@ -434,6 +489,9 @@ class SchedulerSettings(_Section):
     eval_cron: str | None = Field("0 3 * * *", description="Crontab schedule of the evaluation job (`lorebase eval` on eval_set); unset: none.")
     eval_set: Path | None = Field(None, description="Question set of the scheduled evaluation; unset: eval.default_set.")
     eval_judge: bool = Field(True, description="Score the scheduled evaluation with the RAGAS judge too (slow on CPU).")
+    embedder_cron: str | None = Field(
+        None, description="Crontab schedule of the embedder-tuning job (tune, gate, re-embed and swap); unset: never (opt-in)."
+    )
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts of a failing step before it is recorded as failed for good.")
     backoff_s: float = Field(30.0, ge=0.0, description="Wait before the first retry of a failed step; doubled for each further one.")
     backoff_max_s: float = Field(900.0, ge=0.0, description="Longest wait between two attempts.")
@@ -487,6 +545,7 @@ class Settings(BaseSettings):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     qa: QASettings = Field(default_factory=QASettings)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    embedder_tuning: EmbedderTuningSettings = Field(default_factory=EmbedderTuningSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("home")

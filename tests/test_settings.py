@@ -64,6 +64,13 @@ def test_cross_field_check(tmp_path: Path) -> None:
         load_settings(ingest={"transcript_window_min_s": 60, "transcript_window_max_s": 30})
 
 
+def test_bm25_stemmer_is_checked_at_load(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="index.bm25_stemmer"):
+        load_settings(index={"bm25_stemmer": "klingon"})
+    assert load_settings(index={"bm25_stemmer": ""}).index.bm25_stemmer is None
+    assert load_settings().index.bm25_stemmer == "english"
+
+
 def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
     (tmp_path / "lorebase.yaml").write_text("- just\n- a list\n")
     with pytest.raises(SettingsError, match="mapping"):

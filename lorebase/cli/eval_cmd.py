@@ -1,6 +1,6 @@
 """`lorebase eval [run] [--set FILE] [--judge URL --judge-model NAME]`: answer the eval set through the
 live pipeline and score it (RAGAS, retrieval, summaries, speed), with HTML and JSON reports;
-`lorebase eval list`, `lorebase eval compare RUN_A RUN_B`, and `lorebase eval retrieval FILE`."""
+`lorebase eval list`, `lorebase eval compare RUN_A RUN_B`, and `lorebase eval retrieval [FILE]`."""
 
 from __future__ import annotations
 
@@ -50,13 +50,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     r = sub.add_parser(
         "retrieval",
-        help="hit@1, hit@5, recall@k and MRR of bm25, dense and hybrid retrieval on a question file",
-        description="Question file format: see lorebase/eval/retrieval.py (JSONL or YAML, gold per question).",
+        help="hit@1, hit@5, recall@k and MRR of bm25, dense and hybrid retrieval on a question file, or on every public set",
+        description=(
+            "With FILE: that question file against the data home (format: see lorebase/eval/retrieval.py). Without: "
+            "every public dev set (QMSum meetings, SWE-QA repositories, built by bench/build_evalsets.py) in a data "
+            "home of its own under --public-root, beside the naive baselines (60-second windows: plain BM25, MiniLM)."
+        ),
     )
-    r.add_argument("file", type=Path, help="questions with gold, .jsonl or .yaml")
+    r.add_argument("file", type=Path, nargs="?", help="questions with gold, .jsonl or .yaml (omit: every public set)")
     r.add_argument("--k", type=int, default=10, help="depth for recall@k and MRR (default 10)")
     r.add_argument("--no-sync", action="store_true", help="do not index pending chunks first")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.add_argument("--public-root", type=Path, default=Path(".evaldata"),
+                   help="public sets: the folder bench/build_evalsets.py wrote (default .evaldata)")
+    r.add_argument("--datasets", type=Path, default=Path("datasets/eval"),
+                   help="public sets: the folder of qmsum-dev.jsonl and sweqa-dev.jsonl (default datasets/eval)")
+    r.add_argument("--max-commits", type=int, default=200, help="public sets: newest commits ingested per repository (default 200)")
+    r.add_argument("--no-ingest", action="store_true", help="public sets: score what the public data home holds, ingest nothing")
+    r.add_argument("--no-baselines", action="store_true", help="public sets: leave out the naive baselines")
 
     a = sub.add_parser(
         "answers",
@@ -247,6 +258,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_retrieval(args: argparse.Namespace) -> int:
+    if args.file is None:
+        return run_public_retrieval(args)
     from lorebase.cli.main import print_json
     from lorebase.eval.retrieval import evaluate, format_table
     from lorebase.index.search import SearchService
@@ -268,4 +281,20 @@ def run_retrieval(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print(format_table(report))
+    return 0
+
+
+def run_public_retrieval(args: argparse.Namespace) -> int:
+    from lorebase.cli.main import print_json
+    from lorebase.eval.public_sets import format_public, run_public
+    from lorebase.settings import load_settings
+
+    report = run_public(
+        load_settings(), args.public_root, args.datasets, k=args.k, max_commits=args.max_commits,
+        ingest=not args.no_ingest, baselines=not args.no_baselines, progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        print_json(report)
+    else:
+        print(format_public(report))
     return 0

@@ -9,7 +9,9 @@ import sys
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("sync", help="embed pending chunks and apply deletions to the dense index")
-    sub.add_parser("rebuild", help="re-embed every chunk into a new index, then swap it in (after an embedder change)")
+    rb = sub.add_parser("rebuild", help="re-embed every chunk into a new index, then swap it in (after an embedder change)")
+    rb.add_argument("--configured", action="store_true",
+                    help="embed with the configured embedder (models.embedder), leaving a tuned one the index was swapped to")
     st = sub.add_parser("status", help="show the index: count, embedder, dim, type, pending chunks")
     st.add_argument("--json", action="store_true", help="print JSON")
 
@@ -25,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
     settings.ensure_home()
     store = Store(settings.db_url)
     try:
-        syncer = IndexSyncer(settings, store, LorebaseEmbedding.from_settings(settings), progress=sys.stderr.isatty())
+        configured = args.action == "rebuild" and args.configured
+        embedder = LorebaseEmbedding.configured(settings) if configured else LorebaseEmbedding.from_settings(settings)
+        syncer = IndexSyncer(settings, store, embedder, progress=sys.stderr.isatty())
         if args.action == "rebuild":
             r = syncer.rebuild()
             print(f"rebuilt: {r.total} vectors ({syncer.dense.index_type}) with {syncer.dense.embedder_name}")

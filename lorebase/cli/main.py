@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("qa", "lorebase.cli.qa_cmd", "QA-pair dataset from the store: generate (incremental), stats, export"),
     ("train", "lorebase.cli.train_cmd", "fine-tune a LoRA adapter on the QA pairs, gate it, promote it"),
     ("adapters", "lorebase.cli.adapters_cmd", "fine-tuned adapters: list, promote, rollback, gate"),
+    ("embedder", "lorebase.cli.embedder_cmd", "tune the embedder on the QA pairs, gate it, swap the index; list, use"),
     ("jobs", "lorebase.cli.jobs_cmd", "scheduled jobs: list, run one now, pause, resume, history, tracked sources"),
     ("scheduler", "lorebase.cli.scheduler_cmd", "run the scheduled sync, ingest, QA, retraining and evaluation jobs"),
     ("feedback", "lorebase.cli.feedback_cmd", "rated answers: the review queue, corrections and thumbs-up into QA pairs"),

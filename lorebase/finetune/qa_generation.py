@@ -188,7 +188,8 @@ class QAGenerator:
                     src = s.get(Source, sid)
                     if src is None:  # deleted while we ran
                         continue
-                    chunks = list(s.scalars(select(Chunk).where(Chunk.source_id == sid).order_by(Chunk.ordinal)))
+                    chunks = [c for c in s.scalars(select(Chunk).where(Chunk.source_id == sid).order_by(Chunk.ordinal))
+                              if c.joins is None]  # a joined window repeats its chunks' pairs
                     s.expunge_all()
                 for chunk in chunks:
                     made = self.templates.pairs(src, chunk)

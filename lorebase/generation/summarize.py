@@ -172,7 +172,8 @@ class SummaryService:
         for i, src in enumerate(target.sources, start=1):
             label = f"S{i}"
             citations.append(cite(src, None, label))
-            chunks: Sequence[Chunk | None] = src.chunks or [None]
+            # Joined windows repeat the chunks they join: each passage once.
+            chunks: Sequence[Chunk | None] = [c for c in src.chunks if c.joins is None] or [None]
             for ch in chunks:
                 text = ch.text if ch is not None else src.text
                 if single_lecture and ch is not None and ch.start_time is not None:

@@ -1,8 +1,13 @@
-"""Lexical retrieval: BM25 (bm25s) over the code-aware tokens of every chunk in the store.
+"""Lexical retrieval: BM25 (bm25s) over the code-aware, stemmed tokens of every chunk in the store.
 
 Kept in memory and rebuilt from the store when the store's chunk set has changed: every chunk
 added or removed moves the change log's last sequence number (lorebase.store.change_log), on this
 replica or any other; chunks are never edited in place (ingest replaces them with new rows).
+
+Beside the chunk index sits a file-level one: each code or doc source (a whole file: its path and
+all its chunks) is one document. A question about how something works names words spread over
+a file (the class, the helper it calls, the setting it reads); the file-level score lets the
+hybrid search prefer chunks of the file that holds most of them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FILE_KINDS = ("code", "doc")  # sources scored as whole files too
+
 
 def store_signature(store: Store) -> tuple[int, int]:
     """(number of chunks, last change-log sequence number): changes with every insert or delete of chunks."""
@@ -38,13 +45,19 @@ def store_signature(store: Store) -> tuple[int, int]:
 class Bm25Index:
     """BM25 over all chunks of the store; ``search`` refreshes it first when the store changed."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, stemmer: str | None = None) -> None:
         self.store = store
+        self.stemmer = stemmer
         self._lock = threading.Lock()
         self._signature: tuple[int, int] | None = None
         # (chunk ids in document order, bm25s model or None, vocabulary): replaced whole, never edited,
-        # so a search running during a rebuild sees one consistent version.
+        # so a search running during a rebuild sees one consistent version. _files likewise:
+        # (file-level model or None, its vocabulary, each chunk's file document or -1, each chunk's kind,
+        # the chunk ids those arrays follow).
         self._state: tuple[np.ndarray, Any, dict[str, int]] = (np.zeros(0, dtype=np.int64), None, {})
+        self._files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
+            None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
+        self._members: list[np.ndarray] = []  # per file document: its chunk ids
 
     @property
     def size(self) -> int:
@@ -67,16 +80,84 @@ class Bm25Index:
         t0 = time.monotonic()
         with self.store.session() as s:
             rows = s.execute(
-                select(Chunk.id, Chunk.text, Source.title).join(Source, Chunk.source_id == Source.id).order_by(Chunk.id)
+                select(Chunk.id, Chunk.text, Source.title, Chunk.source_id, Source.kind)
+                .join(Source, Chunk.source_id == Source.id)
+                .order_by(Chunk.id)
             ).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         bm25 = None
+        files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
+            None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), ids[:0])
         if rows:
+            tokens = [tokenize(indexed_text(r[2], r[1]), self.stemmer) for r in rows]
             bm25 = bm25s.BM25()
-            bm25.index([tokenize(indexed_text(r[2], r[1])) for r in rows], show_progress=False)
+            bm25.index(tokens, show_progress=False)
+            files = (*self._file_index(rows, tokens), ids)
+        chunk_doc = files[2]
+        members: list[list[int]] = [[] for _ in range(int(chunk_doc.max()) + 1 if chunk_doc.size else 0)]
+        for cid, d in zip(ids.tolist(), chunk_doc.tolist(), strict=True):
+            if d >= 0:
+                members[d].append(cid)
         self._state = (ids, bm25, dict(bm25.vocab_dict) if bm25 is not None else {})
+        self._files = files
+        self._members = [np.asarray(m, dtype=np.int64) for m in members]
         self._signature = sig
         log.debug("bm25 index built over %d chunks in %.2f s", len(rows), time.monotonic() - t0)
+
+    @staticmethod
+    def _file_index(rows: list[Any], tokens: list[list[str]]) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray]:
+        """One document per code or doc source: its chunks' tokens (the first carries the path) together."""
+        import bm25s
+
+        doc_of: dict[str, int] = {}
+        docs: list[list[str]] = []
+        chunk_doc = np.full(len(rows), -1, dtype=np.int64)
+        for i, r in enumerate(rows):
+            if r[4] not in FILE_KINDS:
+                continue
+            d = doc_of.get(r[3])
+            if d is None:
+                d = doc_of[r[3]] = len(docs)
+                docs.append([])
+            docs[d].extend(tokens[i])
+            chunk_doc[i] = d
+        kinds = np.asarray([r[4] for r in rows], dtype=object)
+        if not docs:
+            return None, {}, chunk_doc, kinds
+        model = bm25s.BM25()
+        model.index([d or ["_"] for d in docs], show_progress=False)
+        return model, dict(model.vocab_dict), chunk_doc, kinds
+
+    def file_scores(self, query: str, chunk_ids: Iterable[int]) -> tuple[dict[int, float], dict[int, str]]:
+        """For each chunk id held: the file-level BM25 score of its source (0 for sources that are
+        not files, or where no query term occurs), and its source kind."""
+        self.refresh()
+        model, vocab, chunk_doc, kinds, ids = self._files
+        held = _held(ids, chunk_ids)
+        pos = np.searchsorted(ids, np.asarray(held, dtype=np.int64)) if held else np.zeros(0, dtype=np.int64)
+        kind_of = {cid: str(kinds[p]) for cid, p in zip(held, pos, strict=True)} if kinds.size else {}
+        tokens = [t for t in tokenize(query, self.stemmer) if t in vocab] if model is not None else []
+        if not tokens:
+            return {cid: 0.0 for cid in held}, kind_of
+        doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
+        out = {}
+        for cid, p in zip(held, pos, strict=True):
+            d = chunk_doc[p]
+            out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
+        return out, kind_of
+
+    def file_members(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """For each chunk id of a file (a code or doc source): the ids of all that file's chunks."""
+        self.refresh()
+        _, _, chunk_doc, _, ids = self._files
+        members = self._members
+        held = _held(ids, chunk_ids)
+        out = {}
+        for cid in held:
+            d = int(chunk_doc[np.searchsorted(ids, cid)])
+            if 0 <= d < len(members):
+                out[cid] = members[d]
+        return out
 
     def search(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to ``n`` (chunk id, score) pairs with a positive score, best first, within ``allowed`` ids."""
@@ -91,7 +172,7 @@ class Bm25Index:
         ids, bm25, vocab = self._state
         if bm25 is None:
             return [], {}
-        tokens = [t for t in tokenize(query) if t in vocab]
+        tokens = [t for t in tokenize(query, self.stemmer) if t in vocab]
         if not tokens:
             return [], {i: 0.0 for i in _held(ids, also)}
         mask = None

@@ -4,11 +4,17 @@ An identifier is indexed whole and in parts: ``parseHTTPHeader`` gives ``parseht
 ``parse``, ``http``, ``header``; ``os.path.join`` gives ``os.path.join``, ``os``, ``path``, ``join``.
 So a query for the exact name and a query in words both match. Stop words are dropped only
 when they stand alone as prose words; inside identifiers every part counts.
+
+With a stemmer (Snowball, via PyStemmer) prose words and identifier parts are stemmed, so
+"proxies" meets ``get_proxy`` and "discussed" meets "discussion"; a whole compound identifier
+is kept as written, so an exact name still matches only itself.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from typing import Any
 
 # A word, possibly joined into a compound name by dots or hyphens (snake_case is inside \w).
 _COMPOUND = re.compile(r"\w+(?:[.\-]\w+)*")
@@ -49,9 +55,29 @@ def _parts(word: str) -> list[str]:
     return out
 
 
-def tokenize(text: str) -> list[str]:
-    """Lowercased tokens of ``text``: whole identifiers and their parts, prose minus stop words."""
+_LOCAL = threading.local()  # PyStemmer's stemmers are not thread-safe: one per thread and language
+
+
+def stemmer_for(language: str) -> Any:
+    """The Snowball stemmer for ``language`` (english, german, ...); ValueError if it has none."""
+    cache: dict[str, Any] = _LOCAL.__dict__.setdefault("stemmers", {})
+    stemmer = cache.get(language)
+    if stemmer is None:
+        import Stemmer
+
+        try:
+            stemmer = Stemmer.Stemmer(language)
+        except KeyError:
+            raise ValueError(f"no Snowball stemmer for {language!r}; languages: {', '.join(Stemmer.algorithms())}") from None
+        cache[language] = stemmer
+    return stemmer
+
+
+def tokenize(text: str, stemmer: str | None = None) -> list[str]:
+    """Lowercased tokens of ``text``: whole identifiers and their parts, prose minus stop words;
+    with ``stemmer`` (a Snowball language) prose words and identifier parts stemmed."""
     tokens: list[str] = []
+    stem_at: list[int] = []  # positions of tokens to stem (all but whole compound names)
     for m in _COMPOUND.finditer(text):
         word = m.group(0)
         whole = word.lower()
@@ -61,8 +87,14 @@ def tokenize(text: str) -> list[str]:
         if parts == [whole]:
             # A plain word: prose rules apply.
             if whole not in STOP_WORDS:
+                stem_at.append(len(tokens))
                 tokens.append(whole)
             continue
         tokens.append(whole)
+        stem_at.extend(range(len(tokens), len(tokens) + len(parts)))
         tokens.extend(parts)
+    if stemmer and stem_at:
+        stemmed = stemmer_for(stemmer).stemWords([tokens[i] for i in stem_at])
+        for i, t in zip(stem_at, stemmed, strict=True):
+            tokens[i] = t
     return tokens

@@ -6,7 +6,10 @@
 - ``dense.json``: the manifest: embedder name, dim, count, index type, the file's name and
   sha256, created/updated times, the ids deleted but not yet compacted away (HNSW, IVF-PQ), for
   the IVF types how many vectors their lists were trained on, and ``log_seq``: the last change-log
-  entry the index reflects (saved with it, so index and position are one commit).
+  entry the index reflects (saved with it, so index and position are one commit). An index
+  embedded by a tuned embedder (lorebase.finetune.embedder_tuning) also names its folder and the
+  configured embedder it was tuned from: the manifest decides which embedder searches this index,
+  so one rename swaps both.
 
 Saving writes a new generation file (tmp, fsync, rename), then the manifest (tmp, fsync, rename):
 the manifest rename is the single commit point, so a reader or a crash sees the old index or the
@@ -20,6 +23,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +71,8 @@ class Manifest:
     trained_on: int = 0
     log_seq: int = 0
     format: int = FORMAT_VERSION
+    embedder_path: str | None = None  # a tuned embedder's folder (None: the configured embedder)
+    embedder_base: str | None = None  # the configured embedder it was tuned from
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -99,6 +105,13 @@ class DenseIndex:
         self.lock = threading.RLock()
         self.store: ChunkFaissStore = self.new_store("flat")
         self.manifest: Manifest | None = None
+        # Written into the manifest: set for an index embedded by a tuned embedder.
+        self.embedder_path: str | None = None
+        self.embedder_base: str | None = None
+        # Called with a loaded manifest that names another embedder with its folder (a swap by
+        # another process): switches the owner's embedder, or raises. Unset: such a manifest is an error.
+        self.on_switch: Callable[[Manifest], None] | None = None
+        self.generation = 0  # counts embedder switches: a query embedded before one must not search after it
         self._stamp: tuple[int, int, int] | None = None
         # The last change-log entry applied (lorebase.store.change_log); moves with the store under the lock.
         self.log_seq = 0
@@ -148,7 +161,8 @@ class DenseIndex:
             if stamp is None:
                 raise IndexDamaged(f"no index manifest in {self.directory}")
             m = Manifest.read(self.manifest_path)
-            if m.embedder != self.embedder_name or m.dim != self.dim:
+            switch = m.embedder != self.embedder_name or m.dim != self.dim
+            if switch and (self.on_switch is None or not m.embedder_path):
                 raise StoreError(rebuild_hint(self.directory, m.embedder, m.dim, self.embedder_name, self.dim))
             path = self.directory / m.file
             if not path.is_file():
@@ -160,8 +174,8 @@ class DenseIndex:
                 index = faiss.read_index(str(path))
             except RuntimeError as e:
                 raise IndexDamaged(f"index file {path} is unreadable: {e}") from e
-            if index.d != self.dim or not keyed_by_id(index):
-                raise IndexDamaged(f"index file {path} is not an index keyed by chunk id of dim {self.dim}")
+            if index.d != m.dim or not keyed_by_id(index):
+                raise IndexDamaged(f"index file {path} is not an index keyed by chunk id of dim {m.dim}")
             s = self.settings
             store = ChunkFaissStore(
                 index, deleted=set(m.deleted), ef_search=s.hnsw_ef_search, m=s.hnsw_m, ef_construction=s.hnsw_ef_construction,
@@ -169,6 +183,11 @@ class DenseIndex:
             )  # fmt: skip
             if store.count != m.count:
                 raise IndexDamaged(f"index file {path} holds {store.count} vectors, its manifest says {m.count}")
+            if switch:
+                assert self.on_switch is not None
+                self.on_switch(m)  # the embedder first: a search never pairs the new vectors with the old model
+                self.embedder_name, self.dim, self.generation = m.embedder, m.dim, self.generation + 1
+            self.embedder_path, self.embedder_base = m.embedder_path, m.embedder_base
             self.store, self.manifest, self._stamp, self.log_seq = store, m, stamp, m.log_seq
 
     def reload_if_changed(self) -> bool:
@@ -246,6 +265,8 @@ class DenseIndex:
             deleted=sorted(store.deleted),
             trained_on=store.trained_on,
             log_seq=log_seq,
+            embedder_path=self.embedder_path,
+            embedder_base=self.embedder_base,
         )
         m.write(directory / MANIFEST_NAME)
         remove_stale_files(directory, keep=name)

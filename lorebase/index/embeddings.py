@@ -14,7 +14,7 @@ import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.embeddings import BaseEmbedding
 
-from lorebase.errors import ModelNotAvailable
+from lorebase.errors import ModelNotAvailable, StoreError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -73,31 +73,69 @@ def load_sentence_model(path: Path, dtype: str) -> SentenceTransformer:
         return model
 
 
+def active_embedder(settings: Settings) -> tuple[Path, str, str | None]:
+    """(folder, name, base) of the embedder to use: the configured one, unless the saved index
+    was embedded by an embedder tuned from it (its manifest names the tuned folder)."""
+    from lorebase.index.dense import MANIFEST_NAME, IndexDamaged, Manifest
+    from lorebase.offline_models import embedder_path
+
+    configured = settings.models.embedder
+    manifest = settings.index_dir / MANIFEST_NAME
+    if manifest.is_file():
+        try:
+            m = Manifest.read(manifest)
+        except IndexDamaged:
+            m = None
+        if m is not None and m.embedder_path and m.embedder_base == configured and m.embedder != configured:
+            tuned = Path(m.embedder_path)
+            if not tuned.is_dir():
+                raise StoreError(
+                    f"the index in {settings.index_dir} was embedded by the tuned embedder {m.embedder!r}, whose folder "
+                    f"{tuned} is gone: run `lorebase index rebuild --configured` to re-embed everything with {configured!r}"
+                )
+            return tuned, m.embedder, configured
+    return embedder_path(settings), configured, None
+
+
 class LorebaseEmbedding(BaseEmbedding):
     """Normalized sentence embeddings, as a llama-index embedding model.
 
     ``model_name`` is what the index manifest records: the configured embedder setting, so a
-    change of embedder is caught at load time.
+    change of embedder is caught at load time; or, for an embedder tuned on the corpus, its name,
+    with ``base`` the configured embedder it was tuned from.
     """
 
     path: str
     dtype: str = "float32"
+    base: str | None = None
     _model: Any = PrivateAttr()
 
-    def __init__(self, path: Path | str, model_name: str, dtype: str = "float32", embed_batch_size: int = 64) -> None:
-        super().__init__(model_name=model_name, path=str(path), dtype=dtype, embed_batch_size=embed_batch_size)
+    def __init__(
+        self, path: Path | str, model_name: str, dtype: str = "float32", embed_batch_size: int = 64, base: str | None = None
+    ) -> None:
+        super().__init__(model_name=model_name, path=str(path), dtype=dtype, embed_batch_size=embed_batch_size, base=base)
         self._model = load_sentence_model(Path(path), dtype)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LorebaseEmbedding:
+        """The configured embedder, or the embedder tuned from it that the saved index was built with."""
+        path, name, base = active_embedder(settings)
+        return cls(path, model_name=name, dtype=resolve_dtype(settings.index.embed_dtype),
+                   embed_batch_size=settings.index.embed_batch_size, base=base)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> LorebaseEmbedding:
+        """The configured embedder, whatever the index was built with (to rebuild it with that)."""
         from lorebase.offline_models import embedder_path
 
-        return cls(
-            embedder_path(settings),
-            model_name=settings.models.embedder,
-            dtype=resolve_dtype(settings.index.embed_dtype),
-            embed_batch_size=settings.index.embed_batch_size,
-        )
+        return cls(embedder_path(settings), model_name=settings.models.embedder, dtype=resolve_dtype(settings.index.embed_dtype),
+                   embed_batch_size=settings.index.embed_batch_size)
+
+    def switch(self, path: Path | str, model_name: str, base: str | None) -> None:
+        """Embed with the model in ``path`` from now on: the index was swapped to it (or back)."""
+        model = load_sentence_model(Path(path), self.dtype)
+        self._model = model  # the model first: a caller that reads the new name gets the new model
+        self.path, self.model_name, self.base = str(path), model_name, base
 
     @classmethod
     def class_name(cls) -> str:

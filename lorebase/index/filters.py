@@ -105,7 +105,10 @@ def chunk_query(f: Filters) -> Select[tuple[int]]:
     if f.path_prefix:
         q = q.where(Source.path.startswith(f.path_prefix, autoescape=True))
     if f.lectures:
-        q = q.where(Source.lecture.in_(f.lectures))
+        # A lecture is named by its title or by its id (the key without "transcript:", e.g.
+        # "meetings/education_4", the folder and file it was ingested from).
+        keys = [f"transcript:{name.strip('/')}" for name in f.lectures]
+        q = q.where(Source.lecture.in_(f.lectures) | Source.key.in_(keys))
     if f.since:
         q = q.where(Source.authored_at >= _utc(f.since))
     if f.until:

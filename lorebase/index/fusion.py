@@ -43,13 +43,15 @@ def _min_max(values: np.ndarray) -> np.ndarray:
 
 
 def convex_fusion(
-    candidates: Sequence[int], dense: Mapping[int, float], bm25: Mapping[int, float], dense_weight: float = 0.5
+    candidates: Sequence[int], dense: Mapping[int, float], bm25: Mapping[int, float], dense_weight: float = 0.5,
+    extra: Mapping[int, float] | None = None,
 ) -> list[tuple[int, float]]:
-    """(id, fused score in [0, 1]) for ``candidates``, best first (ties keep candidate order).
+    """(id, fused score) for ``candidates``, best first (ties keep candidate order).
 
     ``dense`` and ``bm25`` hold each retriever's score of (ideally) every candidate. A candidate
     a retriever has no score for (e.g. a chunk not embedded yet) gets that retriever's lowest
-    candidate score. BM25 scores 0 where no query term occurs, which is its true score.
+    candidate score. BM25 scores 0 where no query term occurs, which is its true score. The
+    fused score is in [0, 1] plus ``extra`` (priors such as a file-level score), if given.
     """
     if not 0.0 <= dense_weight <= 1.0:
         raise ValueError(f"dense_weight must be in [0, 1], got {dense_weight}")
@@ -63,5 +65,7 @@ def convex_fusion(
         return np.asarray([scores.get(i, floor) for i in ids], dtype=np.float64)
 
     fused = dense_weight * _min_max(column(dense)) + (1.0 - dense_weight) * _min_max(column(bm25))
+    if extra:
+        fused = fused + np.asarray([extra.get(i, 0.0) for i in ids], dtype=np.float64)
     order = np.argsort(-fused, kind="stable")
     return [(ids[i], float(fused[i])) for i in order]

@@ -91,7 +91,7 @@ class SearchService:
         self._embedder = embedder
         self._dense = dense
         self._init_lock = threading.Lock()
-        self.bm25 = bm25 or Bm25Index(store)
+        self.bm25 = bm25 or Bm25Index(store, settings.index.bm25_stemmer)
         self.reranker = reranker
         if reranker is None and settings.index.reranker:
             from lorebase.index.rerank import CrossEncoderReranker
@@ -132,15 +132,14 @@ class SearchService:
     # --- the two retrievers ----------------------------------------------------------------------
 
     def dense_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        self.dense.reload_if_changed()
         return self._dense_search(self.embedder.embed_query(query), n, allowed)
 
     def bm25_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         return self.bm25.search(query, n, allowed)
 
     def _dense_search(self, vec: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        dense = self.dense
-        dense.reload_if_changed()
-        return dense.search(vec, n, allowed)
+        return self.dense.search(vec, n, allowed)
 
     # --- public ----------------------------------------------------------------------------------
 
@@ -201,6 +200,18 @@ class SearchService:
         if mode == "bm25":
             bm25 = self.bm25_candidates(query, n, allowed)
             return bm25, len(bm25) < n
+        dense = self.dense
+        dense.reload_if_changed()  # before embedding: a swap to another embedder happens here
+        for _ in range(3):
+            generation = dense.generation
+            ranked = self._ranked_with_vector(query, n, allowed, mode)
+            if dense.generation == generation:  # no swap between embedding the query and searching
+                return ranked
+        return ranked
+
+    def _ranked_with_vector(
+        self, query: str, n: int, allowed: np.ndarray | None, mode: str
+    ) -> tuple[list[tuple[int, float]], bool]:
         vec = self.embedder.embed_query(query)
         dense = self._dense_search(vec, n, allowed)
         if mode == "dense":
@@ -217,7 +228,29 @@ class SearchService:
         dense_scores.update(self.dense.scores_of(vec, [i for i, _ in bm25 if i not in dense_scores]))
         bm25_scores = {**bm25_of_dense, **dict(bm25)}
         candidates = [i for i, _ in dense] + [i for i, _ in bm25]
-        return convex_fusion(candidates, dense_scores, bm25_scores, r.dense_weight), exhausted
+        extra: dict[int, float] = {}
+        if r.file_weight > 0 or r.file_dense_weight > 0 or r.kind_bias:
+            files, kinds = self.bm25.file_scores(query, candidates)
+            extra = prior_terms(candidates, files, kinds, r.file_weight, r.kind_bias)
+            if r.file_dense_weight > 0:
+                for cid, x in self._dense_file_terms(vec, candidates, r.file_dense_weight).items():
+                    extra[cid] = extra.get(cid, 0.0) + x
+        return convex_fusion(candidates, dense_scores, bm25_scores, r.dense_weight, extra), exhausted
+
+    def _dense_file_terms(self, vec: np.ndarray, candidates: list[int], weight: float) -> dict[int, float]:
+        """``weight`` times each candidate's file-level dense score: the best cosine among all the
+        chunks of its file (min-max normalised over the candidates' files); 0 for non-files."""
+        members = self.bm25.file_members(candidates)
+        if not members:
+            return {}
+        every = np.unique(np.concatenate(list(members.values())))
+        cos = self.dense.scores_of(vec, every.tolist())
+        best = {cid: max((cos.get(int(m), -1.0) for m in ms), default=-1.0) for cid, ms in members.items()}
+        vals = np.asarray(list(best.values()), dtype=np.float64)
+        lo, hi = float(vals.min()), float(vals.max())
+        if hi <= lo:
+            return {}
+        return {cid: weight * (b - lo) / (hi - lo) for cid, b in best.items()}
 
     def _load(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         if not ranked:
@@ -237,21 +270,40 @@ class SearchService:
         return sorted(rescored, key=lambda h: -h.score)
 
     def _with_neighbors(self, hits: list[Hit], n: int) -> list[Hit]:
-        """Each hit widened by up to ``n`` adjacent chunks of its source on each side (text and range)."""
+        """Each hit widened by up to ``n`` adjacent chunks of its source on each side (text and range).
+        A joined transcript window is widened from the chunks it joins; joined windows are never
+        neighbours themselves (they repeat their chunks)."""
         if not hits:
             return hits
+        ranges = [(h.chunk.joins or (h.chunk.ordinal, h.chunk.ordinal)) for h in hits]
         with self.store.session() as s:
             conds = [
-                and_(Chunk.source_id == h.chunk.source_id, Chunk.ordinal.between(h.chunk.ordinal - n, h.chunk.ordinal + n))
-                for h in hits
+                and_(Chunk.source_id == h.chunk.source_id, Chunk.ordinal.between(lo - n, hi + n))
+                for h, (lo, hi) in zip(hits, ranges, strict=True)
             ]
             around = s.scalars(select(Chunk).where(or_(*conds)).order_by(Chunk.source_id, Chunk.ordinal)).all()
             s.expunge_all()
         out = []
-        for h in hits:
-            group = [c for c in around if c.source_id == h.chunk.source_id and abs(c.ordinal - h.chunk.ordinal) <= n]
+        for h, (lo, hi) in zip(hits, ranges, strict=True):
+            group = [c for c in around
+                     if c.source_id == h.chunk.source_id and c.joins is None and lo - n <= c.ordinal <= hi + n]
             out.append(Hit(_merged(group, h.chunk), h.source, h.score))
         return out
+
+
+def prior_terms(
+    candidates: list[int], files: dict[int, float], kinds: dict[int, str], file_weight: float, kind_bias: dict[str, float]
+) -> dict[int, float]:
+    """What hybrid fusion adds to each candidate's fused score: ``file_weight`` times its file's
+    file-level BM25 score (min-max normalised over the candidates' files), plus the bias of its
+    source kind."""
+    ids = list(dict.fromkeys(candidates))
+    if not ids:
+        return {}
+    f = np.asarray([files.get(i, 0.0) for i in ids], dtype=np.float64)
+    lo, hi = float(f.min()), float(f.max())
+    norm = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
+    return {i: file_weight * float(x) + kind_bias.get(kinds.get(i, ""), 0.0) for i, x in zip(ids, norm, strict=True)}
 
 
 def _merged(group: list[Chunk], center: Chunk) -> Chunk:

@@ -21,6 +21,11 @@ hints). Only ids read at the start are touched in step 4: chunks or tombstones t
 meanwhile wait for the next round. A file lock keeps two processes of one host from syncing one
 index directory at once. A cold index (none saved, or one behind the pruned part of the log) is
 built from the store, at the log position read before the chunks, and follows the log from there.
+
+A joined transcript window (``Chunk.joins``) is not embedded from its text, which would be cut at
+the embedder's token limit: its vector is the normalised sum of the vectors of the chunks it
+joins, so it covers all of them. Those chunks have lower ids (they are stored first), so they
+are embedded in the same round or are already in the index.
 """
 
 from __future__ import annotations
@@ -29,15 +34,17 @@ import fcntl
 import logging
 import shutil
 import uuid
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from lorebase.index.dense import DenseIndex, IndexDamaged, fitted
+from lorebase.errors import StoreError
+from lorebase.index.dense import DenseIndex, IndexDamaged, Manifest, fitted, rebuild_hint
 from lorebase.index.texts import indexed_text
 from lorebase.store import change_log
 from lorebase.store.models import Chunk, IndexTombstone, Source
@@ -69,17 +76,35 @@ class Plan:
     """What one sync round does: ids and texts read from the store at its start.
 
     ``tombstones``: ids to drop from the index (removed in the log, or tombstoned); ``chunk_ids``:
-    chunks to (re)embed, with their ``texts``; ``log_seq``: the log position the round reaches."""
+    chunks to (re)embed, with their ``texts``; ``log_seq``: the log position the round reaches;
+    ``parts`` maps a joined window's id to the ids of the chunks it joins (its text is not embedded)."""
 
     tombstones: list[int]
     chunk_ids: list[int]
     texts: list[str]
     log_seq: int = 0
     log_rows: int = 0
+    parts: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         return not self.tombstones and not self.chunk_ids and not self.log_rows
+
+
+def _parts_of(s: Any, rows: Sequence[Any]) -> dict[int, list[int]]:
+    """For each row (id, text, title, meta, source_id) that is a joined window: the ids of its chunks."""
+    wanted: dict[int, tuple[str, int, int]] = {}
+    for r in rows:
+        j = (r[3] or {}).get("joins")
+        if isinstance(j, list) and len(j) == 2:
+            wanted[r[0]] = (r[4], int(j[0]), int(j[1]))
+    if not wanted:
+        return {}
+    by_pos: dict[tuple[str, int], int] = {}
+    for sid_batch in _batches(sorted({w[0] for w in wanted.values()})):
+        for cid, sid, ordinal in s.execute(select(Chunk.id, Chunk.source_id, Chunk.ordinal).where(Chunk.source_id.in_(sid_batch))):
+            by_pos[(sid, ordinal)] = cid
+    return {cid: [by_pos[(sid, o)] for o in range(lo, hi + 1) if (sid, o) in by_pos] for cid, (sid, lo, hi) in wanted.items()}
 
 
 def _batches(ids: Sequence[int], size: int = SQL_BATCH) -> Iterator[Sequence[int]]:
@@ -102,7 +127,21 @@ class IndexSyncer:
         self.dense = dense or DenseIndex(
             settings.index_dir, settings.index, embedder.model_name, embedder.dim, embed_dtype=embedder.dtype
         )
+        self.dense.on_switch = self._follow
         self.progress = progress
+
+    def _follow(self, m: Manifest) -> None:
+        """The saved index was swapped to another embedder (by another process): embed with it."""
+        assert m.embedder_path is not None
+        configured = self.settings.models.embedder
+        if configured not in (m.embedder, m.embedder_base):  # the user configured another embedder since
+            raise StoreError(rebuild_hint(self.dense.directory, m.embedder, m.dim, configured, self.embedder.dim))
+        path = Path(m.embedder_path)
+        if not path.is_dir():
+            raise StoreError(f"the index in {self.dense.directory} was embedded by {m.embedder!r}, whose folder {path} "
+                             "is gone: run `lorebase index rebuild --configured`")
+        log.info("the index was swapped to the embedder %s: following", m.embedder)
+        self.embedder.switch(path, m.embedder, m.embedder_base)
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -198,16 +237,17 @@ class IndexSyncer:
             rows = []
             for batch in _batches(wanted):
                 rows += s.execute(
-                    select(Chunk.id, Chunk.text, Source.title)
+                    select(Chunk.id, Chunk.text, Source.title, Chunk.meta, Chunk.source_id)
                     .join(Source, Chunk.source_id == Source.id)
                     .where(Chunk.id.in_(batch))
                 ).all()
-        rows.sort(key=lambda r: r[0])
+            rows.sort(key=lambda r: r[0])
+            parts = _parts_of(s, rows)
         present = {r[0] for r in rows}
         # An added chunk that is gone already was removed later in the log: drop it, never embed it.
         gone = changes.removed | tomb | (changes.added - present)
         return Plan(sorted(gone), [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows],
-                    log_seq=changes.upto, log_rows=changes.rows)
+                    log_seq=changes.upto, log_rows=changes.rows, parts=parts)
 
     def apply(self, plan: Plan, vectors: np.ndarray) -> int:
         """Steps 1-3: the index without the removed ids, with the chunks to add (replaced), saved
@@ -231,15 +271,45 @@ class IndexSyncer:
             for batch in _batches(plan.tombstones):
                 s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
 
-    def embed(self, texts: list[str], bar: Any = None) -> np.ndarray:
+    def vectors(self, plan: Plan, stored: Any, bar: Any = None, embedder: LorebaseEmbedding | None = None) -> np.ndarray:
+        """The vectors of ``plan.chunk_ids``: embedded from their texts, or for a joined window the
+        normalised sum of its chunks' vectors, taken from this round or from ``stored`` (a store
+        with ``vectors(ids)`` holding the chunks of earlier rounds)."""
+        embedder = embedder or self.embedder
+        own = [i for i, cid in enumerate(plan.chunk_ids) if cid not in plan.parts]
+        out = np.zeros((len(plan.chunk_ids), embedder.dim), dtype=np.float32)
+        out[own] = self.embed([plan.texts[i] for i in own], bar, embedder)
+        if len(own) == len(plan.chunk_ids):
+            return out
+        row_of = {plan.chunk_ids[i]: i for i in own}
+        for i, cid in enumerate(plan.chunk_ids):
+            if cid in row_of:
+                continue
+            ids = plan.parts[cid]
+            here = [row_of[p] for p in ids if p in row_of]
+            earlier = np.asarray([p for p in ids if p not in row_of], dtype=np.int64)
+            vecs = [out[here]] if here else []
+            if earlier.size:
+                vecs.append(stored.vectors(stored.live_among(earlier)))
+            total = np.concatenate(vecs).sum(axis=0) if vecs else np.zeros(embedder.dim, dtype=np.float32)
+            norm = float(np.linalg.norm(total))
+            if norm == 0.0:  # its chunks are gone (a race with a delete): embed its own text instead
+                total, norm = self.embed([plan.texts[i]], None, embedder)[0], 1.0
+            out[i] = total / norm
+            if bar is not None:
+                bar.update(1)
+        return out
+
+    def embed(self, texts: list[str], bar: Any = None, embedder: LorebaseEmbedding | None = None) -> np.ndarray:
         """Vectors for ``texts``, in slices so sentence-transformers can sort each by length."""
+        embedder = embedder or self.embedder
         step = self.settings.index.embed_batch_size * 16
         parts = []
         for i in range(0, len(texts), step):
-            parts.append(self.embedder.embed(texts[i : i + step]))
+            parts.append(embedder.embed(texts[i : i + step]))
             if bar is not None:
                 bar.update(len(texts[i : i + step]))
-        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
 
     def behind(self) -> bool:
         """Whether the log holds changes this index has not applied (a cheap check for followers)."""
@@ -270,7 +340,7 @@ class IndexSyncer:
                     plan = self.plan()
                     if plan.empty:
                         break
-                    vectors = self.embed(plan.texts, bar)
+                    vectors = self.vectors(plan, self.dense.store, bar)
                     removed += self.apply(plan, vectors)
                     self.commit(plan)
                     added += len(plan.chunk_ids)
@@ -289,14 +359,19 @@ class IndexSyncer:
 
     # --- rebuilding ------------------------------------------------------------------------------
 
-    def rebuild(self) -> SyncResult:
-        """Re-embed every chunk into a new index, then swap it in; the old one serves until then."""
-        with self._exclusive():
-            return self._rebuild_locked()
+    def rebuild(self, embedder: LorebaseEmbedding | None = None) -> SyncResult:
+        """Re-embed every chunk into a new index, then swap it in; the old one serves until then.
 
-    def _rebuild_locked(self) -> SyncResult:
+        With ``embedder`` (a tuned embedder, or the configured one to go back to it) the new index
+        is embedded by it, and the swap moves this process, and every process that reloads the
+        index, over to it: the manifest's rename is the one commit point for index and embedder."""
+        with self._exclusive():
+            return self._rebuild_locked(embedder)
+
+    def _rebuild_locked(self, embedder: LorebaseEmbedding | None = None) -> SyncResult:
         from tqdm import tqdm
 
+        emb = embedder or self.embedder
         with self.store.session() as s:
             # The log position first: a change that commits after it is applied again by the next
             # sync (harmless: adds replace, removes of absent ids do nothing); none can slip between.
@@ -306,29 +381,38 @@ class IndexSyncer:
         d = self.dense
         # Exact first, converted at the end if the count calls for it: an IVF index must be trained
         # before it takes vectors, and one HNSW build from all vectors costs no more than adding in rounds.
-        fresh = d.new_store("flat")
+        fresh = DenseIndex(d.directory, self.settings.index, emb.model_name, emb.dim).new_store("flat")
         with tqdm(total=len(ids), desc="embedding", unit="chunk", disable=not self.progress or not ids) as bar:
             for batch in _batches(ids, ROUND):
                 with self.store.session() as s:
                     rows = s.execute(
-                        select(Chunk.id, Chunk.text, Source.title)
+                        select(Chunk.id, Chunk.text, Source.title, Chunk.meta, Chunk.source_id)
                         .join(Source, Chunk.source_id == Source.id)
                         .where(Chunk.id.between(batch[0], batch[-1]))  # a newcomer in range is in the log after `at` too
                         .order_by(Chunk.id)
                     ).all()
+                    parts = _parts_of(s, rows)
                 if not rows:
                     continue
-                vecs = self.embed([indexed_text(r[2], r[1]) for r in rows], bar)
-                fresh.add_vectors(np.asarray([r[0] for r in rows], dtype=np.int64), vecs)
+                plan = Plan([], [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows], parts=parts)
+                fresh.add_vectors(np.asarray(plan.chunk_ids, dtype=np.int64), self.vectors(plan, fresh, bar, emb))
         fresh = fitted(fresh, self.settings.index)
         built_dir = self.settings.index_dir / f".rebuild-{uuid.uuid4().hex[:8]}"
         try:
-            staging = DenseIndex(built_dir, self.settings.index, d.embedder_name, d.dim, embed_dtype=d.embed_dtype)
+            staging = DenseIndex(built_dir, self.settings.index, emb.model_name, emb.dim, embed_dtype=emb.dtype)
+            staging.embedder_path, staging.embedder_base = emb.path, emb.base
             staging.adopt(fresh)
             staging.log_seq = at
             staging.save()
-            d.install(built_dir)
-            d.adopt(fresh)
+            with d.lock:
+                d.install(built_dir)  # the commit point
+                if emb is not self.embedder:
+                    self.embedder.switch(emb.path, emb.model_name, emb.base)
+                if (d.embedder_name, d.dim) != (emb.model_name, emb.dim):
+                    d.generation += 1
+                d.embedder_name, d.dim, d.embed_dtype = emb.model_name, emb.dim, emb.dtype
+                d.embedder_path, d.embedder_base = emb.path, emb.base
+                d.adopt(fresh)
         finally:
             shutil.rmtree(built_dir, ignore_errors=True)
         with self.store.session() as s:
@@ -337,7 +421,7 @@ class IndexSyncer:
             for batch in _batches(tomb):
                 s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
         d.verified = True
-        log.info("dense index rebuilt: %d vectors (%s)", fresh.count, fresh.index_type)
+        log.info("dense index rebuilt: %d vectors (%s) with %s", fresh.count, fresh.index_type, emb.model_name)
         return SyncResult(added=fresh.count, removed=0, total=fresh.count, rebuilt=True)
 
     # --- reporting -------------------------------------------------------------------------------

@@ -8,6 +8,12 @@ sentence end falls inside the window the chunk closes at the last segment bounda
 minimum, and failing that at a word boundary with interpolated times.
 
 Times are handled in integer milliseconds so that adjacent chunks share exact boundaries.
+
+``joined_windows`` adds the second (and further) scale: windows that join 2..N consecutive
+chunks, indexed beside them. Answers in meetings and lectures often run over several minutes;
+a joined window holds the whole passage, while a short chunk still wins a question whose answer
+is one remark. The search drops a window that overlaps a better-ranked one, so a passage comes
+back once, at the scale that matched it best, with its exact start and end.
 """
 
 from __future__ import annotations
@@ -223,3 +229,24 @@ def _draft(pieces: list[_Piece], label_speakers: bool) -> ChunkDraft:
         end_time=pieces[-1].end / 1000,
         meta={"speakers": list(speakers), "spans": spans},
     )
+
+
+def joined_windows(chunks: Sequence[ChunkDraft], scales: int) -> list[ChunkDraft]:
+    """Windows joining ``k`` consecutive ``chunks`` for k = 2..``scales``, in order of scale then
+    position. Each carries ``meta["joins"] = [first, last]``: the positions of the chunks it joins
+    (their ordinals when the chunks are stored first), and ``meta["scale"] = k``."""
+    out: list[ChunkDraft] = []
+    for k in range(2, scales + 1):
+        for i in range(len(chunks) - k + 1):
+            group = chunks[i : i + k]
+            speakers: dict[str, None] = {}
+            for c in group:
+                for spk in (c.meta or {}).get("speakers", []):
+                    speakers.setdefault(spk)
+            out.append(ChunkDraft(
+                text="\n".join(c.text for c in group),
+                start_time=group[0].start_time,
+                end_time=group[-1].end_time,
+                meta={"speakers": list(speakers), "scale": k, "joins": [i, i + k - 1]},
+            ))
+    return out

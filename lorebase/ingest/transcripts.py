@@ -30,7 +30,7 @@ from lorebase.citations import format_timestamp
 from lorebase.errors import InvalidInput, LorebaseError, NotText
 from lorebase.ingest.media import MEDIA_SUFFIXES, is_media_file
 from lorebase.ingest.records import Event, Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
-from lorebase.ingest.transcript_chunks import chunk_segments
+from lorebase.ingest.transcript_chunks import chunk_segments, joined_windows
 from lorebase.ingest.transcript_formats import (
     FORMAT_PREFERENCE,
     ParsedTranscript,
@@ -267,6 +267,8 @@ class TranscriptReader:
         text = "\n\n".join(
             f"[{format_timestamp(c.start_time or 0.0)}] {only + ': ' if only else ''}{c.text}" for c in chunks
         )
+        # The base chunks come first (ordinals 0..n-1), so a joined window's "joins" are ordinals.
+        chunks = chunks + joined_windows(chunks, self.settings.ingest.transcript_scales)
         detected = speakers_of(segments)
         if isinstance(meta.speakers, dict):  # labels renamed: the order they speak in
             speakers = list(dict.fromkeys(detected + list(meta.speakers.values())))

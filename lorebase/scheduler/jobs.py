@@ -310,6 +310,20 @@ def promote(ctx: JobContext, adapter: str) -> dict[str, Any]:
 # --- the scheduled evaluation --------------------------------------------------------------------------
 
 
+def tune_embedder(ctx: JobContext) -> dict[str, Any]:
+    """Tune the embedder on the QA pairs, gate it on held-out sources, and when it passes
+    re-embed and swap the index (lorebase.finetune.embedder_tuning). Opt-in: scheduler.embedder_cron."""
+    from lorebase.finetune.embedder_tuning import tune
+
+    svc = ctx.services
+    result = tune(ctx.settings, svc.store, svc.indexer, svc.search.bm25)
+    verdict = result.verdict
+    return {"embedder": result.name, "promoted": result.promoted, "train_pairs": result.train_pairs,
+            "hard_negatives": result.hard_negatives, "held_out_pairs": result.held_out_pairs, "train_s": result.train_seconds,
+            "current_mrr": verdict["current"]["mrr"], "candidate_mrr": verdict["candidate"]["mrr"], "reason": verdict["reason"],
+            "reindexed": result.reindexed}
+
+
 def run_eval(ctx: JobContext) -> dict[str, Any]:
     """`lorebase eval` on scheduler.eval_set (else eval.default_set), recorded as an EvalRun."""
     from lorebase.eval.runner import EvalOptions, EvalRunner

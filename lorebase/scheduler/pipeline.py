@@ -11,9 +11,11 @@ Jobs (``lorebase jobs run NAME``, the API, the scheduler):
 - ``sync``: the same over every tracked source.
 - ``qa``: step 3 alone. ``retrain``: 5-7 (or the rest of them for an adapter left half-way).
 - ``eval``: the scheduled evaluation.
+- ``tune_embedder``: tune the embedder on the QA pairs, gate it on held-out sources, and on a pass
+  re-embed and swap the index (opt-in: scheduled only when scheduler.embedder_cron is set).
 
 Locks (lorebase.store.locks): ``sync:<source>`` covers that source's sync and ingest, ``qa``,
-``retrain`` (retrain, evaluate, promote) and ``eval``. A job whose lock another process holds is
+``retrain`` (retrain, evaluate, promote), ``eval`` and ``tune_embedder``. A job whose lock another process holds is
 recorded as ``skipped``. The holder of a lock marks rows its predecessor left ``running`` as
 ``interrupted``. Every step is safe to redo: readers resume from their saved cursors and the store
 compares content hashes, QA generation skips sources with current pairs, and an adapter is
@@ -42,7 +44,7 @@ from lorebase.store.models import JobRun
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FIXED_JOBS = ("sync", "qa", "retrain", "eval")
+FIXED_JOBS = ("sync", "qa", "retrain", "eval", "tune_embedder")
 RETRAIN_STEPS = ("retrain", "evaluate", "promote")
 # Retrying cannot cure these: bad input or settings, a missing model, something not there.
 PERMANENT = (InvalidInput, SettingsError, NotFound, ModelNotAvailable, Conflict)
@@ -145,13 +147,14 @@ class JobRunner:
             self._qa(summary)
         elif name == "retrain":
             self._retrain_chain(summary)
-        elif name == "eval":
-            with JobLock(self.settings, "eval") as got:
+        elif name in ("eval", "tune_embedder"):
+            work = {"eval": jobs.run_eval, "tune_embedder": jobs.tune_embedder}[name]
+            with JobLock(self.settings, name) as got:
                 if not got:
-                    summary.steps.append(self._skip("eval"))
+                    summary.steps.append(self._skip(name))
                 else:
-                    history.mark_interrupted(self.store, ["eval"])
-                    summary.steps.append(self.step("eval", lambda: jobs.run_eval(self.ctx)))
+                    history.mark_interrupted(self.store, [name])
+                    summary.steps.append(self.step(name, lambda: work(self.ctx)))
         else:
             raise NotFound(f"no job named {name!r}; jobs: {', '.join(self.names())}")
         return summary

@@ -103,7 +103,7 @@ def schedule_text(trigger: Any) -> str:
 
 def _is_scheduled_id(job_id: str) -> bool:
     """Ids reconcile() owns (the others are one-off runs)."""
-    return job_id == "eval" or job_id.startswith("sync:")
+    return job_id in ("eval", "tune_embedder") or job_id.startswith("sync:")
 
 
 class SchedulerService:
@@ -244,7 +244,7 @@ class SchedulerService:
         return {"max_instances": 1, "coalesce": True, "misfire_grace_time": self.settings.scheduler.misfire_grace_s}
 
     def reconcile(self) -> list[str]:
-        """Make the stored schedules those of the tracked sources and eval_cron: add, change (a
+        """Make the stored schedules those of the tracked sources, eval_cron and embedder_cron: add, change (a
         paused job stays paused) and remove. Returns the scheduled ids."""
         sched = self.scheduler
         if sched is None:  # shut down meanwhile
@@ -261,6 +261,11 @@ class SchedulerService:
                 wanted["eval"] = trigger_for(cfg.eval_cron, None, cfg.timezone)
             except InvalidInput as e:
                 log.error("the evaluation is not scheduled: %s", e)
+        if cfg.embedder_cron:
+            try:
+                wanted["tune_embedder"] = trigger_for(cfg.embedder_cron, None, cfg.timezone)
+            except InvalidInput as e:
+                log.error("embedder tuning is not scheduled: %s", e)
         options = self._job_options()
         existing = {j.id: j for j in sched.get_jobs()}
         for job_id, trigger in wanted.items():

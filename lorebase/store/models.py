@@ -114,6 +114,13 @@ class Chunk(Base):
 
     source: Mapped[Source] = relationship(back_populates="chunks")
 
+    @property
+    def joins(self) -> tuple[int, int] | None:
+        """For a window of a transcript's second scale: the ordinals (first, last) of the chunks it
+        joins; None for every other chunk. Readers that want each passage once skip these."""
+        j = (self.meta or {}).get("joins")
+        return (int(j[0]), int(j[1])) if isinstance(j, list) and len(j) == 2 else None
+
 
 class IndexTombstone(Base):
     """A chunk id removed from the store whose vector may still be in the index.

@@ -85,7 +85,8 @@ def test_metrics_overall_and_per_kind(service: SearchService, store: Store, tmp_
     #   q7 epsilon -> the commit (the missing key is unmatched) hit recall 1/1  rr 1
     # q6 has no gold in the store (unscored); q8 and the broken line are problems.
     bm25 = report["modes"]["bm25"]
-    assert bm25["overall"] == {"n": 6, "hit@1": 0.6667, "hit@5": 0.6667, "recall@10": 0.5833, "mrr": 0.6667}
+    # span_s: the timed results (q4 and q5's one lecture chunk each) are 60 s long.
+    assert bm25["overall"] == {"n": 6, "hit@1": 0.6667, "hit@5": 0.6667, "recall@10": 0.5833, "mrr": 0.6667, "span_s": 60.0}
     assert bm25["by_kind"] == {
         "code": {"n": 2, "hit@1": 0.5, "hit@5": 0.5, "recall@10": 0.5, "mrr": 0.5},
         "commit": {"n": 1, "hit@1": 1.0, "hit@5": 1.0, "recall@10": 1.0, "mrr": 1.0},

@@ -73,3 +73,23 @@ def test_train_gate_promote_and_rollback_from_the_command_line(env: Corpus, caps
     assert rows[0]["metrics"]["gate"]["examples"] >= 1
     assert main(["adapters", "rollback"]) == 0
     assert "now serving the base model" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_embedder_tune_list_and_use_from_the_command_line(env: Corpus, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"MIN_PAIRS": "2", "BATCH_SIZE": "4", "MAX_SEQ_LENGTH": "64", "GATE_POOL": "20"}.items():
+        monkeypatch.setenv(f"LOREBASE_EMBEDDER_TUNING__{key}", value)
+    assert main(["embedder", "list"]) == 0
+    assert capsys.readouterr().out.startswith("in use: all-minilm-l6-v2")
+    assert main(["embedder", "use", "nope"]) == 2
+    assert "no tuned embedder 'nope'" in capsys.readouterr().err
+    assert main(["qa", "generate"]) == 0
+    capsys.readouterr()
+    assert main(["embedder", "tune", "--no-promote", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["train_pairs"] >= 2 and result["held_out_pairs"] >= 1 and not result["promoted"]
+    assert set(result["verdict"]["candidate"]) == {"pairs", "pool", "mrr", "recall1", "recall10"}
+    assert main(["embedder", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["in_use"] == "all-minilm-l6-v2" and [r["name"] for r in listed["tuned"]] == [result["name"]]

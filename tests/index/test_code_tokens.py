@@ -25,3 +25,22 @@ def test_stop_words_dropped_only_from_prose() -> None:
 
 def test_non_ascii_letters_stay_in_their_word() -> None:
     assert tokenize("CaféBar") == ["cafébar", "café", "bar"]
+
+
+def test_stemming_joins_inflections_in_prose_and_identifier_parts() -> None:
+    # "proxies" in a question meets the part "proxy" of get_proxy; the whole name stays exact.
+    assert tokenize("proxies", "english") == tokenize("proxy", "english") == ["proxi"]
+    assert tokenize("get_proxy", "english") == ["get_proxy", "get", "proxi"]
+    assert tokenize("discussed the discussion", "english") == ["discuss", "discuss"]
+    assert tokenize("parseHTTPHeaders", "english") == ["parsehttpheaders", "pars", "http", "header"]
+
+
+def test_no_stemmer_keeps_words_as_written() -> None:
+    assert tokenize("proxies discussed") == ["proxies", "discussed"]
+
+
+def test_unknown_stemmer_is_a_clear_error() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="no Snowball stemmer for 'klingon'"):
+        tokenize("words", "klingon")

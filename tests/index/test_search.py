@@ -51,7 +51,7 @@ def build_corpus(store: Store) -> dict[str, list[int]]:
             {"text": "Gradient descent moves the weights against the slope of the loss.", "start_time": 30.0, "end_time": 60.0},
             {"text": "Next week we look at regularisation.", "start_time": 60.0, "end_time": 90.0},
         ],
-        kind="transcript", lecture="ml/lecture-01", title="Lecture 1", authored_at=when("2024-02-01T12:00:00"),
+        kind="transcript", lecture="Lecture 1", title="Lecture 1", authored_at=when("2024-02-01T12:00:00"),
     )
     return ids
 
@@ -139,9 +139,10 @@ def test_hybrid_weight_moves_the_fused_order_between_the_two_retrievers(shared: 
     bm25 = chunk_ids(shared.service, query, k=10, mode="bm25")
     dense = chunk_ids(shared.service, query, k=3, mode="dense")
     assert bm25[:3] != dense  # precondition: the two retrievers disagree
-    all_dense = shared.variant(retrieval={"fusion": fusion, "dense_weight": 1.0})
+    no_priors = {"file_weight": 0.0, "file_dense_weight": 0.0, "kind_bias": {}}  # the fusion weight alone
+    all_dense = shared.variant(retrieval={"fusion": fusion, "dense_weight": 1.0, **no_priors})
     assert chunk_ids(all_dense, query, k=3, mode="hybrid") == dense
-    all_bm25 = shared.variant(retrieval={"fusion": fusion, "dense_weight": 0.0})
+    all_bm25 = shared.variant(retrieval={"fusion": fusion, "dense_weight": 0.0, **no_priors})
     assert chunk_ids(all_bm25, query, k=len(bm25), mode="hybrid") == bm25
 
 
@@ -162,6 +163,7 @@ def test_citations_are_numbered_and_shaped(service: SearchService, corpus: dict[
         ({"repo": "o/other"}, {"env"}),
         ({"path_prefix": "docs/"}, {"ram", "pasta"}),
         ({"lecture": "ml/lecture-01"}, {"lecture"}),
+        ({"lecture": "Lecture 1"}, {"lecture"}),  # by its title too
         ({"since": "2024-03-01"}, {"issue", "commit"}),
         ({"until": "2024-03-05"}, {"issue", "lecture"}),  # a bare date includes that whole day
         ({"since": "2024-03-06T00:00:00+00:00", "until": "2024-12-31"}, {"commit"}),
@@ -310,3 +312,15 @@ def test_empty_store_gives_no_results(settings: Settings, store: Store, embedder
     service.warm()
     for mode in ("hybrid", "dense", "bm25"):
         assert service.search("anything at all", mode=mode) == []
+
+
+def test_a_reranker_path_that_is_not_a_model_is_refused_with_the_setting_named(
+    settings: Settings, store: Store, embedder: LorebaseEmbedding, tmp_path: Path
+) -> None:
+    from lorebase.errors import ModelNotAvailable
+
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "missing", tmp_path / "empty"):
+        s = settings.model_copy(update={"index": settings.index.model_copy(update={"reranker": str(bad)})})
+        with pytest.raises(ModelNotAvailable, match="index.reranker"):
+            SearchService(s, store, embedder=embedder)

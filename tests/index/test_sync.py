@@ -233,3 +233,47 @@ def test_approximate_index_is_used_above_the_threshold(tmp_path, store: Store, e
     assert rebuilt.total == 5 and again.dense.index_type == ann
     assert sorted(again.dense.store.live_ids().tolist()) == sorted(chunk_states(store))
     assert nearest(again, embedder, "keeping hot pages cached") == new[0]
+
+
+LECTURE = [
+    "Gradient descent moves the weights against the slope of the loss.",
+    "A smaller learning rate makes each step shorter and the descent slower.",
+    "Next week we look at regularisation and weight decay.",
+]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def test_a_joined_window_gets_the_normalised_sum_of_its_chunks_vectors(
+    store: Store, make_syncer: Callable[..., IndexSyncer], embedder: LorebaseEmbedding
+) -> None:
+    from sqlalchemy import select
+
+    from lorebase.index.texts import indexed_text
+    from lorebase.store.models import Chunk, source_id_for
+
+    timed = [{"text": t, "start_time": 30.0 * i, "end_time": 30.0 * (i + 1)} for i, t in enumerate(LECTURE)]
+    joined = {"text": "\n".join(LECTURE[:2]), "start_time": 0.0, "end_time": 60.0, "meta": {"joins": [0, 1], "scale": 2}}
+    ids = add_source(store, "transcript:c/l1", [*timed, joined], kind="transcript", lecture="L1")
+    syncer = make_syncer()
+    syncer.open()
+    syncer.sync()
+    parts = embedder.embed([indexed_text("c/l1", t) for t in LECTURE])  # each chunk is embedded with its source title
+    want = _unit(parts[0] + parts[1])
+    got = syncer.dense.store.vectors(np.asarray(ids, dtype=np.int64))
+    assert np.allclose(got[3], want, atol=1e-5)
+    assert not np.allclose(got[3], embedder.embed([indexed_text("c/l1", joined["text"])])[0], atol=1e-3)  # not its own text's vector
+
+    # A window added later, whose chunks are already in the index (an earlier round), and a rebuild.
+    with store.session() as s:
+        s.add(Chunk(source_id=source_id_for("transcript:c/l1"), ordinal=4, text="\n".join(LECTURE[1:]), start_time=30.0,
+                    end_time=90.0, content_hash="j2", meta={"joins": [1, 2], "scale": 2}))
+    syncer.sync()
+    with store.session() as s:
+        later = s.scalar(select(Chunk.id).where(Chunk.ordinal == 4))
+    assert np.allclose(syncer.dense.store.vectors(np.asarray([later]))[0], _unit(parts[1] + parts[2]), atol=1e-5)
+    syncer.rebuild()
+    again = syncer.dense.store.vectors(np.asarray([ids[3], later], dtype=np.int64))
+    assert np.allclose(again[0], want, atol=1e-5) and np.allclose(again[1], _unit(parts[1] + parts[2]), atol=1e-5)

@@ -86,11 +86,12 @@ def source(store: Store, key: str) -> Source:
 
 
 def chunks_of(store: Store, key: str) -> list[Chunk]:
+    """The passages of a source, each once: joined windows (wider scales over the same words) left out."""
     with store.session() as s:
         rows = list(s.scalars(select(Chunk).where(Chunk.source_id == source_id_for(key)).order_by(Chunk.ordinal)))
         for c in rows:
             s.expunge(c)
-        return rows
+        return [c for c in rows if c.joins is None]
 
 
 # --- the model ----------------------------------------------------------------------------------

@@ -161,6 +161,37 @@ def test_max_below_min_is_refused() -> None:
         chunk_segments([Segment(0, 1, "x")], min_s=10.0, max_s=5.0)
 
 
+def test_joined_windows_span_consecutive_chunks_with_exact_times_and_positions() -> None:
+    from lorebase.ingest.transcript_chunks import joined_windows
+
+    segments = synthetic_captions(seed=3, n_sentences=80)
+    base = chunk_segments(segments, min_s=30, max_s=60)
+    assert joined_windows(base, 1) == []
+    pairs = joined_windows(base, 2)
+    assert len(pairs) == len(base) - 1
+    for i, w in enumerate(pairs):
+        a, b = base[i], base[i + 1]
+        assert (w.start_time, w.end_time) == (a.start_time, b.end_time)
+        assert w.text == a.text + "\n" + b.text
+        assert w.meta["joins"] == [i, i + 1] and w.meta["scale"] == 2
+    three = joined_windows(base, 3)
+    assert len(three) == (len(base) - 1) + (len(base) - 2)
+    last = three[-1]
+    assert last.meta["joins"] == [len(base) - 3, len(base) - 1]
+    assert (last.start_time, last.end_time) == (base[-3].start_time, base[-1].end_time)
+    assert words_of([last]) == words_of(base[-3:])
+
+
+def test_joined_windows_list_every_speaker_once_in_order() -> None:
+    from lorebase.ingest.transcript_chunks import joined_windows
+
+    segs = [Segment(0, 40, "We start with the budget.", "Ann"), Segment(40, 80, "Then the schedule.", "Bob"),
+            Segment(80, 120, "And the budget again.", "Ann")]
+    base = chunk_segments(segs, min_s=30, max_s=45)
+    assert [c.meta["speakers"] for c in base] == [["Ann"], ["Bob"], ["Ann"]]
+    assert [w.meta["speakers"] for w in joined_windows(base, 3)] == [["Ann", "Bob"], ["Bob", "Ann"], ["Ann", "Bob"]]
+
+
 def _split_word_by_word(piece, limit):  # type: ignore[no-untyped-def]
     """The definition _split_at_words computes in one step: try the cut after each word in turn."""
     words = piece.text.split(" ")

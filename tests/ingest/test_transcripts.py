@@ -323,17 +323,24 @@ def test_demo_lectures_read_cleanly_within_the_windows(settings: Settings) -> No
         assert draft.authored_at is not None and draft.url and draft.url.startswith("https://example.org/")
         minutes = (draft.end_time - draft.start_time) / 60
         assert 8 <= minutes <= 12, (draft.key, minutes)
-        words = sum(len(c.text.split()) for c in draft.chunks)
+        base = [c for c in draft.chunks if "joins" not in c.meta]
+        joined = draft.chunks[len(base):]  # the larger scales come after the chunks they join
+        assert settings.ingest.transcript_scales == 3
+        assert all("joins" in c.meta for c in joined) and len(joined) == (len(base) - 1) + (len(base) - 2)
+        for w in joined:
+            first, last = w.meta["joins"]
+            assert (w.start_time, w.end_time) == (base[first].start_time, base[last].end_time)
+        words = sum(len(c.text.split()) for c in base)
         assert 1200 <= words <= 1900, (draft.key, words)
         assert words / (draft.end_time - draft.start_time) == pytest.approx(2.5, abs=0.4)
-        for c in draft.chunks:
+        for c in base:
             assert c.end_time - c.start_time <= hi
-        for c in draft.chunks[:-1]:
+        for c in base[:-1]:
             assert c.end_time - c.start_time >= lo
-        for a, b in itertools.pairwise(draft.chunks):
+        for a, b in itertools.pairwise(base):
             assert a.end_time <= b.start_time
-        # The readable text has a time marker at each chunk start.
-        assert len(re.findall(r"^\[\d\d:\d\d\] ", draft.text, flags=re.M)) == len(draft.chunks)
+        # The readable text has a time marker at each chunk start (the joined windows add none).
+        assert len(re.findall(r"^\[\d\d:\d\d\] ", draft.text, flags=re.M)) == len(base)
     assert formats == {"srt", "webvtt", "whisper_json"}
     two = [d for d in drafts.values() if len(d.meta["speakers"]) == 2]
     assert len(two) == 1 and two[0].meta["speakers"] == ["Dr. Rosa Lindqvist", "Omar"]
@@ -342,6 +349,17 @@ def test_demo_lectures_read_cleanly_within_the_windows(settings: Settings) -> No
     whisper = next(d for d in drafts.values() if d.meta["format"] == "whisper_json")
     assert whisper.meta["speakers"] == ["Dr. Rosa Lindqvist"]
     assert (DEMO / "LICENSE.md").read_text().count("CC-BY-4.0") >= 1
+
+
+def test_one_scale_setting_indexes_only_the_chunks(tmp_path: Path, settings: Settings) -> None:
+    one = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"transcript_scales": 1})})
+    three = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"transcript_scales": 3})})
+    (d1,) = [d for d in upserts(read([DEMO], one)).values() if d.meta["format"] == "srt"]
+    (d3,) = [d for d in upserts(read([DEMO], three)).values() if d.meta["format"] == "srt"]
+    n = len(d1.chunks)
+    assert all("joins" not in c.meta for c in d1.chunks)
+    assert [c.meta.get("scale", 1) for c in d3.chunks] == [1] * n + [2] * (n - 1) + [3] * (n - 2)
+    assert d3.text == d1.text  # the readable text is the chunks', once
 
 
 def test_a_transcript_over_the_size_limit_is_skipped_with_the_setting_named(tmp_path: Path) -> None:

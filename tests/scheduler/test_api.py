@@ -52,7 +52,7 @@ def _wait_for(c: TestClient, job: str, status: str = "ok", timeout: float = 60) 
 def test_jobs_are_listed_run_paused_and_recorded(client: tuple[TestClient, Settings], corpus: Corpus) -> None:
     c, settings = client
     listed = {j["id"]: j for j in c.get("/v1/jobs").json()["data"]}
-    assert list(listed) == ["sync", "qa", "retrain", "eval", "sync:calc", "sync:lectures"]
+    assert list(listed) == ["sync", "qa", "retrain", "eval", "tune_embedder", "sync:calc", "sync:lectures"]
     assert listed["sync:calc"]["schedule"] == "every 1:00:00" and listed["sync:calc"]["paused"] is False
     assert listed["sync:calc"]["options"] == {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
     assert listed["qa"]["schedule"] is None and listed["sync:calc"]["last_run"] is None

@@ -64,3 +64,14 @@ def test_the_eval_job_records_a_run_with_its_own_generator_and_with_the_servers(
         assert own.steps[0].counts["questions"] == 1 and "hit@1" in own.steps[0].counts["metrics"]
     finally:
         svc.store.close()
+
+
+def test_the_embedder_tuning_job_without_pairs_fails_once_saying_what_to_do(home_settings) -> None:  # type: ignore[no-untyped-def]
+    svc = Services.build(home_settings)
+    try:
+        run = JobRunner(JobContext.of(svc)).run("tune_embedder")
+        (step,) = run.steps
+        assert (step.job, step.status, step.attempts) == ("tune_embedder", "failed", 1)  # bad input: not retried
+        assert "generate QA pairs first" in (step.error or "")
+    finally:
+        svc.store.close()

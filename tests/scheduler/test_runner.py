@@ -93,7 +93,7 @@ def test_a_source_that_cannot_be_fetched_fails_after_every_attempt_and_others_go
 
 
 def test_unknown_jobs_are_not_found(light_ctx: JobContext) -> None:
-    with pytest.raises(NotFound, match="jobs: sync, qa, retrain, eval, sync:calc, sync:lectures"):
+    with pytest.raises(NotFound, match="jobs: sync, qa, retrain, eval, tune_embedder, sync:calc, sync:lectures"):
         JobRunner(light_ctx).run("nope")
     with pytest.raises(NotFound, match="no tracked source named 'nope'"):
         JobRunner(light_ctx).run("sync:nope")

@@ -84,7 +84,7 @@ def test_the_job_table_is_the_migrations_own(control: SchedulerService) -> None:
 def test_pause_and_resume_keep_the_schedule_and_a_refresh_keeps_a_pause(control: SchedulerService, settings: Settings) -> None:
     assert control.pause("sync:calc") == ["sync:calc"]
     assert _stored(settings)["sync:calc"]["next_run_time"] is None
-    assert {j["id"]: j["paused"] for j in control.jobs()} == {"sync": False, "qa": False, "retrain": False, "eval": False,
+    assert {j["id"]: j["paused"] for j in control.jobs()} == {"sync": False, "qa": False, "retrain": False, "eval": False, "tune_embedder": False,
                                                            "sync:calc": True, "sync:lectures": False}
 
     # A new interval for a paused job: the schedule changes, the pause stays.
@@ -159,3 +159,20 @@ def test_a_running_scheduler_fires_stored_jobs_and_one_off_runs(tmp_path: Path, 
     assert service.mode == "stopped"
     run_scheduled("sync:calc")  # no scheduler runs in this process now: logged, nothing run
     store.close()
+
+
+def test_embedder_tuning_is_scheduled_only_when_its_cron_is_set(settings: Settings) -> None:
+    weekly = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(update={"embedder_cron": "0 4 * * sun"})})
+    store = Store(settings.db_url)
+    try:
+        on = SchedulerService(weekly, store)
+        on.open_control()
+        on.shutdown()
+        job = _stored(settings)["tune_embedder"]
+        assert job["args"] == ("tune_embedder",) and job["next_run_time"].weekday() == 6 and job["next_run_time"].hour == 4
+        off = SchedulerService(settings, store)  # embedder_cron unset again: the job goes
+        off.open_control()
+        off.shutdown()
+        assert "tune_embedder" not in _stored(settings)
+    finally:
+        store.close()

@@ -1,0 +1,221 @@
+"""Retrieval on the public dev sets, beside the naive baselines, in one run.
+
+The data comes from ``bench/build_evalsets.py``: ``ROOT/meetings/<meeting>.srt`` (QMSum
+train/validation meetings) and ``ROOT/repos/<name>/`` (SWE-QA repositories at their pinned
+commits), ROOT being ``.evaldata/`` by default; the questions are ``datasets/eval/qmsum-dev.jsonl``
+and ``datasets/eval/sweqa-dev.jsonl``.
+
+The run keeps a data home of its own (``ROOT/home``) with the caller's settings otherwise, so the
+public corpus never mixes with the user's. It ingests the meetings and repositories there (an
+incremental ingest: nothing is redone when nothing changed; ``max_commits`` newest commits per
+repository, as distractors), then scores
+
+- each meeting question within its meeting (QMSum's task: the meeting is given) with lorebase's
+  bm25, dense and hybrid retrieval and with the naive baselines of ``baselines`` (60-second
+  windows, plain BM25 and MiniLM); a result is a hit when its time range overlaps a gold span,
+  and ``span_s`` is the median length of the top-5 results, since longer windows hit more easily;
+- each code question within its repository, ranking files (each at the rank of its best chunk);
+  a result is a hit when it is a gold file (file hit@n).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lorebase.errors import InvalidInput
+from lorebase.eval.retrieval import MODES, Question, check_gold, evaluate_questions
+
+if TYPE_CHECKING:
+    from lorebase.eval.baselines import Window, WindowRetriever
+    from lorebase.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MEETINGS_FOLDER = "meetings"  # also the lecture-id prefix: ingesting ROOT/meetings names them meetings/<stem>
+BASELINE_WINDOW_S = 60.0
+BUILD_HINT = "build it with: .venv/bin/python bench/build_evalsets.py (see datasets/eval/README.md)"
+
+
+@dataclass(frozen=True)
+class PublicSets:
+    root: Path
+    meetings: Path
+    repos: list[Path]
+    meeting_rows: list[dict[str, Any]]
+    code_rows: list[dict[str, Any]]
+
+    @classmethod
+    def locate(cls, root: Path, datasets: Path) -> PublicSets:
+        """The built data and the question files; InvalidInput naming what is missing."""
+        root, datasets = Path(root), Path(datasets)
+        meetings = root / MEETINGS_FOLDER
+        if not any(meetings.glob("*.srt")):
+            raise InvalidInput(f"no meetings in {meetings}; {BUILD_HINT}")
+        repos = sorted(p for p in (root / "repos").glob("*") if (p / ".git").exists())
+        if not repos:
+            raise InvalidInput(f"no repositories in {root / 'repos'}; {BUILD_HINT}")
+        return cls(root, meetings, repos, _jsonl(datasets / "qmsum-dev.jsonl"), _jsonl(datasets / "sweqa-dev.jsonl"))
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise InvalidInput(f"question file {path} does not exist")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise InvalidInput(f"{path} line {n} is not JSON: {e}") from None
+    return rows
+
+
+# --- questions ------------------------------------------------------------------------------------
+
+
+def meeting_questions(rows: list[dict[str, Any]], prefix: str = MEETINGS_FOLDER) -> list[Question]:
+    """QMSum rows as retrieval questions: gold time spans, searched within the meeting."""
+    out = []
+    for r in rows:
+        lecture = f"{prefix}/{r['meeting']}"
+        gold = [check_gold({"lecture": lecture, "start": float(s), "end": float(e)}) for s, e in r["gold_spans"]]
+        out.append(Question(r["id"], r["question"], gold, "transcript", {"lecture": lecture}, r.get("answer")))
+    return out
+
+
+def code_questions(rows: list[dict[str, Any]]) -> list[Question]:
+    """SWE-QA rows as retrieval questions: any chunk of a gold file, searched within the repository."""
+    return [
+        Question(r["id"], r["question"], [{"path": p, "repo": r["repo"]} for p in r["gold_files"]], "code",
+                 {"repo": r["repo"]}, r.get("answer"))
+        for r in rows
+    ]
+
+
+# --- baselines ------------------------------------------------------------------------------------
+
+
+def baseline_windows(meetings: Path, prefix: str = MEETINGS_FOLDER, size: float = BASELINE_WINDOW_S) -> list[Window]:
+    from lorebase.eval.baselines import fixed_windows
+    from lorebase.ingest.transcript_formats import decode_text, parse_transcript
+
+    windows: list[Window] = []
+    for path in sorted(meetings.glob("*.srt")):
+        text, _ = decode_text(path.read_bytes())
+        windows += fixed_windows(f"{prefix}/{path.stem}", parse_transcript(text, ".srt").segments, size)
+    return windows
+
+
+def score_baseline(retriever: WindowRetriever, questions: list[Question], k: int) -> dict[str, Any]:
+    """hit@1, hit@5, recall@k (share of gold spans hit), MRR and span_s, as ``evaluate_questions``."""
+    h1 = h5 = rec = rr = 0.0
+    spans: list[float] = []
+    for q in questions:
+        lecture = q.filters["lecture"]
+        top = retriever.rank(q.question, lecture, max(k, 5))
+        gold = [(g["start"], g["end"]) for g in q.gold]
+        rel = [any(w.start < e and s < w.end for s, e in gold) for w in top]
+        h1 += bool(rel[:1] and rel[0])
+        h5 += any(rel[:5])
+        rec += sum(any(w.start < e and s < w.end for w in top[:k]) for s, e in gold) / len(gold)
+        first = next((i for i, r in enumerate(rel[:k]) if r), None)
+        rr += 1.0 / (first + 1) if first is not None else 0.0
+        spans += [w.end - w.start for w in top[:5]]
+    n = max(len(questions), 1)
+    return {"n": len(questions), "hit@1": round(h1 / n, 4), "hit@5": round(h5 / n, 4), f"recall@{k}": round(rec / n, 4),
+            "mrr": round(rr / n, 4), "span_s": round(median(spans), 1) if spans else None}
+
+
+def minilm(settings: Settings) -> Callable[[list[str]], np.ndarray]:
+    """The bundled MiniLM as an embedding function, whatever embedder the settings configure."""
+    from lorebase.index.embeddings import load_sentence_model, resolve_dtype
+    from lorebase.offline_models import embedder_path
+    from lorebase.settings import DEFAULT_EMBEDDER
+
+    default = settings.model_copy(update={"models": settings.models.model_copy(update={"embedder": DEFAULT_EMBEDDER})})
+    model = load_sentence_model(embedder_path(default), resolve_dtype(settings.index.embed_dtype))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vecs = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)
+
+    return embed
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def public_settings(settings: Settings, root: Path, max_commits: int) -> Settings:
+    """The caller's settings with the public data's own home and commit limit."""
+    ingest = settings.ingest.model_copy(update={"max_commits": max_commits})
+    return settings.model_copy(update={"home": (Path(root) / "home").resolve(), "database_url": None, "ingest": ingest})
+
+
+def run_public(
+    settings: Settings, root: Path, datasets: Path, *, k: int = 10, max_commits: int = 200, ingest: bool = True,
+    baselines: bool = True, progress: bool = False,
+) -> dict[str, Any]:
+    """Every public set through lorebase's three modes, and the meetings through the baselines."""
+    from lorebase.eval.baselines import WindowRetriever
+    from lorebase.services import Services
+
+    sets = PublicSets.locate(root, datasets)
+    s = public_settings(settings, sets.root, max_commits)
+    svc = Services.build(s, progress=progress)
+    report: dict[str, Any] = {"root": str(sets.root), "home": str(s.home), "k": k, "max_commits": max_commits, "sets": []}
+    try:
+        if ingest:
+            run = svc.ingest.ingest([str(sets.meetings), *map(str, sets.repos)])
+            report["ingest"] = {"status": run.status, "added": run.added, "updated": run.updated,
+                                "unchanged": run.unchanged, "failed": run.failed, "errors": run.errors}
+        svc.indexer.sync()
+        meetings = meeting_questions(sets.meeting_rows)
+        r = evaluate_questions(svc.search, svc.store, meetings, k=k)
+        rows = {m: r["modes"][m]["overall"] for m in MODES}
+        if baselines:
+            windows = baseline_windows(sets.meetings)
+            rows["naive 60s bm25"] = score_baseline(WindowRetriever(windows, "bm25"), meetings, k)
+            rows["naive 60s minilm"] = score_baseline(WindowRetriever(windows, "dense", minilm(s)), meetings, k)
+        report["sets"].append({"set": "qmsum-dev", "kind": "transcript", "rows": rows, "unmatched_gold": r["unmatched_gold"],
+                               "problems": r["problems"]})
+        by_repo: dict[str, list[dict[str, Any]]] = {}
+        for row in sets.code_rows:
+            by_repo.setdefault(row["repo"], []).append(row)
+        for repo, rows_ in sorted(by_repo.items()):
+            r = evaluate_questions(svc.search, svc.store, code_questions(rows_), k=k, distinct_sources=True)
+            report["sets"].append({"set": f"sweqa {repo}", "kind": "code", "rows": {m: r["modes"][m]["overall"] for m in MODES},
+                                   "unmatched_gold": r["unmatched_gold"], "problems": r["problems"]})
+    finally:
+        svc.store.close()
+    return report
+
+
+def format_public(report: dict[str, Any]) -> str:
+    k = report["k"]
+    cols = ["hit@1", "hit@5", f"recall@{k}", "mrr", "span_s"]
+    lines = [
+        f"Retrieval on the public dev sets ({report['root']}; data home {report['home']}, k={k})",
+        "",
+        "| set | retriever | n | " + " | ".join(cols) + " |",
+        "|---|---|---:|" + "---:|" * len(cols),
+    ]
+    for st in report["sets"]:
+        for name, m in st["rows"].items():
+            vals = [f"{m[c]:.3f}" if isinstance(m.get(c), float) and c != "span_s" else
+                    (f"{m[c]:.0f}" if m.get(c) is not None else "") for c in cols]
+            lines.append(f"| {st['set']} | {name} | {m['n']} | " + " | ".join(vals) + " |")
+    for st in report["sets"]:
+        if st["unmatched_gold"]:
+            lines.append(f"\n{st['set']}: {len(st['unmatched_gold'])} gold items match nothing in the store, e.g. "
+                         + json.dumps(st["unmatched_gold"][0]))
+        for p in st["problems"]:
+            lines.append(f"\n{st['set']}: {p['question']} ({p['where']}): {p['error']}")
+    return "\n".join(lines)

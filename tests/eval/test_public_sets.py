@@ -1,0 +1,124 @@
+"""The public-set retrieval run and its naive baselines, on a miniature of the .evaldata layout:
+one meeting as SRT, one git repository, question files in the committed formats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lorebase.cli.main import main
+from lorebase.errors import InvalidInput
+from lorebase.eval.baselines import WindowRetriever, fixed_windows, plain_tokens
+from lorebase.eval.public_sets import PublicSets, code_questions, format_public, meeting_questions, run_public
+from lorebase.ingest.transcript_formats import Segment
+from lorebase.settings import Settings
+from tests.ingest.gitrepo_helpers import TempRepo
+
+pytestmark = pytest.mark.slow
+
+TOPICS = [
+    ("Chair", "Welcome everyone, today we plan the budget for the new microphones."),
+    ("Ann", "The head-mounted microphones cost more but pick up less noise from the room."),
+    ("Bob", "I would rather spend the money on transcription, the tool keeps crashing."),
+    ("Ann", "Transcription crashes when two people talk at once, the overlaps confuse it."),
+    ("Chair", "Then let us look at speech and non-speech detection before buying anything."),
+    ("Bob", "Detection of silence works if we train on the far-field channel."),
+]
+
+
+def srt(turns: list[tuple[str, str]], seconds: float = 40.0) -> str:
+    out = []
+    for i, (spk, text) in enumerate(turns):
+        a, b = i * seconds, (i + 1) * seconds
+        out += [str(i + 1), f"00:{int(a // 60):02d}:{int(a % 60):02d},000 --> 00:{int(b // 60):02d}:{int(b % 60):02d},000",
+                f"{spk}: {text}", ""]
+    return "\n".join(out)
+
+
+def build_root(tmp: Path) -> tuple[Path, Path]:
+    root, datasets = tmp / "evaldata", tmp / "datasets"
+    (root / "meetings").mkdir(parents=True)
+    (root / "meetings" / "M001.srt").write_text(srt(TOPICS * 2))  # 12 turns of 40 s: 8 minutes
+    repo = TempRepo(root / "repos" / "calc")
+    repo.write("calc/ops.py", "def add(a, b):\n    \"\"\"Sum of two numbers.\"\"\"\n    return a + b\n")
+    repo.write("calc/text.py", "def shout(s):\n    \"\"\"Upper-case a greeting.\"\"\"\n    return s.upper() + '!'\n")
+    repo.write("README.md", "# calc\n\nA calculator.\n")
+    repo.commit("Add the calculator")
+    datasets.mkdir()
+    meetings = [
+        {"id": "m1", "meeting": "M001", "split": "train", "question": "Why does the transcription tool crash?",
+         "answer": "Overlapping speech.", "gold_spans": [[120.0, 160.0], [360.0, 400.0]]},
+        {"id": "m2", "meeting": "M001", "split": "val", "question": "Which microphones pick up less room noise?",
+         "answer": "Head-mounted ones.", "gold_spans": [[40.0, 80.0]]},
+    ]
+    code = [{"id": "c1", "repo": "calc", "commit": repo.head(), "question": "Where are two numbers summed?",
+             "answer": "calc/ops.py add", "gold_files": ["calc/ops.py"]}]
+    (datasets / "qmsum-dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in meetings))
+    (datasets / "sweqa-dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in code))
+    return root, datasets
+
+
+def test_fixed_windows_bin_cues_by_start_and_keep_speaker_labels() -> None:
+    segs = [Segment(0, 20, "a", "Ann"), Segment(20, 65, "b", "Bob"), Segment(65, 70, "c"), Segment(130, 140, "d", "Ann")]
+    ws = fixed_windows("m/x", segs, 60)
+    assert [(w.start, w.end, w.text) for w in ws] == [(0, 65, "Ann: a\nBob: b"), (65, 70, "c"), (130, 140, "Ann: d")]
+    assert plain_tokens("The Tool's crash, e.g. x_y") == ["the", "tool", "s", "crash", "e", "g", "x_y"]
+    with pytest.raises(ValueError):
+        fixed_windows("m/x", segs, 0)
+
+
+def test_naive_bm25_ranks_within_the_lecture() -> None:
+    segs = [Segment(i * 60, i * 60 + 50, t, s) for i, (s, t) in enumerate(TOPICS)]
+    ret = WindowRetriever(fixed_windows("a", segs) + fixed_windows("b", segs[:2]), "bm25")
+    top = ret.rank("transcription crashes overlaps", "a", 3)
+    assert top[0].lecture == "a" and "overlaps" in top[0].text and all(w.lecture == "a" for w in top)
+    assert ret.rank("microphones", "b", 5)[0].lecture == "b"
+    with pytest.raises(ValueError, match="embedding function"):
+        WindowRetriever([], "dense")
+
+
+def test_questions_in_the_committed_formats_become_retrieval_questions(tmp_path: Path) -> None:
+    root, datasets = build_root(tmp_path)
+    sets = PublicSets.locate(root, datasets)
+    (m1, _) = meeting_questions(sets.meeting_rows)
+    assert m1.filters == {"lecture": "meetings/M001"} and m1.gold[1] == {"lecture": "meetings/M001", "start": 360.0, "end": 400.0}
+    (c1,) = code_questions(sets.code_rows)
+    assert c1.filters == {"repo": "calc"} and c1.gold == [{"path": "calc/ops.py", "repo": "calc"}]
+    with pytest.raises(InvalidInput, match="build_evalsets"):
+        PublicSets.locate(tmp_path / "nowhere", datasets)
+
+
+def test_one_run_scores_every_set_beside_the_baselines(tmp_path: Path, settings: Settings) -> None:
+    root, datasets = build_root(tmp_path)
+    report = run_public(settings, root, datasets, k=5)
+    assert report["home"] == str((root / "home").resolve()) and report["ingest"]["failed"] == 0
+    meet, code = report["sets"]
+    assert meet["set"] == "qmsum-dev" and set(meet["rows"]) == {"bm25", "dense", "hybrid", "naive 60s bm25", "naive 60s minilm"}
+    for row in meet["rows"].values():
+        assert row["n"] == 2 and 0.0 <= row["hit@1"] <= row["hit@5"] <= 1.0 and row["span_s"] > 0
+    # Worked by hand: the naive windows are [0, 80] (turns 0-1), [80, 120] (turn 2), [120, 200] (3-4), ...
+    # m2 "microphones ... room noise" -> [0, 80], which overlaps its gold [40, 80]: a hit. m1 "crash":
+    # without stemming it matches neither "crashes" nor "crashing", so "transcription tool" picks
+    # turn 2's window [80, 120], which only touches the gold [120, 160]: a miss.
+    assert meet["rows"]["naive 60s bm25"]["hit@1"] == 0.5
+    assert code["set"] == "sweqa calc" and code["rows"]["hybrid"]["hit@1"] == 1.0 and code["rows"]["bm25"]["n"] == 1
+    assert not meet["unmatched_gold"] and not code["unmatched_gold"]
+    table = format_public(report)
+    assert "| qmsum-dev | naive 60s bm25 | 2 |" in table and "| sweqa calc | hybrid | 1 | 1.000 |" in table
+    # A second run ingests nothing new.
+    again = run_public(settings, root, datasets, k=5, baselines=False)
+    assert again["ingest"]["added"] == 0 and set(again["sets"][0]["rows"]) == {"bm25", "dense", "hybrid"}
+
+
+def test_the_command_without_a_file_runs_the_public_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    root, datasets = build_root(tmp_path)
+    monkeypatch.setenv("LOREBASE_HOME", str(tmp_path / "user-home"))
+    assert main(["eval", "retrieval", "--public-root", str(root), "--datasets", str(datasets), "--k", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [s["set"] for s in report["sets"]] == ["qmsum-dev", "sweqa calc"]
+    assert not (tmp_path / "user-home" / "lorebase.db").exists()  # the user's own home is not touched
+    assert main(["eval", "retrieval", "--public-root", str(tmp_path / "none"), "--datasets", str(datasets)]) == 2
+    assert "build_evalsets" in capsys.readouterr().err

@@ -1,0 +1,55 @@
+"""File-level BM25 and the priors hybrid fusion adds: a real store, real bm25s, worked by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from lorebase.index.bm25 import Bm25Index
+from lorebase.index.fusion import convex_fusion
+from lorebase.index.search import prior_terms
+from lorebase.store import Store
+from tests.index.corpus import add_source
+
+
+def fill(store: Store) -> dict[str, list[int]]:
+    return {
+        # The session file: its words are spread over two chunks; neither chunk has them all.
+        "sessions": add_source(store, "code:o/r:src/sessions.py",
+                               ["class SessionInterface:\n    def open_session(self, app, request): ...",
+                                "def save_session(self, app, session, response):\n    response.set_cookie(app.cookie_name)"],
+                               kind="code", repo="o/r", path="src/sessions.py", title="src/sessions.py"),
+        # One chunk that repeats two of the words, in a file about something else.
+        "cookies": add_source(store, "doc:o/r:docs/cookies.md", ["Cookie cookie cookie: the response sets a cookie."],
+                              kind="doc", repo="o/r", path="docs/cookies.md", title="docs/cookies.md"),
+        "commit": add_source(store, "commit:o/r:" + "a" * 40, ["Open the session before saving the response cookie"],
+                             kind="commit", repo="o/r", commit="a" * 40, title="a commit"),
+    }
+
+
+def test_a_file_scores_as_one_document_and_other_kinds_score_zero(store: Store) -> None:
+    ids = fill(store)
+    bm25 = Bm25Index(store, "english")
+    all_ids = [i for v in ids.values() for i in v]
+    files, kinds = bm25.file_scores("how is the session opened and saved with the response cookie", all_ids + [999])
+    a, b = ids["sessions"]
+    assert files[a] == files[b] > 0  # both chunks get their file's score
+    assert files[ids["commit"][0]] == 0.0 and kinds[ids["commit"][0]] == "commit"  # commits are not files
+    assert files[ids["cookies"][0]] > 0 and kinds[a] == "code" and 999 not in files
+    # The session file holds more of the words than the cookie page does.
+    assert files[a] > files[ids["cookies"][0]]
+    assert bm25.file_scores("zebra", all_ids)[0] == {i: 0.0 for i in all_ids}
+    # Each chunk of a file knows its siblings (for the file-level dense score); a commit has none.
+    members = bm25.file_members(all_ids)
+    assert members[a].tolist() == members[b].tolist() == [a, b]
+    assert members[ids["cookies"][0]].tolist() == ids["cookies"] and ids["commit"][0] not in members
+
+
+def test_priors_add_the_normalised_file_score_and_the_kind_bias() -> None:
+    terms = prior_terms([1, 2, 3, 1], {1: 4.0, 2: 2.0, 3: 0.0}, {1: "code", 2: "doc", 3: "commit"}, 0.5,
+                        {"commit": -0.2, "doc": -0.1})
+    assert terms == pytest.approx({1: 0.5, 2: 0.25 - 0.1, 3: -0.2})
+    assert prior_terms([], {}, {}, 0.5, {}) == {}
+    # Added to the fused score, they can turn the order.
+    # Chunk 2 wins both retrievers (fused 1.0 against 0.0); chunk 1's file prior of 1.2 puts it first.
+    fused = convex_fusion([1, 2], {1: 0.4, 2: 0.5}, {1: 1.0, 2: 2.0}, 0.5, {1: 1.2, 2: 0.0})
+    assert fused == [(1, pytest.approx(1.2)), (2, pytest.approx(1.0))]
