@@ -107,8 +107,10 @@ def chunk_texts(store: Store, ids: set[int] | list[int]) -> dict[int, str]:
     return out
 
 
-def add_hard_negatives(data: TuningData, store: Store, bm25: Bm25Index, depth: int = 20) -> None:
-    """For each train pair, the chunk of another source that BM25 ranks highest for its question."""
+def add_hard_negatives(data: TuningData, store: Store, bm25: Bm25Index, depth: int = 20, seed: int = 0) -> int:
+    """For each train pair, the chunk of another source that BM25 ranks highest for its question;
+    where BM25 finds none (no shared word outside the pair's own source), a random chunk of
+    another source, so every pair has a negative. Returns how many came from BM25."""
     with store.session() as s:
         source_of = dict(s.execute(select(Chunk.id, Chunk.source_id)).tuples().all())
     negatives: dict[int, int] = {}
@@ -117,8 +119,18 @@ def add_hard_negatives(data: TuningData, store: Store, bm25: Bm25Index, depth: i
             if cid != p.chunk_id and source_of.get(cid) not in (None, p.source_id):
                 negatives[i] = cid
                 break
+    from_bm25 = len(negatives)
+    rng = random.Random(seed)
+    pool = sorted(source_of)
+    if len(set(source_of.values())) > 1:  # else no chunk of another source exists
+        for i, p in enumerate(data.train):
+            while i not in negatives:
+                cid = rng.choice(pool)
+                if source_of[cid] != p.source_id:
+                    negatives[i] = cid
     data.texts.update(chunk_texts(store, {c for c in negatives.values() if c not in data.texts}))
     data.negatives = {i: c for i, c in negatives.items() if c in data.texts}
+    return from_bm25
 
 
 # --- the gate --------------------------------------------------------------------------------------
@@ -272,7 +284,7 @@ class TuningResult:
     name: str
     path: str
     train_pairs: int
-    hard_negatives: int
+    hard_negatives: int  # pairs whose negative BM25 found (the others got a random chunk of another source)
     held_out_pairs: int
     train_seconds: float
     verdict: dict[str, Any]
@@ -297,8 +309,7 @@ def tune(settings: Settings, store: Store, syncer: IndexSyncer, bm25: Bm25Index,
     data = load_pairs(store, cfg.max_pairs, cfg.gate_max_pairs, cfg.seed)
     if not data.held_out:
         raise InvalidInput("no held-out (test-split) pairs to judge a tuned embedder on: generate QA pairs first")
-    if cfg.hard_negatives:
-        add_hard_negatives(data, store, bm25)
+    from_bm25 = add_hard_negatives(data, store, bm25, seed=cfg.seed) if cfg.hard_negatives else 0
     name = "tuned-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = embedders_dir(settings) / name
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -312,7 +323,7 @@ def tune(settings: Settings, store: Store, syncer: IndexSyncer, bm25: Bm25Index,
     texts = {**data.texts, **chunk_texts(store, [c for c in pool if c not in data.texts])}
     verdict = judge(score_embedder(current, data.held_out, pool, texts), score_embedder(candidate, data.held_out, pool, texts),
                     cfg.gate_min_gain)
-    result = TuningResult(name, str(out), len(data.train), len(data.negatives), len(data.held_out), seconds,
+    result = TuningResult(name, str(out), len(data.train), from_bm25, len(data.held_out), seconds,
                           verdict.as_dict(), promoted=False)
     if verdict.promote and promote:
         result.reindexed = syncer.rebuild(candidate).total

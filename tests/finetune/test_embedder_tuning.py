@@ -120,17 +120,22 @@ def test_pairs_split_by_source_and_hard_negatives_come_from_other_sources(store:
     assert not held_sources & {p.source_id for p in data.train}
     assert data.texts[ids["pasta"][0]] == indexed_text("pasta", TOPICS["pasta"][0])
 
-    add_hard_negatives(data, store, Bm25Index(store, "english"))
-    assert data.negatives  # BM25 finds a near miss for most questions
+    from_bm25 = add_hard_negatives(data, store, Bm25Index(store, "english"))
+    assert 0 < from_bm25 < len(data.train)  # BM25 finds a near miss for most questions, not all
+    assert len(data.negatives) == len(data.train)  # the others get a chunk of another source at random
     with store.session() as s:
         source_of = dict(s.execute(select(Chunk.id, Chunk.source_id)).tuples().all())
     for i, neg in data.negatives.items():
         assert source_of[neg] != data.train[i].source_id and neg in data.texts
-    # Each negative is what BM25 itself ranks first among the chunks of other sources.
+    # Where BM25 found one, the negative is what it ranks first among the chunks of other sources.
     bm25 = Bm25Index(store, "english")
+    found = 0
     for i, neg in data.negatives.items():
-        first_other = next(c for c, _ in bm25.search(data.train[i].question, 20) if source_of[c] != data.train[i].source_id)
-        assert neg == first_other
+        first_other = next((c for c, _ in bm25.search(data.train[i].question, 20) if source_of[c] != data.train[i].source_id), None)
+        if first_other is not None:
+            assert neg == first_other
+            found += 1
+    assert found == from_bm25
 
 
 def test_gate_promotes_only_an_embedder_that_ranks_held_out_chunks_better(
