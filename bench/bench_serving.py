@@ -80,12 +80,13 @@ def one_hour_lecture(out: Path, minutes: float) -> Path:
     cue = re.compile(r"(\d\d):(\d\d):(\d\d)[.,](\d{3}) --> (\d\d):(\d\d):(\d\d)[.,](\d{3})[^\n]*\n(.+?)(?:\n\n|\Z)", re.S)
     cues: list[tuple[float, float, str]] = []
     for f in sorted(LECTURES.glob("*.vtt")) + sorted(LECTURES.glob("*.srt")):
+        shift = cues[-1][1] + 2.0 if cues else 0.0  # each file starts at 00:00: play them one after another
         for m in cue.finditer(f.read_text(encoding="utf-8")):
             g = [int(x) for x in m.groups()[:8]]
             start, end = g[0] * 3600 + g[1] * 60 + g[2] + g[3] / 1000, g[4] * 3600 + g[5] * 60 + g[6] + g[7] / 1000
             text = re.sub(r"<[^>]+>", "", m.group(9)).replace("\n", " ").strip()
             if text:
-                cues.append((start, end, text))
+                cues.append((shift + start, shift + end, text))
     lines, offset, total = ["WEBVTT", ""], 0.0, minutes * 60
     while offset < total:
         last = 0.0
