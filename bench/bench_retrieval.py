@@ -27,8 +27,6 @@ chunks (median LID about 40 against 11): a pessimistic stand-in, far from trivia
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import gc
 import os
@@ -42,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 from lorebase.index.embeddings import LorebaseEmbedding
 from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index, pq_subquantizers

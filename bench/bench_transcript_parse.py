@@ -13,8 +13,6 @@ not tried. Prints a Markdown table with the load average and date.
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import os
 import random
@@ -25,6 +23,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [100_000, 300_000, 1_000_000, 5_000_000, 20_000_000, 50_000_000]

@@ -16,8 +16,6 @@ CTranslate2 Whisper folder.
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import json
 import os
@@ -31,6 +29,8 @@ import time
 import wave
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 from lorebase.eval.wer import word_error_rate
 from lorebase.ingest.recordings import Transcriber, load_whisper

@@ -10,7 +10,6 @@ service drop what is gone.
 from __future__ import annotations
 
 import fnmatch
-
 import logging
 import os
 import shutil

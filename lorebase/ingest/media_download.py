@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -81,7 +80,7 @@ def fetch_recording(url: str, settings: Settings) -> Path:
         raise UpstreamError(f"cannot download: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         raise UpstreamError(f"cannot download: {_reason(e.reason)} (is the host reachable from here?)") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise UpstreamError(f"cannot download: no answer within {TIMEOUT_S:.0f} s") from None
     except OSError as e:  # connection reset mid-body, disk full
         raise UpstreamError(f"cannot download: {_reason(e)}") from None
