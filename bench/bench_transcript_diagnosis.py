@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lorebase.ingest.transcript_chunks import chunk_segments  # noqa: E402
-from lorebase.ingest.transcript_formats import Segment, parse_transcript  # noqa: E402
+from lorebase.ingest.transcripts.chunks import chunk_segments  # noqa: E402
+from lorebase.ingest.transcripts.formats import Segment, parse_transcript  # noqa: E402
 
 
 @dataclass

@@ -65,7 +65,7 @@ def module_dir(ref: str | None) -> Path:
         path = f"lorebase/ingest/{name}.py"
         src = (REPO / path).read_text() if ref is None else subprocess.run(
             ["git", "-C", str(REPO), "show", f"{ref}:{path}"], capture_output=True, text=True, check=True).stdout
-        (out / f"{name}.py").write_text(src.replace("from lorebase.ingest.transcript_formats import", "from transcript_formats import"))
+        (out / f"{name}.py").write_text(src.replace("from lorebase.ingest.transcripts.formats import", "from transcript_formats import"))
     return out
 
 
@@ -82,7 +82,7 @@ def time_child(mods: Path, file: Path, timeout: float) -> tuple[float | None, in
 
 def time_reader(file: Path, home: Path) -> float:
     from lorebase.ingest.records import ReadContext, Upsert
-    from lorebase.ingest.transcripts import TranscriptReader
+    from lorebase.ingest.transcripts.reader import TranscriptReader
     from lorebase.settings import load_settings
 
     settings = load_settings(home=home, ingest={"max_transcript_bytes": file.stat().st_size + 1})

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from lorebase.ingest.code_chunks import chunk_code, code_language, split_span, tree_sitter_parser
+from lorebase.ingest.files.code_chunks import chunk_code, code_language, split_span, tree_sitter_parser
 from lorebase.ingest.records import ChunkDraft
 
 PY = textwrap.dedent(

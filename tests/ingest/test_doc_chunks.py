@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import textwrap
 
-from lorebase.ingest.doc_chunks import chunk_doc, doc_format
+from lorebase.ingest.files.doc_chunks import chunk_doc, doc_format
 from lorebase.ingest.records import ChunkDraft
 
 MD = textwrap.dedent(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lorebase.errors import InvalidInput
-from lorebase.ingest.git_repo import GitRepoReader
+from lorebase.ingest.git.repo import GitRepoReader
 from lorebase.ingest.records import Cursor, Fail, ScopeComplete, Skip, Upsert
 from lorebase.ingest.service import IngestService
 from lorebase.settings import Settings, load_settings

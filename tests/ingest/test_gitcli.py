@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from lorebase.errors import InvalidInput
-from lorebase.ingest.gitcli import (
+from lorebase.ingest.git.gitcli import (
     BlobReader,
     GitError,
     git_env,

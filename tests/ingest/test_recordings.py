@@ -20,11 +20,11 @@ from lorebase import offline_models
 from lorebase.citations import cite
 from lorebase.errors import InvalidInput
 from lorebase.eval.wer import word_error_rate, words
-from lorebase.ingest.recordings import Checkpoint, SpeechSegment, Transcriber, checkpoint_path, read_cached
 from lorebase.ingest.records import Fail, ReadContext, Skip, Upsert
 from lorebase.ingest.resolve import reader_for
 from lorebase.ingest.service import IngestService
-from lorebase.ingest.transcripts import TranscriptReader
+from lorebase.ingest.transcripts.reader import TranscriptReader
+from lorebase.ingest.transcripts.recordings import Checkpoint, SpeechSegment, Transcriber, checkpoint_path, read_cached
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
 from lorebase.store.models import Chunk, Source, source_id_for
@@ -236,7 +236,7 @@ def test_silent_audioless_corrupt_and_undecodable_recordings_are_reported_and_th
 
 
 def _hash(path: Path) -> str:
-    from lorebase.ingest.media import media_hash
+    from lorebase.ingest.transcripts.media import media_hash
 
     return media_hash(path)
 
@@ -308,7 +308,7 @@ def test_a_recording_longer_than_the_window_is_stitched_without_gaps_or_repeats(
 
 def test_audio_is_held_one_window_at_a_time(tmp_path: Path) -> None:
     """A 10-minute recording read in 60 s windows: memory holds about one window, not the file."""
-    from lorebase.ingest.media import AudioStream
+    from lorebase.ingest.transcripts.media import AudioStream
 
     path = room_tone(tmp_path / "long.wav", seconds=600.0)
     window = 60 * SR
@@ -374,9 +374,9 @@ def test_an_edited_vtt_export_supersedes_the_recording_and_keeps_its_identity(
 
 
 def test_untouched_export_reads_back_to_the_same_chunks(tmp_path: Path) -> None:
-    from lorebase.ingest.transcript_chunks import chunk_segments
-    from lorebase.ingest.transcript_export import to_srt, to_webvtt
-    from lorebase.ingest.transcript_formats import Segment, parse_transcript
+    from lorebase.ingest.transcripts.chunks import chunk_segments
+    from lorebase.ingest.transcripts.export import to_srt, to_webvtt
+    from lorebase.ingest.transcripts.formats import Segment, parse_transcript
 
     segments = [Segment(0.0, 1.76, "Today we talk about hash tables."), Segment(2.34, 4.765, "A hash function maps keys."),
                 Segment(3723.5, 3725.0, "An hour later, still talking.")]
@@ -387,7 +387,7 @@ def test_untouched_export_reads_back_to_the_same_chunks(tmp_path: Path) -> None:
 
 
 def test_a_lecture_id_cannot_write_outside_the_transcripts_folder(tmp_path: Path) -> None:
-    from lorebase.ingest.transcript_export import export_base
+    from lorebase.ingest.transcripts.export import export_base
 
     assert export_base(tmp_path, "course/lec1") == tmp_path / "course" / "lec1"
     for bad in ("../escape", "course/../../x", "", "/", ".hidden/x"):
@@ -447,7 +447,7 @@ def test_a_recording_by_url_is_fetched_into_the_data_home_and_cites_the_url(
 
 def test_downloads_follow_only_http_redirects_and_stop_at_the_size_cap(tmp_path: Path, settings: Settings) -> None:
     from lorebase.errors import UpstreamError
-    from lorebase.ingest.media_download import fetch_recording
+    from lorebase.ingest.transcripts.media_download import fetch_recording
 
     body = b"RIFF" + b"\x00" * 50_000
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from lorebase.ingest.git_repo import decode_text
-from lorebase.ingest.text_sniff import binary_reason
+from lorebase.ingest.files.text_sniff import binary_reason
+from lorebase.ingest.git.repo import decode_text
 from tests.conftest import REPO_ROOT
 
 

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from lorebase.ingest.records import ChunkDraft
-from lorebase.ingest.transcript_chunks import chunk_segments, ends_sentence, split_sentences
-from lorebase.ingest.transcript_formats import Segment
+from lorebase.ingest.transcripts.chunks import chunk_segments, ends_sentence, split_sentences
+from lorebase.ingest.transcripts.formats import Segment
 
 EPS = 1e-6
 
@@ -162,7 +162,7 @@ def test_max_below_min_is_refused() -> None:
 
 
 def test_joined_windows_span_consecutive_chunks_with_exact_times_and_positions() -> None:
-    from lorebase.ingest.transcript_chunks import joined_windows
+    from lorebase.ingest.transcripts.chunks import joined_windows
 
     segments = synthetic_captions(seed=3, n_sentences=80)
     base = chunk_segments(segments, min_s=30, max_s=60)
@@ -183,7 +183,7 @@ def test_joined_windows_span_consecutive_chunks_with_exact_times_and_positions()
 
 
 def test_joined_windows_list_every_speaker_once_in_order() -> None:
-    from lorebase.ingest.transcript_chunks import joined_windows
+    from lorebase.ingest.transcripts.chunks import joined_windows
 
     segs = [Segment(0, 40, "We start with the budget.", "Ann"), Segment(40, 80, "Then the schedule.", "Bob"),
             Segment(80, 120, "And the budget again.", "Ann")]
@@ -206,7 +206,7 @@ def _split_word_by_word(piece, limit):  # type: ignore[no-untyped-def]
 
 
 def test_cutting_a_piece_at_a_time_agrees_with_trying_every_word() -> None:
-    from lorebase.ingest.transcript_chunks import _Piece, _split_at_words
+    from lorebase.ingest.transcripts.chunks import _Piece, _split_at_words
 
     rng = random.Random(7)
     for _ in range(3000):

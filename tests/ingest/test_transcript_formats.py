@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lorebase.errors import InvalidInput
-from lorebase.ingest.transcript_formats import (
+from lorebase.ingest.transcripts.formats import (
     decode_text,
     json_has_segments,
     parse_json_transcript,

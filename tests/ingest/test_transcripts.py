@@ -13,7 +13,7 @@ import pytest
 
 from lorebase.ingest.records import Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
 from lorebase.ingest.service import IngestService
-from lorebase.ingest.transcripts import TranscriptReader, is_transcript_file
+from lorebase.ingest.transcripts.reader import TranscriptReader, is_transcript_file
 from lorebase.settings import Settings
 from lorebase.store import Store
 from lorebase.store.models import Source, SourceKind

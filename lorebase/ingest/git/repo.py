@@ -19,10 +19,11 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from lorebase.errors import InvalidInput
-from lorebase.ingest.code_chunks import CONFIG_LANGUAGES, chunk_code, code_language, text_lines
-from lorebase.ingest.commits import commit_draft, read_commits
-from lorebase.ingest.doc_chunks import chunk_doc, doc_format
-from lorebase.ingest.gitcli import (
+from lorebase.ingest.files.code_chunks import CONFIG_LANGUAGES, chunk_code, code_language, text_lines
+from lorebase.ingest.files.doc_chunks import chunk_doc, doc_format
+from lorebase.ingest.files.text_sniff import binary_reason
+from lorebase.ingest.git.commits import commit_draft, read_commits
+from lorebase.ingest.git.gitcli import (
     NETWORK_TIMEOUT_S,
     BlobReader,
     CloneUrl,
@@ -36,7 +37,6 @@ from lorebase.ingest.gitcli import (
     validate_clone_url,
 )
 from lorebase.ingest.records import Cursor, Event, Fail, ReadContext, Remove, ScopeComplete, Skip, SourceDraft, Upsert
-from lorebase.ingest.text_sniff import binary_reason
 from lorebase.settings import Settings
 from lorebase.store.models import SourceKind
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from lorebase.ingest.gitcli import git_stream, is_sha
+from lorebase.ingest.git.gitcli import git_stream, is_sha
 from lorebase.ingest.records import ChunkDraft, SourceDraft
 from lorebase.store.models import SourceKind
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lorebase.errors import InvalidInput, NotText
-from lorebase.ingest.text_sniff import binary_reason
+from lorebase.ingest.files.text_sniff import binary_reason
 
 WORDS_PER_SECOND = 2.5  # ~150 words a minute: a usual lecture pace, used where a file has no times
 BACKWARD_TOLERANCE_S = 10.0  # overlapping cues are normal; a jump back further than this is a broken file

@@ -7,7 +7,7 @@ in several formats, the preferred one (vtt > srt > json > txt) is read and the o
 an edited VTT export replaces a machine transcript under the same key.
 
 Recordings (audio and video, or an http(s) URL of one) are lectures too: they are transcribed
-offline (lorebase.ingest.recordings) and then take the same path as a text transcript. A text
+offline (lorebase.ingest.transcripts.recordings) and then take the same path as a text transcript. A text
 transcript beside a recording of the same stem supersedes it and cites the recording's timeline.
 """
 
@@ -28,10 +28,9 @@ import yaml
 
 from lorebase.citations import format_timestamp
 from lorebase.errors import InvalidInput, LorebaseError, NotText
-from lorebase.ingest.media import MEDIA_SUFFIXES, is_media_file
 from lorebase.ingest.records import Event, Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
-from lorebase.ingest.transcript_chunks import chunk_segments, joined_windows
-from lorebase.ingest.transcript_formats import (
+from lorebase.ingest.transcripts.chunks import chunk_segments, joined_windows
+from lorebase.ingest.transcripts.formats import (
     FORMAT_PREFERENCE,
     ParsedTranscript,
     Segment,
@@ -40,11 +39,12 @@ from lorebase.ingest.transcript_formats import (
     parse_transcript,
     speakers_of,
 )
+from lorebase.ingest.transcripts.media import MEDIA_SUFFIXES, is_media_file
 from lorebase.settings import Settings
 from lorebase.store.models import SourceKind
 
 if TYPE_CHECKING:
-    from lorebase.ingest.recordings import Transcriber
+    from lorebase.ingest.transcripts.recordings import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class TranscriptReader:
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:  # the model itself loads only when a recording needs it
-            from lorebase.ingest.recordings import Transcriber
+            from lorebase.ingest.transcripts.recordings import Transcriber
 
             self._transcriber = Transcriber(self.settings, progress=self.progress)
         return self._transcriber
@@ -211,8 +211,8 @@ class TranscriptReader:
     def _read_recording(self, path: Path, key: str, meta: _LectureMeta, rel: str, url: str | None = None) -> Event:
         """Transcribe (or take from the cache), then the same draft as a text transcript. A file
         that cannot be decoded, or a missing speech model, is a Fail with a one-line reason."""
-        from lorebase.ingest.recordings import to_parsed, transcripts_dir
-        from lorebase.ingest.transcript_export import write_exports
+        from lorebase.ingest.transcripts.export import write_exports
+        from lorebase.ingest.transcripts.recordings import to_parsed, transcripts_dir
 
         try:
             transcript = self.transcriber.transcribe(path)
@@ -234,7 +234,7 @@ class TranscriptReader:
         return Upsert(draft)
 
     def _read_url(self, url: str) -> Event:
-        from lorebase.ingest.media_download import fetch_recording, url_lecture_id
+        from lorebase.ingest.transcripts.media_download import fetch_recording, url_lecture_id
 
         lecture_id = url_lecture_id(url)
         key = f"transcript:{lecture_id}"

@@ -37,7 +37,7 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from lorebase.errors import InvalidInput, UpstreamError
-from lorebase.ingest.github_threads import (
+from lorebase.ingest.github.threads import (
     Closer,
     Thread,
     ThreadError,

@@ -19,7 +19,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from lorebase.errors import InvalidInput, UpstreamError
-from lorebase.ingest.media import MEDIA_SUFFIXES
+from lorebase.ingest.transcripts.media import MEDIA_SUFFIXES
 from lorebase.settings import Settings
 
 TIMEOUT_S = 30.0  # per socket operation, not for the whole download

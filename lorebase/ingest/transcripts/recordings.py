@@ -1,6 +1,6 @@
 """Transcribing recordings offline with faster-whisper, resumably and once per recording.
 
-The audio is decoded forward only (:class:`~lorebase.ingest.media.AudioStream`) and handed to
+The audio is decoded forward only (:class:`~lorebase.ingest.transcripts.media.AudioStream`) and handed to
 Whisper one window (``transcribe.window_s``) at a time, so memory stays bounded on a two-hour
 lecture. Within a window the segments stream out of faster-whisper's generator; each finished one
 is appended to a JSONL checkpoint in the data home and flushed at once. A segment that reaches the
@@ -8,7 +8,7 @@ window's last ``edge`` seconds may be cut by the window end: it is not kept, and
 starts in the gap before it. The same rule makes an interrupted run resume: it starts decoding at
 the last checkpointed end and appends, never starting over and never repeating a segment.
 
-The checkpoint (lorebase.ingest.transcript_checkpoint) is named by the recording's content hash
+The checkpoint (lorebase.ingest.transcripts.checkpoint) is named by the recording's content hash
 and a short tag of the settings that shape the result (model, precision, language, beam, VAD).
 Once it ends with a ``done`` line it is the cached transcript: an unchanged recording is never
 transcribed twice, while a deliberate settings change transcribes anew. Tagging the settings also
@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from lorebase.errors import InvalidInput, ModelNotAvailable
-from lorebase.ingest.media import SAMPLE_RATE, AudioStream, media_hash
-from lorebase.ingest.transcript_checkpoint import CHECKPOINT_VERSION, Checkpoint, SpeechSegment, Word
-from lorebase.ingest.transcript_chunks import ends_sentence
-from lorebase.ingest.transcript_formats import ParsedTranscript, Segment
+from lorebase.ingest.transcripts.checkpoint import CHECKPOINT_VERSION, Checkpoint, SpeechSegment, Word
+from lorebase.ingest.transcripts.chunks import ends_sentence
+from lorebase.ingest.transcripts.formats import ParsedTranscript, Segment
+from lorebase.ingest.transcripts.media import SAMPLE_RATE, AudioStream, media_hash
 from lorebase.settings import Settings
 
 __all__ = ["Checkpoint", "SpeechSegment", "Transcriber", "Transcript", "Word", "read_cached", "to_parsed"]
