@@ -45,7 +45,7 @@ def reader_for(spec: str, settings: Settings) -> Reader:
     if path.is_dir() and (path / ".git").exists():
         return GitRepoReader(str(path), settings)
 
-    from lorebase.ingest.github.api_reader import GitHubExportReader, is_github_export
+    from lorebase.ingest.github.export_reader import GitHubExportReader, is_github_export
     from lorebase.ingest.transcripts.media import is_media_file
     from lorebase.ingest.transcripts.reader import TranscriptReader, is_transcript_file
 

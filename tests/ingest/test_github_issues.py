@@ -13,8 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from lorebase.errors import InvalidInput, UpstreamError
-from lorebase.ingest.github.api_reader import GitHubApiReader, GitHubExportReader, is_github_export, rate_limit_wait
-from lorebase.ingest.github.threads import CHUNK_CHARS, Closer, Thread, closing_refs, thread_draft
+from lorebase.ingest.github.api_reader import GitHubApiReader
+from lorebase.ingest.github.export_reader import GitHubExportReader, is_github_export
+from lorebase.ingest.github.rate_limits import rate_limit_wait
+from lorebase.ingest.github.thread_drafts import CHUNK_CHARS, thread_draft
+from lorebase.ingest.github.threads import Closer, Thread, closing_refs
 from lorebase.ingest.records import Cursor, Event, Fail, ReadContext, Remove, ScopeComplete, SourceDraft, Upsert
 from lorebase.ingest.service import IngestService
 from lorebase.settings import GitHubSettings, Settings
