@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lorebase.ingest.transcripts.chunks import chunk_segments  # noqa: E402
-from lorebase.ingest.transcripts.formats import Segment, parse_transcript  # noqa: E402
+from lorebase.ingest.transcripts.formats import parse_transcript  # noqa: E402
+from lorebase.ingest.transcripts.segments import Segment  # noqa: E402
 
 
 @dataclass

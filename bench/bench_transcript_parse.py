@@ -59,13 +59,17 @@ print(time.perf_counter() - t, len(chunks))
 
 
 def module_dir(ref: str | None) -> Path:
-    """transcript_formats.py and transcript_chunks.py of `ref` (None: this tree) as top-level modules."""
+    """`transcript_formats` and `transcript_chunks` as top-level modules: for this tree, two lines that import
+    from lorebase.ingest.transcripts; for `ref`, the two files as they were there (before ingest/ had folders)."""
     out = Path(tempfile.mkdtemp(prefix="bench-transcript-mods-"))
+    if ref is None:
+        (out / "transcript_formats.py").write_text("from lorebase.ingest.transcripts.formats import parse_transcript\n")
+        (out / "transcript_chunks.py").write_text("from lorebase.ingest.transcripts.chunks import chunk_segments\n")
+        return out
     for name in ("transcript_formats", "transcript_chunks"):
         path = f"lorebase/ingest/{name}.py"
-        src = (REPO / path).read_text() if ref is None else subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{ref}:{path}"], capture_output=True, text=True, check=True).stdout
-        (out / f"{name}.py").write_text(src.replace("from lorebase.ingest.transcripts.formats import", "from transcript_formats import"))
+        src = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:{path}"], capture_output=True, text=True, check=True).stdout
+        (out / f"{name}.py").write_text(src.replace("from lorebase.ingest.transcript_formats import", "from transcript_formats import"))
     return out
 
 

@@ -376,7 +376,8 @@ def test_an_edited_vtt_export_supersedes_the_recording_and_keeps_its_identity(
 def test_untouched_export_reads_back_to_the_same_chunks(tmp_path: Path) -> None:
     from lorebase.ingest.transcripts.chunks import chunk_segments
     from lorebase.ingest.transcripts.export import to_srt, to_webvtt
-    from lorebase.ingest.transcripts.formats import Segment, parse_transcript
+    from lorebase.ingest.transcripts.formats import parse_transcript
+    from lorebase.ingest.transcripts.segments import Segment
 
     segments = [Segment(0.0, 1.76, "Today we talk about hash tables."), Segment(2.34, 4.765, "A hash function maps keys."),
                 Segment(3723.5, 3725.0, "An hour later, still talking.")]

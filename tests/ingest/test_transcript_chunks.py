@@ -9,7 +9,7 @@ import pytest
 
 from lorebase.ingest.records import ChunkDraft
 from lorebase.ingest.transcripts.chunks import chunk_segments, ends_sentence, split_sentences
-from lorebase.ingest.transcripts.formats import Segment
+from lorebase.ingest.transcripts.segments import Segment
 
 EPS = 1e-6
 

@@ -7,16 +7,11 @@ import json
 import pytest
 
 from lorebase.errors import InvalidInput
-from lorebase.ingest.transcripts.formats import (
-    decode_text,
-    json_has_segments,
-    parse_json_transcript,
-    parse_plain_text,
-    parse_srt,
-    parse_timestamp,
-    parse_transcript,
-    parse_webvtt,
-)
+from lorebase.ingest.transcripts.captions import parse_srt, parse_webvtt
+from lorebase.ingest.transcripts.formats import decode_text, parse_transcript
+from lorebase.ingest.transcripts.json_segments import json_has_segments, parse_json_transcript
+from lorebase.ingest.transcripts.plain_text import parse_plain_text
+from lorebase.ingest.transcripts.segments import parse_timestamp
 
 
 def rows(parsed):

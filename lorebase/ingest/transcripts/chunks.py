@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from lorebase.ingest.records import ChunkDraft
-from lorebase.ingest.transcripts.formats import Segment
+from lorebase.ingest.transcripts.segments import Segment
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from lorebase.errors import InvalidInput
-from lorebase.ingest.transcripts.formats import Segment
+from lorebase.ingest.transcripts.segments import Segment
 
 
 def _stamp(seconds: float, sep: str) -> str:

@@ -30,16 +30,10 @@ from lorebase.citations import format_timestamp
 from lorebase.errors import InvalidInput, LorebaseError, NotText
 from lorebase.ingest.records import Event, Fail, ReadContext, ScopeComplete, Skip, SourceDraft, Upsert
 from lorebase.ingest.transcripts.chunks import chunk_segments, joined_windows
-from lorebase.ingest.transcripts.formats import (
-    FORMAT_PREFERENCE,
-    ParsedTranscript,
-    Segment,
-    decode_text,
-    json_has_segments,
-    parse_transcript,
-    speakers_of,
-)
+from lorebase.ingest.transcripts.formats import FORMAT_PREFERENCE, decode_text, parse_transcript
+from lorebase.ingest.transcripts.json_segments import json_has_segments
 from lorebase.ingest.transcripts.media import MEDIA_SUFFIXES, is_media_file
+from lorebase.ingest.transcripts.segments import ParsedTranscript, Segment, speakers_of
 from lorebase.settings import Settings
 from lorebase.store.models import SourceKind
 

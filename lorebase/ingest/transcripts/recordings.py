@@ -33,8 +33,8 @@ from typing import Any
 from lorebase.errors import InvalidInput, ModelNotAvailable
 from lorebase.ingest.transcripts.checkpoint import CHECKPOINT_VERSION, Checkpoint, SpeechSegment, Word
 from lorebase.ingest.transcripts.chunks import ends_sentence
-from lorebase.ingest.transcripts.formats import ParsedTranscript, Segment
 from lorebase.ingest.transcripts.media import SAMPLE_RATE, AudioStream, media_hash
+from lorebase.ingest.transcripts.segments import ParsedTranscript, Segment
 from lorebase.settings import Settings
 
 __all__ = ["Checkpoint", "SpeechSegment", "Transcriber", "Transcript", "Word", "read_cached", "to_parsed"]
