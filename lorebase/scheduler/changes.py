@@ -91,7 +91,8 @@ def _cursor(store: Store, name: str) -> str | None:
 
 def _probe_git(source: TrackedSourceSettings, settings: Settings, store: Store) -> Change:
     from lorebase.ingest.git.gitcli import is_sha, run_git
-    from lorebase.ingest.git.repo import GitRepoReader, diff_names, ls_tree
+    from lorebase.ingest.git.repo import GitRepoReader
+    from lorebase.ingest.git.tree import diff_names, ls_tree
 
     reader = GitRepoReader(source.spec, settings, branch=source.branch)
     # The reader's own opening: it fetches a clone URL, and names the repository and branch exactly

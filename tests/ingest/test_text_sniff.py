@@ -7,7 +7,7 @@ import random
 import pytest
 
 from lorebase.ingest.files.text_sniff import binary_reason
-from lorebase.ingest.git.repo import decode_text
+from lorebase.ingest.git.tree import decode_text
 from tests.conftest import REPO_ROOT
 
 
