@@ -5,7 +5,9 @@ import textwrap
 
 import pytest
 
-from lorebase.ingest.files.code_chunks import chunk_code, code_language, split_span, tree_sitter_parser
+from lorebase.ingest.files.code_chunks import chunk_code, code_language
+from lorebase.ingest.files.spans import split_span
+from lorebase.ingest.files.tree_sitter_chunks import tree_sitter_parser
 from lorebase.ingest.records import ChunkDraft
 
 PY = textwrap.dedent(

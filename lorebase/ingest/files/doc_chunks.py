@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from lorebase.ingest.files.code_chunks import make_chunk, split_span, text_lines, trim_span
+from lorebase.ingest.files.spans import make_chunk, split_span, text_lines, trim_span
 from lorebase.ingest.records import ChunkDraft
 
 DOC_MAX_CHARS = 2500  # a section longer than this (or than max_chunk_lines) is cut at paragraphs

@@ -19,8 +19,9 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from lorebase.errors import InvalidInput
-from lorebase.ingest.files.code_chunks import CONFIG_LANGUAGES, chunk_code, text_lines
+from lorebase.ingest.files.code_chunks import CONFIG_LANGUAGES, chunk_code
 from lorebase.ingest.files.doc_chunks import chunk_doc
+from lorebase.ingest.files.spans import text_lines
 from lorebase.ingest.files.text_sniff import binary_reason
 from lorebase.ingest.git.commits import commit_draft, read_commits
 from lorebase.ingest.git.gitcli import (
