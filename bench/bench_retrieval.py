@@ -43,7 +43,8 @@ import numpy as np
 from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 from lorebase.index.embeddings import LorebaseEmbedding
-from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index, pq_subquantizers
+from lorebase.index.faiss_store import ChunkFaissStore
+from lorebase.index.faiss_types import new_faiss_index, pq_subquantizers
 from lorebase.index.search import SearchService
 from lorebase.index.sync import IndexSyncer
 from lorebase.settings import load_settings
