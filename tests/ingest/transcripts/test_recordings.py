@@ -28,7 +28,7 @@ from lorebase.ingest.transcripts.recordings import Checkpoint, SpeechSegment, Tr
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
 from lorebase.store.models import Chunk, Source, source_id_for
-from tests.ingest.recording_media import (
+from tests.ingest.transcripts.recording_media import (
     HASH_TABLES,
     CountingModel,
     need_tools,

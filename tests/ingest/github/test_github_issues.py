@@ -24,7 +24,7 @@ from lorebase.settings import GitHubSettings, Settings
 from lorebase.store import Store
 from lorebase.store.models import Source, SourceKind, SyncCursor
 from tests.conftest import REPO_ROOT
-from tests.ingest.github_replay import FIXTURES, GitHubReplay, github_replay  # noqa: F401 - fixture
+from tests.ingest.github.github_replay import FIXTURES, GitHubReplay, github_replay  # noqa: F401 - fixture
 
 TOKEN = "ghp_replay_test_token_0123456789"
 REPO = "acme/widgets"

@@ -18,7 +18,7 @@ from lorebase.settings import Settings
 from lorebase.store import Store
 from lorebase.store.models import Source, SourceKind
 
-DEMO = Path(__file__).resolve().parents[2] / "datasets" / "transcripts"
+DEMO = Path(__file__).resolve().parents[3] / "datasets" / "transcripts"
 
 VTT = """WEBVTT
 
