@@ -194,7 +194,7 @@ class AnswerBench:
         if not pairs:
             return
         emb = self.svc.search.embedder
-        embed = emb.embed  # type: ignore[attr-defined]
+        embed = emb.embed
         a = embed([CITATION.sub("", r["answer"]) or "-" for r, _ in pairs])
         b = embed([q.answer for _, q in pairs])
         for (r, _), x, y in zip(pairs, a, b, strict=True):

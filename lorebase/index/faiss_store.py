@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery, VectorStoreQueryResult
 from llama_index.vector_stores.faiss import FaissVectorStore
+from llama_index.vector_stores.faiss.base import DEFAULT_PERSIST_PATH
 
 from lorebase.errors import InvalidInput
 from lorebase.index.atomic_files import fsync_dir, fsync_file
@@ -152,7 +154,7 @@ class ChunkFaissStore(FaissVectorStore):
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Add nodes whose ``node_id`` is a chunk id. Adding an id that is already there replaces it."""
         if not nodes:
             return []
@@ -386,7 +388,7 @@ class ChunkFaissStore(FaissVectorStore):
 
     # --- files -----------------------------------------------------------------------------------
 
-    def persist(self, persist_path: str, fs: Any = None) -> None:
+    def persist(self, persist_path: str = DEFAULT_PERSIST_PATH, fs: Any = None) -> None:
         """Write the FAISS file atomically: a tmp file, fsync, rename."""
         import faiss
 

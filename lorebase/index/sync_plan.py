@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # Rows per UPDATE/DELETE statement (SQLite's bound-parameter limit is 32k; stay well below it).
 SQL_BATCH = 900
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,7 +59,7 @@ def parts_of(s: Any, rows: Sequence[Any]) -> dict[int, list[int]]:
     return {cid: [by_pos[(sid, o)] for o in range(lo, hi + 1) if (sid, o) in by_pos] for cid, (sid, lo, hi) in wanted.items()}
 
 
-def batches(ids: Sequence[int], size: int = SQL_BATCH) -> Iterator[Sequence[int]]:
+def batches(ids: Sequence[T], size: int = SQL_BATCH) -> Iterator[Sequence[T]]:
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
 
@@ -70,7 +72,7 @@ def read_plan(store: Store, log_seq: int, limit: int) -> Plan:
         tomb = set(s.scalars(select(IndexTombstone.chunk_id)))
         pending = set(s.scalars(select(Chunk.id).where(Chunk.indexed.is_(False)).order_by(Chunk.id).limit(limit)))
         wanted = sorted(changes.added | pending)
-        rows = []
+        rows: list[Any] = []
         for batch in batches(wanted):
             rows += s.execute(
                 select(Chunk.id, Chunk.text, Source.title, Chunk.meta, Chunk.source_id)

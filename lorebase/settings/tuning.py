@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 
 from lorebase.settings.section import Section
+
+QAKind = Literal["transcript", "code", "doc", "commit", "issue", "pull_request"]
 
 
 class EvalSettings(Section):
@@ -36,8 +38,8 @@ class EvalSettings(Section):
 class QASettings(Section):
     """`lorebase qa`: question-answer pairs made from the store, for fine-tuning and its evaluation."""
 
-    kinds: list[Literal["transcript", "code", "doc", "commit", "issue", "pull_request"]] = Field(
-        default_factory=lambda: ["transcript", "code", "doc", "commit", "issue", "pull_request"],
+    kinds: list[QAKind] = Field(
+        default_factory=lambda: list(get_args(QAKind)),
         description="Source kinds pairs are made from.",
     )
     max_template_pairs_per_chunk: int = Field(3, ge=1, le=20, description="Rule-based pairs kept per chunk at most.")

@@ -114,7 +114,8 @@ class GitHubApiReader:
         from github.PaginatedList import PaginatedList
 
         try:
-            pages = PaginatedList(_Json, gh.requester, path, dict(params or {}))
+            # _Json has the constructor PaginatedList calls; it need not be a GithubObject.
+            pages = PaginatedList(_Json, gh.requester, path, dict(params or {}))  # type: ignore[type-var]
             return [item.data for item in pages]  # Link rel="next" is followed by PaginatedList
         except Exception as e:
             raise self._upstream(e, doing, thread) from None

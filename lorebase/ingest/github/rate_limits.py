@@ -95,7 +95,7 @@ class GitHubRetry(Retry):
         kw.setdefault("pause", self.pause)
         kw.setdefault("max_wait", self.max_wait)
         kw.setdefault("clock", self.clock)
-        return super().new(**kw)  # type: ignore[return-value]
+        return super().new(**kw)
 
     def increment(  # type: ignore[override]
         self,
