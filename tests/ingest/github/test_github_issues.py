@@ -458,7 +458,7 @@ def test_demo_export(settings: Settings, store: Store) -> None:
     kinds = [d.kind for d in got.values()]
     assert kinds.count(SourceKind.issue) == 8 and kinds.count(SourceKind.pull_request) == 4
     vtt = got["issue:lorebase/lorebase#3"]
-    assert vtt.meta["closed_by"] == [10] and "lorebase/ingest/transcripts/reader.py" in got["pull_request:lorebase/lorebase#10"].text
+    assert vtt.meta["closed_by"] == [10] and "lorebase/ingest/transcripts.py" in got["pull_request:lorebase/lorebase#10"].text
     assert all(d.url and d.url.startswith("https://github.com/lorebase/lorebase/") for d in got.values())
     report = IngestService(settings, store, progress=False).run([GitHubExportReader(DEMO)], inputs=[str(DEMO)])
     assert (report.added, report.failed) == (12, 0)
