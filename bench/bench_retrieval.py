@@ -27,8 +27,6 @@ chunks (median LID about 40 against 11): a pessimistic stand-in, far from trivia
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import gc
 import os
@@ -42,9 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 from lorebase.index.embeddings import LorebaseEmbedding
-from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index, pq_subquantizers
+from lorebase.index.faiss_store import ChunkFaissStore
+from lorebase.index.faiss_types import new_faiss_index, pq_subquantizers
 from lorebase.index.search import SearchService
 from lorebase.index.sync import IndexSyncer
 from lorebase.settings import load_settings

@@ -52,10 +52,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI
-
 from bench_api_soak import EXTRA_QUESTIONS, PHRASINGS, free_port, pct, server_statuses, stop_server  # bench/ on sys.path
 from machine import cpu_name
+from openai import AsyncOpenAI
 
 REPO = Path(__file__).resolve().parent.parent
 LECTURES = REPO / "datasets" / "transcripts" / "intro-rag"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from lorebase.citations import Citation, format_timestamp
 from lorebase.errors import InvalidInput, NotFound
-from lorebase.ingest.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES
+from lorebase.ingest.transcripts.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES
 from lorebase.store import Store
 from lorebase.store.models import Chunk, Source
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,9 +32,29 @@ from lorebase.generation.grounding import CITATION
 
 if TYPE_CHECKING:
     from lorebase.citations import Citation
-    from lorebase.services import Services
+    from lorebase.generation.answer import AnswerService
+    from lorebase.generation.backend import Generator
+    from lorebase.index.search import SearchService
+    from lorebase.settings import Settings
 
 Progress = Callable[[str], None]
+
+
+class AnswerParts(Protocol):
+    """What the bench uses of the built services (``lorebase.services.Services`` fits): named here so that
+    evaluation does not import the services module, which is built over it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def search(self) -> SearchService: ...
+
+    @property
+    def generator(self) -> Generator | None: ...
+
+    @property
+    def answers(self) -> AnswerService | None: ...
 
 
 @dataclass
@@ -114,7 +134,7 @@ def rouge_l(reference: str, answer: str) -> float:
 class AnswerBench:
     """Runs one row (a generator, or the extractive baseline) over the questions."""
 
-    def __init__(self, services: Services, concurrency: int = 8) -> None:
+    def __init__(self, services: AnswerParts, concurrency: int = 8) -> None:
         self.svc = services
         self.concurrency = concurrency
 
@@ -185,7 +205,7 @@ class AnswerBench:
         if not pairs:
             return
         emb = self.svc.search.embedder
-        embed = emb.embed  # type: ignore[attr-defined]
+        embed = emb.embed
         a = embed([CITATION.sub("", r["answer"]) or "-" for r, _ in pairs])
         b = embed([q.answer for _, q in pairs])
         for (r, _), x, y in zip(pairs, a, b, strict=True):

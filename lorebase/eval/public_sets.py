@@ -105,7 +105,7 @@ def code_questions(rows: list[dict[str, Any]]) -> list[Question]:
 
 def baseline_windows(meetings: Path, prefix: str = MEETINGS_FOLDER, size: float = BASELINE_WINDOW_S) -> list[Window]:
     from lorebase.eval.baselines import fixed_windows
-    from lorebase.ingest.transcript_formats import decode_text, parse_transcript
+    from lorebase.ingest.transcripts.formats import decode_text, parse_transcript
 
     windows: list[Window] = []
     for path in sorted(meetings.glob("*.srt")):

@@ -12,7 +12,7 @@ from lorebase.cli.main import main
 from lorebase.errors import InvalidInput
 from lorebase.eval.baselines import WindowRetriever, fixed_windows, plain_tokens
 from lorebase.eval.public_sets import PublicSets, code_questions, format_public, meeting_questions, run_public
-from lorebase.ingest.transcript_formats import Segment
+from lorebase.ingest.transcripts.segments import Segment
 from lorebase.settings import Settings
 from tests.ingest.gitrepo_helpers import TempRepo
 

@@ -1,10 +1,8 @@
 """Migrations: they match the models, and upgrading an existing database keeps its data, on
 SQLite and on PostgreSQL (``db_url`` runs each test on both)."""
 
-from pathlib import Path
 
 import pytest
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory

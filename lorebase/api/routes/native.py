@@ -14,11 +14,11 @@ from sqlalchemy import select
 from lorebase.api import protocol as p
 from lorebase.api.deps import generator_ready, resolve_model, services
 from lorebase.api.errors import responses
-from lorebase.errors import InvalidInput, NotFound
 from lorebase.api.security import is_loopback
+from lorebase.errors import InvalidInput, NotFound
+from lorebase.generation.summary_jobs import SummaryJobs, job_record
 from lorebase.ingest.resolve import confine_to_roots
 from lorebase.ingest.url_hosts import check_url_host, denied_hosts
-from lorebase.generation.summary_jobs import SummaryJobs, job_record
 from lorebase.services import Services
 from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
