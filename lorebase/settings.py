@@ -194,6 +194,10 @@ class RetrievalSettings(_Section):
         default_factory=lambda: {"commit": -0.3, "doc": -0.2},
         description="Hybrid (convex): added to the fused score of chunks of each source kind (code questions are mostly answered by code).",
     )
+    symbol_weight: float = Field(
+        0.0, ge=0.0, le=2.0,
+        description="Hybrid (convex): weight of the symbol-level BM25 score (a definition's path, qualified name and signature; a doc section's headings) added to each chunk.",
+    )
 
     @field_validator("kind_bias")
     @classmethod
