@@ -249,9 +249,19 @@ class SearchService:
         members = self.bm25.file_members(candidates)
         if not members:
             return {}
-        every = np.unique(np.concatenate(list(members.values())))
+        # Candidates of one file share its member array: score each file once, in numpy.
+        files = {id(ms): ms for ms in members.values()}
+        every = np.unique(np.concatenate(list(files.values())))
         cos = self.dense.scores_of(vec, every.tolist())
-        return {cid: max((cos.get(int(m), -1.0) for m in ms), default=-1.0) for cid, ms in members.items()}
+        known = np.fromiter(cos.keys(), dtype=np.int64, count=len(cos))
+        order = np.argsort(known)
+        known, vals = known[order], np.fromiter(cos.values(), dtype=np.float64, count=len(cos))[order]
+        best: dict[int, float] = {}
+        for key, ms in files.items():
+            pos = np.minimum(np.searchsorted(known, ms), max(known.size - 1, 0))
+            hit = known[pos] == ms if known.size else np.zeros(ms.size, dtype=bool)
+            best[key] = float(vals[pos[hit]].max()) if hit.any() else -1.0
+        return {cid: best[id(ms)] for cid, ms in members.items()}
 
     def _load(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         if not ranked:
