@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -122,7 +122,7 @@ class Bm25Index:
         return indexed_text(row[2], row[1])
 
     @staticmethod
-    def _file_index(rows: list[Any], tokens: list[list[str]]) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray]:
+    def _file_index(rows: Sequence[Any], tokens: list[list[str]]) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray]:
         """One document per code or doc source: its chunks' tokens (the first carries the path) together."""
         import bm25s
 
@@ -146,7 +146,7 @@ class Bm25Index:
         return model, dict(model.vocab_dict), chunk_doc, kinds
 
     @staticmethod
-    def _symbol_index(rows: list[Any], stemmer: str | None) -> tuple[Any, dict[str, int], np.ndarray]:
+    def _symbol_index(rows: Sequence[Any], stemmer: str | None) -> tuple[Any, dict[str, int], np.ndarray]:
         """One short document per code or doc chunk that has names: see the module docstring."""
         import bm25s
 
