@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lorebase.cli.main import print_json
     from lorebase.errors import InvalidInput
+    from lorebase.generation.conversation import ConversationRequest
     from lorebase.services import Services
     from lorebase.settings import load_settings
 
@@ -28,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
         svc = Services.build(load_settings())
         try:
             await svc.start_generator()
-            assert svc.answers is not None
             filters = {"kind": args.kind} if args.kind else None
-            a = await svc.answers.answer(args.question, top_k=args.top_k, filters=filters, model=svc.pick_adapter(args.model))
+            a = await svc.conversation.complete(
+                ConversationRequest.ask(args.question, top_k=args.top_k, filters=filters, model=args.model))
         finally:
             await svc.aclose()
         if args.json:

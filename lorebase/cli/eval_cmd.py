@@ -105,10 +105,10 @@ def run_answers(args: argparse.Namespace) -> int:
         try:
             if not args.extractive:
                 await svc.start_generator()
-            bench = AnswerBench(svc, concurrency=args.concurrency)
+            bench = AnswerBench(svc.conversation, concurrency=args.concurrency)
             out: dict[str, object] = {}
             for f, qs in sets.items():
-                records = await bench.run(qs, extractive=args.extractive, model=svc.pick_adapter(None),
+                records = await bench.run(qs, extractive=args.extractive, model=None,
                                           progress=lambda m, f=f: print(f"\r{f.stem}: {m}", end="", file=sys.stderr, flush=True))
                 print(file=sys.stderr)
                 out[f.stem] = {"summary": summarize_rows(records), "records": records}
@@ -158,7 +158,7 @@ def run_eval(args: argparse.Namespace) -> int:
             await svc.start_generator()
             opts = EvalOptions(eval_set=eval_set, judge_url=args.judge_url, judge_model=args.judge_model,
                                judge=not args.no_judge, summaries=summaries, limit=args.limit, adapter=args.adapter)
-            return await EvalRunner(svc).run(opts, progress=say)
+            return await EvalRunner(svc.conversation, svc.indexer).run(opts, progress=say)
         finally:
             await svc.aclose()
 

@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
             # An unknown source is reported before the model starts (a vLLM server takes half a minute).
             target = find_target(svc.store, **target_args(args.source, args.repo))  # type: ignore[arg-type]
             await svc.start_generator()
-            assert svc.summaries is not None
+            adapter = await svc.conversation.resolve_model(args.model)
             with progress_bar(target.title) as progress:
-                s = await svc.summaries.summarize(target, model=svc.pick_adapter(args.model), progress=progress)
+                s = await svc.conversation.engine().summaries.summarize(target, model=adapter, progress=progress)
         finally:
             await svc.aclose()
         if args.json:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from lorebase.api import protocol as p
-from lorebase.api.deps import generator_ready, resolve_model, services
+from lorebase.api.deps import services
 from lorebase.api.errors import responses
 from lorebase.errors import InvalidInput, NotFound
 from lorebase.api.security import is_loopback
@@ -35,13 +35,12 @@ async def search(req: p.SearchRequest, request: Request) -> p.SearchResponse:
 
 @router.post("/v1/summaries", responses=responses(404, 429, 502, 503))
 async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryResponse:
-    svc = services(request)
-    generator_ready(svc)
-    assert svc.summaries is not None
-    adapter = await resolve_model(svc, req.model)
-    target = svc.summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
-                                  number=req.number, repo=req.repo)
-    s = await svc.summaries.summarize(target, model=adapter)
+    conv = services(request).conversation
+    summaries = conv.engine().summaries
+    adapter = await conv.resolve_model(req.model)
+    target = summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
+                              number=req.number, repo=req.repo)
+    s = await summaries.summarize(target, model=adapter)
     return p.SummaryResponse(title=s.title, summary=s.text, sources=s.sources, input_chars=s.input_chars,
                              output_chars=len(s.text), model=req.model or s.model)
 
@@ -49,14 +48,13 @@ async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryRespons
 @router.post("/v1/summaries/jobs", status_code=202, responses=responses(404, 429, 503))
 async def start_summary_job(req: p.SummaryRequest, request: Request) -> dict[str, Any]:
     """The same summary in the background; poll `GET /v1/summaries/jobs/{id}` for its progress and result."""
-    svc = services(request)
-    generator_ready(svc)
-    assert svc.summaries is not None
-    adapter = await resolve_model(svc, req.model)
-    target = svc.summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
-                                  number=req.number, repo=req.repo)
+    conv = services(request).conversation
+    summaries = conv.engine().summaries
+    adapter = await conv.resolve_model(req.model)
+    target = summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
+                              number=req.number, repo=req.repo)
     jobs: SummaryJobs = request.app.state.summary_jobs
-    return job_record(jobs.start(svc.summaries, target, adapter, shown_model=req.model))
+    return job_record(jobs.start(summaries, target, adapter, shown_model=req.model))
 
 
 @router.get("/v1/summaries/jobs/{job_id}", responses=responses(404))
