@@ -12,11 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -29,7 +27,9 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lorebase.store.base import Base
 
 
 def utcnow() -> datetime:
@@ -46,10 +46,6 @@ class SourceKind(str, enum.Enum):
 
 
 SOURCE_KINDS = tuple(k.value for k in SourceKind)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
 
 
 def source_id_for(key: str) -> str:
@@ -305,6 +301,3 @@ apscheduler_jobs = Table(
     Column("job_state", LargeBinary, nullable=False),
 )
 
-
-# The chat UI's tables (Chainlit's data layer) share this metadata, so migrations cover them too.
-from lorebase.store import chainlit_tables as _chainlit_tables  # noqa: E402,F401
