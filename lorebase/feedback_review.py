@@ -44,8 +44,6 @@ RATINGS = {"down": -1, "up": 1}
 METHOD = "feedback"
 # How held-out a split is: a pair citing sources of several splits takes the highest.
 _HELD_OUT = {"train": 0, "validation": 1, "test": 2}
-# The answer service appends this to an answer its check could not verify (lorebase.generation.answer).
-_NOT_VERIFIED = "could not be verified against the sources"
 
 
 @dataclass
@@ -208,7 +206,7 @@ class FeedbackReview:
         return report
 
     def _positive_pair(self, s: Session, fb: Feedback) -> tuple[QAPair | None, str]:
-        if _NOT_VERIFIED in fb.answer:
+        if fb.verified is False:  # the Verdict stored with the rating; None (not sent) is checked below
             return None, "the answer was shown as not verified against its sources"
         dup = s.scalar(select(QAPair.id).where(QAPair.question_hash == question_hash(fb.question),
                                                QAPair.retired_at.is_(None), QAPair.validated.is_(True)).limit(1))
@@ -377,7 +375,8 @@ def _check_pending(fb: Feedback) -> None:
 def feedback_record(f: Feedback) -> dict[str, Any]:
     return {"id": f.id, "created_at": f.created_at.isoformat() if f.created_at else None, "rating": f.rating,
             "channel": f.channel, "question": f.question, "answer": f.answer, "comment": f.comment,
-            "sources": f.sources, "model": f.model, "adapter": f.adapter, "review_status": f.review_status,
+            "sources": f.sources, "model": f.model, "adapter": f.adapter, "verified": f.verified,
+            "verdict": f.verdict, "review_status": f.review_status,
             "correction": f.correction, "reviewed_at": f.reviewed_at.isoformat() if f.reviewed_at else None,
             "review": f.review or {}}
 

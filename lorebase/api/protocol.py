@@ -245,6 +245,7 @@ class FeedbackRequest(_Body):
     sources: list[dict[str, Any]] = Field(default_factory=list)
     model: str | None = None
     completion_id: str | None = None
+    grounding: Verdict | None = Field(None, description="The `grounding` the completion came with, as it was shown.")
 
     @property
     def score(self) -> int:

@@ -195,6 +195,10 @@ class Feedback(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column()
     # Who reviewed it and what came of it: the QA pair made, or why none was (lorebase.feedback_review).
     review: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    # The answer's Verdict as it was shown (lorebase.verdict), and whether it was verified; None when the
+    # client did not send it (feedback from before 0007, or an API client that kept only the text).
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    verified: Mapped[bool | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

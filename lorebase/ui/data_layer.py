@@ -25,6 +25,7 @@ from lorebase.feedback import FeedbackService
 from lorebase.store import Store
 from lorebase.store.models import Feedback
 from lorebase.ui.chainlit_home import async_url, connect_args
+from lorebase.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class LorebaseDataLayer(SQLAlchemyDataLayer):
             comment=comment,
             channel=CHANNEL,
             external_id=feedback.forId,
+            verdict=Verdict.model_validate(record["grounding"]) if record.get("grounding") else None,
         )
 
     async def delete_feedback(self, feedback_id: str) -> bool:

@@ -71,7 +71,7 @@ async def feedback(req: p.FeedbackRequest, request: Request) -> dict[str, Any]:
     adapter = None if model == base else model
     fid = svc.feedback.record(rating=req.score, question=req.question, answer=req.answer, sources=req.sources,
                               model=model, adapter=adapter, comment=req.comment, channel="api",
-                              external_id=req.completion_id)
+                              external_id=req.completion_id, verdict=req.grounding)
     return {"object": "feedback", "id": fid, "rating": req.score}
 
 
