@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.generation.conversation import ConversationService
 from lorebase.readiness import Readiness
 from lorebase.settings import Settings

@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
-    from lorebase.feedback_review import FeedbackReview
+    from lorebase.feedback.review import FeedbackReview
     from lorebase.settings import load_settings
     from lorebase.store import Store
 

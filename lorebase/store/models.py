@@ -193,7 +193,7 @@ class Feedback(Base):
     review_status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted | rejected
     correction: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime | None] = mapped_column()
-    # Who reviewed it and what came of it: the QA pair made, or why none was (lorebase.feedback_review).
+    # Who reviewed it and what came of it: the QA pair made, or why none was (lorebase.feedback.review).
     review: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     # The answer's Verdict as it was shown (lorebase.verdict), and whether it was verified; None when the
     # client did not send it (feedback from before 0007, or an API client that kept only the text).

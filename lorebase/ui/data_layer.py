@@ -21,7 +21,7 @@ from chainlit.data.utils import queue_until_user_message
 from chainlit.types import Feedback as ChainlitFeedback
 from sqlalchemy import delete
 
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.store import Store
 from lorebase.store.models import Feedback
 from lorebase.ui.chainlit_home import async_url, connect_args

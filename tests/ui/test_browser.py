@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select
 
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.settings import load_settings
 from lorebase.store import Store
 from lorebase.store.models import Feedback

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from lorebase.errors import InvalidInput
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
 from lorebase.store.chainlit_tables import CHAINLIT_TABLES
