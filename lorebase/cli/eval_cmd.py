@@ -287,11 +287,13 @@ def run_retrieval(args: argparse.Namespace) -> int:
 def run_public_retrieval(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
     from lorebase.eval.public_sets import format_public, run_public
+    from lorebase.services import Services
     from lorebase.settings import load_settings
 
     report = run_public(
         load_settings(), args.public_root, args.datasets, k=args.k, max_commits=args.max_commits,
-        ingest=not args.no_ingest, baselines=not args.no_baselines, progress=sys.stderr.isatty(),
+        ingest=not args.no_ingest, baselines=not args.no_baselines,
+        build=lambda s: Services.build(s, progress=sys.stderr.isatty()),
     )
     if args.json:
         print_json(report)

@@ -13,6 +13,7 @@ from lorebase.errors import InvalidInput
 from lorebase.eval.baselines import WindowRetriever, fixed_windows, plain_tokens
 from lorebase.eval.public_sets import PublicSets, code_questions, format_public, meeting_questions, run_public
 from lorebase.ingest.transcript_formats import Segment
+from lorebase.services import Services
 from lorebase.settings import Settings
 from tests.ingest.gitrepo_helpers import TempRepo
 
@@ -92,7 +93,7 @@ def test_questions_in_the_committed_formats_become_retrieval_questions(tmp_path:
 
 def test_one_run_scores_every_set_beside_the_baselines(tmp_path: Path, settings: Settings) -> None:
     root, datasets = build_root(tmp_path)
-    report = run_public(settings, root, datasets, k=5)
+    report = run_public(settings, root, datasets, k=5, build=Services.build)
     assert report["home"] == str((root / "home").resolve()) and report["ingest"]["failed"] == 0
     meet, code = report["sets"]
     assert meet["set"] == "qmsum-dev" and set(meet["rows"]) == {"bm25", "dense", "hybrid", "naive 60s bm25", "naive 60s minilm"}
@@ -108,7 +109,7 @@ def test_one_run_scores_every_set_beside_the_baselines(tmp_path: Path, settings:
     table = format_public(report)
     assert "| qmsum-dev | naive 60s bm25 | 2 |" in table and "| sweqa calc | hybrid | 1 | 1.000 |" in table
     # A second run ingests nothing new.
-    again = run_public(settings, root, datasets, k=5, baselines=False)
+    again = run_public(settings, root, datasets, k=5, baselines=False, build=Services.build)
     assert again["ingest"]["added"] == 0 and set(again["sets"][0]["rows"]) == {"bm25", "dense", "hybrid"}
 
 

@@ -15,7 +15,7 @@ from lorebase.api import protocol as p
 from lorebase.api.deps import services
 from lorebase.api.errors import responses
 from lorebase.errors import InvalidInput, NotFound
-from lorebase.api.security import is_loopback
+from lorebase.server_binding import is_loopback
 from lorebase.ingest.resolve import confine_to_roots
 from lorebase.ingest.url_hosts import check_url_host, denied_hosts
 from lorebase.generation.summary_jobs import SummaryJobs, job_record
