@@ -7,18 +7,17 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from lorebase.api import protocol as p
 from lorebase.api.deps import services
 from lorebase.api.errors import responses
-from lorebase.errors import InvalidInput, NotFound
-from lorebase.server_binding import is_loopback
+from lorebase.errors import IngestBusy, InvalidInput, NotFound
+from lorebase.generation.summary_jobs import SummaryJobs, job_record
 from lorebase.ingest.resolve import confine_to_roots
 from lorebase.ingest.url_hosts import check_url_host, denied_hosts
-from lorebase.generation.summary_jobs import SummaryJobs, job_record
+from lorebase.server_binding import is_loopback
 from lorebase.services import Services
 from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
@@ -113,8 +112,7 @@ async def start_ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
     specs = [confined_spec(svc, spec) for spec in req.sources]
     lock: threading.Lock = request.app.state.ingest_lock
     if not lock.acquire(blocking=False):
-        return JSONResponse({"error": {"message": "an ingest run is already in progress; try again when it ends",  # type: ignore[return-value]
-                                       "type": "invalid_request_error", "param": None, "code": "ingest_busy"}}, status_code=409)
+        raise IngestBusy("an ingest run is already in progress; try again when it ends")
     run_id = svc.ingest.open_run(specs)
 
     def work() -> None:
