@@ -94,17 +94,13 @@ def run_answers(args: argparse.Namespace) -> int:
     import json
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import running_services
     from lorebase.eval.answers import AnswerBench, load_answer_questions, summarize_rows
-    from lorebase.services import Services
-    from lorebase.settings import load_settings
 
     sets = {f: load_answer_questions(f)[: args.limit] for f in args.files}
 
     async def go() -> dict[str, object]:
-        svc = Services.build(load_settings())
-        try:
-            if not args.extractive:
-                await svc.start_generator()
+        async with running_services(generator=not args.extractive) as svc:
             bench = AnswerBench(svc.conversation, concurrency=args.concurrency)
             out: dict[str, object] = {}
             for f, qs in sets.items():
@@ -113,8 +109,6 @@ def run_answers(args: argparse.Namespace) -> int:
                 print(file=sys.stderr)
                 out[f.stem] = {"summary": summarize_rows(records), "records": records}
             return out
-        finally:
-            await svc.aclose()
 
     result = asyncio.run(go())
     if args.out:
@@ -148,19 +142,16 @@ def run_eval(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     async def go() -> dict[str, Any]:
+        from lorebase.cli.scaffold import running_services
         from lorebase.eval.runner import EvalOptions, EvalRunner
-        from lorebase.services import Services
 
-        svc = await asyncio.to_thread(Services.build, settings, progress=sys.stderr.isatty())
-        try:
+        async with running_services(settings, generator=False, progress=sys.stderr.isatty()) as svc:
             if not args.no_sync:
                 await asyncio.to_thread(svc.indexer.sync)
             await svc.start_generator()
             opts = EvalOptions(eval_set=eval_set, judge_url=args.judge_url, judge_model=args.judge_model,
                                judge=not args.no_judge, summaries=summaries, limit=args.limit, adapter=args.adapter)
             return await EvalRunner(svc.conversation, svc.indexer).run(opts, progress=say)
-        finally:
-            await svc.aclose()
 
     report = asyncio.run(go())
     if args.json:
@@ -205,17 +196,12 @@ def format_run(report: dict[str, Any]) -> str:
 def run_compare(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
     from lorebase.eval.compare import compare, format_comparison
+    from lorebase.cli.scaffold import opened_store
     from lorebase.eval.runs import load_report
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (settings, store):
         a = load_report(settings, store, args.run_a)
         b = load_report(settings, store, args.run_b)
-    finally:
-        store.close()
     result = compare(a, b, threshold=args.threshold)
     if args.json:
         print_json(result)
@@ -226,16 +212,11 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.eval.runs import list_runs
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (_, store):
         runs = list_runs(store, limit=args.limit)
-    finally:
-        store.close()
     if args.json:
         print_json(runs)
         return 0
@@ -263,20 +244,14 @@ def run_retrieval(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
     from lorebase.eval.retrieval import evaluate, format_table
     from lorebase.index.search import SearchService
+    from lorebase.cli.scaffold import opened_store
     from lorebase.index.sync import IndexSyncer
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    settings.ensure_home()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (settings, store):
         service = SearchService(settings, store)
         if not args.no_sync:
             IndexSyncer(settings, store, service.embedder, service.dense, progress=sys.stderr.isatty()).sync()
         report = evaluate(service, store, args.file, k=args.k)
-    finally:
-        store.close()
     if args.json:
         print_json(report)
     else:
