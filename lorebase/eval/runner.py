@@ -1,8 +1,8 @@
 """`lorebase eval`: the eval set through the live answer pipeline, scored, recorded and reported.
 
 Each question is retrieved for (hit@k and MRR, with lorebase.eval.retrieval's scoring) and answered
-by the ConversationService the API and the UI use (it is handed in: the runner builds no services). The answers are then scored by
-RAGAS (the judge's four metrics and the metrics without an LLM), lecture summaries by ROUGE against
+by the ConversationService the API and the UI use (handed in: eval builds no services). The answers
+are then scored by RAGAS (the judge's four metrics and the metrics without an LLM), lecture summaries by ROUGE against
 the reference summaries, and speed from the answers' timings. The run is an EvalRun row plus a
 JSON and an HTML report in ``settings.reports_dir``.
 """
@@ -271,7 +271,8 @@ class EvalRunner:
                                     "summary": "", "summary_rouge1": None, "summary_rougeL": None, "latency_s": None, "error": None}
             try:
                 t0 = time.perf_counter()
-                s = await self.conv.complete(ConversationRequest.ask(f"Summarise {lecture}", mode="summary", lecture=self._lecture(lecture), model=model))
+                s = await self.conv.complete(ConversationRequest.ask(f"Summarise {lecture}", mode="summary",
+                                                                     lecture=self._lecture(lecture), model=model))
                 item["latency_s"] = round(time.perf_counter() - t0, 4)
                 item.update(summary=s.text, input_chars=s.input_chars, output_chars=len(s.text))
                 item["summary_rouge1"] = round(float((await rouge1.ascore(reference=reference, response=s.text)).value), 4)
