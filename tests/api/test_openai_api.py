@@ -80,6 +80,7 @@ def test_validation_errors_are_400_in_openai_shape(api: Running) -> None:
         {"model": "x", "messages": [{"role": "user", "content": "   "}]},
         {"model": "x", "messages": [{"role": "user", "content": "hi"}], "temperature": 9},
         {"messages": [{"role": "user", "content": "hi"}]},
+        {"model": "x", "mode": "poem", "messages": [{"role": "user", "content": "hi"}]},  # not a conversation mode
     ):
         r = httpx.post(api.url + "/v1/chat/completions", json=body, timeout=30)
         assert r.status_code == 400, body
