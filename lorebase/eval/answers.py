@@ -173,7 +173,7 @@ class AnswerBench:
         pairs = [(r, q) for r, q in zip(records, questions, strict=True) if q.answer]
         if not pairs:
             return
-        emb = self.svc.search.embedder
+        emb = self.conv.search.embedder
         embed = emb.embed  # type: ignore[attr-defined]
         a = embed([CITATION.sub("", r["answer"]) or "-" for r, _ in pairs])
         b = embed([q.answer for _, q in pairs])

@@ -182,7 +182,7 @@ class SummaryMode(Mode):
                 yield ConversationEvent("draft", text=ev.text)
             elif ev.summary is not None:
                 s = ev.summary
-                verdict = s.verdict or Verdict(mode="summary", supported=False, abstained=False, reason="not checked")
+                verdict = s.verdict or Verdict(mode="summary", supported=False, abstained=False, reason="not checked", removed=0)
                 yield ConversationEvent("delta", text=s.text)
                 yield ConversationEvent("final", result=ConversationResult(
                     s.text, s.sources, verdict, Usage(0, 0), "stop", conv.served_name(engine, adapter), adapter,
@@ -214,7 +214,7 @@ class ChatMode(Mode):
                 yield ConversationEvent("delta", text=d.text)
             finish = d.finish_reason or finish
             usage = d.usage or usage
-        verdict = Verdict(mode="chat", supported=False, abstained=False, reason="plain chat is not checked")
+        verdict = Verdict(mode="chat", supported=False, abstained=False, reason="plain chat is not checked", removed=0)
         yield ConversationEvent("final", result=ConversationResult("".join(parts), [], verdict, usage, finish,
                                                                    conv.served_name(engine, adapter), adapter))
 

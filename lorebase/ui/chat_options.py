@@ -49,7 +49,8 @@ class ChatOptions:
         """The options from Chainlit's chat settings values; missing or "any" values mean no filter
         (and, for the model, the served default: the promoted adapter, else the base model)."""
         chosen = chosen or {}
-        chosen_mode = _OLD_MODES.get(str(chosen.get("mode")), chosen.get("mode"))
+        chosen_mode = str(chosen.get("mode"))
+        chosen_mode = _OLD_MODES.get(chosen_mode, chosen_mode)
         mode = chosen_mode if chosen_mode in MODES.values() else next(iter(MODES.values()))
         filters = {key: str(v) for key in ("kind", "repo", "lecture")
                    if (v := chosen.get(key)) not in (None, "", ANY)}
