@@ -25,7 +25,8 @@ SYSTEM_PACKAGES := espeak-ng ffmpeg chromium postgresql
 
 help:
 	@echo "make demo   install, prepare the models and run lorebase end to end on the demo corpus"
-	@echo "make test   install and run the whole test suite"
+	@echo "make test   install, run the static checks (make lint) and the whole test suite"
+	@echo "make lint   ruff and mypy only"
 
 install: install-app install-vllm
 
@@ -79,8 +80,14 @@ demo: install models
 	$(DEMO_ENV) $(VENV)/bin/lorebase ingest . datasets/transcripts/intro-rag datasets/github/lorebase-issues.json
 	$(DEMO_ENV) $(VENV)/bin/lorebase serve --host 127.0.0.1 --port 8000
 
+# The static checks: ruff (errors, likely bugs, modern syntax, import order; see pyproject.toml) on the
+# whole repository, and mypy on the package.
+lint: install-app
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 # LOREBASE_TEST_POSTGRES=require: the PostgreSQL tests fail, rather than skip, without a server.
-test: install system-deps
+test: install system-deps lint
 	LOREBASE_TEST_POSTGRES=require $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install-app

@@ -39,12 +39,19 @@ def _split_unanswerable(tmp: Path, repos: set[str] | None) -> tuple[Path, Path]:
     return code, meet
 
 
-def _filter_code(tmp: Path, repos: set[str] | None) -> Path:
-    if repos is None:
+def _filter_code(tmp: Path, repos: set[str] | None, per_repo: int | None = None) -> Path:
+    """The SWE-QA dev questions of ``repos`` (all when None), the first ``per_repo`` of each."""
+    if repos is None and per_repo is None:
         return DATA / "sweqa-dev.jsonl"
+    kept: dict[str, int] = {}
+    lines = []
+    for line in (DATA / "sweqa-dev.jsonl").read_text().splitlines():
+        repo = json.loads(line)["repo"]
+        if (repos is None or repo in repos) and (per_repo is None or kept.get(repo, 0) < per_repo):
+            kept[repo] = kept.get(repo, 0) + 1
+            lines.append(line + "\n")
     out = tmp / "sweqa-dev.jsonl"
-    out.write_text("".join(line + "\n" for line in (DATA / "sweqa-dev.jsonl").read_text().splitlines()
-                           if json.loads(line)["repo"] in repos))
+    out.write_text("".join(lines))
     return out
 
 
@@ -69,13 +76,14 @@ def main() -> None:
     ap.add_argument("--meetings-home", type=Path, required=True)
     ap.add_argument("--rows", default="extractive,tiny,small")
     ap.add_argument("--repos", default=None, help="only these SWE-QA repos, comma-separated (e.g. pallets/flask)")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="at most this many questions of each file")
+    ap.add_argument("--per-repo", type=int, default=None, help="the first N SWE-QA questions of each repository")
     ap.add_argument("--out", type=Path, default=Path("bench-answers.json"))
     args = ap.parse_args()
     repos = set(args.repos.split(",")) if args.repos else None
     tmp = Path(tempfile.mkdtemp())
     un_code, un_meet = _split_unanswerable(tmp, repos)
-    sets = [(args.code_home, [_filter_code(tmp, repos), un_code]), (args.meetings_home, [DATA / "qmsum-dev.jsonl", un_meet])]
+    sets = [(args.code_home, [_filter_code(tmp, repos, args.per_repo), un_code]), (args.meetings_home, [DATA / "qmsum-dev.jsonl", un_meet])]
     results: dict[str, dict] = {}
     for row in args.rows.split(","):
         for home, files in sets:

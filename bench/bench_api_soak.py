@@ -34,9 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI
-
 from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+from openai import AsyncOpenAI
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "datasets" / "transcripts" / "intro-rag"

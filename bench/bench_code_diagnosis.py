@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 sc.append(np.asarray(m.get_scores(qt), dtype=np.float32) if qt else np.zeros(len(texts), np.float32))
             bm_scores[tname] = np.stack(sc)
 
-        def score_rows(fused: np.ndarray, per_file: bool) -> dict:
+        def score_rows(fused: np.ndarray, per_file: bool, qs: list = qs, paths_a: np.ndarray = paths_a) -> dict:
             h1 = h5 = 0
             for qi, q in enumerate(qs):
                 order = np.argsort(-fused[qi], kind="stable")
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 out_[qi, c] = w * minmax(d[qi, c]) + (1 - w) * minmax(b[qi, c])
             return out_
 
-        def file_max(s: np.ndarray, bonus: float = 0.0) -> np.ndarray:
+        def file_max(s: np.ndarray, bonus: float = 0.0, paths_a: np.ndarray = paths_a) -> np.ndarray:
             """Each chunk's score raised by ``bonus`` times the mean of its file's other top-3 chunk scores."""
             if bonus == 0:
                 return s

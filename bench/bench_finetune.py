@@ -12,8 +12,6 @@ and the training time.
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import asyncio
 import os
@@ -26,6 +24,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

@@ -221,7 +221,7 @@ def report(args: argparse.Namespace, results: list[Result], texts: dict[str, dic
             # Round by round: each pair ran back to back, so a load spike on a shared machine hits one round,
             # while the totals above weigh the engine with the longer runs (transformers) by more of it.
             ref = runs.get((best[r.concurrency].engine, r.concurrency), [])
-            pairs = zip(runs.get((r.engine, r.concurrency), []), ref)
+            pairs = zip(runs.get((r.engine, r.concurrency), []), ref, strict=False)
             per_round = [f"{v.tokens_per_s / t.tokens_per_s:.1f}x ({v.tokens_per_s:.1f} vs {t.tokens_per_s:.1f} tok/s)" for v, t in pairs]
             if len(per_round) > 1:
                 lines.append(f"  - round by round: {', '.join(per_round)}.")

@@ -9,8 +9,6 @@ under 10 s.
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import os
 import platform
@@ -20,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 from sqlalchemy import func, select
 
 

@@ -12,8 +12,6 @@ Needs a data home with the demo corpus ingested (LOREBASE_HOME) and the generato
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import asyncio
 import os
@@ -23,6 +21,8 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

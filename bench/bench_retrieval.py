@@ -27,8 +27,6 @@ chunks (median LID about 40 against 11): a pessimistic stand-in, far from trivia
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import gc
 import os
@@ -42,9 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 from lorebase.index.embeddings import LorebaseEmbedding
-from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index, pq_subquantizers
+from lorebase.index.faiss_store import ChunkFaissStore
+from lorebase.index.faiss_types import new_faiss_index, pq_subquantizers
 from lorebase.index.search import SearchService
 from lorebase.index.sync import IndexSyncer
 from lorebase.settings import load_settings
@@ -202,11 +202,17 @@ def bench_end_to_end(n_chunks: int, n_queries: int, log: Any, home: Path | None 
 
             pool = [json.loads(line)["question"] for f in question_files or [] for line in f.read_text().splitlines() if line.strip()]
             queries = rng.sample(pool, min(n_queries, len(pool)))
+        # The same retrievers with plain convex fusion: what the file-level and kind priors cost.
+        no_priors = settings.retrieval.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0,
+                                                          "symbol_weight": 0.0, "kind_bias": {}})
+        plain = SearchService(settings.model_copy(update={"retrieval": no_priors}), store, embedder=embedder,
+                              dense=syncer.dense, bm25=service.bm25)
         for q in queries[:10]:  # warm-up
             service.retrieve(q, k=10)
         # Modes take turns query by query, so a burst of load on the machine hits them alike.
         steps: dict[str, Any] = {
             "hybrid": lambda q: service.retrieve(q, k=10, mode="hybrid"),
+            "hybrid without file/kind priors": lambda q: plain.retrieve(q, k=10, mode="hybrid"),
             "dense": lambda q: service.retrieve(q, k=10, mode="dense"),
             "bm25": lambda q: service.retrieve(q, k=10, mode="bm25"),
             "query embedding only": embedder.embed_query,

@@ -52,10 +52,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI
-
 from bench_api_soak import EXTRA_QUESTIONS, PHRASINGS, free_port, pct, server_statuses, stop_server  # bench/ on sys.path
 from machine import cpu_name
+from openai import AsyncOpenAI
 
 REPO = Path(__file__).resolve().parent.parent
 LECTURES = REPO / "datasets" / "transcripts" / "intro-rag"
@@ -398,7 +397,12 @@ def main(args: argparse.Namespace) -> str:
             load_before = os.getloadavg()
             cells, soak, rss = asyncio.run(drive(args, url, args.model.name, corpora, proc.pid))
             vllm_url = f"http://127.0.0.1:{vllm_port}"
-            sums = asyncio.run(summaries(env, vllm_url, args.model, args.summary_minutes))
+            sums, sums_error = [], None
+            try:
+                sums = asyncio.run(summaries(env, vllm_url, args.model, args.summary_minutes))
+            except Exception as e:  # keep the load and soak figures; say what broke and what vLLM logged
+                sums_error = f"{type(e).__name__}: {e}" + vllm_log_tail(home)
+                print(f"  summary failed: {sums_error}", file=sys.stderr)
             statuses = server_statuses(url)
             load_after = os.getloadavg()
         except BaseException:
@@ -408,12 +412,22 @@ def main(args: argparse.Namespace) -> str:
             stop_server(proc)
     bw = memory_bandwidth_gb_s()
     weights, kv_per_token = model_bytes(args.model, args.dtype)
-    return report(args, cells, soak, rss, sums, statuses, bw, weights, kv_per_token, load_before, load_after, ingest_s, startup_s)
+    return report(args, cells, soak, rss, sums, statuses, bw, weights, kv_per_token, load_before, load_after, ingest_s, startup_s,
+                  sums_error)
+
+
+def vllm_log_tail(home: Path, lines: int = 8) -> str:
+    """The last error lines of the engines' logs (an engine killed for memory says so only there or in the kernel log)."""
+    found = []
+    for f in sorted((home / "logs").glob("vllm*.log")):
+        bad = [x for x in f.read_text(errors="replace").splitlines() if "Error" in x or "error" in x or "Killed" in x]
+        found += [f"{f.name}: {x.strip()[:300]}" for x in bad[-lines:]]
+    return ("; vLLM logged: " + " | ".join(found)) if found else ""
 
 
 def report(args: argparse.Namespace, cells: list[Cell], soak: Cell, rss: list[float], sums: list[tuple[str, float, int, int]],
            statuses: dict[str, float], bw: float, weights: float, kv_per_token: float, load_before: tuple[float, ...],
-           load_after: tuple[float, ...], ingest_s: float, startup_s: float) -> str:
+           load_after: tuple[float, ...], ingest_s: float, startup_s: float, sums_error: str | None = None) -> str:
     loads = "/".join(f"{x:.1f}" for x in load_before) + " before, " + "/".join(f"{x:.1f}" for x in load_after) + " after"
     lines = [
         f"## Serving: /v1/chat/completions on vLLM {args.dtype} ({args.model.name})", "",
@@ -446,6 +460,8 @@ def report(args: argparse.Namespace, cells: list[Cell], soak: Cell, rss: list[fl
     lines += [f"| {label} | {wall:.1f} | {calls} | {chars} |" for label, wall, calls, chars in sums]
     if len(sums) == 2:
         lines.append(f"\nBatching: {sums[0][1] / sums[1][1]:.2f}x faster.")
+    if sums_error:
+        lines.append(f"\nThe summary run failed: {sums_error}")
     prompts = [float(o.prompt_tokens) for c in cells for o in c.ok()]
     ctx = pct(prompts, .5) + args.max_tokens / 2
     one = bw * 1e9 / (weights + kv_per_token * ctx)

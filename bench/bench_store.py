@@ -282,7 +282,7 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"| cold rebuild of the same store, {sq['rebuild_vectors']:,} vectors (s) | {sq['rebuild_s']:.2f} | {pg['rebuild_s']:.2f} | "
         f"{ratio(pg['rebuild_s'], sq['rebuild_s'])} |",
         "",
-        f"Loads (1/5/15 min) at each step: " + "; ".join(
+        "Loads (1/5/15 min) at each step: " + "; ".join(
             f"{r['db']}: ingest {r['load_ingest']}, search {r['load_search']}, changes {r['load_changes']}, catch-up {r['load_catchup']}"
             for r in results),
         "",

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from lorebase.generation.grounding import support
-from lorebase.generation.support import squash, check_claim
+from lorebase.generation.support import check_claim, squash
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,6 @@ each run is left out of the timing (allocator and thread-pool warm-up).
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import os
 import statistics
@@ -23,6 +21,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -62,7 +62,7 @@ class StepClock(TrainerCallback):
         self.marks.append(time.perf_counter())
 
     def step_seconds(self) -> list[float]:
-        gaps = [b - a for a, b in zip(self.marks, self.marks[1:])]
+        gaps = [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
         return gaps[1:] if len(gaps) > 1 else gaps  # drop the warm-up step
 
 

@@ -26,8 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lorebase.ingest.transcript_chunks import chunk_segments  # noqa: E402
-from lorebase.ingest.transcript_formats import Segment, parse_transcript  # noqa: E402
+from lorebase.ingest.transcripts.chunks import chunk_segments  # noqa: E402
+from lorebase.ingest.transcripts.formats import parse_transcript  # noqa: E402
+from lorebase.ingest.transcripts.segments import Segment  # noqa: E402
 
 
 @dataclass

@@ -13,8 +13,6 @@ not tried. Prints a Markdown table with the load average and date.
 
 from __future__ import annotations
 
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
-
 import argparse
 import os
 import random
@@ -25,6 +23,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [100_000, 300_000, 1_000_000, 5_000_000, 20_000_000, 50_000_000]
@@ -59,12 +59,16 @@ print(time.perf_counter() - t, len(chunks))
 
 
 def module_dir(ref: str | None) -> Path:
-    """transcript_formats.py and transcript_chunks.py of `ref` (None: this tree) as top-level modules."""
+    """`transcript_formats` and `transcript_chunks` as top-level modules: for this tree, two lines that import
+    from lorebase.ingest.transcripts; for `ref`, the two files as they were there (before ingest/ had folders)."""
     out = Path(tempfile.mkdtemp(prefix="bench-transcript-mods-"))
+    if ref is None:
+        (out / "transcript_formats.py").write_text("from lorebase.ingest.transcripts.formats import parse_transcript\n")
+        (out / "transcript_chunks.py").write_text("from lorebase.ingest.transcripts.chunks import chunk_segments\n")
+        return out
     for name in ("transcript_formats", "transcript_chunks"):
         path = f"lorebase/ingest/{name}.py"
-        src = (REPO / path).read_text() if ref is None else subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{ref}:{path}"], capture_output=True, text=True, check=True).stdout
+        src = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:{path}"], capture_output=True, text=True, check=True).stdout
         (out / f"{name}.py").write_text(src.replace("from lorebase.ingest.transcript_formats import", "from transcript_formats import"))
     return out
 
@@ -82,7 +86,7 @@ def time_child(mods: Path, file: Path, timeout: float) -> tuple[float | None, in
 
 def time_reader(file: Path, home: Path) -> float:
     from lorebase.ingest.records import ReadContext, Upsert
-    from lorebase.ingest.transcripts import TranscriptReader
+    from lorebase.ingest.transcripts.reader import TranscriptReader
     from lorebase.settings import load_settings
 
     settings = load_settings(home=home, ingest={"max_transcript_bytes": file.stat().st_size + 1})

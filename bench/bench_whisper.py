@@ -5,7 +5,7 @@ Run (about a minute on 2 cores):
     .venv/bin/python bench/bench_whisper.py --out bench/results/whisper.md
 
 espeak-ng (Debian package espeak-ng) speaks a fixed lecture-like text of about 50 s into a WAV.
-Each precision transcribes it with ``lorebase.ingest.recordings.Transcriber`` in a fresh data home
+Each precision transcribes it with ``lorebase.ingest.transcripts.recordings.Transcriber`` in a fresh data home
 (streamed decoding, VAD, beam 5, word timestamps: what `lorebase ingest` runs), once to warm up
 and then ``--repeat`` times, each precision in its own process. Reported: the real-time factor
 (seconds of audio per second of wall time, higher is faster; median of the repeats), word error
@@ -15,8 +15,6 @@ CTranslate2 Whisper folder.
 """
 
 from __future__ import annotations
-
-from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
 
 import argparse
 import json
@@ -32,8 +30,10 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
+from machine import cpu_name  # bench/machine.py (scripts run from bench/ on sys.path)
+
 from lorebase.eval.wer import word_error_rate
-from lorebase.ingest.recordings import Transcriber, load_whisper
+from lorebase.ingest.transcripts.recordings import Transcriber, load_whisper
 from lorebase.offline_models import assemble_whisper
 from lorebase.settings import load_settings
 

@@ -19,8 +19,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from lorebase import generator_profiles

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from lorebase.citations import Citation, format_timestamp
 from lorebase.errors import InvalidInput, NotFound
-from lorebase.ingest.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES
+from lorebase.ingest.transcripts.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES
 from lorebase.store import Store
 from lorebase.store.models import Chunk, Source
 
@@ -186,6 +186,10 @@ class SourceViewer:
                 q = q.where(Chunk.start_line == c.start_line, Chunk.end_line == c.end_line)
             elif c.start_time is not None:
                 q = q.where(Chunk.start_time == c.start_time)
+                if c.end_time is not None:  # a joined window starts where its first chunk does: the end tells them apart
+                    exact = s.scalar(q.where(Chunk.end_time == c.end_time).order_by(Chunk.ordinal).limit(1))
+                    if exact is not None:
+                        return exact[:MAX_EXCERPT_CHARS]
             else:
                 text = s.scalar(select(Source.text).where(Source.id == c.source_id))
                 return (text or c.snippet)[:MAX_EXCERPT_CHARS]
@@ -274,7 +278,9 @@ class SourceViewer:
         from sqlalchemy.orm import Session
 
         assert isinstance(s, Session)
-        chunks = list(s.scalars(select(Chunk).where(Chunk.source_id == src.id).order_by(Chunk.ordinal)))
+        # Each passage once: joined windows (wider scales over the same words) are left out.
+        chunks = [c for c in s.scalars(select(Chunk).where(Chunk.source_id == src.id).order_by(Chunk.ordinal))
+                  if c.joins is None]
         if times is not None:
             t0, t1 = times
             # a chunk is cited when it overlaps the span; a point in time cites the chunk around it

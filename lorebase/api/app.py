@@ -15,15 +15,14 @@ from lorebase.api import errors
 from lorebase.api.json_text import reject_lone_surrogates
 from lorebase.api.limits import BodyLimit
 from lorebase.api.metrics import Metrics, MetricsMiddleware
-from lorebase.api.routes import chat, health, models, native
-from lorebase.api.routes import evals
+from lorebase.api.routes import chat, evals, health, models, native
 from lorebase.api.routes import feedback as feedback_routes
 from lorebase.api.routes import jobs as jobs_routes
 from lorebase.api.routes import sources as source_routes
 from lorebase.api.security import KeyCheck, check_binding
 from lorebase.generation.backend import Generator
-from lorebase.index.follow import IndexFollower
 from lorebase.generation.summary_jobs import SummaryJobs
+from lorebase.index.follow import IndexFollower
 from lorebase.scheduler.service import start_in_server, stop_in_server
 from lorebase.services import Services
 from lorebase.settings import Settings

@@ -59,9 +59,9 @@ def _gate(args: argparse.Namespace, settings: object) -> int:
     import asyncio
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import built_services
     from lorebase.cli.train_cmd import _print_gate
     from lorebase.finetune.gate_run import record, run_gate
-    from lorebase.cli.scaffold import built_services
     from lorebase.finetune.retrieval import retriever
     from lorebase.settings import Settings
 

@@ -195,8 +195,8 @@ def format_run(report: dict[str, Any]) -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
-    from lorebase.eval.compare import compare, format_comparison
     from lorebase.cli.scaffold import opened_store
+    from lorebase.eval.compare import compare, format_comparison
     from lorebase.eval.runs import load_report
 
     with opened_store() as (settings, store):
@@ -242,9 +242,9 @@ def run_retrieval(args: argparse.Namespace) -> int:
     if args.file is None:
         return run_public_retrieval(args)
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.eval.retrieval import evaluate, format_table
     from lorebase.index.search import SearchService
-    from lorebase.cli.scaffold import opened_store
     from lorebase.index.sync import IndexSyncer
 
     with opened_store() as (settings, store):

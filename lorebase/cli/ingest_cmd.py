@@ -19,7 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
-
     import sys
 
     from lorebase.cli.main import print_json

@@ -66,8 +66,8 @@ def _generate(args: argparse.Namespace, settings: object) -> int:
     import sys
 
     from lorebase.cli.main import print_json
-    from lorebase.finetune.qa_generation import QAGenerator
     from lorebase.cli.scaffold import running_services
+    from lorebase.finetune.qa_generation import QAGenerator
     from lorebase.finetune.retrieval import retriever
     from lorebase.settings import Settings
 

@@ -93,6 +93,17 @@ def cited_in(text: str, sources: Sequence[Citation]) -> list[Citation]:
     return [c for c in sources if c.id in labels]
 
 
+def scope(q: AnswerQuestion) -> dict[str, Any] | None:
+    """Search filters for a question: its repository or its meeting, as a user of a corpus that
+    holds several would choose them (QMSum's queries are about one meeting; SWE-QA's about one
+    repository, often without naming it)."""
+    if q.meeting:
+        return {"lecture": f"meetings/{q.meeting}"}
+    if q.repo:
+        return {"repo": q.repo}
+    return None
+
+
 def rouge_l(reference: str, answer: str) -> float:
     from rouge_score import rouge_scorer
 
@@ -131,7 +142,7 @@ class AnswerBench:
         t0 = time.perf_counter()
         ttft: float | None = None
         final = None
-        async for ev in self.conv.stream(ConversationRequest.ask(q.question, model=model)):
+        async for ev in self.conv.stream(ConversationRequest.ask(q.question, model=model, filters=scope(q))):
             if ev.type == "delta" and ev.text and ttft is None:
                 ttft = time.perf_counter() - t0
             if ev.result is not None:
@@ -147,7 +158,7 @@ class AnswerBench:
         from lorebase.generation.answer import AnswerService
 
         t0 = time.perf_counter()
-        hits = await asyncio.to_thread(self.conv.search.retrieve, q.question, None, None)
+        hits = await asyncio.to_thread(self.conv.search.retrieve, q.question, None, scope(q))
         if not hits:
             return self._record(q, "", "abstained", False, True, [], 0, None, time.perf_counter() - t0)
         top = [cite(hits[0].source, hits[0].chunk, "S1", score=hits[0].score)]
@@ -174,7 +185,7 @@ class AnswerBench:
         if not pairs:
             return
         emb = self.conv.search.embedder
-        embed = emb.embed  # type: ignore[attr-defined]
+        embed = emb.embed
         a = embed([CITATION.sub("", r["answer"]) or "-" for r, _ in pairs])
         b = embed([q.answer for _, q in pairs])
         for (r, _), x, y in zip(pairs, a, b, strict=True):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lorebase.ingest.transcript_formats import Segment
+from lorebase.ingest.transcripts.segments import Segment
 
 _WORD = re.compile(r"\w+")
 

@@ -14,6 +14,7 @@ repository, as distractors), then scores
   bm25, dense and hybrid retrieval and with the naive baselines of ``baselines`` (60-second
   windows, plain BM25 and MiniLM); a result is a hit when its time range overlaps a gold span,
   and ``span_s`` is the median length of the top-5 results, since longer windows hit more easily;
+  all meetings together, then each of QMSum's collections (AMI, ICSI, committee) apart;
 - each code question within its repository, ranking files (each at the rank of its best chunk);
   a result is a hit when it is a gold file (file hit@n).
 """
@@ -104,12 +105,21 @@ def code_questions(rows: list[dict[str, Any]]) -> list[Question]:
     ]
 
 
+def meeting_set(meeting: str) -> str:
+    """Which of QMSum's three collections a meeting comes from, by its name."""
+    if meeting[:2] in ("ES", "IS", "TS", "EN"):
+        return "AMI"  # product-design meetings of the AMI corpus
+    if "_" in meeting:
+        return "committee"  # Welsh Parliament and Parliament of Canada committees
+    return "ICSI"  # research-group meetings of the ICSI corpus (Bed, Bmr, Bro, ...)
+
+
 # --- baselines ------------------------------------------------------------------------------------
 
 
 def baseline_windows(meetings: Path, prefix: str = MEETINGS_FOLDER, size: float = BASELINE_WINDOW_S) -> list[Window]:
     from lorebase.eval.baselines import fixed_windows
-    from lorebase.ingest.transcript_formats import decode_text, parse_transcript
+    from lorebase.ingest.transcripts.formats import decode_text, parse_transcript
 
     windows: list[Window] = []
     for path in sorted(meetings.glob("*.srt")):
@@ -192,14 +202,19 @@ def run_public(
                                 "unchanged": run.unchanged, "failed": run.failed, "errors": run.errors}
         svc.indexer.sync()
         meetings = meeting_questions(sets.meeting_rows)
-        r = evaluate_questions(svc.search, svc.store, meetings, k=k)
-        rows = {m: r["modes"][m]["overall"] for m in MODES}
-        if baselines:
-            windows = baseline_windows(sets.meetings)
-            rows["naive 60s bm25"] = score_baseline(WindowRetriever(windows, "bm25"), meetings, k)
-            rows["naive 60s minilm"] = score_baseline(WindowRetriever(windows, "dense", minilm(s)), meetings, k)
-        report["sets"].append({"set": "qmsum-dev", "kind": "transcript", "rows": rows, "unmatched_gold": r["unmatched_gold"],
-                               "problems": r["problems"]})
+        windows = baseline_windows(sets.meetings) if baselines else []
+        naive = ({"naive 60s bm25": WindowRetriever(windows, "bm25"),
+                  "naive 60s minilm": WindowRetriever(windows, "dense", minilm(s))} if baselines else {})
+        groups: dict[str, list[Question]] = {"qmsum-dev": meetings}
+        for q, row in zip(meetings, sets.meeting_rows, strict=True):
+            groups.setdefault(f"qmsum-dev {meeting_set(row['meeting'])}", []).append(q)
+        for name, qs in groups.items():
+            r = evaluate_questions(svc.search, svc.store, qs, k=k)
+            rows = {m: r["modes"][m]["overall"] for m in MODES}
+            for label, retriever in naive.items():
+                rows[label] = score_baseline(retriever, qs, k)
+            report["sets"].append({"set": name, "kind": "transcript", "rows": rows, "unmatched_gold": r["unmatched_gold"],
+                                   "problems": r["problems"]})
         by_repo: dict[str, list[dict[str, Any]]] = {}
         for row in sets.code_rows:
             by_repo.setdefault(row["repo"], []).append(row)

@@ -37,9 +37,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from statistics import median
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 import yaml

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from datasets import Dataset
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-from datasets import Dataset
 from lorebase.finetune.heap import retained_heap
 from lorebase.settings import FinetuneSettings
 

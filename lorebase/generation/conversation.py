@@ -31,11 +31,11 @@ from lorebase.readiness import Readiness
 from lorebase.verdict import Verdict
 
 if TYPE_CHECKING:
-    from lorebase.settings import Settings
-    from lorebase.store import Store
     from lorebase.generation.answer import AnswerService
     from lorebase.generation.summarize import SummaryService
     from lorebase.index.search import SearchService
+    from lorebase.settings import Settings
+    from lorebase.store import Store
 
 EMPTY_OUTPUT = "*(The model returned no text.)*"  # what a face shows for an empty answer, which can still be rated
 Message = dict[str, str]  # {"role": ..., "content": ...}

@@ -26,8 +26,8 @@ from sqlalchemy import select
 from lorebase.citations import Citation, cite, format_timestamp
 from lorebase.errors import InvalidInput, NotFound, Overloaded
 from lorebase.generation.backend import GenerationRequest, Generator
-from lorebase.generation.support import check_claim
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
+from lorebase.generation.support import check_claim
 from lorebase.settings import Settings
 from lorebase.store import Store
 from lorebase.store.models import Chunk, Source

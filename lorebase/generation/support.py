@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lorebase.generation.grounding import STOP_WORDS, CITATION, content_words, split_sentences, support
+from lorebase.generation.grounding import CITATION, STOP_WORDS, content_words, split_sentences, support
 
 _NEGATIONS = frozenset(
     "not no never none nothing nobody neither nor cannot without fails unable unless instead".split()

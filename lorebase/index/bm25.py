@@ -8,6 +8,12 @@ Beside the chunk index sits a file-level one: each code or doc source (a whole f
 all its chunks) is one document. A question about how something works names words spread over
 a file (the class, the helper it calls, the setting it reads); the file-level score lets the
 hybrid search prefer chunks of the file that holds most of them.
+
+And a symbol-level one: each code chunk the Python chunker cut at a definition is also a short
+document of its names only (the path, the qualified symbol such as ``FlaskGroup.get_command``,
+the class it sits in, its signature), and each doc chunk of its path and heading path. A question
+that describes a definition ("the CLI group class's command retrieval method") meets its name
+there without the body's words diluting it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,6 +64,9 @@ class Bm25Index:
         self._files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
         self._members: list[np.ndarray] = []  # per file document: its chunk ids
+        # (symbol-level model or None, its vocabulary, each chunk's symbol document or -1, the chunk ids it follows)
+        self._symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (
+            None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     @property
     def size(self) -> int:
@@ -80,7 +89,7 @@ class Bm25Index:
         t0 = time.monotonic()
         with self.store.session() as s:
             rows = s.execute(
-                select(Chunk.id, Chunk.text, Source.title, Chunk.source_id, Source.kind)
+                select(Chunk.id, Chunk.text, Source.title, Chunk.source_id, Source.kind, Chunk.meta, Source.path)
                 .join(Source, Chunk.source_id == Source.id)
                 .order_by(Chunk.id)
             ).all()
@@ -88,11 +97,13 @@ class Bm25Index:
         bm25 = None
         files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), ids[:0])
+        symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (None, {}, np.zeros(0, dtype=np.int64), ids[:0])
         if rows:
-            tokens = [tokenize(indexed_text(r[2], r[1]), self.stemmer) for r in rows]
+            tokens = [tokenize(self._chunk_text(r), self.stemmer) for r in rows]
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
             files = (*self._file_index(rows, tokens), ids)
+            symbols = (*self._symbol_index(rows, self.stemmer), ids)
         chunk_doc = files[2]
         members: list[list[int]] = [[] for _ in range(int(chunk_doc.max()) + 1 if chunk_doc.size else 0)]
         for cid, d in zip(ids.tolist(), chunk_doc.tolist(), strict=True):
@@ -100,12 +111,18 @@ class Bm25Index:
                 members[d].append(cid)
         self._state = (ids, bm25, dict(bm25.vocab_dict) if bm25 is not None else {})
         self._files = files
+        self._symbols = symbols
         self._members = [np.asarray(m, dtype=np.int64) for m in members]
         self._signature = sig
         log.debug("bm25 index built over %d chunks in %.2f s", len(rows), time.monotonic() - t0)
 
     @staticmethod
-    def _file_index(rows: list[Any], tokens: list[list[str]]) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray]:
+    def _chunk_text(row: Any) -> str:
+        """What BM25 indexes for a chunk (row: id, text, title, source id, kind, meta, path)."""
+        return indexed_text(row[2], row[1])
+
+    @staticmethod
+    def _file_index(rows: Sequence[Any], tokens: list[list[str]]) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray]:
         """One document per code or doc source: its chunks' tokens (the first carries the path) together."""
         import bm25s
 
@@ -127,6 +144,39 @@ class Bm25Index:
         model = bm25s.BM25()
         model.index([d or ["_"] for d in docs], show_progress=False)
         return model, dict(model.vocab_dict), chunk_doc, kinds
+
+    @staticmethod
+    def _symbol_index(rows: Sequence[Any], stemmer: str | None) -> tuple[Any, dict[str, int], np.ndarray]:
+        """One short document per code or doc chunk that has names: see the module docstring."""
+        import bm25s
+
+        docs: list[list[str]] = []
+        chunk_doc = np.full(len(rows), -1, dtype=np.int64)
+        for i, r in enumerate(rows):
+            text = symbol_text(r[4], r[6], r[5])
+            if text:
+                chunk_doc[i] = len(docs)
+                docs.append(tokenize(text, stemmer) or ["_"])
+        if not docs:
+            return None, {}, chunk_doc
+        model = bm25s.BM25()
+        model.index(docs, show_progress=False)
+        return model, dict(model.vocab_dict), chunk_doc
+
+    def symbol_scores(self, query: str, chunk_ids: Iterable[int]) -> dict[int, float]:
+        """For each chunk id held: the BM25 score of its symbol document (0 when it has none)."""
+        self.refresh()
+        model, vocab, chunk_doc, ids = self._symbols
+        held = _held(ids, chunk_ids)
+        tokens = [t for t in tokenize(query, self.stemmer) if t in vocab] if model is not None else []
+        if not tokens:
+            return {cid: 0.0 for cid in held}
+        doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
+        out = {}
+        for cid in held:
+            d = int(chunk_doc[np.searchsorted(ids, cid)])
+            out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
+        return out
 
     def file_scores(self, query: str, chunk_ids: Iterable[int]) -> tuple[dict[int, float], dict[int, str]]:
         """For each chunk id held: the file-level BM25 score of its source (0 for sources that are
@@ -189,6 +239,19 @@ class Bm25Index:
             positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
         order = positive[np.argsort(-scores[positive], kind="stable")]
         return [(int(ids[i]), float(scores[i])) for i in order], extra
+
+
+def symbol_text(kind: str, path: str | None, meta: dict[str, Any] | None) -> str:
+    """The names a chunk is known by: path and qualified symbol, class context and signature for
+    code cut at a definition; path and heading path for a doc. Empty for anything else."""
+    meta = meta or {}
+    if kind == "code" and meta.get("symbol") and meta.get("symbol_kind") != "module":
+        parts = [path or "", str(meta["symbol"]), str(meta.get("context") or ""), str(meta.get("signature") or "")]
+    elif kind == "doc" and meta.get("heading_path"):
+        parts = [path or "", " ".join(str(h) for h in meta["heading_path"])]
+    else:
+        return ""
+    return "\n".join(p for p in parts if p)
 
 
 def _held(ids: np.ndarray, wanted: Iterable[int]) -> list[int]:

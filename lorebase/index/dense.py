@@ -33,7 +33,8 @@ import numpy as np
 
 from lorebase.errors import StoreError
 from lorebase.index.atomic_files import fsync_dir, sha256_file, write_atomic
-from lorebase.index.faiss_store import TRAINED_TYPES, ChunkFaissStore, keyed_by_id, new_faiss_index
+from lorebase.index.faiss_store import ChunkFaissStore
+from lorebase.index.faiss_types import TRAINED_TYPES, keyed_by_id, new_faiss_index
 
 if TYPE_CHECKING:
     from lorebase.settings import IndexSettings

@@ -5,28 +5,14 @@ each vector the FAISS id ``ntotal``, which collides with a live id after any del
 node-id map in a JSON side file. Here node ids are ``str(chunk.id)`` and FAISS ids are the chunk
 ids themselves (never reused: SQLite AUTOINCREMENT), so no map is needed.
 
-Index types:
-
-- ``flat``: ``IndexIDMap2`` around ``IndexFlatIP``: exact.
-- ``ivfpq``: ``IndexIDMap2`` around ``IndexRefineFlat(IndexIVFPQFastScan)``: k-means lists of
-  4-bit product-quantised codes (dim/4 sub-quantisers, scanned with SIMD), whose best
-  ``refine_factor * k`` candidates are re-scored exactly against the full vectors kept beside
-  them. Scanning 5/16 of the lists of 1M vectors takes about 3.5 ms on one core of our machine.
-- ``ivf``: ``IndexIVFFlat`` keyed by chunk id (ids in its lists, a hashtable direct map): k-means
-  lists of full vectors, removes for real.
-- ``hnsw``: ``IndexIDMap2`` around ``IndexHNSWFlat``.
-
-``ivf`` and ``ivfpq`` must be trained before vectors go in (``converted`` does it). ``hnsw`` and
-``ivfpq`` cannot remove vectors, so deletes there are marks that searches skip, compacted away
-when they pile up.
+The index types (flat, ivfpq, ivf, hnsw) are built and recognised in :mod:`lorebase.index.faiss_types`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +21,19 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery, VectorStoreQueryResult
 from llama_index.vector_stores.faiss import FaissVectorStore
+from llama_index.vector_stores.faiss.base import DEFAULT_PERSIST_PATH
 
 from lorebase.errors import InvalidInput
 from lorebase.index.atomic_files import fsync_dir, fsync_file
+from lorebase.index.faiss_types import (
+    MARKED_DELETE_TYPES,
+    TRAINED_TYPES,
+    ids_array,
+    index_type_of,
+    new_faiss_index,
+    one_omp_thread,
+    trained_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,97 +41,8 @@ log = logging.getLogger(__name__)
 EXACT_FILTER_MAX = 20_000
 # Where deletes are marks (HNSW, IVF-PQ), past this share of dead vectors the index is rebuilt without them.
 COMPACT_DEAD_SHARE = 0.2
-# IVF k-means: training vectors per list (FAISS warns below 39) and iterations. 10 iterations
-# lose no measurable recall against 25 here and train 2.5 times faster.
-IVF_TRAIN_PER_LIST = 40
-IVF_TRAIN_ITERATIONS = 10
-# 4-bit PQ trains 16 centroids per sub-quantiser, so it needs at least 16 training vectors.
-PQ_MIN_TRAIN = 16
 # Vectors copied per step when converting or compacting (bounds the extra memory).
 COPY_STEP = 100_000
-INDEX_TYPES = ("flat", "ivfpq", "ivf", "hnsw")
-TRAINED_TYPES = ("ivf", "ivfpq")
-MARKED_DELETE_TYPES = ("hnsw", "ivfpq")
-
-
-def _ids_array(ids: Any) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64))
-
-
-def auto_nlist(n: int) -> int:
-    """IVF lists for ``n`` vectors: the power of two nearest 4 * sqrt(n), with at least 39 training
-    vectors per list, from 1 to 65536."""
-    if n <= 0:
-        return 1
-    want = 2 ** round(np.log2(max(4.0 * np.sqrt(n), 1.0)))
-    return int(max(1, min(want, n // 39, 65536)))
-
-
-def pq_subquantizers(dim: int) -> int:
-    """Sub-quantisers for 4-bit PQ: about one per 4 dimensions (the largest divisor of dim up to dim/4)."""
-    return max(d for d in range(1, max(1, dim // 4) + 1) if dim % d == 0)
-
-
-def new_faiss_index(dim: int, index_type: str, m: int = 32, ef_construction: int = 40, nlist: int = 1) -> Any:
-    """An empty index of ``index_type``; ``ivf`` and ``ivfpq`` ones are untrained (train before adding)."""
-    import faiss
-
-    if index_type == "flat":
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if index_type == "hnsw":
-        inner = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = ef_construction
-        return faiss.IndexIDMap2(inner)
-    if index_type == "ivfpq":
-        spec = f"IVF{max(1, nlist)},PQ{pq_subquantizers(dim)}x4fs,RFlat"
-        index = faiss.IndexIDMap2(faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT))
-    elif index_type == "ivf":
-        index = faiss.index_factory(dim, f"IVF{max(1, nlist)},Flat", faiss.METRIC_INNER_PRODUCT)
-        # Lookups by chunk id (reconstruct, remove) without scanning every list.
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    else:
-        raise ValueError(f"unknown index type {index_type!r} (types: {', '.join(INDEX_TYPES)})")
-    ivf = faiss.extract_index_ivf(index)
-    ivf.cp.niter = IVF_TRAIN_ITERATIONS
-    ivf.cp.seed = 1234
-    return index
-
-
-def index_type_of(faiss_index: Any) -> str:
-    import faiss
-
-    if isinstance(faiss.downcast_index(faiss_index), faiss.IndexIVF):
-        return "ivf"
-    inner = faiss.downcast_index(faiss_index.index) if hasattr(faiss_index, "index") else faiss_index
-    if isinstance(inner, faiss.IndexRefine):
-        return "ivfpq"
-    return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
-
-
-def keyed_by_id(faiss_index: Any) -> bool:
-    """Whether the index stores our ids itself: an id map, or an IVF index with a hashtable direct map."""
-    import faiss
-
-    index = faiss.downcast_index(faiss_index)
-    if isinstance(index, faiss.IndexIVF):
-        return int(index.direct_map.type) == int(faiss.DirectMap.Hashtable)
-    return hasattr(faiss_index, "id_map")
-
-
-@contextmanager
-def _one_omp_thread(faiss: Any) -> Iterator[None]:
-    """Run one query on one OpenMP thread (the setting is per calling thread in libgomp).
-
-    FAISS opens a parallel region even for a single query, and the region ends only when every
-    thread has finished: on a busy 2-core machine the second thread waits for a time slice, and a
-    1 ms HNSW search measured 16 ms at the median with two threads.
-    """
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 class ChunkFaissStore(FaissVectorStore):
@@ -215,7 +122,7 @@ class ChunkFaissStore(FaissVectorStore):
     def live_ids(self) -> np.ndarray:
         ids = self.present_ids()
         if self._deleted:
-            ids = ids[~np.isin(ids, _ids_array(self._deleted))]
+            ids = ids[~np.isin(ids, ids_array(self._deleted))]
         return ids
 
     @property
@@ -247,17 +154,17 @@ class ChunkFaissStore(FaissVectorStore):
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Add nodes whose ``node_id`` is a chunk id. Adding an id that is already there replaces it."""
         if not nodes:
             return []
-        ids = _ids_array(int(n.node_id) for n in nodes)
+        ids = ids_array(int(n.node_id) for n in nodes)
         vecs = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
         self.add_vectors(ids, vecs)
         return [str(i) for i in ids]
 
     def add_vectors(self, ids: np.ndarray, vecs: np.ndarray) -> None:
-        ids = _ids_array(ids)
+        ids = ids_array(ids)
         if len(np.unique(ids)) != len(ids):
             raise ValueError("duplicate ids in one add")
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
@@ -286,7 +193,7 @@ class ChunkFaissStore(FaissVectorStore):
 
     def remove_ids(self, ids: Any) -> int:
         """Remove these chunk ids (absent ones are ignored). Returns how many were there."""
-        ids = _ids_array(ids)
+        ids = ids_array(ids)
         there = ids[np.isin(ids, self.live_ids())]
         if there.size == 0:
             return 0
@@ -319,7 +226,7 @@ class ChunkFaissStore(FaissVectorStore):
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of ``ids`` (all present; exact for every type, IVF-PQ keeps them beside its codes)."""
-        ids = _ids_array(ids)
+        ids = ids_array(ids)
         if ids.size == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.asarray(self._faiss_index.reconstruct_batch(ids), dtype=np.float32)
@@ -339,18 +246,7 @@ class ChunkFaissStore(FaissVectorStore):
         ids = self.live_ids()
         trained_on = 0
         if index_type in TRAINED_TYPES:
-            lists = auto_nlist(ids.size) if not nlist else min(nlist, max(1, ids.size))
-            fresh = new_faiss_index(self.dim, index_type, nlist=lists)
-            sample = ids
-            if ids.size > IVF_TRAIN_PER_LIST * lists:
-                sample = np.sort(np.random.default_rng(ids.size).choice(ids, IVF_TRAIN_PER_LIST * lists, replace=False))
-            if ids.size:
-                train = self.vectors(sample)
-                if train.shape[0] < PQ_MIN_TRAIN:
-                    # A tiny index (tests, a low exact_max_vectors): 4-bit PQ needs 16 points per
-                    # sub-quantiser. Repeating them is harmless: refine_factor * k covers them all.
-                    train = np.resize(train, (PQ_MIN_TRAIN, self.dim))
-                fresh.train(train)
+            fresh = trained_index(self.dim, index_type, ids, self.vectors, nlist)
             trained_on = int(ids.size)
         else:
             fresh = new_faiss_index(self.dim, index_type, self._m, self._ef_construction)
@@ -385,7 +281,7 @@ class ChunkFaissStore(FaissVectorStore):
         if query.filters is not None:
             raise ValueError("metadata filters are applied from the store: pass node_ids instead")
         vec = np.asarray(query.query_embedding, dtype=np.float32).reshape(1, -1)
-        allowed = None if query.node_ids is None else _ids_array(int(i) for i in query.node_ids)
+        allowed = None if query.node_ids is None else ids_array(int(i) for i in query.node_ids)
         hits = self.search(vec, query.similarity_top_k, allowed)
         return VectorStoreQueryResult(ids=[str(i) for i, _ in hits], similarities=[s for _, s in hits])
 
@@ -431,7 +327,7 @@ class ChunkFaissStore(FaissVectorStore):
             params = faiss.SearchParametersHNSW(efSearch=max(self._ef_search, k))
             if self._deleted:
                 if self._skip_dead is None:
-                    dead = faiss.IDSelectorBatch(_ids_array(sorted(self._deleted)))
+                    dead = faiss.IDSelectorBatch(ids_array(sorted(self._deleted)))
                     self._skip_dead = (dead, faiss.IDSelectorNot(dead))
                 params.sel = self._skip_dead[1]
             keep = self._skip_dead
@@ -441,7 +337,7 @@ class ChunkFaissStore(FaissVectorStore):
         index = self._faiss_index
         if params is None and faiss.get_num_gpus() > 0:
             index = self._on_gpu()
-        with _one_omp_thread(faiss):
+        with one_omp_thread(faiss):
             dists, labels = index.search(vec, k, params=params) if params is not None else index.search(vec, k)
         del keep
         return [(int(i), float(d)) for i, d in zip(labels[0], dists[0], strict=True) if i >= 0]
@@ -455,7 +351,7 @@ class ChunkFaissStore(FaissVectorStore):
             order = np.argsort(id_map, kind="stable")
             self._by_position = (id_map[order], order.astype(np.int64))
         sorted_ids, order = self._by_position
-        return np.ascontiguousarray(order[np.searchsorted(sorted_ids, _ids_array(ids))])
+        return np.ascontiguousarray(order[np.searchsorted(sorted_ids, ids_array(ids))])
 
     def _skip_dead_positions(self) -> Any:
         """For IVF-PQ: a selector of every inner position but the dead marks' (None when there are none)."""
@@ -464,20 +360,20 @@ class ChunkFaissStore(FaissVectorStore):
         if not self._deleted:
             return None
         if self._skip_dead is None:
-            dead = faiss.IDSelectorBatch(self._positions(_ids_array(sorted(self._deleted))))
+            dead = faiss.IDSelectorBatch(self._positions(ids_array(sorted(self._deleted))))
             self._skip_dead = (dead, faiss.IDSelectorNot(dead))
         return self._skip_dead[1]
 
     def live_among(self, ids: np.ndarray) -> np.ndarray:
         """The live ids among ``ids``, sorted: binary search in the cached sorted ids, O(m log n)."""
-        ids = np.unique(_ids_array(ids))
+        ids = np.unique(ids_array(ids))
         present = self.present_ids()
         if ids.size == 0 or present.size == 0:
             return ids[:0]
         pos = np.minimum(np.searchsorted(present, ids), present.size - 1)
         ids = ids[present[pos] == ids]
         if self._deleted:
-            ids = ids[~np.isin(ids, _ids_array(self._deleted))]
+            ids = ids[~np.isin(ids, ids_array(self._deleted))]
         return ids
 
     def _on_gpu(self) -> Any:
@@ -492,7 +388,7 @@ class ChunkFaissStore(FaissVectorStore):
 
     # --- files -----------------------------------------------------------------------------------
 
-    def persist(self, persist_path: str, fs: Any = None) -> None:
+    def persist(self, persist_path: str = DEFAULT_PERSIST_PATH, fs: Any = None) -> None:
         """Write the FAISS file atomically: a tmp file, fsync, rename."""
         import faiss
 

@@ -96,7 +96,7 @@ def _utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
-def chunk_query(f: Filters) -> Select[tuple[int]]:
+def chunk_query(f: Filters) -> Select[int]:
     q = select(Chunk.id).join(Source, Chunk.source_id == Source.id)
     if f.kinds:
         q = q.where(Source.kind.in_(f.kinds))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from lorebase.index.dense import DenseIndex
     from lorebase.index.embeddings import LorebaseEmbedding
     from lorebase.index.rerank import CrossEncoderReranker
-    from lorebase.settings import Settings
+    from lorebase.settings import RetrievalSettings, Settings
     from lorebase.store import Store
 
 log = logging.getLogger(__name__)
@@ -222,35 +222,46 @@ class SearchService:
         if r.fusion == "rrf":
             lists = [[i for i, _ in dense], [i for i, _ in bm25]]
             return reciprocal_rank_fusion(lists, r.rrf_k, (r.dense_weight, 1.0 - r.dense_weight)), exhausted
-        # Convex fusion wants both scores of every candidate: BM25 scored the dense ones above;
+        return fuse(self.fusion_inputs(query, vec, dense, bm25, bm25_of_dense, r), r), exhausted
+
+    def fusion_inputs(
+        self, query: str, vec: np.ndarray, dense: list[tuple[int, float]], bm25: list[tuple[int, float]],
+        bm25_of_dense: dict[int, float], r: RetrievalSettings,
+    ) -> FusionInputs:
+        """Every score convex fusion needs for the candidates of both retrievers; the priors only
+        where ``r`` gives them a weight."""
+        # Convex fusion wants both scores of every candidate: BM25 scored the dense ones already;
         # the dense index scores the BM25-only ones from their stored vectors.
         dense_scores = dict(dense)
         dense_scores.update(self.dense.scores_of(vec, [i for i, _ in bm25 if i not in dense_scores]))
-        bm25_scores = {**bm25_of_dense, **dict(bm25)}
-        candidates = [i for i, _ in dense] + [i for i, _ in bm25]
-        extra: dict[int, float] = {}
+        inputs = FusionInputs([i for i, _ in dense] + [i for i, _ in bm25], dense_scores, {**bm25_of_dense, **dict(bm25)})
         if r.file_weight > 0 or r.file_dense_weight > 0 or r.kind_bias:
-            files, kinds = self.bm25.file_scores(query, candidates)
-            extra = prior_terms(candidates, files, kinds, r.file_weight, r.kind_bias)
-            if r.file_dense_weight > 0:
-                for cid, x in self._dense_file_terms(vec, candidates, r.file_dense_weight).items():
-                    extra[cid] = extra.get(cid, 0.0) + x
-        return convex_fusion(candidates, dense_scores, bm25_scores, r.dense_weight, extra), exhausted
+            inputs.files, inputs.kinds = self.bm25.file_scores(query, inputs.candidates)
+        if r.file_dense_weight > 0:
+            inputs.file_dense = self._file_dense(vec, inputs.candidates)
+        if r.symbol_weight > 0:
+            inputs.symbols = self.bm25.symbol_scores(query, inputs.candidates)
+        return inputs
 
-    def _dense_file_terms(self, vec: np.ndarray, candidates: list[int], weight: float) -> dict[int, float]:
-        """``weight`` times each candidate's file-level dense score: the best cosine among all the
-        chunks of its file (min-max normalised over the candidates' files); 0 for non-files."""
+    def _file_dense(self, vec: np.ndarray, candidates: list[int]) -> dict[int, float]:
+        """Each candidate's file-level dense score: the best cosine among all the chunks of its file
+        (candidates that are no file are left out)."""
         members = self.bm25.file_members(candidates)
         if not members:
             return {}
-        every = np.unique(np.concatenate(list(members.values())))
+        # Candidates of one file share its member array: score each file once, in numpy.
+        files = {id(ms): ms for ms in members.values()}
+        every = np.unique(np.concatenate(list(files.values())))
         cos = self.dense.scores_of(vec, every.tolist())
-        best = {cid: max((cos.get(int(m), -1.0) for m in ms), default=-1.0) for cid, ms in members.items()}
-        vals = np.asarray(list(best.values()), dtype=np.float64)
-        lo, hi = float(vals.min()), float(vals.max())
-        if hi <= lo:
-            return {}
-        return {cid: weight * (b - lo) / (hi - lo) for cid, b in best.items()}
+        known = np.fromiter(cos.keys(), dtype=np.int64, count=len(cos))
+        order = np.argsort(known)
+        known, vals = known[order], np.fromiter(cos.values(), dtype=np.float64, count=len(cos))[order]
+        best: dict[int, float] = {}
+        for key, ms in files.items():
+            pos = np.minimum(np.searchsorted(known, ms), max(known.size - 1, 0))
+            hit = known[pos] == ms if known.size else np.zeros(ms.size, dtype=bool)
+            best[key] = float(vals[pos[hit]].max()) if hit.any() else -1.0
+        return {cid: best[id(ms)] for cid, ms in members.items()}
 
     def _load(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         if not ranked:
@@ -289,6 +300,40 @@ class SearchService:
                      if c.source_id == h.chunk.source_id and c.joins is None and lo - n <= c.ordinal <= hi + n]
             out.append(Hit(_merged(group, h.chunk), h.source, h.score))
         return out
+
+
+@dataclass
+class FusionInputs:
+    """The scores hybrid (convex) fusion ranks the candidates by; see ``fuse``."""
+
+    candidates: list[int]  # the dense list then the BM25 list (duplicates allowed)
+    dense: dict[int, float]  # cosine of each candidate
+    bm25: dict[int, float]  # chunk-level BM25 of each candidate
+    files: dict[int, float] = field(default_factory=dict)  # file-level BM25 of each candidate's file
+    kinds: dict[int, str] = field(default_factory=dict)  # source kind of each candidate
+    file_dense: dict[int, float] = field(default_factory=dict)  # best cosine among its file's chunks
+    symbols: dict[int, float] = field(default_factory=dict)  # symbol-level BM25 (names only)
+
+
+def fuse(inputs: FusionInputs, r: RetrievalSettings) -> list[tuple[int, float]]:
+    """Convex fusion of dense and BM25 plus the priors: ``file_weight``, ``file_dense_weight`` and
+    ``symbol_weight`` times the min-max normalised file BM25, file dense and symbol BM25 scores,
+    and the kind bias. Kept apart from the retrievers so the weights can be chosen on cached inputs."""
+    extra = prior_terms(inputs.candidates, inputs.files, inputs.kinds, r.file_weight, r.kind_bias)
+    for weight, scores in ((r.file_dense_weight, inputs.file_dense), (r.symbol_weight, inputs.symbols)):
+        if weight > 0 and scores:
+            for cid, x in _normalised(scores).items():
+                extra[cid] = extra.get(cid, 0.0) + weight * x
+    return convex_fusion(inputs.candidates, inputs.dense, inputs.bm25, r.dense_weight, extra)
+
+
+def _normalised(scores: dict[int, float]) -> dict[int, float]:
+    """Min-max over the values; nothing when they have no spread."""
+    vals = np.asarray(list(scores.values()), dtype=np.float64)
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi <= lo:
+        return {}
+    return {cid: (v - lo) / (hi - lo) for cid, v in scores.items()}
 
 
 def prior_terms(

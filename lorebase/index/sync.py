@@ -34,10 +34,10 @@ import fcntl
 import logging
 import shutil
 import uuid
-from pathlib import Path
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +45,7 @@ from sqlalchemy import delete, func, select, update
 
 from lorebase.errors import StoreError
 from lorebase.index.dense import DenseIndex, IndexDamaged, Manifest, fitted, rebuild_hint
+from lorebase.index.sync_plan import Plan, batches, parts_of, read_plan
 from lorebase.index.texts import indexed_text
 from lorebase.store import change_log
 from lorebase.store.models import Chunk, IndexTombstone, Source
@@ -58,8 +59,6 @@ log = logging.getLogger(__name__)
 
 # Chunks embedded and saved per round: a crash loses at most one round of embedding work.
 ROUND = 20_000
-# Rows per UPDATE/DELETE statement (SQLite's bound-parameter limit is 32k; stay well below it).
-SQL_BATCH = 900
 
 
 @dataclass
@@ -69,47 +68,6 @@ class SyncResult:
     total: int
     rebuilt: bool = False
     reason: str | None = None
-
-
-@dataclass
-class Plan:
-    """What one sync round does: ids and texts read from the store at its start.
-
-    ``tombstones``: ids to drop from the index (removed in the log, or tombstoned); ``chunk_ids``:
-    chunks to (re)embed, with their ``texts``; ``log_seq``: the log position the round reaches;
-    ``parts`` maps a joined window's id to the ids of the chunks it joins (its text is not embedded)."""
-
-    tombstones: list[int]
-    chunk_ids: list[int]
-    texts: list[str]
-    log_seq: int = 0
-    log_rows: int = 0
-    parts: dict[int, list[int]] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not self.tombstones and not self.chunk_ids and not self.log_rows
-
-
-def _parts_of(s: Any, rows: Sequence[Any]) -> dict[int, list[int]]:
-    """For each row (id, text, title, meta, source_id) that is a joined window: the ids of its chunks."""
-    wanted: dict[int, tuple[str, int, int]] = {}
-    for r in rows:
-        j = (r[3] or {}).get("joins")
-        if isinstance(j, list) and len(j) == 2:
-            wanted[r[0]] = (r[4], int(j[0]), int(j[1]))
-    if not wanted:
-        return {}
-    by_pos: dict[tuple[str, int], int] = {}
-    for sid_batch in _batches(sorted({w[0] for w in wanted.values()})):
-        for cid, sid, ordinal in s.execute(select(Chunk.id, Chunk.source_id, Chunk.ordinal).where(Chunk.source_id.in_(sid_batch))):
-            by_pos[(sid, ordinal)] = cid
-    return {cid: [by_pos[(sid, o)] for o in range(lo, hi + 1) if (sid, o) in by_pos] for cid, (sid, lo, hi) in wanted.items()}
-
-
-def _batches(ids: Sequence[int], size: int = SQL_BATCH) -> Iterator[Sequence[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
 
 
 class IndexSyncer:
@@ -228,26 +186,7 @@ class IndexSyncer:
     # --- syncing ---------------------------------------------------------------------------------
 
     def plan(self, limit: int = ROUND) -> Plan:
-        d = self.dense
-        with self.store.session() as s:
-            changes = change_log.read_changes(s, d.log_seq, limit)
-            tomb = set(s.scalars(select(IndexTombstone.chunk_id)))
-            pending = set(s.scalars(select(Chunk.id).where(Chunk.indexed.is_(False)).order_by(Chunk.id).limit(limit)))
-            wanted = sorted(changes.added | pending)
-            rows = []
-            for batch in _batches(wanted):
-                rows += s.execute(
-                    select(Chunk.id, Chunk.text, Source.title, Chunk.meta, Chunk.source_id)
-                    .join(Source, Chunk.source_id == Source.id)
-                    .where(Chunk.id.in_(batch))
-                ).all()
-            rows.sort(key=lambda r: r[0])
-            parts = _parts_of(s, rows)
-        present = {r[0] for r in rows}
-        # An added chunk that is gone already was removed later in the log: drop it, never embed it.
-        gone = changes.removed | tomb | (changes.added - present)
-        return Plan(sorted(gone), [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows],
-                    log_seq=changes.upto, log_rows=changes.rows, parts=parts)
+        return read_plan(self.store, self.dense.log_seq, limit)
 
     def apply(self, plan: Plan, vectors: np.ndarray) -> int:
         """Steps 1-3: the index without the removed ids, with the chunks to add (replaced), saved
@@ -266,9 +205,9 @@ class IndexSyncer:
     def commit(self, plan: Plan) -> None:
         """Step 4: the store records that the saved index now reflects the plan."""
         with self.store.session() as s:
-            for batch in _batches(plan.chunk_ids):
+            for batch in batches(plan.chunk_ids):
                 s.execute(update(Chunk).where(Chunk.id.in_(batch)).values(indexed=True))
-            for batch in _batches(plan.tombstones):
+            for batch in batches(plan.tombstones):
                 s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
 
     def vectors(self, plan: Plan, stored: Any, bar: Any = None, embedder: LorebaseEmbedding | None = None) -> np.ndarray:
@@ -383,7 +322,7 @@ class IndexSyncer:
         # before it takes vectors, and one HNSW build from all vectors costs no more than adding in rounds.
         fresh = DenseIndex(d.directory, self.settings.index, emb.model_name, emb.dim).new_store("flat")
         with tqdm(total=len(ids), desc="embedding", unit="chunk", disable=not self.progress or not ids) as bar:
-            for batch in _batches(ids, ROUND):
+            for batch in batches(ids, ROUND):
                 with self.store.session() as s:
                     rows = s.execute(
                         select(Chunk.id, Chunk.text, Source.title, Chunk.meta, Chunk.source_id)
@@ -391,7 +330,7 @@ class IndexSyncer:
                         .where(Chunk.id.between(batch[0], batch[-1]))  # a newcomer in range is in the log after `at` too
                         .order_by(Chunk.id)
                     ).all()
-                    parts = _parts_of(s, rows)
+                    parts = parts_of(s, rows)
                 if not rows:
                     continue
                 plan = Plan([], [r[0] for r in rows], [indexed_text(r[2], r[1]) for r in rows], parts=parts)
@@ -416,9 +355,9 @@ class IndexSyncer:
         finally:
             shutil.rmtree(built_dir, ignore_errors=True)
         with self.store.session() as s:
-            for batch in _batches(ids):
+            for batch in batches(ids):
                 s.execute(update(Chunk).where(Chunk.id.in_(batch)).values(indexed=True))
-            for batch in _batches(tomb):
+            for batch in batches(tomb):
                 s.execute(delete(IndexTombstone).where(IndexTombstone.chunk_id.in_(batch)))
         d.verified = True
         log.info("dense index rebuilt: %d vectors (%s) with %s", fresh.count, fresh.index_type, emb.model_name)

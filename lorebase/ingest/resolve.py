@@ -24,18 +24,18 @@ def reader_for(spec: str, settings: Settings) -> Reader:
         m = _GITHUB_SPEC.match(spec)
         if not m:
             raise InvalidInput(f"{spec!r}: expected github:OWNER/REPO")
-        from lorebase.ingest.github_issues import GitHubApiReader
+        from lorebase.ingest.github.api_reader import GitHubApiReader
 
         return GitHubApiReader(m.group(1), settings, token=os.environ.get(settings.github.token_env) or None)
 
-    from lorebase.ingest.media_download import is_media_url
+    from lorebase.ingest.transcripts.media_download import is_media_url
 
     if is_media_url(spec):  # fetched when read, not here: resolving stays instant
-        from lorebase.ingest.transcripts import TranscriptReader
+        from lorebase.ingest.transcripts.reader import TranscriptReader
 
         return TranscriptReader([], settings, urls=[spec])
 
-    from lorebase.ingest.git_repo import GitRepoReader, looks_like_git_url
+    from lorebase.ingest.git.repo import GitRepoReader, looks_like_git_url
 
     if looks_like_git_url(spec):
         return GitRepoReader(spec, settings)
@@ -45,9 +45,9 @@ def reader_for(spec: str, settings: Settings) -> Reader:
     if path.is_dir() and (path / ".git").exists():
         return GitRepoReader(str(path), settings)
 
-    from lorebase.ingest.github_issues import GitHubExportReader, is_github_export
-    from lorebase.ingest.media import is_media_file
-    from lorebase.ingest.transcripts import TranscriptReader, is_transcript_file
+    from lorebase.ingest.github.export_reader import GitHubExportReader, is_github_export
+    from lorebase.ingest.transcripts.media import is_media_file
+    from lorebase.ingest.transcripts.reader import TranscriptReader, is_transcript_file
 
     if path.is_file() and path.suffix.lower() == ".json" and is_github_export(path):
         return GitHubExportReader(path)
@@ -62,8 +62,8 @@ def reader_for(spec: str, settings: Settings) -> Reader:
 def is_local(spec: str) -> bool:
     """Whether ``spec`` names something on this machine (a path or a file:// URL), read the same way
     as :func:`reader_for` reads it."""
-    from lorebase.ingest.gitcli import looks_like_git_url
-    from lorebase.ingest.media_download import is_media_url
+    from lorebase.ingest.git.gitcli import looks_like_git_url
+    from lorebase.ingest.transcripts.media_download import is_media_url
 
     if spec.startswith("github:") or is_media_url(spec):
         return False

@@ -189,7 +189,7 @@ class IngestService:
             if self.index is not None:
                 try:
                     result = self.index.sync()
-                    report.index = asdict(result) if is_dataclass(result) else dict(result)
+                    report.index = asdict(result) if is_dataclass(result) and not isinstance(result, type) else dict(result)
                 except LorebaseError as e:
                     report.errors.append({"source": "index", "reason": str(e)})
                     report.failed += 1

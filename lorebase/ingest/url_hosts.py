@@ -49,8 +49,8 @@ def _matches(host: str, addresses: Sequence[IPAddress], entry: str) -> bool:
 def url_host(spec: str) -> str | None:
     """The host a remote spec will contact, lower-case; None for local ones and github: (which use
     github.base_url, a setting rather than the request)."""
-    from lorebase.ingest.gitcli import looks_like_git_url, validate_clone_url
-    from lorebase.ingest.media_download import is_media_url
+    from lorebase.ingest.git.gitcli import looks_like_git_url, validate_clone_url
+    from lorebase.ingest.transcripts.media_download import is_media_url
 
     if spec.startswith("github:"):
         return None

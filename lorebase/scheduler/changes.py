@@ -40,8 +40,8 @@ class Change:
 
 def source_kind(spec: str) -> Kind:
     """The same reading of a spec as lorebase.ingest.resolve.reader_for, in four kinds."""
-    from lorebase.ingest.gitcli import looks_like_git_url
-    from lorebase.ingest.media_download import is_media_url
+    from lorebase.ingest.git.gitcli import looks_like_git_url
+    from lorebase.ingest.transcripts.media_download import is_media_url
 
     if spec.startswith("github:"):
         return "github"
@@ -90,8 +90,9 @@ def _cursor(store: Store, name: str) -> str | None:
 
 
 def _probe_git(source: TrackedSourceSettings, settings: Settings, store: Store) -> Change:
-    from lorebase.ingest.git_repo import GitRepoReader, diff_names, ls_tree
-    from lorebase.ingest.gitcli import is_sha, run_git
+    from lorebase.ingest.git.gitcli import is_sha, run_git
+    from lorebase.ingest.git.repo import GitRepoReader
+    from lorebase.ingest.git.tree import diff_names, ls_tree
 
     reader = GitRepoReader(source.spec, settings, branch=source.branch)
     # The reader's own opening: it fetches a clone URL, and names the repository and branch exactly

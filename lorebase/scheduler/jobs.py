@@ -83,7 +83,7 @@ def sync_source(ctx: JobContext, source: TrackedSourceSettings) -> Change:
 
 def _reader(source: TrackedSourceSettings, settings: Settings) -> Reader:
     if source.branch is not None:
-        from lorebase.ingest.git_repo import GitRepoReader
+        from lorebase.ingest.git.repo import GitRepoReader
 
         return GitRepoReader(source.spec, settings, branch=source.branch)
     from lorebase.ingest.resolve import reader_for

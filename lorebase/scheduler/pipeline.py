@@ -36,9 +36,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from lorebase.errors import Conflict, InvalidInput, LorebaseError, ModelNotAvailable, NotFound, SettingsError
 from lorebase.scheduler import history, jobs
 from lorebase.scheduler.jobs import JobContext
-from lorebase.store.locks import JobLock
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import TrackedSourceSettings
+from lorebase.store.locks import JobLock
 from lorebase.store.models import JobRun
 
 log = logging.getLogger(__name__)

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 from lorebase.errors import Conflict, InvalidInput, NotFound
 from lorebase.scheduler import history
 from lorebase.scheduler.jobs import JobContext
-from lorebase.store.locks import JobLock, is_busy
 from lorebase.scheduler.pipeline import FIXED_JOBS, JobRunner, RunSummary, brief, lock_of
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import Settings, TrackedSourceSettings
 from lorebase.store import Store
 from lorebase.store.db import is_postgres
+from lorebase.store.locks import JobLock, is_busy
 
 if TYPE_CHECKING:
     from apscheduler.job import Job

@@ -46,7 +46,7 @@ def check_spec(source: TrackedSourceSettings, settings: Settings) -> None:
     if source.branch is not None:
         if kind != "git":
             raise InvalidInput(f"tracked source {source.name!r}: a branch applies to git repositories only")
-        from lorebase.ingest.git_repo import GitRepoReader
+        from lorebase.ingest.git.repo import GitRepoReader
 
         GitRepoReader(source.spec, settings, branch=source.branch)  # validates both
         return

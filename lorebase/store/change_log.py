@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from lorebase.store.db import Store
@@ -81,7 +82,7 @@ def prune(store: Store, max_entries: int, max_age_days: float) -> int:
         done = int(cursor.value) if cursor is not None else 0
         if cut <= done:
             return 0
-        gone = s.execute(delete(IndexChange).where(IndexChange.seq <= cut)).rowcount or 0
+        gone = cast(CursorResult[Any], s.execute(delete(IndexChange).where(IndexChange.seq <= cut))).rowcount or 0
         if cursor is None:
             s.add(SyncCursor(name=PRUNED_CURSOR, value=str(cut)))
         else:

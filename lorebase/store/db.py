@@ -79,7 +79,6 @@ class Store:
 
     def upgrade(self, revision: str = "head") -> None:
         from alembic import command
-
         from sqlalchemy import text
 
         from lorebase.store.advisory import advisory_key

@@ -24,14 +24,24 @@ from types import TracebackType
 from typing import IO, Any, Protocol
 
 from lorebase.errors import StoreError
-from lorebase.settings import Settings
 from lorebase.store.advisory import advisory_key
 from lorebase.store.db import is_postgres, normalize_url
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def lock_path(settings: Settings, name: str) -> Path:
+class LockSettings(Protocol):
+    """What the locks read of the settings tree (``lorebase.settings.Settings`` fits): named here so that
+    the store does not import the settings module, which imports the store's models (a circle)."""
+
+    @property
+    def home(self) -> Path: ...
+
+    @property
+    def db_url(self) -> str: ...
+
+
+def lock_path(settings: LockSettings, name: str) -> Path:
     return settings.home / "locks" / (_UNSAFE.sub("_", name) + ".lock")
 
 
@@ -143,7 +153,7 @@ class _AdvisoryLock:
 class JobLock:
     """``with JobLock(settings, "sync:docs") as got:`` — ``got`` is False when another holder has it."""
 
-    def __init__(self, settings: Settings, name: str, *, blocking: bool = False) -> None:
+    def __init__(self, settings: LockSettings, name: str, *, blocking: bool = False) -> None:
         self.name = name
         self.blocking = blocking
         self._backend: _Backend = (
@@ -184,7 +194,7 @@ class JobLock:
         return f"JobLock({self.name!r}, held={self.held})"
 
 
-def _advisory_held(settings: Settings, name: str) -> bool:
+def _advisory_held(settings: LockSettings, name: str) -> bool:
     # Read the lock table rather than try the lock: a probe must never make a real taker fail.
     key = job_key(name)
     with _connect(settings.db_url, "lock probe") as conn:
@@ -197,7 +207,7 @@ def _advisory_held(settings: Settings, name: str) -> bool:
     return bool(row[0])
 
 
-def is_busy(settings: Settings, name: str) -> bool:
+def is_busy(settings: LockSettings, name: str) -> bool:
     """True when some holder, on any host, has the lock now (with SQLite a probe: it takes the lock
     and gives it back at once)."""
     if is_postgres(settings.db_url):
@@ -209,7 +219,7 @@ def is_busy(settings: Settings, name: str) -> bool:
     return True
 
 
-def held_elsewhere(settings: Settings, name: str) -> bool:
+def held_elsewhere(settings: LockSettings, name: str) -> bool:
     """True when another holder has the lock now. Unlike :func:`is_busy` this creates no file, and
     it removes the file of a lock left by a process that ended (for locks named once only)."""
     if is_postgres(settings.db_url):

@@ -11,8 +11,15 @@ import pytest
 from lorebase.cli.main import main
 from lorebase.errors import InvalidInput
 from lorebase.eval.baselines import WindowRetriever, fixed_windows, plain_tokens
-from lorebase.eval.public_sets import PublicSets, code_questions, format_public, meeting_questions, run_public
-from lorebase.ingest.transcript_formats import Segment
+from lorebase.eval.public_sets import (
+    PublicSets,
+    code_questions,
+    format_public,
+    meeting_questions,
+    meeting_set,
+    run_public,
+)
+from lorebase.ingest.transcripts.segments import Segment
 from lorebase.services import Services
 from lorebase.settings import Settings
 from tests.ingest.gitrepo_helpers import TempRepo
@@ -70,6 +77,11 @@ def test_fixed_windows_bin_cues_by_start_and_keep_speaker_labels() -> None:
         fixed_windows("m/x", segs, 0)
 
 
+def test_meetings_are_grouped_by_qmsum_collection() -> None:
+    assert [meeting_set(m) for m in ("TS3009b", "ES2002b", "Bed002", "Bro012", "covid_5", "education_18")] == [
+        "AMI", "AMI", "ICSI", "ICSI", "committee", "committee"]
+
+
 def test_naive_bm25_ranks_within_the_lecture() -> None:
     segs = [Segment(i * 60, i * 60 + 50, t, s) for i, (s, t) in enumerate(TOPICS)]
     ret = WindowRetriever(fixed_windows("a", segs) + fixed_windows("b", segs[:2]), "bm25")
@@ -95,7 +107,9 @@ def test_one_run_scores_every_set_beside_the_baselines(tmp_path: Path, settings:
     root, datasets = build_root(tmp_path)
     report = run_public(settings, root, datasets, k=5, build=Services.build)
     assert report["home"] == str((root / "home").resolve()) and report["ingest"]["failed"] == 0
-    meet, code = report["sets"]
+    meet, icsi, code = report["sets"]
+    # One meeting, so the ICSI collection's rows are the whole set's.
+    assert icsi["set"] == "qmsum-dev ICSI" and icsi["rows"] == meet["rows"]
     assert meet["set"] == "qmsum-dev" and set(meet["rows"]) == {"bm25", "dense", "hybrid", "naive 60s bm25", "naive 60s minilm"}
     for row in meet["rows"].values():
         assert row["n"] == 2 and 0.0 <= row["hit@1"] <= row["hit@5"] <= 1.0 and row["span_s"] > 0
@@ -119,7 +133,7 @@ def test_the_command_without_a_file_runs_the_public_sets(tmp_path: Path, monkeyp
     monkeypatch.setenv("LOREBASE_HOME", str(tmp_path / "user-home"))
     assert main(["eval", "retrieval", "--public-root", str(root), "--datasets", str(datasets), "--k", "5", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert [s["set"] for s in report["sets"]] == ["qmsum-dev", "sweqa calc"]
+    assert [s["set"] for s in report["sets"]] == ["qmsum-dev", "qmsum-dev ICSI", "sweqa calc"]
     assert not (tmp_path / "user-home" / "lorebase.db").exists()  # the user's own home is not touched
     assert main(["eval", "retrieval", "--public-root", str(tmp_path / "none"), "--datasets", str(datasets)]) == 2
     assert "build_evalsets" in capsys.readouterr().err

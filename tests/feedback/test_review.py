@@ -20,8 +20,8 @@ from lorebase.api.routes import native
 from lorebase.citations import cite
 from lorebase.cli.main import main
 from lorebase.errors import Conflict, InvalidInput, NotFound
-from lorebase.feedback.service import FeedbackService
 from lorebase.feedback.review import FeedbackReview
+from lorebase.feedback.service import FeedbackService
 from lorebase.finetune.export import load_pairs
 from lorebase.ingest.records import ChunkDraft, SourceDraft
 from lorebase.ingest.service import IngestService

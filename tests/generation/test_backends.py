@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from lorebase.errors import EngineUnavailable, InvalidInput, ModelNotAvailable, Overloaded, PromptTooLong, SettingsError, UnknownModel
+from lorebase.errors import (
+    EngineUnavailable,
+    InvalidInput,
+    ModelNotAvailable,
+    Overloaded,
+    PromptTooLong,
+    SettingsError,
+    UnknownModel,
+)
 from lorebase.generation.backend import Delta, GenerationRequest, Generator
 from lorebase.generation.factory import open_generator
 from lorebase.generation.queue import GenerationQueue

@@ -13,7 +13,8 @@ from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from lorebase.errors import StoreError
 from lorebase.index.dense import DenseIndex, IndexDamaged
-from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index
+from lorebase.index.faiss_store import ChunkFaissStore
+from lorebase.index.faiss_types import new_faiss_index
 from lorebase.settings import IndexSettings
 
 DIM = 16

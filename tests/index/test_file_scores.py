@@ -1,12 +1,13 @@
-"""File-level BM25 and the priors hybrid fusion adds: a real store, real bm25s, worked by hand."""
+"""File-level and symbol-level BM25 and the priors hybrid fusion adds: a real store, real bm25s, worked by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from lorebase.index.bm25 import Bm25Index
+from lorebase.index.bm25 import Bm25Index, symbol_text
 from lorebase.index.fusion import convex_fusion
-from lorebase.index.search import prior_terms
+from lorebase.index.search import FusionInputs, fuse, prior_terms
+from lorebase.settings import RetrievalSettings
 from lorebase.store import Store
 from tests.index.corpus import add_source
 
@@ -53,3 +54,41 @@ def test_priors_add_the_normalised_file_score_and_the_kind_bias() -> None:
     # Chunk 2 wins both retrievers (fused 1.0 against 0.0); chunk 1's file prior of 1.2 puts it first.
     fused = convex_fusion([1, 2], {1: 0.4, 2: 0.5}, {1: 1.0, 2: 2.0}, 0.5, {1: 1.2, 2: 0.0})
     assert fused == [(1, pytest.approx(1.2)), (2, pytest.approx(1.0))]
+
+
+def test_a_definition_is_also_scored_by_its_names_alone(store: Store) -> None:
+    method = {"text": "    def get_command(self, ctx, name):\n        return self.commands.get(name)",
+              "meta": {"symbol": "FlaskGroup.get_command", "symbol_kind": "method", "context": "class FlaskGroup(AppGroup):",
+                       "signature": "def get_command(self, ctx, name):"}}
+    # Its body says "group" and "command" over and over, but its names say neither.
+    wordy = {"text": "group command group command: the group runs the command", "meta": {"symbol": "run_all",
+             "symbol_kind": "function", "signature": "def run_all():"}}
+    module = {"text": "import click", "meta": {"symbol": "src.cli", "symbol_kind": "module"}}
+    code = add_source(store, "code:o/r:src/cli.py", [method, wordy, module], kind="code", repo="o/r", path="src/cli.py")
+    doc = add_source(store, "doc:o/r:docs/cli.md", [{"text": "Run it.", "meta": {"heading_path": ["Command groups"]}}],
+                     kind="doc", repo="o/r", path="docs/cli.md")
+    commit = add_source(store, "commit:o/r:" + "b" * 40, ["Fix the group command"], kind="commit", repo="o/r", commit="b" * 40)
+    bm25 = Bm25Index(store, "english")
+    scores = bm25.symbol_scores("the CLI group class's command retrieval method", code + doc + commit)
+    assert scores[doc[0]] > 0  # "Command groups"
+    # get_command's names hold "group", "command" and (its path) "cli"; run_all's only its path.
+    assert scores[code[0]] > scores[code[1]] > 0
+    assert scores[code[2]] == scores[commit[0]] == 0.0  # a module, a commit
+    assert symbol_text("code", "src/cli.py", method["meta"]) == (
+        "src/cli.py\nFlaskGroup.get_command\nclass FlaskGroup(AppGroup):\ndef get_command(self, ctx, name):")
+    assert symbol_text("code", "src/cli.py", module["meta"]) == "" and symbol_text("commit", None, {}) == ""
+
+
+def test_fuse_adds_each_weighted_prior_and_without_weights_is_plain_convex_fusion() -> None:
+    inputs = FusionInputs([1, 2, 3], dense={1: 0.2, 2: 0.9, 3: 0.5}, bm25={1: 1.0, 2: 3.0, 3: 2.0},
+                          files={1: 0.0, 2: 0.0, 3: 0.0}, kinds={1: "code", 2: "code", 3: "commit"},
+                          file_dense={1: 0.1, 2: 0.3}, symbols={1: 5.0, 2: 0.0, 3: 0.0})
+    plain = RetrievalSettings(file_weight=0.0, file_dense_weight=0.0, symbol_weight=0.0, kind_bias={})
+    assert fuse(inputs, plain) == convex_fusion([1, 2, 3], inputs.dense, inputs.bm25, plain.dense_weight)
+    assert [i for i, _ in fuse(inputs, plain)] == [2, 3, 1]
+    # Chunk 1's name matches: symbol weight 1.5 lifts it (fused 0 + 1.5) over chunk 2 (1.0).
+    named = plain.model_copy(update={"symbol_weight": 1.5})
+    assert fuse(inputs, named)[0] == (1, pytest.approx(1.5))
+    # The file-level dense score is normalised over the files among the candidates: chunk 2 gets the full weight.
+    files = plain.model_copy(update={"file_dense_weight": 0.5, "kind_bias": {"commit": -1.0}})
+    assert dict(fuse(inputs, files)) == pytest.approx({2: 1.5, 1: 0.0, 3: 0.4 * 0.3 / 0.7 + 0.6 * 0.5 - 1.0})

@@ -14,7 +14,8 @@ pytestmark = [
 
 
 def test_flat_search_on_gpu_matches_cpu() -> None:
-    from lorebase.index.faiss_store import ChunkFaissStore, new_faiss_index
+    from lorebase.index.faiss_store import ChunkFaissStore
+    from lorebase.index.faiss_types import new_faiss_index
 
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(2000, 64)).astype(np.float32)

@@ -11,14 +11,8 @@ from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from lorebase.index.dense import DenseIndex
-from lorebase.index.faiss_store import (
-    COMPACT_DEAD_SHARE,
-    EXACT_FILTER_MAX,
-    ChunkFaissStore,
-    auto_nlist,
-    new_faiss_index,
-    pq_subquantizers,
-)
+from lorebase.index.faiss_store import COMPACT_DEAD_SHARE, EXACT_FILTER_MAX, ChunkFaissStore
+from lorebase.index.faiss_types import auto_nlist, new_faiss_index, pq_subquantizers
 from lorebase.settings import IndexSettings
 
 DIM = 16

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from lorebase.api.app import create_app
-from lorebase.store.locks import JobLock
 from lorebase.services import Services
 from lorebase.settings import Settings
+from lorebase.store.locks import JobLock
 from tests.scheduler.conftest import LECTURE_2, Corpus, scheduler_settings
 
 pytestmark = pytest.mark.slow  # builds the services (embedder, index)

@@ -18,11 +18,11 @@ from sqlalchemy import select
 
 from lorebase.scheduler.changes import probe, save_listing
 from lorebase.scheduler.jobs import JobContext
-from lorebase.store.locks import JobLock, is_busy, lock_path
 from lorebase.scheduler.pipeline import JobRunner
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import Settings, TrackedSourceSettings
 from lorebase.store import Store
+from lorebase.store.locks import JobLock, is_busy, lock_path
 from lorebase.store.models import JobRun, SyncCursor
 from tests.conftest import REPO_ROOT
 from tests.scheduler.conftest import Corpus, no_services, scheduler_settings

@@ -19,10 +19,10 @@ from lorebase.errors import InvalidInput, NotFound
 from lorebase.scheduler import history
 from lorebase.scheduler.changes import LISTING_CURSOR, listing_of
 from lorebase.scheduler.jobs import JobContext, pending_adapter, remove_leftovers, retrain_check
-from lorebase.store.locks import JobLock, is_busy, lock_path
 from lorebase.scheduler.pipeline import JobRunner
 from lorebase.settings import Settings
 from lorebase.store import Store
+from lorebase.store.locks import JobLock, is_busy, lock_path
 from lorebase.store.models import AdapterVersion, JobRun, QAPair, SyncCursor, utcnow
 from tests.scheduler.conftest import Corpus, no_services, scheduler_settings
 

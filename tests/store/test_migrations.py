@@ -1,19 +1,19 @@
 """Migrations: they match the models, and upgrading an existing database keeps its data, on
 SQLite and on PostgreSQL (``db_url`` runs each test on both)."""
 
-from pathlib import Path
 
 import pytest
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from lorebase.store import Store
-from lorebase.store.db import alembic_config
-from lorebase.store import chainlit_tables  # noqa: F401  # its tables belong to the schema too
+from lorebase.store import (
+    Store,
+    chainlit_tables,  # noqa: F401  # its tables belong to the schema too
+)
 from lorebase.store.base import Base
+from lorebase.store.db import alembic_config
 from lorebase.store.models import Feedback
 
 

@@ -20,6 +20,7 @@ from lorebase.store import Store
 from lorebase.store.chainlit_tables import CHAINLIT_TABLES
 from lorebase.store.models import Feedback
 
+
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     s = load_settings(home=tmp_path / "home", database_url=db_url)

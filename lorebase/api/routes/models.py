@@ -6,7 +6,6 @@ import asyncio
 import base64
 
 import numpy as np
-
 from fastapi import APIRouter, Request
 
 from lorebase.api import protocol as p

@@ -1,0 +1,79 @@
+"""Writing the answer: when to abstain and what counts as support, and the generator backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from lorebase.settings.section import Section
+
+
+class AnswerSettings(Section):
+    min_relevance: float = Field(
+        0.25, ge=0.0, le=1.0,
+        description="Below this score (word overlap and embedder cosine of the best evidence line, blended) retrieval "
+        "counts as finding nothing relevant and the answer abstains.",
+    )
+    min_evidence_score: float = Field(
+        0.25, ge=0.0, le=1.0,
+        description="When nothing the model wrote can be verified, evidence lines scoring at least this are quoted "
+        "(an extractive answer); below it the answer abstains.",
+    )
+    override_abstention_score: float = Field(
+        0.8, ge=0.0, le=1.0,
+        description="When the model says the sources do not hold the answer, it abstains unless an evidence line scores "
+        "at least this (then the line is quoted).",
+    )
+    evidence_tokens_per_source: int = Field(
+        80, ge=16, le=2000,
+        description="About how many tokens of each retrieved chunk's best lines the prompt carries.",
+    )
+    support_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="Share of a sentence's content words its cited source must contain to support it."
+    )
+
+
+class GenerationSettings(Section):
+    backend: Literal["vllm", "transformers", "openai"] = Field("vllm", description="Which generator backend serves answers.")
+    base_url: str | None = Field(None, description="URL of a running OpenAI-compatible server; for `vllm`, skips starting one.")
+    api_key: SecretStr | None = Field(None, description="Key for the remote OpenAI-compatible server, if it needs one.")
+    max_new_tokens: int = Field(384, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    repetition_penalty: float = Field(
+        1.15, ge=1.0, le=2.0, description="Answers and summaries: above 1 discourages loops (small models repeat themselves)."
+    )
+    max_concurrency: int = Field(8, ge=1, description="Requests generating at once.")
+    max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 429 (too many requests).")
+    summary_concurrency: int = Field(
+        0, ge=0, description="Summary calls (map batches, merges) sent at once, for the server to batch; 0: max_concurrency, 1: one at a time."
+    )
+    vllm_python: Path = Field(Path(".venv-vllm/bin/python"), description="Python of the model-server environment.")
+    vllm_port: int = Field(8001, ge=1, le=65535)
+    vllm_dtype: Literal["float32", "bfloat16", "auto"] = Field(
+        "float32",
+        description="vLLM's precision for every engine it runs (base and merged); bfloat16 is ~1.5x faster on CPUs with AVX512-BF16 or AMX; auto: the checkpoint's own.",
+    )
+    vllm_kv_cache_gib: float = Field(2.0, gt=0, description="vLLM: KV cache per engine, in GiB (a merged engine has its own).")
+    vllm_eager: bool = Field(
+        True,
+        description="vLLM: run without torch.compile. An engine starts in seconds instead of minutes on a small CPU; engines with LoRA run eager anyway.",
+    )
+    transformers_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="transformers backend: bfloat16 decodes about 1.5x faster on CPUs with AVX512-BF16 or AMX, with different greedy text."
+    )
+    model_name: str | None = Field(
+        None, description="Name the base model is served under (for `openai`, the remote model id); defaults to the generator folder's name."
+    )
+    max_model_len: int | None = Field(None, ge=16, description="Context length in tokens; defaults to the model's own max_position_embeddings.")
+    adapters: dict[str, Path] = Field(default_factory=dict, description="LoRA adapters (name: folder) loaded when the generator starts.")
+    promoted_serving: Literal["auto", "merged", "lora"] = Field(
+        "auto",
+        description="vLLM: serve the promoted adapter from an engine on merged weights (base-model speed; a second engine) or through LoRA; auto: merged on the CPU build, LoRA on a GPU.",
+    )
+    max_loras: int = Field(4, ge=1, description="vLLM: adapters usable in one batch.")
+    max_lora_rank: Literal[8, 16, 32, 64, 128, 256] = Field(16, description="vLLM: the largest LoRA rank it can load.")
+    vllm_startup_timeout_s: float = Field(300.0, gt=0, description="How long a starting vLLM server may take to answer /health.")
+    vllm_compact_json: bool = Field(True, description="vLLM: structured output without free whitespace (small models otherwise loop on blanks).")
+    request_timeout_s: float = Field(600.0, gt=0, description="Longest wait for one generation request to the model server.")

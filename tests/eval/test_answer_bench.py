@@ -1,0 +1,110 @@
+"""The answer benchmark (`lorebase eval answers`): questions scoped to their meeting or repository,
+gold citations recognised, metrics summed per set; the extractive row end to end on a real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lorebase.citations import Citation
+from lorebase.cli.main import main
+from lorebase.eval.answers import AnswerQuestion, cites_gold, load_answer_questions, scope, summarize_rows
+from lorebase.services import Services
+from lorebase.settings import Settings
+
+# Two meetings that both talk about budgets: a question about one must be answered from that one.
+MEETING_A = """1
+00:00:00,000 --> 00:00:20,000
+Chair: Where does the budget come from? The budget for the microphones and the budget for the remote come from marketing.
+
+2
+00:00:20,000 --> 00:00:40,000
+Chair: Next time we choose the colours of the case and the shape of the buttons.
+"""
+MEETING_B = """1
+00:00:00,000 --> 00:00:20,000
+Grad A: We talked about the recording equipment and the wireless microphones for the meeting room.
+
+2
+00:00:20,000 --> 00:00:40,000
+Grad B: The money to pay for those comes out of the speech project, so we are fine.
+"""
+
+
+def _ingest(settings: Settings, tmp_path: Path) -> None:
+    meetings = tmp_path / "meetings"
+    meetings.mkdir()
+    (meetings / "design_1.srt").write_text(MEETING_A)
+    (meetings / "lab_2.srt").write_text(MEETING_B)
+    svc = Services.build(settings)
+    try:
+        report = svc.ingest.ingest([str(meetings)])
+        assert report.ok, report.errors
+    finally:
+        svc.store.close()
+
+
+def test_questions_load_by_kind_and_are_scoped_to_their_meeting_or_repository(tmp_path: Path) -> None:
+    f = tmp_path / "q.jsonl"
+    f.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "c1", "repo": "pallets/flask", "question": "How are blueprints registered?", "answer": "x", "gold_files": ["src/flask/app.py"]},
+        {"id": "m1", "meeting": "lab_2", "question": "What about the microphones?", "answer": "y", "gold_spans": [[20, 40]]},
+        {"id": "u1", "set": "meetings", "meeting": "lab_2", "question": "Which vaccine was approved?"},
+    ]) + "\n\n")
+    code, meeting, unanswerable = load_answer_questions(f)
+    assert [q.kind for q in (code, meeting, unanswerable)] == ["code", "meetings", "unanswerable"]
+    assert scope(code) == {"repo": "pallets/flask"}
+    assert scope(meeting) == scope(unanswerable) == {"lecture": "meetings/lab_2"}
+    assert scope(AnswerQuestion(id="x", question="q", kind="unanswerable")) is None
+
+
+def test_a_cited_gold_file_or_an_overlapping_gold_span_counts_and_nothing_else() -> None:
+    code = AnswerQuestion(id="c", question="q", kind="code", gold_files=["src/flask/app.py"])
+    meeting = AnswerQuestion(id="m", question="q", kind="meetings", meeting="lab_2", gold_spans=[(20.0, 40.0)])
+    def at(kind: str = "code", title: str = "t", **kw: object) -> Citation:
+        return Citation(id="S1", source_id="s", kind=kind, title=title, **kw)
+
+    assert cites_gold(code, [at(path="src/flask/app.py")])
+    assert cites_gold(code, [at(path="flask/src/flask/app.py")])  # a repository folder in front
+    assert not cites_gold(code, [at(path="src/flask/app_context.py")])
+    assert not cites_gold(meeting, [at(kind="transcript", title="Design 1", start_time=20.0, end_time=40.0)])  # another meeting
+    assert cites_gold(meeting, [at(kind="transcript", title="Lab 2", start_time=35.0, end_time=50.0)])
+    assert not cites_gold(meeting, [at(kind="transcript", title="Lab 2", start_time=41.0, end_time=50.0)])
+
+
+def test_summary_rates_count_answerable_and_unanswerable_apart() -> None:
+    def rec(kind: str, *, verified: bool = True, gold: bool | None = True, abstained: bool = False) -> dict:
+        return {"kind": kind, "verified": verified, "cites_gold": gold, "abstained": abstained, "mode": "generated",
+                "rougeL": 0.5 if kind != "unanswerable" else None, "similarity": 0.5, "prompt_tokens": 100,
+                "ttft_s": 1.0, "latency_s": 2.0}
+
+    rows = [rec("code"), rec("code", gold=False), rec("code", verified=False, abstained=True),
+            rec("unanswerable", gold=None, abstained=True), rec("unanswerable", gold=None)]
+    s = summarize_rows(rows)
+    assert s["n"] == 5
+    assert s["verified_and_cites_gold"] == round(1 / 3, 3)
+    assert s["false_abstention"] == round(1 / 3, 3)
+    assert s["abstention"] == 0.5
+
+
+@pytest.mark.slow
+def test_the_extractive_row_answers_from_the_questions_own_meeting(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ingest(settings, tmp_path)
+    questions = tmp_path / "meetings.jsonl"
+    # The words of the question match meeting A's first line best; its own meeting is B.
+    questions.write_text(json.dumps({
+        "id": "m1", "meeting": "lab_2", "question": "Where does the budget for the microphones come from?",
+        "answer": "The money for the microphones comes out of the speech project.", "gold_spans": [[0, 40]],
+    }) + "\n")
+    monkeypatch.setenv("LOREBASE_HOME", str(settings.home))
+    out = tmp_path / "out.json"
+    assert main(["eval", "answers", str(questions), "--extractive", "--out", str(out)]) == 0
+    [record] = json.loads(out.read_text())["meetings"]["records"]
+    assert record["mode"] == "extractive" and record["verified"]
+    assert [c["label"].split(" @ ")[0] for c in record["cited"]] == ["Lab 2"]
+    assert record["cites_gold"] is True, record
+    assert "Grad " in record["answer"] and "Chair" not in record["answer"]
