@@ -180,7 +180,7 @@ def test_summarize_an_unknown_source_is_a_clear_error(env: Path, source: str, sa
 def test_eval_answers_runs_the_conversation_and_the_extractive_row(env: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     questions = tmp_path / "meetings.jsonl"
-    questions.write_text(json.dumps({"id": "m1", "question": "How often is a failed job retried?", "meeting": "job-scheduler",
+    questions.write_text(json.dumps({"id": "m1", "question": "How often is a failed job retried?",
                                      "gold_spans": [[7, 16]], "answer": "Three times, with exponential backoff."}) + "\n"
                          + json.dumps({"id": "u1", "question": "What colour is the office carpet?"}) + "\n")
     for extra in ([], ["--extractive"]):
