@@ -37,8 +37,9 @@ from lorebase.cpu_budget import CpuPlan, cpu_ranges, plan, usable_cpus
 from lorebase.generation.backend import ChatTokenizer, GenerationRequest
 from lorebase.generation.queue import GenerationQueue
 from lorebase.generation.vllm_backend import VLLMBackend
-from lorebase.generation.vllm_server import VLLMOptions, VLLMServer
-from lorebase.settings import load_settings
+from lorebase.generation.vllm_options import VLLMOptions
+from lorebase.generation.vllm_server import VLLMServer
+from lorebase.settings import GenerationSettings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 SENTENCES = [f"The scheduler retries a failed job {i} times with exponential backoff before it gives up." for i in range(16)]
@@ -92,9 +93,10 @@ async def run_config(name: str, p: CpuPlan, api_threads: int, args: argparse.Nam
 
     os.sched_setaffinity(0, p.api_cpus or p.cores)
     torch.set_num_threads(api_threads)
-    options = VLLMOptions(python=args.vllm_python, model_dir=args.model, served_name=args.model.name, max_model_len=2048,
+    generation = GenerationSettings(vllm_python=args.vllm_python, vllm_dtype=args.dtype, vllm_kv_cache_gib=2)
+    options = VLLMOptions(generation, model_dir=args.model, served_name=args.model.name, max_model_len=2048,
                           log_file=args.home / "logs" / "vllm-cpu-budget.log", cache_dir=args.home / "vllm-cache",
-                          port=args.port, dtype=args.dtype, kv_cache_gib=2, cpu_bind=cpu_ranges(p.vllm_cpus))
+                          port=args.port, cpu_bind=cpu_ranges(p.vllm_cpus))
     detail = (f"vLLM on {cpu_ranges(p.vllm_cpus)}; API " + (f"pinned to {cpu_ranges(p.api_cpus)}" if p.api_cpus else "unpinned")
               + f", {api_threads} torch thread(s)")
     print(f"{name}: {detail}; starting vLLM", file=sys.stderr)

@@ -31,8 +31,9 @@ from lorebase.generation.backend import ChatTokenizer, GenerationRequest, Genera
 from lorebase.generation.queue import GenerationQueue
 from lorebase.generation.transformers_backend import TransformersBackend
 from lorebase.generation.vllm_backend import VLLMBackend
-from lorebase.generation.vllm_server import VLLMOptions, VLLMServer
-from lorebase.settings import load_settings
+from lorebase.generation.vllm_options import VLLMOptions
+from lorebase.generation.vllm_server import VLLMServer
+from lorebase.settings import GenerationSettings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,15 +132,13 @@ async def main(args: argparse.Namespace) -> str:
         for dtype in args.vllm_dtype:
             print(f"vLLM {dtype}: starting the server", file=sys.stderr)
             options = VLLMOptions(
-                python=args.vllm_python,
+                GenerationSettings(vllm_python=args.vllm_python, vllm_dtype=dtype, vllm_kv_cache_gib=2),
                 model_dir=model,
                 served_name=name,
                 max_model_len=args.max_model_len,
                 log_file=home / "logs" / "vllm-bench.log",
                 cache_dir=home / "vllm-cache",
                 port=free_port(),
-                dtype=dtype,
-                kv_cache_gib=2,
             )
             t0 = time.perf_counter()
             queue = GenerationQueue(max(args.concurrency), queue_size)

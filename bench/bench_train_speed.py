@@ -37,14 +37,14 @@ from lorebase.finetune.retrieval import retriever  # noqa: E402
 from lorebase.services import Services  # noqa: E402
 from lorebase.settings import load_settings  # noqa: E402
 
-# name -> changes to the TrainConfig built from the settings (dotted keys reach into `lora`).
+# name -> changes to the TrainRun built from the settings (`finetune.` keys reach into settings.finetune).
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "glibc heap not retained": {"retain_heap": False},
-    "bf16 autocast": {"precision": "bfloat16"},
-    "max_length 192": {"max_length": 192},
-    "last 4 layers": {"lora.layers": 4},
-    "q,v only": {"lora.target_modules": ["q_proj", "v_proj"]},
+    "bf16 autocast": {"finetune.precision": "bfloat16"},
+    "max_length 192": {"finetune.max_length": 192},
+    "last 4 layers": {"finetune.lora_layers": 4},
+    "q,v only": {"finetune.target_modules": ["q_proj", "v_proj"]},
 }
 
 
@@ -67,14 +67,8 @@ class StepClock(TrainerCallback):
 
 
 def apply(config: Any, changes: dict[str, Any]) -> Any:
-    lora = config.lora
-    top: dict[str, Any] = {}
-    for key, value in changes.items():
-        if key.startswith("lora."):
-            lora = replace(lora, **{key.removeprefix("lora."): value})
-        else:
-            top[key] = value
-    return replace(config, lora=lora, **top)
+    ft = config.finetune.model_copy(update={k.removeprefix("finetune."): v for k, v in changes.items() if k.startswith("finetune.")})
+    return replace(config, finetune=ft, **{k: v for k, v in changes.items() if not k.startswith("finetune.")})
 
 
 def main() -> int:

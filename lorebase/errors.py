@@ -44,6 +44,12 @@ class Conflict(LorebaseError):
     code = "conflict"
 
 
+class IngestBusy(Conflict):
+    """An ingest run is already in progress in this server; one runs at a time."""
+
+    code = "ingest_busy"
+
+
 class UpstreamError(LorebaseError):
     """A remote service (the GitHub API) refused or failed a request; the message says why and what to check."""
 

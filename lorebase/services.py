@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
+from lorebase.generation.conversation import ConversationService
 from lorebase.readiness import Readiness
 from lorebase.settings import Settings
 from lorebase.store import Store
@@ -35,11 +36,30 @@ class Services:
     indexer: IndexSyncer
     ingest: IngestService
     feedback: FeedbackService
-    generator: Generator | None = None
-    answers: AnswerService | None = None
-    summaries: SummaryService | None = None
     adapters: AdapterWatcher | None = None
     readiness: Readiness = field(default_factory=Readiness)
+    # every mode a face offers, and the generator half once it starts (see generation/conversation.py)
+    conversation: ConversationService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conversation = ConversationService(
+            self.settings, self.store, self.search, self.readiness,
+            default_adapter=lambda: self.adapters.default_model if self.adapters is not None else None)
+
+    # Read-only views of the generator half, for the parts that only look (health, jobs, tests).
+    @property
+    def generator(self) -> Generator | None:
+        return self.conversation.generator
+
+    @property
+    def answers(self) -> AnswerService | None:
+        engine = self.conversation.attached
+        return engine.answers if engine is not None else None
+
+    @property
+    def summaries(self) -> SummaryService | None:
+        engine = self.conversation.attached
+        return engine.summaries if engine is not None else None
 
     @classmethod
     def build(cls, settings: Settings, *, progress: bool = False) -> Services:
@@ -86,16 +106,12 @@ class Services:
 
     async def _serve_with(self, gen: Generator, *, load_adapters: bool, watch_adapters: bool, warm_up: bool) -> None:
         from lorebase.finetune.serving import AdapterWatcher
-        from lorebase.generation.answer import AnswerService
         from lorebase.generation.backend import GenerationRequest
-        from lorebase.generation.summarize import SummaryService
 
-        self.generator = gen
+        self.conversation.attach(gen)
         if warm_up:  # ready means it answers: the first request must not find it still warming up
             self.readiness.begin("generator", "warming up: a first one-token answer")
             await gen.complete(GenerationRequest([{"role": "user", "content": "Hello"}], max_tokens=1))
-        self.answers = AnswerService(self.settings, self.search, gen)
-        self.summaries = SummaryService(self.settings, self.store, gen)
         if not load_adapters:
             return
         self.adapters = AdapterWatcher(self.store, gen, self.settings.finetune.adapter_poll_s, self.settings)
@@ -106,21 +122,11 @@ class Services:
         if watch_adapters:
             self.adapters.start()
 
-    def pick_adapter(self, requested: str | None) -> str | None:
-        """The adapter a request runs on: none named (or the alias) means the served default, the
-        promoted adapter; the base model's name means no adapter. Names are not checked here."""
-        base = self.generator.base_model if self.generator is not None else None
-        if requested in (None, "", self.settings.server.model_alias):
-            return self.adapters.default_model if self.adapters is not None else None
-        if requested == base:
-            return None
-        return requested
-
     async def aclose(self) -> None:
         if self.adapters is not None:
             await self.adapters.stop()
             self.adapters = None
-        if self.generator is not None:
-            await self.generator.aclose()
-            self.generator = None
+        gen = self.conversation.detach()
+        if gen is not None:
+            await gen.aclose()
         self.store.close()

@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "lorebase.generator_profiles": STORE,
     "lorebase.offline_models": STORE,
     "lorebase.cpu_budget": STORE,
+    "lorebase.server_binding": STORE,  # is_loopback, beside the server settings
     "lorebase.docs_table": STORE,
     "lorebase.ingest": INGEST,
     "lorebase.index": INGEST,
@@ -51,18 +52,9 @@ FLOORS: dict[str, int] = {
     "lorebase.__main__": FACES,
 }
 
-# Known edges that break the rules, each (importer, imported) by module. Issue 17's `conv` branch removes
-# them (is_loopback beside the server settings, the eval runner handed its services, SQLAlchemy's Base in
-# a module of its own); the lead empties this list once that branch is merged. An entry that no longer
-# occurs fails test_allow_list_is_current, so the list can only shrink.
-ALLOWED: set[tuple[str, str]] = {
-    ("lorebase.ui.mount", "lorebase.api.security"),  # faces importing faces: no floor rule, but ui -> api
-    ("lorebase.eval.runner", "lorebase.services"),  # finetune+eval reaching up to services
-    # Not `conv`'s: the public-set eval (issue 20's `retrieval` branch) builds Services itself; the CLI should
-    # build them and hand them in, as for the runner.
-    ("lorebase.eval.public_sets", "lorebase.services"),
-    ("lorebase.store.models", "lorebase.store.chainlit_tables"),  # circle: models <-> chainlit_tables
-}
+# Known edges that break the rules, each (importer, imported) by module. An entry that no longer occurs
+# fails test_allow_list_is_current, so the list can only shrink; issue 17's `conv` branch emptied it.
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

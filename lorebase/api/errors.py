@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from lorebase import errors
-from lorebase.api.protocol import ErrorResponse
+from lorebase.api.protocol import ErrorBody, ErrorResponse
 from lorebase.api.security import Unauthorized
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,10 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, object]:
-    return {"error": {"message": _encodable(message), "type": type_, "param": _encodable(param), "code": code}}
+    """Every error body the server sends, in OpenAI's shape (protocol.ErrorResponse, which the OpenAPI
+    document declares for each error status)."""
+    body = ErrorResponse(error=ErrorBody(message=_encodable(message) or "", type=type_, param=_encodable(param), code=code))
+    return body.model_dump()
 
 
 def status_of(exc: errors.LorebaseError) -> tuple[int, str]:

@@ -8,6 +8,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lorebase.api.errors import error_body
+
 
 def too_large_message(max_bytes: int) -> str:
     return f"request body is larger than the limit of {max_bytes} bytes (server.max_request_bytes)"
@@ -61,9 +63,7 @@ class BodyLimit:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"error": {
-            "message": too_large_message(self.max_bytes),
-            "type": "invalid_request_error", "param": None, "code": "request_too_large"}}).encode()
+        body = json.dumps(error_body(too_large_message(self.max_bytes), "invalid_request_error", "request_too_large")).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -11,6 +11,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lorebase.citations import Citation
+from lorebase.generation.conversation import MODES
 from lorebase.verdict import Verdict
 
 # Database ids and numbers are 64-bit signed integers: a larger one would overflow SQLite's integer
@@ -59,12 +60,20 @@ class ChatCompletionRequest(_Body):
     user: str | None = None
 
     # --- lorebase extensions ---
-    mode: Literal["answer", "summary", "chat"] = Field(
-        "answer", description="answer: retrieve and answer with citations; summary: summarise sources; chat: the model alone."
+    mode: str = Field(
+        "answer", description="; ".join(f"{m.name}: {m.about}" for m in MODES.values()) + ".",
+        json_schema_extra={"enum": list(MODES)},
     )
     top_k: int | None = Field(None, ge=1, le=100, description="Sources to retrieve (answer mode).")
     filters: dict[str, Any] | None = Field(None, description="Retrieval filters: kind, repo, path_prefix, lecture, since, until.")
     source_ids: list[str] | None = Field(None, description="Summary mode: the sources to summarise.")
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, v: str) -> str:
+        if v not in MODES:
+            raise ValueError(f"must be one of: {', '.join(MODES)}")
+        return v
 
     @field_validator("messages")
     @classmethod
@@ -236,6 +245,7 @@ class FeedbackRequest(_Body):
     sources: list[dict[str, Any]] = Field(default_factory=list)
     model: str | None = None
     completion_id: str | None = None
+    grounding: Verdict | None = Field(None, description="The `grounding` the completion came with, as it was shown.")
 
     @property
     def score(self) -> int:

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from fastapi import Request
 
 from lorebase.errors import LorebaseError, SettingsError
+from lorebase.server_binding import is_loopback
 from lorebase.settings import ServerSettings
 
 
 class Unauthorized(LorebaseError):
     code = "invalid_api_key"
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_binding(server: ServerSettings) -> None:

@@ -23,16 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store, settings_of
     from lorebase.finetune.registry import Registry
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
+    settings = settings_of()
     if args.action == "gate":
         return _gate(args, settings)
-    settings.ensure_home()
-    store = Store(settings.db_url)
-    try:
+    with opened_store(settings) as (settings, store):
         reg = Registry(store)
         if args.action == "list":
             rows = reg.list()
@@ -56,29 +53,24 @@ def run(args: argparse.Namespace) -> int:
         out, now = reg.rollback()
         print(f"rolled back {out.name}; now serving {now.name if now is not None else 'the base model'}")
         return 0
-    finally:
-        store.close()
 
 
 def _gate(args: argparse.Namespace, settings: object) -> int:
     import asyncio
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import built_services
     from lorebase.cli.train_cmd import _print_gate
     from lorebase.finetune.gate_run import record, run_gate
     from lorebase.finetune.retrieval import retriever
-    from lorebase.services import Services
     from lorebase.settings import Settings
 
     assert isinstance(settings, Settings)
-    svc = Services.build(settings)
-    try:
+    with built_services(settings) as svc:
         report = asyncio.run(run_gate(settings, svc.store, retriever(svc.search), svc.search.embedder.embed, args.name,
                                       progress=None if args.json else print))
         promote = settings.finetune.auto_promote and not args.no_promote
         adapter = record(svc.store, report, promote=promote)
-    finally:
-        svc.store.close()
     if args.json:
         print_json({**report.summary(), "status": adapter.status})
     else:

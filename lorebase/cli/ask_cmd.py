@@ -17,22 +17,18 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import running_services
     from lorebase.errors import InvalidInput
-    from lorebase.services import Services
-    from lorebase.settings import load_settings
+    from lorebase.generation.conversation import ConversationRequest
 
     if not args.question.strip():  # before loading anything: the model may take a while to start
         raise InvalidInput("the question is empty")
 
     async def go() -> int:
-        svc = Services.build(load_settings())
-        try:
-            await svc.start_generator()
-            assert svc.answers is not None
-            filters = {"kind": args.kind} if args.kind else None
-            a = await svc.answers.answer(args.question, top_k=args.top_k, filters=filters, model=svc.pick_adapter(args.model))
-        finally:
-            await svc.aclose()
+        filters = {"kind": args.kind} if args.kind else None
+        async with running_services() as svc:
+            a = await svc.conversation.complete(
+                ConversationRequest.ask(args.question, top_k=args.top_k, filters=filters, model=args.model))
         if args.json:
             print_json({"answer": a.text, "sources": [c.model_dump() for c in a.sources], "verdict": a.verdict.model_dump(mode="json"),
                         "usage": a.usage.__dict__, "model": a.model})

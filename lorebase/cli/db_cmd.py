@@ -12,11 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
+    from lorebase.cli.scaffold import opened_store
 
-    settings = load_settings()
-    settings.ensure_home()
-    store = Store(settings.db_url, upgrade=args.action == "upgrade")
-    print(f"{store.revision() or '(empty)'}  {settings.db_url}")
+    with opened_store(upgrade=args.action == "upgrade") as (settings, store):
+        print(f"{store.revision() or '(empty)'}  {settings.db_url}")
     return 0

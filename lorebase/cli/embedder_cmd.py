@@ -24,10 +24,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import built_services, settings_of
     from lorebase.finetune.embedder_tuning import list_tuned, tune, use_tuned
-    from lorebase.settings import load_settings
 
-    settings = load_settings()
+    settings = settings_of()
     import logging
 
     # Training reports its loss every few steps at INFO: the progress of a long run.
@@ -47,17 +47,12 @@ def run(args: argparse.Namespace) -> int:
                   f"{v['candidate']['mrr']:.3f} on {r['held_out_pairs']} held-out pairs, {r['train_pairs']} train pairs")
         return 0
 
-    from lorebase.services import Services
-
-    svc = Services.build(settings, progress=sys.stderr.isatty())
-    try:
+    with built_services(settings, progress=sys.stderr.isatty()) as svc:
         if args.action == "use":
             n = use_tuned(settings, svc.indexer, args.name)
             print(f"re-embedded {n} chunks with {svc.indexer.embedder.model_name}; the index was swapped")
             return 0
         result = tune(settings, svc.store, svc.indexer, svc.search.bm25, promote=not args.no_promote)
-    finally:
-        svc.store.close()
     if args.json:
         print_json(result.as_dict())
     else:

@@ -94,27 +94,21 @@ def run_answers(args: argparse.Namespace) -> int:
     import json
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import running_services
     from lorebase.eval.answers import AnswerBench, load_answer_questions, summarize_rows
-    from lorebase.services import Services
-    from lorebase.settings import load_settings
 
     sets = {f: load_answer_questions(f)[: args.limit] for f in args.files}
 
     async def go() -> dict[str, object]:
-        svc = Services.build(load_settings())
-        try:
-            if not args.extractive:
-                await svc.start_generator()
-            bench = AnswerBench(svc, concurrency=args.concurrency)
+        async with running_services(generator=not args.extractive) as svc:
+            bench = AnswerBench(svc.conversation, concurrency=args.concurrency)
             out: dict[str, object] = {}
             for f, qs in sets.items():
-                records = await bench.run(qs, extractive=args.extractive, model=svc.pick_adapter(None),
+                records = await bench.run(qs, extractive=args.extractive, model=None,
                                           progress=lambda m, f=f: print(f"\r{f.stem}: {m}", end="", file=sys.stderr, flush=True))
                 print(file=sys.stderr)
                 out[f.stem] = {"summary": summarize_rows(records), "records": records}
             return out
-        finally:
-            await svc.aclose()
 
     result = asyncio.run(go())
     if args.out:
@@ -148,19 +142,16 @@ def run_eval(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     async def go() -> dict[str, Any]:
+        from lorebase.cli.scaffold import running_services
         from lorebase.eval.runner import EvalOptions, EvalRunner
-        from lorebase.services import Services
 
-        svc = await asyncio.to_thread(Services.build, settings, progress=sys.stderr.isatty())
-        try:
+        async with running_services(settings, generator=False, progress=sys.stderr.isatty()) as svc:
             if not args.no_sync:
                 await asyncio.to_thread(svc.indexer.sync)
             await svc.start_generator()
             opts = EvalOptions(eval_set=eval_set, judge_url=args.judge_url, judge_model=args.judge_model,
                                judge=not args.no_judge, summaries=summaries, limit=args.limit, adapter=args.adapter)
-            return await EvalRunner(svc).run(opts, progress=say)
-        finally:
-            await svc.aclose()
+            return await EvalRunner(svc.conversation, svc.indexer).run(opts, progress=say)
 
     report = asyncio.run(go())
     if args.json:
@@ -204,18 +195,13 @@ def format_run(report: dict[str, Any]) -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.eval.compare import compare, format_comparison
     from lorebase.eval.runs import load_report
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (settings, store):
         a = load_report(settings, store, args.run_a)
         b = load_report(settings, store, args.run_b)
-    finally:
-        store.close()
     result = compare(a, b, threshold=args.threshold)
     if args.json:
         print_json(result)
@@ -226,16 +212,11 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.eval.runs import list_runs
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (_, store):
         runs = list_runs(store, limit=args.limit)
-    finally:
-        store.close()
     if args.json:
         print_json(runs)
         return 0
@@ -261,22 +242,16 @@ def run_retrieval(args: argparse.Namespace) -> int:
     if args.file is None:
         return run_public_retrieval(args)
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.eval.retrieval import evaluate, format_table
     from lorebase.index.search import SearchService
     from lorebase.index.sync import IndexSyncer
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    settings.ensure_home()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (settings, store):
         service = SearchService(settings, store)
         if not args.no_sync:
             IndexSyncer(settings, store, service.embedder, service.dense, progress=sys.stderr.isatty()).sync()
         report = evaluate(service, store, args.file, k=args.k)
-    finally:
-        store.close()
     if args.json:
         print_json(report)
     else:
@@ -287,11 +262,13 @@ def run_retrieval(args: argparse.Namespace) -> int:
 def run_public_retrieval(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
     from lorebase.eval.public_sets import format_public, run_public
+    from lorebase.services import Services
     from lorebase.settings import load_settings
 
     report = run_public(
         load_settings(), args.public_root, args.datasets, k=args.k, max_commits=args.max_commits,
-        ingest=not args.no_ingest, baselines=not args.no_baselines, progress=sys.stderr.isatty(),
+        ingest=not args.no_ingest, baselines=not args.no_baselines,
+        build=lambda s: Services.build(s, progress=sys.stderr.isatty()),
     )
     if args.json:
         print_json(report)

@@ -34,14 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
-    from lorebase.feedback_review import FeedbackReview
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
+    from lorebase.cli.scaffold import opened_store
+    from lorebase.feedback.review import FeedbackReview
 
-    settings = load_settings()
-    settings.ensure_home()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (settings, store):
         review = FeedbackReview(settings, store)
         if args.action == "list":
             items = review.list_queue(args.status, args.rating, args.limit)
@@ -77,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
             for reason, n in report.reasons.most_common(10):
                 print(f"  {n} x {reason}")
         return 0
-    finally:
-        store.close()
 
 
 def _read_correction(args: argparse.Namespace) -> str | None:

@@ -18,15 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.index.embeddings import LorebaseEmbedding
     from lorebase.index.sync import IndexSyncer
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    settings.ensure_home()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (settings, store):
         configured = args.action == "rebuild" and args.configured
         embedder = LorebaseEmbedding.configured(settings) if configured else LorebaseEmbedding.from_settings(settings)
         syncer = IndexSyncer(settings, store, embedder, progress=sys.stderr.isatty())
@@ -42,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"added {r.added}, removed {r.removed}, total {r.total}")
             return 0
         info = syncer.status()
-    finally:
-        store.close()
     if args.json:
         print_json(info)
     else:

@@ -22,16 +22,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from lorebase.cli.main import print_json
-    from lorebase.services import Services
-    from lorebase.settings import load_settings
+    from lorebase.cli.scaffold import built_services, settings_of
 
-    settings = load_settings()
+    settings = settings_of()
     logging.basicConfig(level="WARNING" if args.json else settings.log_level, format="%(levelname)s %(message)s")
-    svc = Services.build(settings, progress=sys.stderr.isatty())
-    try:
+    with built_services(settings, progress=sys.stderr.isatty()) as svc:
         report = svc.ingest.ingest(args.sources)
-    finally:
-        svc.store.close()
     if args.json:
         print_json(report.as_dict())
     else:

@@ -33,21 +33,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from lorebase.settings import load_settings
+    from lorebase.cli.scaffold import opened_store, settings_of
 
-    settings = load_settings()
-    settings.ensure_home()
+    settings = settings_of()
     logging.basicConfig(level="WARNING", format="%(levelname)s %(message)s")
     if args.action == "run":
         return _run(args, settings)
-    from lorebase.store import Store
-
-    store = Store(settings.db_url)
-    try:
+    with opened_store(settings) as (settings, store):
         return {"list": _list, "pause": _pause, "resume": _pause, "history": _history, "sources": _sources}[args.action](
             args, settings, store)
-    finally:
-        store.close()
 
 
 def _stamp() -> str:
@@ -58,17 +52,16 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
     import contextlib
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.scheduler.jobs import JobContext
     from lorebase.scheduler.pipeline import JobRunner
     from lorebase.services import Services
-    from lorebase.store import Store
 
     tty = sys.stderr.isatty()
 
     def say(msg: str) -> None:
         print(f"[{_stamp()}] {msg}", file=sys.stderr, flush=True)
 
-    store = Store(settings.db_url)
     built: list[Services] = []
 
     def services() -> Services:  # built when a step first needs them: a sync with no change never does
@@ -76,15 +69,15 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
             built.append(Services.build(settings, progress=tty))
         return built[0]
 
-    try:
-        # Training prints log lines on stdout; with --json, stdout carries the JSON alone.
-        quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-        with quiet:
-            summary = JobRunner(JobContext(settings, store, services, progress=tty), say=say).run(args.name)
-    finally:
-        for svc in built:
-            svc.store.close()
-        store.close()
+    # Training prints log lines on stdout; with --json, stdout carries the JSON alone.
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with opened_store(settings) as (_, store):
+        try:
+            with quiet:
+                summary = JobRunner(JobContext(settings, store, services, progress=tty), say=say).run(args.name)
+        finally:
+            for svc in built:
+                svc.store.close()
     if args.json:
         print_json(summary.as_dict())
     else:

@@ -31,18 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lorebase.settings import load_settings
+    from lorebase.cli.scaffold import opened_store, settings_of
 
-    settings = load_settings()
+    settings = settings_of()
     if args.action == "generate":
         return _generate(args, settings)
     from lorebase.cli.main import print_json
     from lorebase.finetune.export import export_dataset, export_jsonl, load_pairs, stats
-    from lorebase.store import Store
 
-    settings.ensure_home()
-    store = Store(settings.db_url)
-    try:
+    with opened_store(settings) as (settings, store):
         if args.action == "stats":
             data = stats(store)
             if args.json:
@@ -61,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
             counts = export_dataset(pairs, args.out, source=f"the store at {settings.db_url}")
             print(f"wrote a datasets folder to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         return 0
-    finally:
-        store.close()
 
 
 def _generate(args: argparse.Namespace, settings: object) -> int:
@@ -71,9 +66,9 @@ def _generate(args: argparse.Namespace, settings: object) -> int:
     import sys
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import running_services
     from lorebase.finetune.qa_generation import QAGenerator
     from lorebase.finetune.retrieval import retriever
-    from lorebase.services import Services
     from lorebase.settings import Settings
 
     assert isinstance(settings, Settings)
@@ -81,15 +76,10 @@ def _generate(args: argparse.Namespace, settings: object) -> int:
     use_llm = settings.qa.self_instruct if args.self_instruct is None else args.self_instruct
 
     async def go() -> int:
-        svc = Services.build(settings)
-        try:
-            if use_llm:
-                await svc.start_generator(load_adapters=False)
+        async with running_services(settings, generator=use_llm, load_adapters=False) as svc:
             gen = QAGenerator(settings, svc.store, embed=svc.search.embedder.embed, retrieve=retriever(svc.search),
                               generator=svc.generator, progress=sys.stderr.isatty())
             report = await gen.generate(self_instruct=use_llm, kinds=args.kinds, rebuild=args.rebuild)
-        finally:
-            await svc.aclose()
         if args.json:
             print_json(report.as_dict())
         else:

@@ -17,33 +17,27 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from lorebase.cli.scaffold import opened_store
     from lorebase.scheduler.service import SchedulerService, lazy_context
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
-
-    settings = load_settings()
-    settings.ensure_home()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    store = Store(settings.db_url)
-    service = SchedulerService(settings, store, context=lazy_context(settings, store))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
 
     def standing_by(why: str) -> None:
         print(f"standing by: {why}; taking over when it stops", flush=True)
 
-    if not service.start_when_free(stop, settings.scheduler.standby_poll_s, on_wait=standing_by):
-        store.close()
-        return 0
-    try:
-        scheduled = ", ".join(f"{j['id']} ({j['schedule']})" for j in service.jobs() if j["schedule"])
-        print(f"scheduler running for {settings.home}: {scheduled or 'no scheduled jobs'}", flush=True)
-        stop.wait()
-        print("stopping: a job that is running finishes first (Ctrl-C again to cut it short)", flush=True)
+    with opened_store() as (settings, store):
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        service = SchedulerService(settings, store, context=lazy_context(settings, store))
+        stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
-    finally:
-        service.shutdown(wait=True)
-        store.close()
+            signal.signal(sig, lambda *_: stop.set())
+        if not service.start_when_free(stop, settings.scheduler.standby_poll_s, on_wait=standing_by):
+            return 0
+        try:
+            scheduled = ", ".join(f"{j['id']} ({j['schedule']})" for j in service.jobs() if j["schedule"])
+            print(f"scheduler running for {settings.home}: {scheduled or 'no scheduled jobs'}", flush=True)
+            stop.wait()
+            print("stopping: a job that is running finishes first (Ctrl-C again to cut it short)", flush=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+        finally:
+            service.shutdown(wait=True)
     return 0

@@ -37,22 +37,16 @@ def filters_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import opened_store
     from lorebase.index.search import SearchService
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
 
-    settings = load_settings()
-    settings.ensure_home()
-    store = Store(settings.db_url)
-    try:
+    with opened_store() as (settings, store):
         service = SearchService(settings, store)
         if args.mode != "bm25" and not args.no_sync:
             from lorebase.index.sync import IndexSyncer
 
             IndexSyncer(settings, store, service.embedder, service.dense, progress=sys.stderr.isatty()).sync()
         citations = service.search(args.query, k=args.k, filters=filters_from_args(args), mode=args.mode, neighbors=args.neighbors)
-    finally:
-        store.close()
     if args.json:
         print_json([c.model_dump(mode="json") for c in citations])
         return 0

@@ -63,21 +63,17 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from lorebase.cli.main import print_json
+    from lorebase.cli.scaffold import running_services
     from lorebase.generation.summarize import find_target
-    from lorebase.services import Services
-    from lorebase.settings import load_settings
 
     async def go() -> int:
-        svc = Services.build(load_settings())
-        try:
+        async with running_services(generator=False) as svc:
             # An unknown source is reported before the model starts (a vLLM server takes half a minute).
             target = find_target(svc.store, **target_args(args.source, args.repo))  # type: ignore[arg-type]
             await svc.start_generator()
-            assert svc.summaries is not None
+            adapter = await svc.conversation.resolve_model(args.model)
             with progress_bar(target.title) as progress:
-                s = await svc.summaries.summarize(target, model=svc.pick_adapter(args.model), progress=progress)
-        finally:
-            await svc.aclose()
+                s = await svc.conversation.engine().summaries.summarize(target, model=adapter, progress=progress)
         if args.json:
             print_json({"title": s.title, "summary": s.text, "sources": [c.model_dump() for c in s.sources],
                         "input_chars": s.input_chars, "output_chars": len(s.text), "model": s.model})

@@ -25,19 +25,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from lorebase.cli.main import print_json
-    from lorebase.services import Services
-    from lorebase.settings import load_settings
+    from lorebase.cli.scaffold import built_services
 
-    settings = load_settings()
     logging.basicConfig(level="WARNING", format="%(levelname)s %(message)s")
     # The trainer prints its log lines on stdout; with --json, stdout carries the JSON alone.
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    svc = Services.build(settings)
-    try:
-        with quiet:
-            out = _train_and_gate(args, settings, svc)
-    finally:
-        svc.store.close()
+    with built_services() as svc, quiet:
+        out = _train_and_gate(args, svc.settings, svc)
     if args.json:
         print_json(out)
     return 0

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,29 +32,9 @@ from lorebase.generation.grounding import CITATION
 
 if TYPE_CHECKING:
     from lorebase.citations import Citation
-    from lorebase.generation.answer import AnswerService
-    from lorebase.generation.backend import Generator
-    from lorebase.index.search import SearchService
-    from lorebase.settings import Settings
+    from lorebase.generation.conversation import ConversationService
 
 Progress = Callable[[str], None]
-
-
-class AnswerParts(Protocol):
-    """What the bench uses of the built services (``lorebase.services.Services`` fits): named here so that
-    evaluation does not import the services module, which is built over it."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def search(self) -> SearchService: ...
-
-    @property
-    def generator(self) -> Generator | None: ...
-
-    @property
-    def answers(self) -> AnswerService | None: ...
 
 
 @dataclass
@@ -134,8 +114,8 @@ def rouge_l(reference: str, answer: str) -> float:
 class AnswerBench:
     """Runs one row (a generator, or the extractive baseline) over the questions."""
 
-    def __init__(self, services: AnswerParts, concurrency: int = 8) -> None:
-        self.svc = services
+    def __init__(self, conversation: ConversationService, concurrency: int = 8) -> None:
+        self.conv = conversation
         self.concurrency = concurrency
 
     async def run(self, questions: Sequence[AnswerQuestion], *, extractive: bool = False, model: str | None = None,
@@ -157,32 +137,32 @@ class AnswerBench:
         return records
 
     async def _answer(self, q: AnswerQuestion, model: str | None) -> dict[str, Any]:
-        assert self.svc.answers is not None
+        from lorebase.generation.conversation import ConversationRequest
+
         t0 = time.perf_counter()
         ttft: float | None = None
         final = None
-        async for ev in self.svc.answers.stream(q.question, model=model, filters=scope(q)):
+        async for ev in self.conv.stream(ConversationRequest.ask(q.question, model=model, filters=scope(q))):
             if ev.type == "delta" and ev.text and ttft is None:
                 ttft = time.perf_counter() - t0
-            if ev.type == "final":
-                final = ev
+            if ev.result is not None:
+                final = ev.result
         latency = time.perf_counter() - t0
-        assert final is not None and final.verdict is not None
-        cited = cited_in(final.answer, final.sources)
+        assert final is not None
+        cited = cited_in(final.text, final.sources)
         v = final.verdict
-        return self._record(q, final.answer, v.mode, v.supported, v.abstained, cited,
-                            final.usage.prompt_tokens if final.usage else 0, ttft, latency)
+        return self._record(q, final.text, v.mode, v.supported, v.abstained, cited, final.usage.prompt_tokens, ttft, latency)
 
     async def _extractive(self, q: AnswerQuestion) -> dict[str, Any]:
         from lorebase.citations import cite
         from lorebase.generation.answer import AnswerService
 
         t0 = time.perf_counter()
-        hits = await asyncio.to_thread(self.svc.search.retrieve, q.question, None, scope(q))
+        hits = await asyncio.to_thread(self.conv.search.retrieve, q.question, None, scope(q))
         if not hits:
             return self._record(q, "", "abstained", False, True, [], 0, None, time.perf_counter() - t0)
         top = [cite(hits[0].source, hits[0].chunk, "S1", score=hits[0].score)]
-        service = AnswerService(self.svc.settings, self.svc.search, self.svc.generator)  # type: ignore[arg-type]
+        service = AnswerService(self.conv.settings, self.conv.search, None)  # type: ignore[arg-type]  # selection only
         [sel] = await asyncio.to_thread(service._select, q.question, hits[:1], top)
         text = f"{sel.best.text} [S1]"
         latency = time.perf_counter() - t0
@@ -204,7 +184,7 @@ class AnswerBench:
         pairs = [(r, q) for r, q in zip(records, questions, strict=True) if q.answer]
         if not pairs:
             return
-        emb = self.svc.search.embedder
+        emb = self.conv.search.embedder
         embed = emb.embed
         a = embed([CITATION.sub("", r["answer"]) or "-" for r, _ in pairs])
         b = embed([q.answer for _, q in pairs])

@@ -102,12 +102,13 @@ def larger_judge_profile(settings: Settings) -> tuple[str, Path] | None:
 
 async def _profile_judge(settings: Settings, name: str, folder: Path, model: str | None) -> Judge:
     from lorebase.generation.backend import model_context_length
+    from lorebase.generation.vllm_options import VLLMOptions
     from lorebase.generation.vllm_server import VLLMServer
 
-    g = settings.generation
-    judge_settings = settings.model_copy(update={"generation": g.model_copy(update={"vllm_port": g.vllm_port + 1})})
-    server = VLLMServer.from_settings(judge_settings, model_dir=folder, served_name=folder.name,
-                                      max_model_len=min(model_context_length(folder), 8192))
+    # the generator's engine settings, on the next port
+    server = VLLMServer(VLLMOptions.of(settings, model_dir=folder, served_name=folder.name,
+                                       max_model_len=min(model_context_length(folder), 8192),
+                                       port=settings.generation.vllm_port + 1))
     await server.start()
     try:
         judge = await _endpoint_judge(settings, server.url + "/v1", model or folder.name, None)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -36,7 +36,11 @@ from lorebase.eval.retrieval import MODES, Question, check_gold, evaluate_questi
 
 if TYPE_CHECKING:
     from lorebase.eval.baselines import Window, WindowRetriever
+    from lorebase.index.search import SearchService
+    from lorebase.index.sync import IndexSyncer
+    from lorebase.ingest.service import IngestService
     from lorebase.settings import Settings
+    from lorebase.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -169,17 +173,27 @@ def public_settings(settings: Settings, root: Path, max_commits: int) -> Setting
     return settings.model_copy(update={"home": (Path(root) / "home").resolve(), "database_url": None, "ingest": ingest})
 
 
+class RetrievalParts(Protocol):
+    """What a run uses of the services (lorebase.services.Services has them): the caller builds them,
+    for the settings given, since eval sits below the services."""
+
+    ingest: IngestService
+    indexer: IndexSyncer
+    search: SearchService
+    store: Store
+
+
 def run_public(
-    settings: Settings, root: Path, datasets: Path, *, k: int = 10, max_commits: int = 200, ingest: bool = True,
-    baselines: bool = True, progress: bool = False,
+    settings: Settings, root: Path, datasets: Path, *, build: Callable[[Settings], RetrievalParts], k: int = 10,
+    max_commits: int = 200, ingest: bool = True, baselines: bool = True,
 ) -> dict[str, Any]:
-    """Every public set through lorebase's three modes, and the meetings through the baselines."""
+    """Every public set through lorebase's three modes, and the meetings through the baselines.
+    `build` makes the services for the public data's own home (public_settings)."""
     from lorebase.eval.baselines import WindowRetriever
-    from lorebase.services import Services
 
     sets = PublicSets.locate(root, datasets)
     s = public_settings(settings, sets.root, max_commits)
-    svc = Services.build(s, progress=progress)
+    svc = build(s)
     report: dict[str, Any] = {"root": str(sets.root), "home": str(s.home), "k": k, "max_commits": max_commits, "sets": []}
     try:
         if ingest:

@@ -1,8 +1,8 @@
 """`lorebase eval`: the eval set through the live answer pipeline, scored, recorded and reported.
 
 Each question is retrieved for (hit@k and MRR, with lorebase.eval.retrieval's scoring) and answered
-by the AnswerService on the Services object, the one the API uses. The answers are then scored by
-RAGAS (the judge's four metrics and the metrics without an LLM), lecture summaries by ROUGE against
+by the ConversationService the API and the UI use (handed in: eval builds no services). The answers
+are then scored by RAGAS (the judge's four metrics and the metrics without an LLM), lecture summaries by ROUGE against
 the reference summaries, and speed from the answers' timings. The run is an EvalRun row plus a
 JSON and an HTML report in ``settings.reports_dir``.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from lorebase.errors import EngineUnavailable, InvalidInput, LorebaseError, UnknownModel
+from lorebase.errors import InvalidInput, LorebaseError, UnknownModel
 from lorebase.eval import catalog
 from lorebase.eval.retrieval import Metrics, Question, load_questions, resolve_gold, score_ranking
 from lorebase.eval.runs import (
@@ -40,7 +40,8 @@ from lorebase.store.models import AdapterVersion, Chunk, Source, utcnow
 if TYPE_CHECKING:
     from lorebase.eval.judge import Judge
     from lorebase.eval.ragas_scoring import Sample
-    from lorebase.services import Services
+    from lorebase.generation.conversation import ConversationService
+    from lorebase.index.sync import IndexSyncer
 
 MAX_REFERENCE_CONTEXTS = 20  # gold chunks compared per question (a whole-file gold can have many)
 Progress = Callable[[str], None]
@@ -58,16 +59,17 @@ class EvalOptions:
 
 
 class EvalRunner:
-    def __init__(self, services: Services) -> None:
-        self.svc = services
-        self.settings = services.settings
+    def __init__(self, conversation: ConversationService, indexer: IndexSyncer) -> None:
+        self.conv = conversation
+        self.indexer = indexer
+        self.settings = conversation.settings
+        self.store = conversation.store
+        self.search = conversation.search
 
     async def run(self, opts: EvalOptions, progress: Progress | None = None) -> dict[str, Any]:
         """Run, score and report; returns the report (also written as JSON and HTML)."""
         say = progress or (lambda _msg: None)
-        svc = self.svc
-        if svc.answers is None or svc.summaries is None or svc.generator is None:
-            raise EngineUnavailable("the generator is not running: start it before evaluating")
+        generator = self.conv.engine().generator  # EngineUnavailable until the generator answers
         path = Path(opts.eval_set)
         questions, problems = load_questions(path)
         if opts.limit is not None:
@@ -83,23 +85,23 @@ class EvalRunner:
             if opts.judge:
                 from lorebase.eval.judge import open_judge
 
-                judge = await open_judge(self.settings, svc.generator, url=opts.judge_url, model=opts.judge_model)
+                judge = await open_judge(self.settings, generator, url=opts.judge_url, model=opts.judge_model)
             identity: dict[str, Any] = {
                 "eval_set": str(path),
                 "eval_set_hash": file_sha256(path),
-                "model": svc.generator.base_model,
+                "model": generator.base_model,
                 "adapter": adapter["name"] if adapter else None,
-                "embedder": svc.search.embedder.model_name,
-                "index_size": svc.indexer.dense.count,
+                "embedder": self.search.embedder.model_name,
+                "index_size": self.indexer.dense.count,
                 "git_commit": await asyncio.to_thread(git_commit),
                 "judge": judge.name if judge else None,
             }
-            run_id = start_run(svc.store, **identity)
+            run_id = start_run(self.store, **identity)
             say(f"eval run {run_id}: {len(questions)} question{'' if len(questions) == 1 else 's'} from {path}")
             try:
                 report = await self._run(run_id, identity, questions, problems, adapter, judge, opts, say)
             except BaseException as e:  # interrupted or broken: the row says so rather than "running" forever
-                finish_run(svc.store, run_id, status="failed", metrics={"error": f"{type(e).__name__}: {e}"[:500]}, report_path=None)
+                finish_run(self.store, run_id, status="failed", metrics={"error": f"{type(e).__name__}: {e}"[:500]}, report_path=None)
                 raise
         finally:
             if judge is not None:
@@ -107,15 +109,14 @@ class EvalRunner:
         return report
 
     async def _adapter(self, name: str | None) -> dict[str, Any] | None:
-        gen = self.svc.generator
-        assert gen is not None
-        name = self.svc.pick_adapter(name)  # none named: the promoted adapter, as the API serves it
+        try:  # none named: the promoted adapter, as the API serves it
+            name = await self.conv.resolve_model(name)
+        except UnknownModel:
+            names = await self.conv.engine().generator.models()
+            raise UnknownModel(f"the adapter {name!r} is not loaded; loaded: {', '.join(names)}") from None
         if name is None:
             return None
-        names = await gen.models()
-        if name not in names:
-            raise UnknownModel(f"the adapter {name!r} is not loaded; loaded: {', '.join(names)}")
-        with self.svc.store.session() as s:
+        with self.store.session() as s:
             row = s.scalar(select(AdapterVersion).where(AdapterVersion.name == name))
             if row is None:
                 return {"name": name}
@@ -127,7 +128,8 @@ class EvalRunner:
 
         started = time.perf_counter()
         ev = self.settings.eval
-        model = adapter["name"] if adapter else None
+        # the served name, never None: None would mean the served default, which may be an adapter
+        model = adapter["name"] if adapter else self.conv.engine().generator.base_model
         records: list[dict[str, Any]] = []
         samples: list[Sample] = []
         for i, q in enumerate(questions, start=1):
@@ -141,7 +143,7 @@ class EvalRunner:
 
         summaries = await self._summaries(opts.summaries, model, problems, say)
 
-        scoring = RagasScoring(judge.llm if judge else None, self.svc.search.embedder,
+        scoring = RagasScoring(judge.llm if judge else None, self.search.embedder,
                                timeout_s=ev.judge_timeout_s, concurrency=ev.judge_concurrency)
         say(f"scoring {len(samples)} answers" + (f" with the judge {judge.name}" if judge else " (no judge)"))
         scored = await scoring.score_all(samples, say)
@@ -156,7 +158,7 @@ class EvalRunner:
             "object": "eval.run",
             "id": run_id,
             "status": "ok",
-            "started_at": get_run(self.svc.store, run_id)["started_at"],
+            "started_at": get_run(self.store, run_id)["started_at"],
             "finished_at": utcnow().isoformat(),
             "duration_s": round(time.perf_counter() - started, 2),
             **identity,
@@ -168,27 +170,26 @@ class EvalRunner:
         write_json(json_path, report)
         from lorebase.eval.report_html import render
 
-        earlier = earlier_runs(self.svc.store, identity["eval_set_hash"], run_id)
+        earlier = earlier_runs(self.store, identity["eval_set_hash"], run_id)
         write_text(html_path, render(report, earlier))
         run_metrics = {**report["metrics"], "judge_failures": report["judge_failures"]["total"], "questions": len(records)}
-        finish_run(self.svc.store, run_id, status="ok", metrics=run_metrics, report_path=str(html_path))
+        finish_run(self.store, run_id, status="ok", metrics=run_metrics, report_path=str(html_path))
         report["status"] = "ok"
         say(f"report: {html_path}")
         return report
 
     # --- one question ---------------------------------------------------------------------------
 
-    async def _answer(self, q: Question, model: str | None) -> tuple[dict[str, Any], Sample | None]:
+    async def _answer(self, q: Question, model: str) -> tuple[dict[str, Any], Sample | None]:
         from lorebase.eval.ragas_scoring import Sample
+        from lorebase.generation.conversation import ConversationRequest
 
-        svc = self.svc
-        assert svc.answers is not None
         k = self.settings.eval.k
         gold_sets: list[set[int]] = []
         gold_kind: str | None = None
         unmatched: list[dict[str, Any]] = []
         for g in q.gold:
-            ids, kind = resolve_gold(svc.store, g)
+            ids, kind = resolve_gold(self.store, g)
             if ids:
                 gold_sets.append(ids)
                 gold_kind = gold_kind or kind
@@ -202,16 +203,16 @@ class EvalRunner:
         }
         filters = q.filters or None
         try:
-            ranked = await asyncio.to_thread(svc.search.retrieve, q.question, k, filters)
+            ranked = await asyncio.to_thread(self.search.retrieve, q.question, k, filters)
             if gold_sets:
                 hit1, hit5, recall, rr = score_ranking([h.chunk_id for h in ranked], gold_sets, k)
                 rec["scores"].update({"hit@1": hit1, "hit@5": hit5, f"recall@{k}": round(recall, 4), "mrr": round(rr, 4)})
             else:
                 rec["skipped"]["retrieval"] = "no gold source found in the store"
             t0 = time.perf_counter()
-            a = await svc.answers.answer(q.question, filters=filters, model=model)
+            a = await self.conv.complete(ConversationRequest.ask(q.question, filters=filters, model=model))
             rec["latency_s"] = round(time.perf_counter() - t0, 4)
-            hits = await asyncio.to_thread(svc.search.retrieve, q.question, None, filters)
+            hits = await asyncio.to_thread(self.search.retrieve, q.question, None, filters)
         except LorebaseError as e:
             rec["error"] = f"{type(e).__name__}: {e}"
             return rec, None
@@ -236,14 +237,14 @@ class EvalRunner:
     def _gold_texts(self, chunk_ids: set[int]) -> tuple[list[str], list[str]]:
         if not chunk_ids:
             return [], []
-        with self.svc.store.session() as s:
+        with self.store.session() as s:
             rows = s.execute(select(Chunk.id, Chunk.text, Chunk.source_id).where(Chunk.id.in_(sorted(chunk_ids))).order_by(Chunk.id)).all()
         texts = [r[1] for r in rows][:MAX_REFERENCE_CONTEXTS]
         return texts, sorted({r[2] for r in rows})
 
     # --- summaries ----------------------------------------------------------------------------
 
-    async def _summaries(self, path: Path | None, model: str | None, problems: list[dict[str, str]],
+    async def _summaries(self, path: Path | None, model: str, problems: list[dict[str, str]],
                          say: Progress) -> dict[str, Any]:
         if path is None:
             return {"file": None, "items": [], "skipped": "no reference summaries given"}
@@ -251,7 +252,8 @@ class EvalRunner:
             return {"file": str(path), "items": [], "skipped": f"{path} does not exist"}
         from ragas.metrics.collections import RougeScore
 
-        assert self.svc.summaries is not None
+        from lorebase.generation.conversation import ConversationRequest
+
         rouge1, rouge_l = RougeScore(rouge_type="rouge1"), RougeScore(rouge_type="rougeL")
         items: list[dict[str, Any]] = []
         for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
@@ -268,9 +270,9 @@ class EvalRunner:
             item: dict[str, Any] = {"lecture": lecture, "title": obj.get("title") or lecture, "reference": reference,
                                     "summary": "", "summary_rouge1": None, "summary_rougeL": None, "latency_s": None, "error": None}
             try:
-                target = self.svc.summaries.target(lecture=self._lecture(lecture))
                 t0 = time.perf_counter()
-                s = await self.svc.summaries.summarize(target, model=model)
+                s = await self.conv.complete(ConversationRequest.ask(f"Summarise {lecture}", mode="summary",
+                                                                     lecture=self._lecture(lecture), model=model))
                 item["latency_s"] = round(time.perf_counter() - t0, 4)
                 item.update(summary=s.text, input_chars=s.input_chars, output_chars=len(s.text))
                 item["summary_rouge1"] = round(float((await rouge1.ascore(reference=reference, response=s.text)).value), 4)
@@ -285,7 +287,7 @@ class EvalRunner:
     def _lecture(self, name: str) -> str:
         """Eval sets name lectures as ingested ("intro-rag/<stem>", the key without "transcript:");
         the summary service also takes a title or source id, so fall back to the name itself."""
-        with self.svc.store.session() as s:
+        with self.store.session() as s:
             sid = s.scalar(select(Source.id).where(Source.kind == "transcript", Source.key == f"transcript:{name}"))
         return sid or name
 

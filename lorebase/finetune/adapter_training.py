@@ -74,27 +74,9 @@ def snapshot(examples: Sequence[SFTExample]) -> tuple[bytes, str]:
 
 
 def train_config(settings: Settings, output_dir: Path, *, max_steps: int = -1, progress: bool = True) -> Any:
-    from lorebase.finetune.training import LoraArguments, TrainConfig
+    from lorebase.finetune.training import TrainRun
 
-    ft = settings.finetune
-    return TrainConfig(
-        model_dir=generator_path(settings),
-        output_dir=output_dir,
-        lora=LoraArguments(r=ft.lora_r, alpha=ft.lora_alpha, dropout=ft.lora_dropout,
-                           target_modules=list(ft.target_modules), layers=ft.lora_layers),
-        max_length=ft.max_length,
-        epochs=ft.epochs,
-        max_steps=max_steps,
-        batch_size=ft.batch_size,
-        grad_accum=ft.grad_accum,
-        learning_rate=ft.learning_rate,
-        warmup_ratio=ft.warmup_ratio,
-        precision=ft.precision,
-        gradient_checkpointing=ft.gradient_checkpointing,
-        seed=ft.seed,
-        logging_steps=ft.logging_steps,
-        progress=progress,
-    )
+    return TrainRun(settings.finetune, generator_path(settings), output_dir, max_steps=max_steps, progress=progress)
 
 
 def train_adapter(

@@ -18,7 +18,6 @@ from lorebase.generation import grounding
 from lorebase.generation.prompts import Evidence
 from lorebase.store.models import Chunk, Source
 
-METHODS = ("template", "self_instruct", "abstention", "feedback")
 _SPACE = re.compile(r"\s+")
 
 

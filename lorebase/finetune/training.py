@@ -1,5 +1,5 @@
-"""LoRA supervised fine-tuning with trl's SFTTrainer and peft, in the shape of a TRL script:
-dataclasses for the configuration and a short ``main(config, ...)``.
+"""LoRA supervised fine-tuning with trl's SFTTrainer and peft, in the shape of a TRL script: the
+configuration is settings.finetune (TrainRun adds the run's own paths), and a short ``main(config, ...)``.
 
 Examples are conversational prompt-completion rows (``{"prompt": [messages], "completion":
 [assistant message]}``): trl renders the prompt with the tokenizer's chat template and the
@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,40 +27,25 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
 from lorebase.finetune.heap import retained_heap
+from lorebase.settings import FinetuneSettings
 
 
 @dataclass
-class LoraArguments:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    layers: int | None = None  # LoRA on the last N layers only; None: all
+class TrainRun:
+    """One training run: the hyperparameters are settings.finetune itself (read, never copied into a
+    parallel config); the rest is the run's own."""
 
-
-@dataclass
-class TrainConfig:
+    finetune: FinetuneSettings
     model_dir: Path
     output_dir: Path  # the adapter is written here (and nothing else of the base model)
-    lora: LoraArguments = field(default_factory=LoraArguments)
-    max_length: int = 384
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 8
-    grad_accum: int = 2
-    learning_rate: float = 3e-4
-    warmup_ratio: float = 0.05
-    precision: str = "auto"  # auto | float32 | bfloat16
-    gradient_checkpointing: bool = False
+    max_steps: int = -1  # > 0 overrides finetune.epochs
     retain_heap: bool = True  # CPU: reuse freed memory instead of re-mapping it every step (finetune/heap.py)
-    seed: int = 0
-    logging_steps: int = 5
     progress: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model_dir"], d["output_dir"] = str(self.model_dir), str(self.output_dir)
-        return d
+        """What an adapter's record keeps of how it was trained."""
+        return {**self.finetune.model_dump(mode="json"), "model_dir": str(self.model_dir),
+                "output_dir": str(self.output_dir), "max_steps": self.max_steps, "retain_heap": self.retain_heap}
 
 
 @dataclass
@@ -101,54 +86,60 @@ def _precision(setting: str) -> tuple[bool, str]:
     return False, "float32"
 
 
-def lora_config(args: LoraArguments, num_layers: int) -> LoraConfig:
+def lora_config(ft: FinetuneSettings, num_layers: int) -> LoraConfig:
     layers = None
-    if args.layers is not None and args.layers < num_layers:
-        layers = list(range(num_layers - args.layers, num_layers))
+    if ft.lora_layers is not None and ft.lora_layers < num_layers:
+        layers = list(range(num_layers - ft.lora_layers, num_layers))
     return LoraConfig(
-        r=args.r,
-        lora_alpha=args.alpha,
-        lora_dropout=args.dropout,
-        target_modules=list(args.target_modules),
+        r=ft.lora_r,
+        lora_alpha=ft.lora_alpha,
+        lora_dropout=ft.lora_dropout,
+        target_modules=list(ft.target_modules),
         layers_to_transform=layers,
         bias="none",
         task_type="CAUSAL_LM",
     )
 
 
-def main(config: TrainConfig, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
+def sft_config(run: TrainRun, examples: int, on_gpu: bool, bf16: bool) -> SFTConfig:
+    """trl's arguments, straight from settings.finetune and the run."""
+    ft = run.finetune
+    steps_per_epoch = math.ceil(examples / (ft.batch_size * ft.grad_accum))
+    total = run.max_steps if run.max_steps > 0 else steps_per_epoch * ft.epochs
+    return SFTConfig(
+        output_dir=str(run.output_dir / "trainer"),
+        use_cpu=not on_gpu,
+        bf16=bf16,
+        fp16=False,
+        max_length=ft.max_length,
+        completion_only_loss=True,
+        num_train_epochs=ft.epochs,
+        max_steps=run.max_steps,
+        per_device_train_batch_size=ft.batch_size,
+        gradient_accumulation_steps=ft.grad_accum,
+        learning_rate=ft.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(0, round(ft.warmup_ratio * total)),
+        gradient_checkpointing=ft.gradient_checkpointing,
+        logging_steps=ft.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=ft.seed,
+        disable_tqdm=not run.progress,
+        dataloader_num_workers=0,
+    )
+
+
+def main(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
     """Train a LoRA adapter on ``rows`` (prompt-completion) and save it to ``config.output_dir``."""
     on_gpu = torch.cuda.is_available()
-    bf16, precision = _precision(config.precision)
+    bf16, precision = _precision(config.finetune.precision)
     tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
-    peft_config = lora_config(config.lora, int(model.config.num_hidden_layers))
-
-    steps_per_epoch = math.ceil(len(rows) / (config.batch_size * config.grad_accum))
-    args = SFTConfig(
-        output_dir=str(config.output_dir / "trainer"),
-        use_cpu=not on_gpu,
-        bf16=bf16,
-        fp16=False,
-        max_length=config.max_length,
-        completion_only_loss=True,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(0, round(config.warmup_ratio * (config.max_steps if config.max_steps > 0 else steps_per_epoch * config.epochs))),
-        gradient_checkpointing=config.gradient_checkpointing,
-        logging_steps=config.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=config.seed,
-        disable_tqdm=not config.progress,
-        dataloader_num_workers=0,
-    )
+    peft_config = lora_config(config.finetune, int(model.config.num_hidden_layers))
+    args = sft_config(config, len(rows), on_gpu, bf16)
     curve = LossCurve()
     trainer = SFTTrainer(
         model=model,

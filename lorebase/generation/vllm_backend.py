@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -30,7 +29,8 @@ from lorebase.errors import EngineUnavailable
 from lorebase.generation.backend import ChatTokenizer, Delta, GenerationRequest
 from lorebase.generation.openai_backend import OpenAIBackend
 from lorebase.generation.queue import GenerationQueue
-from lorebase.generation.vllm_server import VLLMOptions, VLLMServer, free_port
+from lorebase.generation.vllm_options import VLLMOptions
+from lorebase.generation.vllm_server import VLLMServer, free_port
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,7 @@ class VLLMBackend(OpenAIBackend):
         """A merged engine runs as the base engine does (dtype, KV cache, CPU binding, eager), on its
         own port and log, without LoRA."""
         assert self.server is not None
-        return dataclasses.replace(
-            self.server.options,
+        return self.server.options.replace(
             model_dir=model_dir,
             served_name=adapter,
             port=free_port(self.server.options.host),

@@ -22,13 +22,12 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lorebase.cpu_budget import THREAD_VARS, cpu_ranges, usable_cpus
-from lorebase.cpu_budget import plan as cpu_plan
+from lorebase.cpu_budget import THREAD_VARS
 from lorebase.errors import EngineUnavailable
+from lorebase.generation.vllm_options import VLLMOptions, cpu_binding
 from lorebase.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,38 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAUNCHER = Path(__file__).with_name("vllm_launch.py")
-
-
-@dataclass(frozen=True)
-class VLLMOptions:
-    """What the server is started with; built from settings by :meth:`VLLMServer.from_settings`."""
-
-    python: Path
-    model_dir: Path
-    served_name: str
-    max_model_len: int
-    log_file: Path
-    cache_dir: Path
-    port: int = 8001
-    host: str = "127.0.0.1"
-    dtype: str = "float32"
-    kv_cache_gib: float = 2.0
-    max_loras: int = 4
-    max_lora_rank: int = 16
-    compact_json: bool = True
-    startup_timeout_s: float = 300.0
-    stop_grace_s: float = 20.0
-    health_interval_s: float = 10.0
-    health_failures: int = 3  # consecutive failed /health checks before a running server is restarted
-    backoff_s: tuple[float, float] = (1.0, 60.0)  # first and longest wait before a restart
-    cpu_bind: str | None = None  # CPUs for vLLM's pinned threads ("0-13"); None: every CPU this process may use
-    enable_lora: bool = True  # False for an engine on merged weights: no LoRA slots, no LoRA work per token
-    enforce_eager: bool = True  # no torch.compile: starts in seconds, not minutes, on a small CPU (LoRA runs eager anyway)
-
-
-def cpu_binding() -> str:
-    """The CPUs this process may use, in the form vLLM's VLLM_CPU_OMP_THREADS_BIND wants."""
-    return cpu_ranges(usable_cpus())
 
 
 def is_cpu_build(python: Path) -> bool:
@@ -139,25 +106,7 @@ class VLLMServer:
     def from_settings(
         cls, settings: Settings, *, model_dir: Path, served_name: str, max_model_len: int, adapters: Mapping[str, Path] | None = None
     ) -> VLLMServer:
-        g = settings.generation
-        options = VLLMOptions(
-            python=g.vllm_python.expanduser().absolute(),
-            model_dir=model_dir,
-            served_name=served_name,
-            max_model_len=max_model_len,
-            log_file=settings.logs_dir / "vllm.log",
-            cache_dir=settings.home / "vllm-cache",
-            port=g.vllm_port,
-            dtype=g.vllm_dtype,
-            kv_cache_gib=g.vllm_kv_cache_gib,
-            max_loras=g.max_loras,
-            max_lora_rank=g.max_lora_rank,
-            compact_json=g.vllm_compact_json,
-            startup_timeout_s=g.vllm_startup_timeout_s,
-            cpu_bind=cpu_ranges(cpu_plan(settings).vllm_cpus),
-            enforce_eager=g.vllm_eager,
-        )
-        return cls(options, adapters)
+        return cls(VLLMOptions.of(settings, model_dir=model_dir, served_name=served_name, max_model_len=max_model_len), adapters)
 
     # --- what is run ---------------------------------------------------------------------------
 
@@ -241,13 +190,6 @@ class VLLMServer:
                 await self._watchdog
             self._watchdog = None
         await self._terminate()
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait for a (re)starting server to serve again."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
-        except TimeoutError:
-            raise EngineUnavailable(f"the vLLM server at {self.url} is not serving (see {self.options.log_file})") from None
 
     async def _launch_and_wait(self) -> None:
         o = self.options

@@ -25,6 +25,7 @@ from lorebase.store.models import AdapterVersion, JobRun, QAPair
 
 if TYPE_CHECKING:
     from lorebase.generation.backend import Generator
+    from lorebase.generation.conversation import ConversationService
     from lorebase.ingest.records import Reader
     from lorebase.services import Services
 
@@ -337,34 +338,34 @@ def run_eval(ctx: JobContext) -> dict[str, Any]:
         summaries = None
     from lorebase.finetune.registry import Registry
 
-    async def evaluate_served_model(view: Services) -> dict[str, Any]:
+    async def evaluate_served_model(conv: ConversationService) -> dict[str, Any]:
         # What users get by default: the promoted adapter when one is loaded, else the base model.
-        assert view.generator is not None
+        gen = conv.engine().generator
         promoted = Registry(svc.store).promoted()
-        adapter = promoted.name if promoted is not None and promoted.name in await view.generator.models() else None
+        adapter = promoted.name if promoted is not None and promoted.name in await gen.models() else None
         opts = EvalOptions(eval_set=eval_set, judge=settings.scheduler.eval_judge, summaries=summaries, adapter=adapter)
-        return await EvalRunner(view).run(opts, progress=log.info)
+        return await EvalRunner(conv, svc.indexer).run(opts, progress=log.info)
 
     async def go() -> dict[str, Any]:
-        from lorebase.generation.answer import AnswerService
-        from lorebase.generation.summarize import SummaryService
+        from lorebase.generation.conversation import ConversationService
+        from lorebase.readiness import Readiness
 
         shared = ctx.served_generator()
         if shared is not None:
-            view = replace(svc, generator=shared, answers=AnswerService(settings, svc.search, shared),
-                           summaries=SummaryService(settings, svc.store, shared))
-            return await evaluate_served_model(view)
+            conv = ConversationService.serving(settings, svc.store, svc.search, shared,
+                                                lambda: svc.conversation.pick_adapter(None))
+            return await evaluate_served_model(conv)
         # No generator in this process: start one for this run only, and leave the shared services as they are.
-        view = replace(svc, generator=None, answers=None, summaries=None)
+        view = replace(svc, readiness=Readiness(), adapters=None)
         await view.start_generator()
         try:
-            return await evaluate_served_model(view)
+            return await evaluate_served_model(view.conversation)
         finally:
-            watcher = getattr(view, "adapters", None)
-            if watcher is not None and watcher is not getattr(svc, "adapters", None):
-                await watcher.stop()
-            if view.generator is not None:
-                await view.generator.aclose()
+            if view.adapters is not None:
+                await view.adapters.stop()
+            gen = view.conversation.detach()
+            if gen is not None:
+                await gen.aclose()
 
     report = ctx.run_async(go())
     adapter = report.get("adapter") or {}

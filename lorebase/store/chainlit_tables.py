@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lorebase.store.models import Base
+from lorebase.store.base import Base
 
 CHAINLIT_TABLES = ("users", "threads", "steps", "elements", "feedbacks")
 

@@ -12,11 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -29,7 +27,9 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lorebase.store.base import Base
 
 
 def utcnow() -> datetime:
@@ -46,10 +46,6 @@ class SourceKind(str, enum.Enum):
 
 
 SOURCE_KINDS = tuple(k.value for k in SourceKind)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
 
 
 def source_id_for(key: str) -> str:
@@ -197,8 +193,12 @@ class Feedback(Base):
     review_status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted | rejected
     correction: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime | None] = mapped_column()
-    # Who reviewed it and what came of it: the QA pair made, or why none was (lorebase.feedback_review).
+    # Who reviewed it and what came of it: the QA pair made, or why none was (lorebase.feedback.review).
     review: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    # The answer's Verdict as it was shown (lorebase.verdict), and whether it was verified; None when the
+    # client did not send it (feedback from before 0007, or an API client that kept only the text).
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    verified: Mapped[bool | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -305,6 +305,3 @@ apscheduler_jobs = Table(
     Column("job_state", LargeBinary, nullable=False),
 )
 
-
-# The chat UI's tables (Chainlit's data layer) share this metadata, so migrations cover them too.
-from lorebase.store import chainlit_tables as _chainlit_tables  # noqa: E402,F401

@@ -1,8 +1,8 @@
 """The Chainlit handlers of the chat UI (Chainlit loads this file itself; see lorebase.ui.mount).
 
-Everything runs in-process on the server's Services, reached through lorebase.ui.registry:
-answers stream in from AnswerService, summaries from SummaryService, each shown by an AnswerPanel
-(the text, then its sources as cards). What was answered is kept in the answer message's
+Everything runs in-process on the server's Services, reached through lorebase.ui.registry: each
+message is one ConversationRequest, and its events are shown by an AnswerPanel (the text, then its
+sources as cards). What was answered is kept in the answer message's
 metadata, where the data layer's feedback mirror reads it.
 """
 
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from typing import Any
 
 import chainlit as cl
 from chainlit.input_widget import Select
 
-from lorebase.citations import cite
-from lorebase.errors import EngineUnavailable, LorebaseError, NotFound
-from lorebase.generation.question_limit import check_question
+from lorebase.errors import LorebaseError
+from lorebase.generation.conversation import ConversationRequest, ConversationResult, Turn
 from lorebase.services import Services
 from lorebase.source_view import SourceViewer
 from lorebase.ui import registry
@@ -26,9 +24,9 @@ from lorebase.ui.answer_panel import AnswerPanel
 from lorebase.ui.chat_options import ANY, KIND_LABELS, MODES, ChatOptions, choice_items, corpus_facets
 from lorebase.ui.data_layer import LorebaseDataLayer, answer_record
 from lorebase.ui.starters import corpus_starters
+from lorebase.verdict import Verdict
 
 log = logging.getLogger("lorebase.ui.chat")
-EMPTY_OUTPUT = "*(The model returned no text.)*"
 
 
 # --- Chainlit hooks ---------------------------------------------------------------------------------
@@ -71,128 +69,87 @@ async def on_message(message: cl.Message) -> None:
     question = message.content.strip()
     if not question:
         return
+    options = ChatOptions.parse(cl.user_session.get("chat_settings"))
+    turns: list[tuple[str, str]] = cl.user_session.get("turns") or []
     try:
         svc = registry.current()
-        if svc.answers is None or svc.summaries is None or svc.generator is None:
-            raise EngineUnavailable("the model is still starting; ask again in a moment")
-        await asyncio.to_thread(check_question, question, svc.generator, svc.settings.generation.max_new_tokens)
-        options = ChatOptions.parse(cl.user_session.get("chat_settings"))
-        options = replace(options, adapter=svc.pick_adapter(options.adapter))
-        if options.mode == "summarize":
-            await summarize(svc, question, options)
-        else:
-            await answer(svc, question, options)
-    except LorebaseError as e:
+        keep = svc.settings.ui.history_turns
+        req = ConversationRequest(
+            messages=[*({"role": r, "content": t} for q, a in turns for r, t in (("user", q), ("assistant", a))),
+                      {"role": "user", "content": question}],
+            mode=options.mode, model=options.adapter, history_turns=keep, filters=options.filters or None,
+            lecture=options.filters.get("lecture"), limit_question=True)
+        turn = await svc.conversation.begin(req)
+    except LorebaseError as e:  # refused before any work began: not ready, unknown model, too long
         await cl.ErrorMessage(content=str(e)).send()
+        return
+    result = await show(svc, turn)
+    if result is not None and turn.mode.joins_history:  # the session is saved with the thread
+        cl.user_session.set("turns", [*turns, (question, result.shown)][-max(keep, 1):])
 
 
 def _panel(svc: Services) -> AnswerPanel:
     return AnswerPanel(SourceViewer(svc.store), cl.context.session.thread_id, svc.settings.answer.support_threshold)
 
 
-# --- answering ------------------------------------------------------------------------------------------
+# --- one turn: the service's events shown in an AnswerPanel ---------------------------------------------
 
 
-async def answer(svc: Services, question: str, options: ChatOptions) -> None:
-    assert svc.answers is not None and svc.generator is not None
-    turns: list[tuple[str, str]] = cl.user_session.get("turns") or []
-    keep = svc.settings.ui.history_turns
-    history = [m for q, a in (turns[-keep:] if keep else []) for m in
-               ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
-    record: dict[str, Any] = {"mode": "ask", "question": question, "answer": "", "sources": [],
-                              "model": svc.generator.base_model, "adapter": options.adapter, "filters": options.filters}
+async def show(svc: Services, turn: Turn) -> ConversationResult | None:
+    """Show one turn as it streams; None when it was stopped or failed part-way (the panel says so)."""
+    req = turn.request
+    record: dict[str, Any] = {"mode": req.mode, "question": req.question, "answer": "", "sources": [],
+                              "model": turn.base_model, "adapter": turn.adapter, "filters": req.filters or {}}
     panel = _panel(svc)
-    await panel.open("Searching the sources")
-    final = None
+    await panel.open(turn.working)
+    heading, drafted, result = "", False, None
     try:
-        async for ev in svc.answers.stream(question, history=history, filters=options.filters or None,
-                                           model=options.adapter):
+        async for ev in turn.events():
             if ev.type == "sources":
                 n = len(ev.sources)
-                await panel.found(ev.sources, f"Reading {n} source{'s' if n != 1 else ''}",
-                                  done=f"Searched the sources: {n} kept")
+                heading = f"**Summary of {ev.title}**\n\n" if ev.title else ""
                 record["sources"] = [c.model_dump(mode="json") for c in ev.sources]
-            elif ev.type == "delta":
+                done = f"Chose {n} source{'s' if n != 1 else ''}: {ev.title}" if ev.title else f"Searched the sources: {n} kept"
+                await panel.found(ev.sources, f"Reading {n} source{'s' if n != 1 else ''}", done=done)
+            elif ev.type == "progress":
+                await panel.advance(ev.text)
+            elif ev.type == "draft" or (ev.type == "delta" and not drafted):  # drafts give way to the final text
+                if heading and not panel.msg.content:
+                    await panel.token(heading)
+                drafted = drafted or ev.type == "draft"
                 await panel.token(ev.text)
-            elif ev.type == "final":
-                final = ev
+            elif ev.result is not None:
+                result = ev.result
     except asyncio.CancelledError:  # Stop: a finished message with what was written and found
         await panel.stop({**record, "answer": panel.msg.content, "stopped": True})
-        return
+        return None
     except LorebaseError as e:
         await panel.stop({**record, "answer": panel.msg.content, "stopped": True}, note=f"Stopped: {e}", status="failed")
-        return
-    assert final is not None
-    text = final.answer if final.answer.strip() else EMPTY_OUTPUT
-    v = final.verdict
-    record.update(answer=text, sources=[c.model_dump(mode="json") for c in final.sources],
-                  grounding=v.model_dump(mode="json") if v else None)
-    panel.sources = list(final.sources)
-    shown, check, cited = text, None, True
-    if v is not None and v.abstained:
-        title, cited = "Closest sources", False
-    else:
-        title = "Sources"
-        if v is not None and v.mode == "extractive":
-            check = {"state": "verified", "text": "Nothing the model wrote could be verified, so the answer quotes the sources."}
-        elif v is not None and v.supported:
-            note = f" ({v.removed} unsupported sentence(s) left out.)" if v.removed else ""
-            check = {"state": "verified", "text": "Each sentence was checked against the sources it cites." + note}
-        elif v is not None:
-            check = {"state": "unverified", "text": f"Not verified against the sources ({v.reason})."}
-    sentences = [s for s in v.sentences if s.supported] if v is not None else []
-    await panel.finish(shown, record, sentences=sentences, check=check, sources_title=title, mark_cited=cited)
-    # only what the next question may use: the session is saved with the thread
-    cl.user_session.set("turns", [*turns, (question, text)][-max(keep, 1):])
-
-
-async def summarize(svc: Services, request: str, options: ChatOptions) -> None:
-    """A summary of the chosen lecture, else of the sources retrieval finds for the message."""
-    assert svc.summaries is not None and svc.generator is not None
-    panel = _panel(svc)
-    record: dict[str, Any] = {"mode": "summarize", "question": request, "answer": "", "sources": [],
-                              "model": svc.generator.base_model, "adapter": options.adapter, "filters": options.filters}
-    lecture = options.filters.get("lecture")
-    await panel.open(f"Finding {lecture}" if lecture else "Searching the sources")
-    try:
-        if lecture:
-            target = await asyncio.to_thread(svc.summaries.target, lecture=lecture)
-        else:
-            hits = await asyncio.to_thread(svc.search.retrieve, request, None, options.filters or None)
-            if not hits:
-                raise NotFound("retrieval found no sources to summarise for this message")
-            ids = list(dict.fromkeys(h.source.id for h in hits))
-            target = await asyncio.to_thread(svc.summaries.target, source_ids=ids)
-        heading = f"**Summary of {target.title}**\n\n"
-        sources = await asyncio.to_thread(lambda: [cite(src, None, f"S{i}") for i, src in enumerate(target.sources, start=1)])
-        record["sources"] = [c.model_dump(mode="json") for c in sources]
-        n = len(sources)
-        summary = None
-        async for ev in svc.summaries.stream(target, model=options.adapter):
-            if ev.type == "progress":  # "Summarising part k of n", then "Writing the summary"
-                if not panel.sources:
-                    await panel.found(sources, ev.text, done=f"Chose {n} source{'s' if n != 1 else ''}: {target.title}")
-                else:
-                    await panel.advance(ev.text)
-            elif ev.type == "delta":
-                if not panel.msg.content:
-                    await panel.token(heading)
-                await panel.token(ev.text)
-            elif ev.type == "final":
-                summary = ev.summary
-    except asyncio.CancelledError:
-        await panel.stop({**record, "answer": panel.msg.content, "stopped": True})
-        return
-    except LorebaseError as e:
-        await panel.stop({**record, "answer": panel.msg.content, "stopped": True}, note=f"Stopped: {e}", status="failed")
-        return
-    assert summary is not None
-    body = summary.text or EMPTY_OUTPUT  # an empty summary is still an answer one can rate
-    panel.sources = list(summary.sources)
-    record.update(answer=body, sources=[c.model_dump(mode="json") for c in summary.sources])
+        return None
+    assert result is not None
+    v = result.verdict
+    record.update(answer=result.shown, sources=[c.model_dump(mode="json") for c in result.sources],
+                  grounding=v.model_dump(mode="json"), verified=v.verified)
+    panel.sources = list(result.sources)
+    summary = v.mode == "summary"
     # a summary of one transcript refers to its moments as [mm:ss]: those become chips too
-    single = summary.sources[0] if len(summary.sources) == 1 and summary.sources[0].kind == "transcript" else None
-    await panel.finish(heading + body, record, mark_cited=False, moments_of=single)
+    single = result.sources[0] if summary and len(result.sources) == 1 and result.sources[0].kind == "transcript" else None
+    await panel.finish(heading + result.shown, record, sentences=[] if summary else [s for s in v.sentences if s.supported],
+                       check=None if summary else check_note(v), sources_title="Closest sources" if v.abstained else "Sources",
+                       mark_cited=not (summary or v.abstained), moments_of=single)
+    return result
+
+
+def check_note(v: Verdict) -> dict[str, str] | None:
+    """What the answer's check found, in the words the panel shows under it."""
+    if v.abstained:
+        return None
+    if v.mode == "extractive":
+        return {"state": "verified", "text": "Nothing the model wrote could be verified, so the answer quotes the sources."}
+    if v.supported:
+        note = f" ({v.removed} unsupported sentence(s) left out.)" if v.removed else ""
+        return {"state": "verified", "text": "Each sentence was checked against the sources it cites." + note}
+    return {"state": "unverified", "text": f"Not verified against the sources ({v.reason})."}
 
 
 # --- settings panel -------------------------------------------------------------------------------------
@@ -215,9 +172,10 @@ async def send_settings(chosen: dict[str, Any] | None = None) -> None:
         select("repo", "Repository", choice_items(facets.repos, "All repositories")),
         select("lecture", "Lecture or meeting", choice_items(facets.lectures, "All lectures and meetings")),
     ]
-    if svc.generator is not None:
-        names = await svc.generator.models()
+    generator = svc.conversation.generator
+    if generator is not None:
+        names = await generator.models()
         if len(names) > 1:  # first (the initial value): the served default, which follows promotions
-            default = svc.pick_adapter(None) or svc.generator.base_model
+            default = svc.conversation.pick_adapter(None) or generator.base_model
             widgets.append(select("model", "Model", {f"Default ({default})": ANY} | {n: n for n in names}))
     await cl.ChatSettings(widgets).send()  # type: ignore[arg-type]

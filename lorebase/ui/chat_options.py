@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 
+from lorebase.generation.conversation import MODES as CONVERSATION_MODES
 from lorebase.store import Store
 from lorebase.store.models import Source
 
 ANY = "any"  # the "no filter" choice (a select item cannot have an empty value)
-MODES = {"Ask": "ask", "Summarize": "summarize"}
+# the conversation modes the UI offers (those with a label), by label; the first is the default
+MODES = {m.label: m.name for m in CONVERSATION_MODES.values() if m.label}
+_OLD_MODES = {"ask": "answer", "summarize": "summary"}  # as sessions saved before the modes were shared
 KIND_LABELS = {"transcript": "Transcripts", "code": "Code", "doc": "Docs", "commit": "Commits", "issue": "Issues",
                "pull_request": "Pull requests"}
 
@@ -37,7 +40,7 @@ def corpus_facets(store: Store, limit: int = 200) -> Facets:
 
 @dataclass(frozen=True)
 class ChatOptions:
-    mode: Literal["ask", "summarize"] = "ask"
+    mode: str = "answer"  # a lorebase.generation.conversation mode
     filters: dict[str, str] = field(default_factory=dict)
     adapter: str | None = None  # as chosen: None is the served default, the base model's name is no adapter
 
@@ -46,7 +49,9 @@ class ChatOptions:
         """The options from Chainlit's chat settings values; missing or "any" values mean no filter
         (and, for the model, the served default: the promoted adapter, else the base model)."""
         chosen = chosen or {}
-        mode = "summarize" if chosen.get("mode") == "summarize" else "ask"
+        chosen_mode = str(chosen.get("mode"))
+        chosen_mode = _OLD_MODES.get(chosen_mode, chosen_mode)
+        mode = chosen_mode if chosen_mode in MODES.values() else next(iter(MODES.values()))
         filters = {key: str(v) for key in ("kind", "repo", "lecture")
                    if (v := chosen.get(key)) not in (None, "", ANY)}
         model = chosen.get("model")

@@ -19,12 +19,14 @@ from urllib.parse import quote
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.utils import queue_until_user_message
 from chainlit.types import Feedback as ChainlitFeedback
+from pydantic import ValidationError
 from sqlalchemy import delete
 
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.store import Store
 from lorebase.store.models import Feedback
 from lorebase.ui.chainlit_home import async_url, connect_args
+from lorebase.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class LorebaseDataLayer(SQLAlchemyDataLayer):
             comment=comment,
             channel=CHANNEL,
             external_id=feedback.forId,
+            verdict=_verdict(record.get("grounding")),
         )
 
     async def delete_feedback(self, feedback_id: str) -> bool:
@@ -177,3 +180,11 @@ class LorebaseDataLayer(SQLAlchemyDataLayer):
                 except json.JSONDecodeError:
                     element["props"] = {}
         return thread
+
+
+def _verdict(value: Any) -> Verdict | None:
+    """The answer's verdict as the record kept it; None when there is none or it no longer parses."""
+    try:
+        return Verdict.model_validate(value) if value else None
+    except ValidationError:
+        return None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lorebase.api.security import is_loopback
+from lorebase.server_binding import is_loopback
 from lorebase.settings import Settings
 from lorebase.ui import chainlit_home, login, registry
 

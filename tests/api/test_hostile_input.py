@@ -242,3 +242,14 @@ def test_an_allowed_host_passes_and_a_loopback_server_allows_its_own_machine(ope
     assert r.status_code == 201, r.text  # 192.0.2.0/24 is reserved, but listed in ingest.url_hosts_allowed
     r = client.post("/v1/jobs/sources", json={"name": "local", "spec": "http://127.0.0.1:8001/o/r.git", "interval_s": 60})
     assert r.status_code == 201, r.text  # bound to loopback, nothing is denied unless configured
+
+
+def test_a_second_ingest_while_one_runs_is_a_409_through_the_one_error_handler(client: TestClient, home: Path) -> None:
+    lock = client.app.state.ingest_lock  # type: ignore[attr-defined]
+    assert lock.acquire(blocking=False)  # an ingest run holds it
+    try:
+        r = client.post("/v1/ingest", json={"sources": ["week1"]})
+    finally:
+        lock.release()
+    err = assert_openai_error(r, 409)
+    assert err["code"] == "ingest_busy" and "already in progress" in str(err["message"])

@@ -80,6 +80,7 @@ def test_validation_errors_are_400_in_openai_shape(api: Running) -> None:
         {"model": "x", "messages": [{"role": "user", "content": "   "}]},
         {"model": "x", "messages": [{"role": "user", "content": "hi"}], "temperature": 9},
         {"messages": [{"role": "user", "content": "hi"}]},
+        {"model": "x", "mode": "poem", "messages": [{"role": "user", "content": "hi"}]},  # not a conversation mode
     ):
         r = httpx.post(api.url + "/v1/chat/completions", json=body, timeout=30)
         assert r.status_code == 400, body
@@ -126,11 +127,13 @@ def test_search_feedback_and_health(api: Running) -> None:
     assert httpx.post(api.url + "/v1/search", json={"query": " "}, timeout=30).status_code == 400
     assert httpx.post(api.url + "/v1/search", json={"query": "x", "top_k": 0}, timeout=30).status_code == 400
 
-    fb = {"rating": "down", "question": "q?", "answer": "a [S1]", "comment": "wrong", "sources": [hits[0].model_dump()]}
+    verdict = {"mode": "generated", "supported": False, "abstained": False, "reason": "nothing could be verified"}
+    fb = {"rating": "down", "question": "q?", "answer": "a [S1]", "comment": "wrong", "sources": [hits[0].model_dump()],
+          "grounding": verdict}  # the completion's own `grounding`, sent back with the rating
     r = httpx.post(api.url + "/v1/feedback", json=fb, timeout=30)
     assert r.status_code == 201 and r.json()["rating"] == -1
     stats = httpx.get(api.url + "/v1/feedback/stats", timeout=30).json()
-    assert stats["thumbs_down"][0]["comment"] == "wrong"
+    assert stats["thumbs_down"][0]["comment"] == "wrong" and stats["thumbs_down"][0]["verified"] is False
 
     health = httpx.get(api.url + "/healthz", timeout=30).json()
     assert health["status"] == "ok" and health["chunks"] > 0 and health["indexed_vectors"] == health["chunks"]

@@ -20,6 +20,7 @@ from lorebase.eval.public_sets import (
     run_public,
 )
 from lorebase.ingest.transcripts.segments import Segment
+from lorebase.services import Services
 from lorebase.settings import Settings
 from tests.ingest.gitrepo_helpers import TempRepo
 
@@ -104,7 +105,7 @@ def test_questions_in_the_committed_formats_become_retrieval_questions(tmp_path:
 
 def test_one_run_scores_every_set_beside_the_baselines(tmp_path: Path, settings: Settings) -> None:
     root, datasets = build_root(tmp_path)
-    report = run_public(settings, root, datasets, k=5)
+    report = run_public(settings, root, datasets, k=5, build=Services.build)
     assert report["home"] == str((root / "home").resolve()) and report["ingest"]["failed"] == 0
     meet, icsi, code = report["sets"]
     # One meeting, so the ICSI collection's rows are the whole set's.
@@ -122,7 +123,7 @@ def test_one_run_scores_every_set_beside_the_baselines(tmp_path: Path, settings:
     table = format_public(report)
     assert "| qmsum-dev | naive 60s bm25 | 2 |" in table and "| sweqa calc | hybrid | 1 | 1.000 |" in table
     # A second run ingests nothing new.
-    again = run_public(settings, root, datasets, k=5, baselines=False)
+    again = run_public(settings, root, datasets, k=5, baselines=False, build=Services.build)
     assert again["ingest"]["added"] == 0 and set(again["sets"][0]["rows"]) == {"bm25", "dense", "hybrid"}
 
 

@@ -78,7 +78,7 @@ def test_two_step_training_run_makes_an_adapter_and_a_candidate_row(services: Se
         row = s.scalar(select(AdapterVersion).where(AdapterVersion.name == "t1"))
         assert row is not None
         assert row.status == "candidate" and row.data_hash == hashlib.sha256(data).hexdigest()
-        assert row.config["lora"]["r"] == 16 and row.config["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+        assert row.config["lora_r"] == 16 and row.config["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
         assert row.metrics["train"]["steps"] == 2
     cfg = json.loads((folder / "adapter_config.json").read_text())
     assert cfg["r"] == 16 and set(cfg["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}

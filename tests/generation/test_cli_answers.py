@@ -175,3 +175,20 @@ def test_summarize_an_unknown_source_is_a_clear_error(env: Path, source: str, sa
     assert captured.out == ""
     # Only the error: refused before the model loads (which would print its progress here).
     assert captured.err.strip() == f"error: {says}"
+
+
+def test_eval_answers_runs_the_conversation_and_the_extractive_row(env: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    questions = tmp_path / "meetings.jsonl"
+    questions.write_text(json.dumps({"id": "m1", "question": "How often is a failed job retried?",
+                                     "gold_spans": [[7, 16]], "answer": "Three times, with exponential backoff."}) + "\n"
+                         + json.dumps({"id": "u1", "question": "What colour is the office carpet?"}) + "\n")
+    for extra in ([], ["--extractive"]):
+        out = tmp_path / f"answers{len(extra)}.json"
+        summary = run_json(capsys, "eval", "answers", str(questions), "--out", str(out), *extra)
+        row = summary["meetings"]
+        assert row["n"] == 2 and row["similarity"] is not None  # the embedder compared answer and reference
+        records = json.loads(out.read_text())["meetings"]["records"]
+        answered = next(r for r in records if r["id"] == "m1")
+        assert answered["mode"] in ({"extractive"} if extra else {"generated", "extractive", "abstained"})
+        assert answered["latency_s"] >= 0 and "similarity" in answered

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from lorebase.cpu_budget import cpu_ranges
 from lorebase.errors import EngineUnavailable
 from lorebase.generation import vllm_launch
-from lorebase.generation.vllm_server import VLLMOptions, VLLMServer, cpu_ranges
+from lorebase.generation.vllm_options import VLLMOptions
+from lorebase.generation.vllm_server import VLLMServer
+from lorebase.settings import GenerationSettings
 
 
 def test_the_launcher_imports_only_what_the_model_server_env_has() -> None:
@@ -33,15 +36,16 @@ def test_cpu_ranges(cpus: list[int], spec: str) -> None:
 
 
 def _options(tmp_path: Path, python: Path, port: int) -> VLLMOptions:
+    # a dying launcher is reported as soon as it exits; importing torch can take a while on a busy machine
+    generation = GenerationSettings(vllm_python=python, vllm_startup_timeout_s=120)
     return VLLMOptions(
-        python=python,
+        generation=generation,
         model_dir=tmp_path / "model",
         served_name="m",
         max_model_len=64,
         log_file=tmp_path / "logs" / "vllm.log",
         cache_dir=tmp_path / "cache",
         port=port,
-        startup_timeout_s=120,  # a dying launcher is reported as soon as it exits; importing torch can take a while on a busy machine
     )
 
 

@@ -20,8 +20,12 @@ from lorebase.scheduler.jobs import JobContext
 from lorebase.scheduler.service import SchedulerService, run_scheduled
 from lorebase.scheduler.tracked import TrackedSources
 from lorebase.settings import Settings, TrackedSourceSettings
-from lorebase.store import Store
-from lorebase.store.models import Base, JobRun, SyncCursor
+from lorebase.store import (
+    Store,
+    chainlit_tables,  # noqa: F401  # its tables belong to the schema too
+)
+from lorebase.store.base import Base
+from lorebase.store.models import JobRun, SyncCursor
 from tests.scheduler.conftest import Corpus, no_services, scheduler_settings
 
 

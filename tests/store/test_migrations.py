@@ -8,9 +8,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from lorebase.store import Store
+from lorebase.store import (
+    Store,
+    chainlit_tables,  # noqa: F401  # its tables belong to the schema too
+)
+from lorebase.store.base import Base
 from lorebase.store.db import alembic_config
-from lorebase.store.models import Base, Feedback
+from lorebase.store.models import Feedback
 
 
 def _revisions(url: str) -> list[str]:

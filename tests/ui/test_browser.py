@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select
 
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.settings import load_settings
 from lorebase.store import Store
 from lorebase.store.models import Feedback
@@ -213,6 +213,7 @@ def test_an_unclosed_code_fence_keeps_the_sources_and_a_rating_reaches_lorebase(
             [row] = list(s.scalars(select(Feedback).where(Feedback.channel == "ui", Feedback.comment == COMMENT)))
             assert row.rating == -1 and row.question.startswith("What does jobs/retry.py do")
             assert "BASE_DELAY_S = 30" in row.answer and row.model == MODEL
+            assert row.verified is True and row.verdict is not None  # the verdict shown, stored with the rating
             assert [c["id"] for c in row.sources] == answer.locator(".lb-card").evaluate_all(
                 "els => els.map(e => e.dataset.cite)")
             assert message_id and message_id.startswith("step-")

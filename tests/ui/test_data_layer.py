@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from lorebase.errors import InvalidInput
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
 from lorebase.store.chainlit_tables import CHAINLIT_TABLES
@@ -59,8 +59,9 @@ async def _conversation(layer: Any, record: dict[str, Any] | None) -> tuple[str,
     return thread_id, run_id, answer_id
 
 
-RECORD = {"mode": "ask", "question": "How often is a failed job retried?", "answer": "Three times [S1].",
-          "sources": [_citation("S1", "jobs.py"), _citation("S2", "retry.py")], "model": "smol", "adapter": "lora-v2"}
+RECORD = {"mode": "answer", "question": "How often is a failed job retried?", "answer": "Three times [S1].",
+          "sources": [_citation("S1", "jobs.py"), _citation("S2", "retry.py")], "model": "smol", "adapter": "lora-v2",
+          "grounding": {"mode": "generated", "supported": True, "abstained": False, "reason": "supported"}}
 
 
 @pytest.mark.asyncio
@@ -167,6 +168,7 @@ async def test_a_rating_of_the_answer_run_is_mirrored_with_question_answer_and_s
             assert (row.question, row.answer) == (RECORD["question"], RECORD["answer"])
             assert [c["id"] for c in row.sources] == ["S1", "S2"] and row.sources[0]["uri"].startswith("https://github.com/")
             assert (row.model, row.adapter) == ("smol", "lora-v2")
+            assert row.verified is True and row.verdict is not None and row.verdict["mode"] == "generated"
             first_id = row.id
 
         # changing the rating updates the same record, in both stores

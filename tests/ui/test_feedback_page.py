@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lorebase.api import errors
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.services import Services
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store

@@ -87,11 +87,13 @@ def test_password_login_checks_both_name_and_password(tmp_path: Path) -> None:
 
 
 def test_chat_options_turn_settings_into_filters_and_model(store: Store) -> None:
-    assert ChatOptions.parse(None) == ChatOptions("ask", {}, None)
-    opts = ChatOptions.parse({"mode": "summarize", "kind": "transcript", "repo": ANY, "lecture": "Lecture 2",
+    assert ChatOptions.parse(None) == ChatOptions("answer", {}, None)
+    assert ChatOptions.parse({"mode": "chat"}).mode == "answer"  # a mode the UI does not offer falls back
+    assert ChatOptions.parse({"mode": "summarize"}).mode == "summary"  # as sessions saved before the rename
+    opts = ChatOptions.parse({"mode": "summary", "kind": "transcript", "repo": ANY, "lecture": "Lecture 2",
                               "model": "smol"})
     # The base model chosen by name stays named, so Services can tell it from "the served default".
-    assert opts == ChatOptions("summarize", {"kind": "transcript", "lecture": "Lecture 2"}, "smol")
+    assert opts == ChatOptions("summary", {"kind": "transcript", "lecture": "Lecture 2"}, "smol")
     assert ChatOptions.parse({"model": "lora-v2"}).adapter == "lora-v2"
     assert ChatOptions.parse({"model": ANY}).adapter is None  # the served default, resolved by Services
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from lorebase.api import errors
 from lorebase.api.routes import sources as source_routes
 from lorebase.api.security import KeyCheck
-from lorebase.feedback import FeedbackService
+from lorebase.feedback.service import FeedbackService
 from lorebase.services import Services
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store

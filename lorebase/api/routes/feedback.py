@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lorebase.api.deps import services
 from lorebase.api.errors import responses
 from lorebase.api.protocol import RowId
-from lorebase.feedback_review import FeedbackReview
+from lorebase.feedback.review import FeedbackReview
 
 router = APIRouter()
 

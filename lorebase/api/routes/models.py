@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 
 from lorebase.api import protocol as p
-from lorebase.api.deps import generator_ready, services
+from lorebase.api.deps import services
 from lorebase.api.errors import responses
 from lorebase.errors import EngineUnavailable, UnknownModel
 from lorebase.services import Services
@@ -23,15 +23,14 @@ async def list_models(request: Request) -> p.ModelList:
     the adapter registry), each with ``ready: false``."""
     svc = services(request)
     try:
-        generator_ready(svc)
+        generator = svc.conversation.engine().generator
     except EngineUnavailable:
         return p.ModelList(data=_planned_cards(svc))
-    assert svc.generator is not None
-    base = svc.generator.base_model
-    names = await svc.generator.models()
+    base = generator.base_model
+    names = await generator.models()
     cards = [p.ModelCard(id=base, ready=True)] + [p.ModelCard(id=n, parent=base, ready=True) for n in names if n != base]
     # The alias always answers with the served default; its parent says which model that is now.
-    cards.append(p.ModelCard(id=svc.settings.server.model_alias, parent=svc.pick_adapter(None) or base, ready=True))
+    cards.append(p.ModelCard(id=svc.settings.server.model_alias, parent=svc.conversation.pick_adapter(None) or base, ready=True))
     embedder = svc.search.embedder.model_name
     cards.append(p.ModelCard(id=embedder, owned_by="lorebase-embedder"))
     return p.ModelList(data=cards)

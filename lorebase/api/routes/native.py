@@ -7,18 +7,17 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from lorebase.api import protocol as p
-from lorebase.api.deps import generator_ready, resolve_model, services
+from lorebase.api.deps import services
 from lorebase.api.errors import responses
-from lorebase.api.security import is_loopback
-from lorebase.errors import InvalidInput, NotFound
+from lorebase.errors import IngestBusy, InvalidInput, NotFound
 from lorebase.generation.summary_jobs import SummaryJobs, job_record
 from lorebase.ingest.resolve import confine_to_roots
 from lorebase.ingest.url_hosts import check_url_host, denied_hosts
+from lorebase.server_binding import is_loopback
 from lorebase.services import Services
 from lorebase.settings import SourceSpec
 from lorebase.store.models import IngestRun
@@ -35,13 +34,12 @@ async def search(req: p.SearchRequest, request: Request) -> p.SearchResponse:
 
 @router.post("/v1/summaries", responses=responses(404, 429, 502, 503))
 async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryResponse:
-    svc = services(request)
-    generator_ready(svc)
-    assert svc.summaries is not None
-    adapter = await resolve_model(svc, req.model)
-    target = svc.summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
-                                  number=req.number, repo=req.repo)
-    s = await svc.summaries.summarize(target, model=adapter)
+    conv = services(request).conversation
+    summaries = conv.engine().summaries
+    adapter = await conv.resolve_model(req.model)
+    target = summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
+                              number=req.number, repo=req.repo)
+    s = await summaries.summarize(target, model=adapter)
     return p.SummaryResponse(title=s.title, summary=s.text, sources=s.sources, input_chars=s.input_chars,
                              output_chars=len(s.text), model=req.model or s.model)
 
@@ -49,14 +47,13 @@ async def summaries(req: p.SummaryRequest, request: Request) -> p.SummaryRespons
 @router.post("/v1/summaries/jobs", status_code=202, responses=responses(404, 429, 503))
 async def start_summary_job(req: p.SummaryRequest, request: Request) -> dict[str, Any]:
     """The same summary in the background; poll `GET /v1/summaries/jobs/{id}` for its progress and result."""
-    svc = services(request)
-    generator_ready(svc)
-    assert svc.summaries is not None
-    adapter = await resolve_model(svc, req.model)
-    target = svc.summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
-                                  number=req.number, repo=req.repo)
+    conv = services(request).conversation
+    summaries = conv.engine().summaries
+    adapter = await conv.resolve_model(req.model)
+    target = summaries.target(source_ids=req.source_ids, lecture=req.lecture, commit_range=req.commit_range,
+                              number=req.number, repo=req.repo)
     jobs: SummaryJobs = request.app.state.summary_jobs
-    return job_record(jobs.start(svc.summaries, target, adapter, shown_model=req.model))
+    return job_record(jobs.start(summaries, target, adapter, shown_model=req.model))
 
 
 @router.get("/v1/summaries/jobs/{job_id}", responses=responses(404))
@@ -73,7 +70,7 @@ async def feedback(req: p.FeedbackRequest, request: Request) -> dict[str, Any]:
     adapter = None if model == base else model
     fid = svc.feedback.record(rating=req.score, question=req.question, answer=req.answer, sources=req.sources,
                               model=model, adapter=adapter, comment=req.comment, channel="api",
-                              external_id=req.completion_id)
+                              external_id=req.completion_id, verdict=req.grounding)
     return {"object": "feedback", "id": fid, "rating": req.score}
 
 
@@ -115,8 +112,7 @@ async def start_ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
     specs = [confined_spec(svc, spec) for spec in req.sources]
     lock: threading.Lock = request.app.state.ingest_lock
     if not lock.acquire(blocking=False):
-        return JSONResponse({"error": {"message": "an ingest run is already in progress; try again when it ends",  # type: ignore[return-value]
-                                       "type": "invalid_request_error", "param": None, "code": "ingest_busy"}}, status_code=409)
+        raise IngestBusy("an ingest run is already in progress; try again when it ends")
     run_id = svc.ingest.open_run(specs)
 
     def work() -> None:

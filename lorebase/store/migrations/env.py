@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from lorebase.store.models import Base
+from lorebase.store import chainlit_tables, models  # noqa: F401  # the whole schema: lorebase's tables and the chat UI's
+from lorebase.store.base import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,8 +20,8 @@ from lorebase.api.routes import native
 from lorebase.citations import cite
 from lorebase.cli.main import main
 from lorebase.errors import Conflict, InvalidInput, NotFound
-from lorebase.feedback import FeedbackService
-from lorebase.feedback_review import FeedbackReview
+from lorebase.feedback.review import FeedbackReview
+from lorebase.feedback.service import FeedbackService
 from lorebase.finetune.export import load_pairs
 from lorebase.ingest.records import ChunkDraft, SourceDraft
 from lorebase.ingest.service import IngestService
@@ -29,6 +29,7 @@ from lorebase.services import Services
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
 from lorebase.store.models import Chunk, Feedback, QAPair, Source, SourceKind, source_id_for, utcnow
+from lorebase.verdict import Verdict
 
 DOC_KEY = "doc:acme/jobs:docs/retries.md"
 LECTURE_KEY = "transcript:course/lecture-03"
@@ -258,15 +259,18 @@ def test_harvest_keeps_supported_thumbs_up_only_and_only_once(settings: Settings
 
 def test_harvest_rejects_answers_shown_as_unverified_or_citing_gone_sources(settings: Settings, corpus: Store) -> None:
     src = [shown(corpus, DOC_KEY, 0, "S1"), shown(corpus, CODE_KEY, 0, "S2")]
+    # the text alone would pass the check: only the verdict stored with the rating says it was shown unverified
+    unverified = Verdict(mode="generated", supported=False, abstained=False, reason="no sentence could be verified")
     flagged = rate(corpus, 1, "How often is a failed job retried?",
-                   "A failed job is retried three times with exponential backoff [S1].\n\nNote: this answer could not be "
-                   "verified against the sources; see the closest sources below.", src)
+                   "A failed job is retried three times with exponential backoff [S1].", src, verdict=unverified)
     gone = rate(corpus, 1, "What does enqueue do?", "It puts the job on the Redis list named pending [S2].", src)
     IngestService(settings, corpus).remove(CODE_KEY)
     review = FeedbackReview(settings, corpus)
     report = review.harvest_positive()
     assert (report.added, report.rejected) == (0, 2) and pairs(corpus) == []
     assert "not verified" in review.get(flagged)["review"]["reason"]
+    assert review.get(flagged)["verified"] is False and review.get(flagged)["verdict"]["reason"] == unverified.reason
+    assert review.get(gone)["verified"] is None  # no verdict sent: unknown, and the check decides
     assert "S2" in review.get(gone)["review"]["reason"] and "no longer in the store" in review.get(gone)["review"]["reason"]
 
 

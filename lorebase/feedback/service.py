@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from lorebase.errors import InvalidInput
 from lorebase.store import Store
 from lorebase.store.models import Feedback, QAPair, utcnow
+from lorebase.verdict import Verdict
 
 
 class FeedbackService:
@@ -29,8 +30,10 @@ class FeedbackService:
         comment: str | None = None,
         channel: str = "api",
         external_id: str | None = None,
+        verdict: Verdict | None = None,
     ) -> int:
-        """Store one rating. The same external id (a UI message rated twice) updates its record."""
+        """Store one rating. The same external id (a UI message rated twice) updates its record.
+        `verdict` is the answer's Verdict as it was shown: review reads whether it was verified there."""
         if rating not in (1, -1):
             raise InvalidInput("rating must be 1 (up) or -1 (down)")
         if not question.strip() or not answer.strip():
@@ -51,6 +54,8 @@ class FeedbackService:
                 row.review = {"withdrawn": {**row.review, "at": utcnow().isoformat()}}
             row.rating, row.question, row.answer, row.sources = rating, question, answer, sources
             row.model, row.adapter, row.comment = model, adapter, comment
+            row.verdict = verdict.model_dump(mode="json") if verdict is not None else None
+            row.verified = verdict.verified if verdict is not None else None
             row.review_status = "pending" if rating < 0 else row.review_status or "pending"
             s.flush()
             return row.id
@@ -70,6 +75,7 @@ class FeedbackService:
                 if f.rating < 0:
                     down.append({"id": f.id, "created_at": f.created_at.isoformat(), "question": f.question,
                                  "answer": f.answer, "comment": f.comment, "sources": f.sources,
-                                 "model": f.model, "adapter": f.adapter, "review_status": f.review_status})
+                                 "model": f.model, "adapter": f.adapter, "verified": f.verified,
+                                 "review_status": f.review_status})
         return {"days": days, "total": len(rows), "per_day": dict(sorted(per_day.items())),
                 "per_adapter": dict(per_adapter), "thumbs_down": down}
