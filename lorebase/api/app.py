@@ -50,7 +50,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = services or await asyncio.to_thread(Services.build, settings)
+        svc = services if services is not None else await asyncio.to_thread(Services.build, settings)
         await asyncio.to_thread(svc.search.warm)  # the first request should not pay for loading
         app.state.services = svc
         # Chunks added or removed elsewhere (another replica, the scheduler, a CLI ingest) reach this index.

@@ -104,8 +104,10 @@ def run_answers(args: argparse.Namespace) -> int:
             bench = AnswerBench(svc.conversation, concurrency=args.concurrency)
             out: dict[str, object] = {}
             for f, qs in sets.items():
-                records = await bench.run(qs, extractive=args.extractive, model=None,
-                                          progress=lambda m, f=f: print(f"\r{f.stem}: {m}", end="", file=sys.stderr, flush=True))
+                def progress(m: str, f: Path = f) -> None:
+                    print(f"\r{f.stem}: {m}", end="", file=sys.stderr, flush=True)
+
+                records = await bench.run(qs, extractive=args.extractive, model=None, progress=progress)
                 print(file=sys.stderr)
                 out[f.stem] = {"summary": summarize_rows(records), "records": records}
             return out

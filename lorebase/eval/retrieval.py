@@ -206,7 +206,7 @@ def load_questions(path: Path) -> tuple[list[Question], list[dict[str, str]]]:
 # --- matching gold to chunks --------------------------------------------------------------------
 
 
-def gold_query(g: dict[str, Any]) -> Select[tuple[int, str]]:
+def gold_query(g: dict[str, Any]) -> Select[int, str]:
     """Chunk ids (with their source kind) that the gold item covers."""
     q = select(Chunk.id, Source.kind).join(Source, Chunk.source_id == Source.id)
     if "source_id" in g:
@@ -305,7 +305,12 @@ def evaluate_questions(
                 continue
             if distinct_sources:
                 seen: set[str] = set()
-                hits = [h for h in hits if not (h.source.id in seen or seen.add(h.source.id))][:depth]
+                unique = []
+                for h in hits:
+                    if h.source.id not in seen:
+                        seen.add(h.source.id)
+                        unique.append(h)
+                hits = unique[:depth]
             scores = score_ranking([h.chunk_id for h in hits], gold_sets, k)
             totals[mode]["all"].add(*scores)
             totals[mode].setdefault(bucket, Metrics()).add(*scores)

@@ -203,7 +203,7 @@ def judge(current: GateScores, candidate: GateScores, min_gain: float) -> GateVe
 def _LogLoss() -> Any:  # noqa: N802 - builds the callback class lazily (transformers is a heavy import)
     from transformers import TrainerCallback
 
-    class LogLoss(TrainerCallback):  # type: ignore[misc]
+    class LogLoss(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
             if logs and "loss" in logs:
                 log.info("embedder tuning: step %d/%d, loss %.4f", state.global_step, state.max_steps, logs["loss"])

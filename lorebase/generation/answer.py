@@ -114,7 +114,7 @@ class AnswerService:
         cutter = SentenceStream()
         shown: list[str] = []
         usage, finish = Usage(0, 0), "stop"
-        async with aclosing(self.generator.stream(req)) as deltas:
+        async with aclosing(self.generator.stream(req)) as deltas:  # type: ignore[type-var]  # every backend's stream is an async generator
             async for d in deltas:
                 if d.text:
                     for piece in cutter.feed(d.text):

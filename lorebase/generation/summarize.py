@@ -127,7 +127,7 @@ class SummaryService:
             raise InvalidInput(f"{spec}: OLD must come before NEW")
         # (OLD, NEW] like git's OLD..NEW, ordered by author date
         chosen = sorted((c for c in commits if c.authored_at and lo < c.authored_at <= hi and c.id != ends["old"].id),
-                        key=lambda c: c.authored_at)
+                        key=lambda c: c.authored_at or lo)
         return chosen, f"commits {old[:7]}..{new[:7]} in {repo}"
 
     # --- writing it ---------------------------------------------------------------------------

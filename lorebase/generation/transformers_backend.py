@@ -161,7 +161,7 @@ class TransformersBackend:
         self.context_length = context_length or model_context_length(model_dir)
         self._tokenizer = ChatTokenizer(model_dir)
         self._base: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
-        self._base.eval()  # type: ignore[no-untyped-call]
+        self._base.eval()
         self._peft: Any = None  # a PeftModel once the first adapter is loaded
         self._adapters: dict[str, Path] = {}
         self._queue = queue

@@ -32,7 +32,7 @@ class ServedGenerator:
     def _there(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
-    async def stream(self, req: GenerationRequest) -> AsyncIterator[Delta]:  # type: ignore[override]
+    async def stream(self, req: GenerationRequest) -> AsyncIterator[Delta]:
         # Collected there and replayed here: a job needs the whole answer, not its first token early.
         async def collect() -> list[Delta]:
             return [d async for d in self.inner.stream(req)]

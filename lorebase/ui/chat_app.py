@@ -14,6 +14,7 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.input_widget import Select
+from chainlit.types import ThreadDict
 
 from lorebase.errors import LorebaseError
 from lorebase.generation.conversation import ConversationRequest, ConversationResult, Turn
@@ -32,7 +33,7 @@ log = logging.getLogger("lorebase.ui.chat")
 # --- Chainlit hooks ---------------------------------------------------------------------------------
 
 
-@cl.data_layer
+@cl.data_layer  # type: ignore[arg-type]  # None outside a server: Chainlit allows it, its type does not say so
 def data_layer() -> LorebaseDataLayer | None:
     # None outside a running server (Chainlit asks for it whenever it makes a context);
     # attaching a server makes Chainlit ask again
@@ -54,7 +55,7 @@ async def start() -> None:
 
 
 @cl.on_chat_resume
-async def resume(thread: dict[str, Any]) -> None:
+async def resume(thread: ThreadDict) -> None:
     # the answers' elements (sources) come back with the thread (the data layer keeps them); the
     # history and the settings are this session's to restore
     turns = [(str(r.get("question") or ""), str(r.get("answer") or ""))

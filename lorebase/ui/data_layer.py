@@ -172,7 +172,8 @@ class LorebaseDataLayer(SQLAlchemyDataLayer):
     async def get_thread(self, thread_id: str) -> Any:
         # Chainlit hands the elements' props back as the JSON text SQLite stores; the frontend wants objects
         thread = await super().get_thread(thread_id)
-        for element in (thread or {}).get("elements") or []:
+        found: dict[str, Any] = dict(thread or {})
+        for element in found.get("elements") or []:
             props = element.get("props")
             if isinstance(props, str):
                 try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select
 
@@ -68,7 +69,7 @@ def _one_per_kind(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(first.items())
 
 
-def _most_telling(kind: str) -> tuple[object, ...]:
+def _most_telling(kind: str) -> tuple[Any, ...]:
     """Which source of a kind to ask about: the latest issue or commit, the longest file (in lines)
     or recording (in time). Cheap columns only: this runs at every new chat."""
     if kind in ("issue", "pull_request", "commit"):

@@ -31,7 +31,7 @@ def _wants_html(request: Request, fmt: str | None) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-_OR_HTML = {200: {"content": {"text/html": {}}, "description": "JSON, or the HTML report when asked for"}}
+_OR_HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "JSON, or the HTML report when asked for"}}
 
 
 @router.get("/v1/eval/runs", response_model=None, responses=_OR_HTML)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
@@ -12,7 +14,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Any) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
