@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lorebase.cli.main import print_json
     from lorebase.cli.scaffold import running_services
-    from lorebase.generation.summarize import find_target
+    from lorebase.generation.summary_targets import find_target
 
     async def go() -> int:
         async with running_services(generator=False) as svc:

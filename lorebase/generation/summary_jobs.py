@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lorebase.errors import LorebaseError, NotFound, Overloaded
-from lorebase.generation.summarize import Summary, SummaryProgress, SummaryService, SummaryTarget
+from lorebase.generation.summarize import Summary, SummaryProgress, SummaryService
+from lorebase.generation.summary_targets import SummaryTarget
 
 log = logging.getLogger(__name__)
 

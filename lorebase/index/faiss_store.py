@@ -11,7 +11,6 @@ The index types (flat, ivfpq, ivf, hnsw) are built and recognised in :mod:`loreb
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from llama_index.vector_stores.faiss import FaissVectorStore
 from llama_index.vector_stores.faiss.base import DEFAULT_PERSIST_PATH
 
 from lorebase.errors import InvalidInput
-from lorebase.index.atomic_files import fsync_dir, fsync_file
+from lorebase.index.atomic_files import write_faiss_atomic
 from lorebase.index.faiss_types import (
     MARKED_DELETE_TYPES,
     TRAINED_TYPES,
@@ -390,12 +389,4 @@ class ChunkFaissStore(FaissVectorStore):
 
     def persist(self, persist_path: str = DEFAULT_PERSIST_PATH, fs: Any = None) -> None:
         """Write the FAISS file atomically: a tmp file, fsync, rename."""
-        import faiss
-
-        path = Path(persist_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._faiss_index, str(tmp))
-        fsync_file(tmp)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        write_faiss_atomic(self._faiss_index, Path(persist_path))

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from lorebase.errors import Conflict, InvalidInput, NotFound
@@ -30,7 +30,8 @@ from lorebase.scheduler import history
 from lorebase.scheduler.jobs import JobContext
 from lorebase.scheduler.pipeline import FIXED_JOBS, JobRunner, RunSummary, brief, lock_of
 from lorebase.scheduler.tracked import TrackedSources
-from lorebase.settings import Settings, TrackedSourceSettings
+from lorebase.scheduler.triggers import schedule_text, source_trigger, trigger_for, trigger_key
+from lorebase.settings import Settings
 from lorebase.store import Store
 from lorebase.store.db import is_postgres
 from lorebase.store.locks import JobLock, is_busy
@@ -63,42 +64,6 @@ def run_scheduled(name: str) -> None:
 
 class _Stopping(BaseException):
     """The scheduler is shutting down: a step waiting to retry stops waiting."""
-
-
-def trigger_for(cron: str | None, interval_s: float | None, timezone: str | None) -> BaseTrigger:
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    try:
-        if cron is not None:
-            return CronTrigger.from_crontab(cron, timezone=timezone)
-        assert interval_s is not None
-        return IntervalTrigger(seconds=interval_s, timezone=timezone)
-    except (ValueError, LookupError) as e:  # a bad field, or an unknown time zone
-        raise InvalidInput(f"invalid schedule {cron or interval_s!r}: {e}") from None
-
-
-def source_trigger(source: TrackedSourceSettings, timezone: str | None) -> BaseTrigger:
-    return trigger_for(source.cron, source.interval_s, timezone)
-
-
-def _trigger_key(trigger: Any) -> str:
-    """What makes two triggers the same schedule (an interval trigger's start time does not)."""
-    interval = getattr(trigger, "interval", None)
-    if isinstance(interval, timedelta):
-        return f"interval:{interval.total_seconds()}"
-    return f"{trigger}:{getattr(trigger, 'timezone', '')}"
-
-
-def schedule_text(trigger: Any) -> str:
-    """``every 0:10:00`` or ``cron 0 3 * * *`` (crontab order), ``once`` for a one-off run."""
-    interval = getattr(trigger, "interval", None)
-    if isinstance(interval, timedelta):
-        return f"every {interval}"
-    fields = {f.name: str(f) for f in getattr(trigger, "fields", [])}
-    if fields:
-        return "cron " + " ".join(fields.get(n, "*") for n in ("minute", "hour", "day", "month", "day_of_week"))
-    return "once"
 
 
 def _is_scheduled_id(job_id: str) -> bool:
@@ -277,7 +242,7 @@ class SchedulerService:
                               **options, **first)
                 continue
             changes: dict[str, Any] = {k: v for k, v in options.items() if getattr(job, k) != v}
-            if _trigger_key(job.trigger) != _trigger_key(trigger):
+            if trigger_key(job.trigger) != trigger_key(trigger):
                 changes["trigger"] = trigger
                 if job.next_run_time is not None:  # paused stays paused
                     changes["next_run_time"] = trigger.get_next_fire_time(None, datetime.now(sched.timezone))

@@ -25,8 +25,9 @@ from lorebase.api.routes.native import confined_spec
 from lorebase.errors import InvalidInput
 from lorebase.scheduler import history
 from lorebase.scheduler.changes import forget_listing
-from lorebase.scheduler.service import SchedulerService, source_trigger
+from lorebase.scheduler.service import SchedulerService
 from lorebase.scheduler.tracked import TrackedSources
+from lorebase.scheduler.triggers import source_trigger
 from lorebase.settings import TrackedSourceSettings
 
 router = APIRouter()
