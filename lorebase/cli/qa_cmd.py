@@ -83,12 +83,18 @@ def _generate(args: argparse.Namespace, settings: object) -> int:
     async def go() -> int:
         svc = Services.build(settings)
         try:
-            if use_llm:
-                await svc.start_generator(load_adapters=False)
+            writer = own = None
+            if use_llm:  # the strongest generator prepared writes the pairs (finetune.pair_writer)
+                from lorebase.finetune.pair_writer import open_pair_writer
+
+                writer, opened = await open_pair_writer(settings, None)
+                own = writer if opened else None
             gen = QAGenerator(settings, svc.store, embed=svc.search.embedder.embed, retrieve=retriever(svc.search),
-                              generator=svc.generator, progress=sys.stderr.isatty())
+                              generator=writer, progress=sys.stderr.isatty())
             report = await gen.generate(self_instruct=use_llm, kinds=args.kinds, rebuild=args.rebuild)
         finally:
+            if own is not None:
+                await own.aclose()
             await svc.aclose()
         if args.json:
             print_json(report.as_dict())

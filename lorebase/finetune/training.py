@@ -53,6 +53,7 @@ class TrainConfig:
     precision: str = "auto"  # auto | float32 | bfloat16
     gradient_checkpointing: bool = False
     retain_heap: bool = True  # CPU: reuse freed memory instead of re-mapping it every step (finetune/heap.py)
+    group_by_length: bool = True  # batches of similar length: evidence prompts vary, padding is waste
     seed: int = 0
     logging_steps: int = 5
     progress: bool = True
@@ -148,6 +149,7 @@ def main(config: TrainConfig, rows: Sequence[dict[str, Any]], callbacks: Sequenc
         seed=config.seed,
         disable_tqdm=not config.progress,
         dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
     )
     curve = LossCurve()
     trainer = SFTTrainer(
