@@ -391,8 +391,8 @@ class FinetuneSettings(_Section):
     max_answer_tokens: int = Field(96, ge=8, le=4096, description="Target answers are cut to this many tokens; prompts get the rest of max_length.")
     max_examples: int = Field(1000, ge=1, description="Training examples per run at most (drawn from the train split).")
     epochs: float = Field(1.0, gt=0.0, description="Passes over the training examples.")
-    batch_size: int = Field(8, ge=1, description="Examples per device step.")
-    grad_accum: int = Field(2, ge=1, description="Steps accumulated per optimizer update.")
+    batch_size: int = Field(4, ge=1, description="Examples per device step (4 keeps a CPU run of evidence prompts within a few GB; the logits alone are batch x length x vocabulary floats).")
+    grad_accum: int = Field(4, ge=1, description="Steps accumulated per optimizer update (16 examples per update with the default batch).")
     learning_rate: float = Field(3e-4, gt=0.0)
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
     precision: Literal["auto", "float32", "bfloat16"] = Field(
