@@ -95,8 +95,9 @@ def main() -> int:
     svc = Services.build(settings)
     ft = settings.finetune
     per_step = ft.batch_size * ft.grad_accum
-    examples, _ = build_training_examples(settings, svc.store, retriever(svc.search), per_step * args.steps,
-                                          embed=svc.search.embedder.embed)
+    examples, builder = build_training_examples(settings, svc.store, retriever(svc.search), per_step * args.steps,
+                                                embed=svc.search.embedder.embed)
+    print(f"targets: {builder.stats.as_dict()}", file=sys.stderr)
     rows = [e.row() for e in examples]
     tokenizer = ChatTokenizer(generator_path(settings))
     lengths = sorted(tokenizer.count(e.prompt) + tokenizer.count_text(e.target) for e in examples)

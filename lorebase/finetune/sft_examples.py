@@ -219,7 +219,7 @@ class ExampleBuilder:
     def build_all(self, pairs: Sequence[QAPair], *, withhold: bool = True, limit: int | None = None) -> list[SFTExample]:
         """Examples from ``pairs`` in order, until ``limit`` are built (pairs whose target cannot pass
         the check are skipped, so more pairs than examples may be read)."""
-        out = []
+        out: list[SFTExample] = []
         for p in pairs:
             if limit is not None and len(out) >= limit:
                 break
@@ -377,15 +377,17 @@ class ExampleBuilder:
         while True:
             shown = [Evidence(evs[i].citation.model_copy(update={"id": f"S{pos}"}), evs[i].text)
                      for pos, i in enumerate(keep, start=1)]
+            relabelled = ""
             if answer is None:
-                target: str | None = ABSTAIN_TEXT
+                target = ABSTAIN_TEXT
             else:
                 mapping = {f"S{items[i][2] + 1}": f"S{pos}" for pos, i in enumerate(keep, start=1)  # type: ignore[operator]
                            if items[i][2] is not None}
                 relabelled = _relabel(answer, mapping)
-                target = checked_target(relabelled, shown, self.threshold)
-                if target is None or not set(grounding.CITATION.findall(target)) & set(mapping.values()):
+                checked = checked_target(relabelled, shown, self.threshold)
+                if checked is None or not set(grounding.CITATION.findall(checked)) & set(mapping.values()):
                     return NO_TARGET  # nothing left, or only sentences a distractor happens to support
+                target = checked
             if self.count_prompt(answer_messages(question, shown)) + self.count_text(target) + 2 <= self.max_length:
                 if answer is not None:  # count the drops and fixes once, for the target actually used
                     checked_target(relabelled, shown, self.threshold, self.stats)
