@@ -2,11 +2,14 @@
 1,000 examples: the numbers behind the CPU defaults of `finetune.*`.
 
 Needs a data home with validated QA pairs (`lorebase ingest ...` then `lorebase qa generate`). The
-same training examples are built once; each variant then trains a few steps, in turns (variant A,
-B, C, then A, B, C again), so load on a shared machine hits every variant alike. The first step of
-each run is left out of the timing (allocator and thread-pool warm-up).
+same training examples (the served evidence-line prompt) are built once; each variant then trains a
+few steps, in turns (variant A, B, C, then A, B, C again), so load on a shared machine hits every
+variant alike. The first step of each run is left out of the timing (allocator and thread-pool
+warm-up). The loss after the same steps, from the same seed, shows whether a variant (bf16
+autocast) changes what is learned. 1,000-example times are projections from the measured steps.
 
     LOREBASE_HOME=... .venv/bin/python bench/bench_train_speed.py --steps 4 --rounds 2
+    LOREBASE_HOME=... .venv/bin/python bench/bench_train_speed.py --generator small --variants defaults "bf16 autocast"
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from transformers import TrainerCallback  # noqa: E402
 from lorebase.finetune import training  # noqa: E402
 from lorebase.finetune.adapter_training import build_training_examples, train_config  # noqa: E402
 from lorebase.finetune.retrieval import retriever  # noqa: E402
+from lorebase.generation.backend import ChatTokenizer  # noqa: E402
+from lorebase.offline_models import generator_path  # noqa: E402
 from lorebase.services import Services  # noqa: E402
 from lorebase.settings import load_settings  # noqa: E402
 
@@ -42,6 +47,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "glibc heap not retained": {"retain_heap": False},
     "bf16 autocast": {"finetune.precision": "bfloat16"},
+    "no length grouping": {"finetune.group_by_length": False},
     "max_length 192": {"finetune.max_length": 192},
     "last 4 layers": {"finetune.lora_layers": 4},
     "q,v only": {"finetune.target_modules": ["q_proj", "v_proj"]},
@@ -77,16 +83,22 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="times each variant runs, in turns")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--out", type=Path, help="also write the markdown table here")
+    ap.add_argument("--generator", help="models.generator for this run: a profile (tiny, small, base) or a model folder")
     args = ap.parse_args()
 
-    settings = load_settings()
+    settings = load_settings(**({"models": {"generator": args.generator}} if args.generator else {}))
     svc = Services.build(settings)
     ft = settings.finetune
     per_step = ft.batch_size * ft.grad_accum
-    examples, _ = build_training_examples(settings, svc.store, retriever(svc.search), per_step * args.steps)
+    examples, builder = build_training_examples(settings, svc.store, retriever(svc.search), per_step * args.steps,
+                                                embed=svc.search.embedder.embed)
+    print(f"targets: {builder.stats.as_dict()}", file=sys.stderr)
     rows = [e.row() for e in examples]
+    tokenizer = ChatTokenizer(generator_path(settings))
+    lengths = sorted(tokenizer.count(e.prompt) + tokenizer.count_text(e.target) for e in examples)
     print(f"{len(rows)} examples, {per_step} per optimizer step", file=sys.stderr)
     timings: dict[str, list[float]] = {v: [] for v in args.variants}
+    losses: dict[str, list[float]] = {v: [] for v in args.variants}
     loads: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -94,22 +106,27 @@ def main() -> int:
                 config = apply(train_config(settings, Path(tmp) / f"{r}-{len(timings[name])}",
                                             max_steps=args.steps, progress=False), VARIANTS[name])
                 clock = StepClock()
-                training.main(config, rows, [clock])
+                result = training.main(config, rows, [clock])
                 timings[name].extend(clock.step_seconds())
+                if result.final_loss is not None:
+                    losses[name].append(result.final_loss)
                 loads.append(os.getloadavg()[0])
                 print(f"round {r + 1} {name}: {statistics.median(clock.step_seconds()):.1f} s/step", file=sys.stderr)
     base = statistics.median(timings[args.variants[0]])
     lines = [
-        f"Machine: {cpu_name('?')}, {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d}; "
-        f"load (1 min) {min(loads):.1f}–{max(loads):.1f}; {per_step} examples per optimizer step "
-        f"(batch {ft.batch_size} x {ft.grad_accum}), {args.rounds} rounds x {args.steps - 1} timed steps per variant.",
+        f"Machine: {cpu_name('?')}, {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d}; generator "
+        f"`{generator_path(settings).name}`; load (1 min) {min(loads):.1f}–{max(loads):.1f}; {per_step} examples per optimizer step "
+        f"(batch {ft.batch_size} x {ft.grad_accum}), {args.rounds} rounds x {args.steps - 1} timed steps per variant; "
+        f"example length (prompt + target tokens) median {statistics.median(lengths):.0f}, max {lengths[-1]} "
+        f"(max_length {ft.max_length}); LoRA on the last {ft.lora_layers or 'all'} layers.",
         "",
-        "| variant | s/step (median) | vs defaults | projected min for 1,000 examples |",
-        "|---|---:|---:|---:|",
+        "| variant | s/step (median) | vs defaults | s per example | projected min for 1,000 examples | loss after the run |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name in args.variants:
         med = statistics.median(timings[name])
-        lines.append(f"| {name} | {med:.1f} | {med / base:.2f}x | {1000 / per_step * med / 60:.1f} |")
+        loss = f"{statistics.median(losses[name]):.3f}" if losses[name] else "—"
+        lines.append(f"| {name} | {med:.1f} | {med / base:.2f}x | {med / per_step:.2f} | {1000 / per_step * med / 60:.1f} | {loss} |")
     text = "\n".join(lines)
     print(text)
     if args.out:

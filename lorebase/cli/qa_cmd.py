@@ -76,10 +76,20 @@ def _generate(args: argparse.Namespace, settings: object) -> int:
     use_llm = settings.qa.self_instruct if args.self_instruct is None else args.self_instruct
 
     async def go() -> int:
-        async with running_services(settings, generator=use_llm, load_adapters=False) as svc:
-            gen = QAGenerator(settings, svc.store, embed=svc.search.embedder.embed, retrieve=retriever(svc.search),
-                              generator=svc.generator, progress=sys.stderr.isatty())
-            report = await gen.generate(self_instruct=use_llm, kinds=args.kinds, rebuild=args.rebuild)
+        async with running_services(settings, generator=False, load_adapters=False) as svc:
+            writer = own = None
+            if use_llm:  # the strongest generator prepared writes the pairs (finetune.pair_writer)
+                from lorebase.finetune.pair_writer import open_pair_writer
+
+                writer, opened = await open_pair_writer(settings, None)
+                own = writer if opened else None
+            try:
+                gen = QAGenerator(settings, svc.store, embed=svc.search.embedder.embed, retrieve=retriever(svc.search),
+                                  generator=writer, progress=sys.stderr.isatty())
+                report = await gen.generate(self_instruct=use_llm, kinds=args.kinds, rebuild=args.rebuild)
+            finally:
+                if own is not None:
+                    await own.aclose()
         if args.json:
             print_json(report.as_dict())
         else:

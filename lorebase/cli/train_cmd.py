@@ -46,11 +46,11 @@ def _train_and_gate(args: argparse.Namespace, settings: Any, svc: Any) -> dict[s
 
     retrieve = retriever(svc.search)
     outcome = train_adapter(settings, svc.store, retrieve, name=args.name, max_examples=args.max_examples,
-                            max_steps=args.max_steps, progress=sys.stderr.isatty())
+                            max_steps=args.max_steps, progress=sys.stderr.isatty(), embed=svc.search.embedder.embed)
     out: dict[str, object] = {
         "adapter": outcome.adapter.name, "path": outcome.adapter.path, "status": outcome.adapter.status,
         "examples": outcome.examples, "withheld_gold": outcome.withheld, "skipped": outcome.skipped,
-        "seconds": outcome.seconds, "steps": outcome.steps, "final_loss": outcome.final_loss,
+        "seconds": outcome.seconds, "steps": outcome.steps, "final_loss": outcome.final_loss, "targets": outcome.targets,
     }
     print(f"trained {outcome.adapter.name} on {outcome.examples} examples in {outcome.seconds:.0f} s "
           f"({outcome.steps} steps, final loss {outcome.final_loss}); saved to {outcome.adapter.path}")
@@ -74,9 +74,12 @@ def _print_gate(summary: dict[str, object]) -> None:
     assert isinstance(metrics, dict)
     print(f"gate on {summary['examples']} test examples: candidate vs {summary['current']} "
           f"(faithfulness: {summary['faithfulness_method']})")
+    ci = summary.get("ci95") or {}
+    assert isinstance(ci, dict)
     for name, value in metrics["candidate"].items():
         cur = metrics["current"].get(name)
-        print(f"  {name:22s} {_fmt(cur)} -> {_fmt(value)}")
+        band = f"  (95% interval of the change {ci[name][0]:+.3f} … {ci[name][1]:+.3f})" if ci.get(name) else ""
+        print(f"  {name:24s} {_fmt(cur)} -> {_fmt(value)}{band}")
     decision = summary["decision"]
     assert isinstance(decision, dict)
     print(("PASSED: " if decision["passed"] else "FAILED: ") + "; ".join(decision["reasons"]))

@@ -216,3 +216,77 @@ def summarize_rows(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ttft_p50_s": percentile(ttfts, 50) if ttfts else None,
         "latency_p50_s": percentile(lat, 50) if lat else None,
     }
+
+
+# --- the same metrics on a model's answer to a given prompt (the fine-tuning gate) ------------------
+
+# The metrics the fine-tuning gate compares; false abstention is better lower.
+GATE_METRICS = ("verified_and_cites_gold", "rougeL", "abstention", "false_abstention")
+LOWER_IS_BETTER = frozenset({"false_abstention"})
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    shown: str  # what the served check keeps of the model's text ("" when nothing)
+    verified: bool  # at least one sentence the model wrote passed (the extractive fallback is not counted)
+    abstained: bool  # the model said the sources do not hold the answer, and nothing else survived
+    cited: list[str]  # labels cited by the sentences kept
+
+
+def check_answer(text: str, evidence: Sequence[Any], threshold: float) -> CheckedAnswer:
+    """Run the served sentence check on a model's whole answer to a prompt built from ``evidence``
+    (prompts.Evidence): the same splitting and per-sentence check the answer stream applies."""
+    from lorebase.generation.answer import (
+        _SentenceChecker,  # the served checker itself, not a copy
+    )
+    from lorebase.generation.sentence_stream import SentenceStream
+
+    checker = _SentenceChecker(evidence, threshold)
+    cutter = SentenceStream()
+    shown = [out for piece in [*cutter.feed(text), *cutter.close()] if (out := checker.take(piece)) is not None]
+    cited = sorted({lbl for r in checker.results if r.supported for lbl in r.labels}, key=lambda x: (len(x), x))
+    return CheckedAnswer(" ".join(shown), bool(shown), checker.abstained and not shown, cited)
+
+
+def gate_record(kind: str, reference: str, answer: str, evidence: Sequence[Any], gold_labels: Sequence[str],
+                threshold: float, prompt_tokens: int = 0, latency: float = 0.0) -> dict[str, Any]:
+    """One held-out example as a benchmark record (the keys summarize_rows reads): ``kind`` is
+    "unanswerable" for an example whose evidence lacks the answer; cites gold means a kept sentence
+    cites a gold source label."""
+    c = check_answer(answer, evidence, threshold)
+    answerable = kind != "unanswerable"
+    return {
+        "kind": kind, "answer": answer, "shown": c.shown,
+        "mode": "abstained" if c.abstained else ("generated" if c.verified else "unverified"),
+        "verified": c.verified, "abstained": c.abstained,
+        "cites_gold": bool(set(c.cited) & set(gold_labels)) if answerable else None, "cited": c.cited,
+        "rougeL": (rouge_l(reference, answer) if answer.strip() else 0.0) if answerable else None,
+        "prompt_tokens": prompt_tokens, "ttft_s": None, "latency_s": round(latency, 3),
+    }
+
+
+def paired_bootstrap(
+    base: Sequence[dict[str, Any]], tuned: Sequence[dict[str, Any]], metrics: Sequence[str] = GATE_METRICS,
+    samples: int = 1000, seed: int = 0,
+) -> dict[str, tuple[float, float] | None]:
+    """95% interval of (tuned - base) for each metric, resampling the questions with replacement
+    (both rows on the same draw, so the interval is of the paired difference): the noise of a
+    difference measured on this many questions. None where a metric is never defined."""
+    import random
+
+    if len(base) != len(tuned):
+        raise ValueError("both rows must answer the same questions")
+    rng = random.Random(seed)
+    n = len(base)
+    diffs: dict[str, list[float]] = {m: [] for m in metrics}
+    for _ in range(samples if n else 0):
+        idx = [rng.randrange(n) for _ in range(n)]
+        a = summarize_rows([base[i] for i in idx])
+        b = summarize_rows([tuned[i] for i in idx])
+        for m in metrics:
+            if a.get(m) is not None and b.get(m) is not None:
+                diffs[m].append(float(b[m]) - float(a[m]))
+    out: dict[str, tuple[float, float] | None] = {}
+    for m, d in diffs.items():
+        out[m] = (round(float(np.percentile(d, 2.5)), 4), round(float(np.percentile(d, 97.5)), 4)) if d else None
+    return out

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ from typing import Any
 from lorebase.errors import InvalidInput
 from lorebase.finetune.abstention import Retrieve
 from lorebase.finetune.export import load_pairs
+from lorebase.finetune.public_guard import PublicGuard
 from lorebase.finetune.registry import Adapter, Registry
-from lorebase.finetune.sft_examples import ExampleBuilder, SFTExample, balanced
+from lorebase.finetune.sft_examples import Embed, ExampleBuilder, SFTExample, balanced
 from lorebase.generation.backend import ChatTokenizer
 from lorebase.offline_models import generator_path
 from lorebase.settings import Settings
@@ -43,27 +44,39 @@ class TrainOutcome:
     seconds: float
     steps: int
     final_loss: float | None
+    targets: dict[str, Any] = field(default_factory=dict)  # BuildStats: built, skipped, sentences dropped, fixes
 
 
-def example_builder(settings: Settings, store: Store, retrieve: Retrieve, tokenizer: ChatTokenizer, seed: int) -> ExampleBuilder:
+def example_builder(settings: Settings, store: Store, retrieve: Retrieve, tokenizer: ChatTokenizer, seed: int,
+                    embed: Embed | None = None) -> ExampleBuilder:
     ft = settings.finetune
     return ExampleBuilder(
         store, retrieve, tokenizer.count, tokenizer.count_text,
         k=ft.context_k, withhold_share=ft.withhold_gold_share, max_length=ft.max_length,
         max_answer_tokens=ft.max_answer_tokens, threshold=settings.answer.support_threshold, seed=seed,
+        # the answer service's evidence budget per source (~3.5 characters a token)
+        evidence_chars=int(settings.answer.evidence_tokens_per_source * 3.5), embed=embed,
     )
 
 
-def build_training_examples(settings: Settings, store: Store, retrieve: Retrieve, max_examples: int | None = None) -> tuple[list[SFTExample], ExampleBuilder]:
+def build_training_examples(settings: Settings, store: Store, retrieve: Retrieve, max_examples: int | None = None,
+                            embed: Embed | None = None) -> tuple[list[SFTExample], ExampleBuilder]:
     pairs = load_pairs(store, split="train")
     if not pairs:
         raise InvalidInput("there are no validated train-split QA pairs: run `lorebase qa generate` first")
     ft = settings.finetune
-    chosen = balanced(pairs, max_examples or ft.max_examples, ft.seed)
-    builder = example_builder(settings, store, retrieve, ChatTokenizer(generator_path(settings)), ft.seed)
-    examples = builder.build_all(chosen)
+    guard = PublicGuard(settings)
+    public = [p for p in pairs if not guard.allowed(p.question)]
+    pairs = [p for p in pairs if guard.allowed(p.question)]
+    want = max_examples or ft.max_examples
+    chosen = balanced(pairs, len(pairs), ft.seed)  # every pair, categories taken in turn: read until `want` are built
+    builder = example_builder(settings, store, retrieve, ChatTokenizer(generator_path(settings)), ft.seed, embed)
+    if public:
+        builder.stats.skipped["a public dev-set question (never trained on)"] = len(public)
+    examples = builder.build_all(chosen, limit=want)
     if not examples:
         raise InvalidInput(f"no training example could be built from {len(chosen)} pairs: {builder.stats.skipped}")
+    guard.check(e.question for e in examples)
     return examples, builder
 
 
@@ -89,10 +102,11 @@ def train_adapter(
     max_steps: int = -1,
     callbacks: Sequence[Any] = (),
     progress: bool = True,
+    embed: Embed | None = None,
 ) -> TrainOutcome:
     from lorebase.finetune import training
 
-    examples, builder = build_training_examples(settings, store, retrieve, max_examples)
+    examples, builder = build_training_examples(settings, store, retrieve, max_examples, embed)
     data, data_hash = snapshot(examples)
     name = name or f"lora-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{data_hash[:8]}"
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or name.startswith("."):
@@ -118,6 +132,7 @@ def train_adapter(
             "examples": len(examples),
             "withheld_gold": builder.stats.withheld,
             "skipped": builder.stats.skipped,
+            "targets": builder.stats.as_dict(),
             "config": {**config.as_dict(), "output_dir": str(final)},
             "result": {k: v for k, v in asdict(result).items() if k not in ("output_dir", "loss_curve")},
             "finished_at": datetime.now(UTC).isoformat(),
@@ -135,7 +150,8 @@ def train_adapter(
                 base_model=settings.generation.model_name or Path(config.model_dir).name,
                 data_hash=data_hash,
                 config={**config.as_dict(), "output_dir": str(final), "examples": len(examples),
-                        "withheld_gold": builder.stats.withheld, "skipped": builder.stats.skipped},
+                        "withheld_gold": builder.stats.withheld, "skipped": builder.stats.skipped,
+                        "sentences_dropped": builder.stats.sentences_dropped, "fixed": builder.stats.fixed},
                 metrics={"train": {"seconds": result.seconds, "steps": result.steps, "final_loss": result.final_loss,
                                    "examples": result.examples, "device": result.device, "precision": result.precision,
                                    "trainable_parameters": result.trainable_parameters}},
@@ -145,4 +161,4 @@ def train_adapter(
         shutil.rmtree(final, ignore_errors=True)
         raise
     return TrainOutcome(registry.get(name), len(examples), builder.stats.withheld, builder.stats.skipped,
-                        result.seconds, result.steps, result.final_loss)
+                        result.seconds, result.steps, result.final_loss, builder.stats.as_dict())

@@ -1,19 +1,20 @@
 """The evaluation gate: a candidate adapter against the model served now (the promoted adapter, else
-the base model), on the same test-split examples, in the same run.
+the base model), on the same held-out examples (sources never trained on), in the same run.
 
-Metrics, each a mean over the examples it applies to:
+The metrics are the answer benchmark's (lorebase.eval.answers), computed on each model's answer to
+the served prompt of each example with the served sentence check:
 
-- ``rouge_l``: ROUGE-L F1 of the answer against the reference answer (citations removed), answerable examples;
-- ``semantic_similarity``: the embedder's cosine between answer and reference, answerable examples;
-- ``citation_f1``: F1 of the cited labels against the gold chunk's labels, answerable examples;
-- ``abstention_accuracy``: abstained exactly when the gold chunk was not in the prompt, all examples;
-- ``faithfulness``: with ``finetune.faithfulness`` = ragas, RAGAS faithfulness judged by an LLM (the
-  eval judge); otherwise the grounding check's lexical support score (the share of each sentence's
-  content words found in the sources it cites) as a proxy, on answers that do not abstain. The
-  report names which one was used.
+- ``verified_and_cites_gold``: a sentence the model wrote passes the check and cites a gold source
+  (answerable examples); ``verified`` and ``cites_gold`` apart;
+- ``rougeL`` and ``similarity`` (embedder cosine): the answer against the reference (answerable);
+- ``abstention``: the share of examples whose evidence lacks the answer on which the model abstains;
+- ``false_abstention``: the share of answerable examples on which it abstains (lower is better);
+- ``faithfulness``: only with ``finetune.faithfulness`` = ragas, RAGAS faithfulness from an LLM judge.
 
-Promotion needs the main metric (``finetune.gate_metric``) to rise by more than
-``gate_min_gain`` and no other metric to fall by more than ``gate_tolerance``.
+Noise: a paired bootstrap over the examples gives a 95% interval of each difference. Promotion needs
+the main metric (``finetune.gate_metric``) to rise by at least ``gate_min_gain``, and no other gated
+metric to get worse by more than the larger of ``gate_tolerance`` and its noise (half the interval's
+width).
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from lorebase.finetune.qa_drafts import as_seen, strip_citations
+from lorebase.eval.answers import (
+    GATE_METRICS,
+    LOWER_IS_BETTER,
+    gate_record,
+    summarize_rows,
+)
+from lorebase.finetune.qa_drafts import strip_citations
 from lorebase.finetune.sft_examples import SFTExample
 from lorebase.generation import grounding
 from lorebase.generation.backend import GenerationRequest, Generator
 
-METRICS = ("rouge_l", "semantic_similarity", "citation_f1", "abstention_accuracy", "faithfulness")
+METRICS = ("verified_and_cites_gold", "verified", "cites_gold", "rougeL", "similarity", "abstention",
+           "false_abstention", "faithfulness")
 Embed = Callable[[list[str]], np.ndarray]
+Interval = tuple[float, float]
 
 
 @dataclass
@@ -40,9 +49,11 @@ class GateDecision:
     main_metric: str
     reasons: list[str]
     deltas: dict[str, float | None]
+    noise: dict[str, float] = field(default_factory=dict)  # half-width of each difference's 95% interval
 
     def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "main_metric": self.main_metric, "reasons": self.reasons, "deltas": self.deltas}
+        return {"passed": self.passed, "main_metric": self.main_metric, "reasons": self.reasons, "deltas": self.deltas,
+                "noise": self.noise}
 
 
 def decide(
@@ -52,31 +63,45 @@ def decide(
     main: str,
     tolerance: float,
     min_gain: float = 0.0,
+    intervals: dict[str, Interval | None] | None = None,
+    gated: Sequence[str] = GATE_METRICS,
 ) -> GateDecision:
-    """Promote only if ``main`` improves by more than ``min_gain`` and no other metric present in
-    both falls by more than ``tolerance``. A main metric missing on either side fails the gate."""
+    """Promote only if ``main`` (better higher, unless in LOWER_IS_BETTER) gains at least ``min_gain``
+    and no other metric of ``gated`` present in both gets worse by more than ``tolerance`` or its
+    noise, whichever is larger (``intervals``: the paired bootstrap's 95% interval of each difference).
+    A main metric missing on either side fails the gate."""
     reasons: list[str] = []
     deltas: dict[str, float | None] = {}
     for name in sorted(set(candidate) | set(current)):
         a, b = candidate.get(name), current.get(name)
         deltas[name] = None if a is None or b is None else round(a - b, 6)
-    main_delta = deltas.get(main)
+    noise = {m: round((iv[1] - iv[0]) / 2, 4) for m, iv in (intervals or {}).items() if iv is not None}
+
+    def gain(name: str) -> float | None:
+        d = deltas.get(name)
+        return None if d is None else (-d if name in LOWER_IS_BETTER else d)
+
+    main_gain = gain(main)
     passed = True
-    if main_delta is None:
+    if main_gain is None:
         passed = False
         reasons.append(f"{main} could not be measured for both models")
-    elif main_delta <= min_gain:
+    elif main_gain < min_gain - 1e-9:
         passed = False
-        reasons.append(f"{main} did not improve: {current[main]:.4f} -> {candidate[main]:.4f} (needs more than +{min_gain:g})")
+        reasons.append(f"{main} did not improve enough: {current[main]:.4f} -> {candidate[main]:.4f} "
+                       f"(needs at least {min_gain:+g}; noise ±{noise.get(main, 0.0):g})")
     else:
-        reasons.append(f"{main} improved: {current[main]:.4f} -> {candidate[main]:.4f}")
-    for name, d in deltas.items():
-        if name == main or d is None:
+        reasons.append(f"{main} improved: {current[main]:.4f} -> {candidate[main]:.4f} (noise ±{noise.get(main, 0.0):g})")
+    for name in gated:
+        g = gain(name)
+        if name == main or g is None:
             continue
-        if d < -tolerance:
+        allowed = max(tolerance, noise.get(name, 0.0))
+        if g < -allowed - 1e-9:
             passed = False
-            reasons.append(f"{name} fell by {-d:.4f}, more than the tolerance {tolerance:g}")
-    return GateDecision(passed, main, reasons, deltas)
+            reasons.append(f"{name} got worse by {-g:.4f}, more than the allowed {allowed:g} (tolerance {tolerance:g}, "
+                           f"noise ±{noise.get(name, 0.0):g})")
+    return GateDecision(passed, main, reasons, deltas, noise)
 
 
 # --- scoring answers ----------------------------------------------------------------------------
@@ -84,23 +109,13 @@ def decide(
 
 @dataclass
 class Scored:
-    """One model's answers to the examples, with per-example scores and their means."""
+    """One model's answers to the examples, with per-example records and their means."""
 
     model: str
     answers: list[str]
     per_example: list[dict[str, Any]] = field(default_factory=list)
     means: dict[str, float | None] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
-
-
-def _f1(cited: set[str], gold: set[str]) -> float:
-    if not cited or not gold:
-        return 0.0
-    hit = len(cited & gold)
-    if hit == 0:
-        return 0.0
-    p, r = hit / len(cited), hit / len(gold)
-    return 2 * p * r / (p + r)
 
 
 def score(
@@ -112,44 +127,36 @@ def score(
     threshold: float,
     faithfulness: Sequence[float | None] | None = None,
 ) -> Scored:
-    """Scores for ``answers`` (one per example). ``faithfulness`` (per example) replaces the
-    grounding-support proxy when an LLM judge scored it."""
-    from rouge_score import rouge_scorer
-
-    rouge = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    """The answer benchmark's metrics for ``answers`` (one per example). ``faithfulness`` (per
+    example, from an LLM judge) adds that metric."""
     out = Scored(model, list(answers))
+    for ex, ans in zip(examples, answers, strict=True):
+        rec = gate_record("unanswerable" if ex.abstain else (ex.kind or "answerable"), ex.reference, ans, ex.evidence,
+                          ex.gold_labels, threshold)
+        out.per_example.append({"pair_id": ex.pair_id, "category": ex.category, **rec})
     answerable = [i for i, e in enumerate(examples) if not e.abstain]
-    sims: dict[int, float] = {}
     if answerable:
         refs = [examples[i].reference for i in answerable]
         hyps = [strip_citations(answers[i]) or "-" for i in answerable]
         vecs = np.asarray(embed(refs + hyps), dtype=np.float32)
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        n = len(answerable)
         for j, i in enumerate(answerable):
-            sims[i] = float(vecs[j] @ vecs[n + j])
-    for i, (ex, ans) in enumerate(zip(examples, answers, strict=True)):
-        abstained = grounding.is_abstention(ans)
-        row: dict[str, Any] = {"pair_id": ex.pair_id, "category": ex.category, "abstain_expected": ex.abstain,
-                               "abstained": abstained, "abstention_correct": abstained == ex.abstain}
-        if not ex.abstain:
-            row["rouge_l"] = rouge.score(ex.reference, strip_citations(ans))["rougeL"].fmeasure
-            row["semantic_similarity"] = sims[i]
-            labels = {e.label for e in ex.evidence}
-            cited = {lbl for lbl in grounding.CITATION.findall(ans) if lbl in labels}
-            row["citation_f1"] = _f1(cited, set(ex.gold_labels))
-        if faithfulness is not None:
-            row["faithfulness"] = faithfulness[i]
-        elif not abstained and ans.strip():
-            row["faithfulness"] = grounding.check(ans, [as_seen(e) for e in ex.evidence], threshold).score
-        out.per_example.append(row)
+            out.per_example[i]["similarity"] = round(float(vecs[j] @ vecs[len(answerable) + j]), 4)
+    if faithfulness is not None:
+        for row, f in zip(out.per_example, faithfulness, strict=True):
+            row["faithfulness"] = f
+    summary = summarize_rows(out.per_example)
+    n_ans, n_un = len(answerable), len(examples) - len(answerable)
     for name in METRICS:
-        if name == "abstention_accuracy":
-            vals = [1.0 if r["abstention_correct"] else 0.0 for r in out.per_example]
-        else:
-            vals = [float(r[name]) for r in out.per_example if r.get(name) is not None]
-        out.means[name] = round(sum(vals) / len(vals), 4) if vals else None
-        out.counts[name] = len(vals)
+        if name == "faithfulness":
+            vals = [float(r["faithfulness"]) for r in out.per_example if r.get("faithfulness") is not None]
+            out.means[name] = round(sum(vals) / len(vals), 4) if vals else None
+            out.counts[name] = len(vals)
+            continue
+        out.means[name] = summary.get(name)
+        out.counts[name] = n_un if name == "abstention" else n_ans
+    if faithfulness is None:
+        del out.means["faithfulness"], out.counts["faithfulness"]
     return out
 
 

@@ -1,10 +1,12 @@
 """Runs the gate for one candidate adapter and records the outcome in the registry.
 
-Both models answer the same test-split examples (built like training examples, with a different
-seed, so some withhold the gold chunk) through one generator: the candidate as its adapter, the
-current model as the promoted adapter or the base model. The full report (per-example scores too)
-is written next to the candidate's weights as ``gate-<time>.json``; the means and the decision go
-into ``AdapterVersion.metrics["gate"]``.
+Both models answer the same test-split examples (pairs from sources never trained on, built like
+training examples with a different seed, so some withhold the gold chunk) through one generator:
+the candidate as its adapter, the current model as the promoted adapter or the base model. Both
+are scored with the answer benchmark's metrics, and a paired bootstrap over the examples gives the
+noise of each difference. The full report (per-example records too) is written next to the
+candidate's weights as ``gate-<time>.json``; the means, intervals and the decision go into
+``AdapterVersion.metrics["gate"]``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from lorebase.errors import InvalidInput
+from lorebase.eval.answers import GATE_METRICS, paired_bootstrap
 from lorebase.finetune.abstention import Retrieve
 from lorebase.finetune.adapter_training import example_builder
 from lorebase.finetune.export import load_pairs
-from lorebase.finetune.gate import Embed, GateDecision, Scored, answer_all, decide, ragas_faithfulness, score
+from lorebase.finetune.gate import Embed, GateDecision, Interval, Scored, answer_all, decide, ragas_faithfulness, score
 from lorebase.finetune.registry import Adapter, Registry
 from lorebase.finetune.sft_examples import balanced
 from lorebase.generation.backend import ChatTokenizer, Generator
@@ -43,6 +46,7 @@ class GateReport:
     current_scores: Scored
     decision: GateDecision
     judge_failures: int = 0
+    intervals: dict[str, Interval | None] | None = None  # 95% bootstrap interval of candidate - current
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,7 @@ class GateReport:
             "faithfulness_method": self.faithfulness_method,
             "judge_failures": self.judge_failures,
             "metrics": {"candidate": self.candidate_scores.means, "current": self.current_scores.means},
+            "ci95": self.intervals or {},
             "counts": self.candidate_scores.counts,
             "decision": self.decision.as_dict(),
             "at": datetime.now(UTC).isoformat(),
@@ -65,10 +70,11 @@ class GateReport:
 
 
 def faithfulness_method(settings: Settings) -> str:
+    """ragas (an LLM judge scores faithfulness too) or none (the served check alone)."""
     mode = settings.finetune.faithfulness
     if mode == "ragas" or (mode == "auto" and settings.eval.judge_url):
         return "ragas"
-    return "grounding_support"
+    return "none"
 
 
 async def open_eval_generator(settings: Settings, adapters: dict[str, Path]) -> Generator:
@@ -96,9 +102,10 @@ async def run_gate(
     cur = registry.promoted()
     if cur is not None and cur.name == cand.name:
         raise InvalidInput(f"{cand.name} is the promoted adapter already")
-    pairs = balanced(load_pairs(store, split="test"), ft.gate_max_examples, ft.seed + 1)
-    builder = example_builder(settings, store, retrieve, ChatTokenizer(generator_path(settings)), ft.seed + 1)
-    examples = builder.build_all(pairs)
+    held_out = load_pairs(store, split="test")
+    pairs = balanced(held_out, len(held_out), ft.seed + 1)
+    builder = example_builder(settings, store, retrieve, ChatTokenizer(generator_path(settings)), ft.seed + 1, embed)
+    examples = builder.build_all(pairs, limit=ft.gate_max_examples)
     if not examples:
         raise InvalidInput("the test split has no usable QA pairs: run `lorebase qa generate` (the gate needs held-out pairs)")
 
@@ -146,9 +153,12 @@ async def run_gate(
     threshold = settings.answer.support_threshold
     cur_scores = score(cur_label, examples, cur_answers, embed, threshold=threshold, faithfulness=cur_faith)
     cand_scores = score(cand.name, examples, cand_answers, embed, threshold=threshold, faithfulness=cand_faith)
+    gated = [*GATE_METRICS, *(["faithfulness"] if method == "ragas" else [])]
+    intervals = paired_bootstrap(cur_scores.per_example, cand_scores.per_example, [*gated, "verified", "cites_gold"],
+                                 samples=ft.gate_bootstrap, seed=ft.seed) if ft.gate_bootstrap else {}
     decision = decide(cand_scores.means, cur_scores.means, main=ft.gate_metric, tolerance=ft.gate_tolerance,
-                      min_gain=ft.gate_min_gain)
-    return GateReport(cand.name, cur_label, len(examples), method, cand_scores, cur_scores, decision, failures)
+                      min_gain=ft.gate_min_gain, intervals=intervals, gated=gated)
+    return GateReport(cand.name, cur_label, len(examples), method, cand_scores, cur_scores, decision, failures, intervals)
 
 
 def record(store: Store, report: GateReport, *, promote: bool) -> Adapter:

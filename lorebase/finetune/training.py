@@ -119,6 +119,7 @@ def sft_config(run: TrainRun, examples: int, on_gpu: bool, bf16: bool) -> SFTCon
         gradient_accumulation_steps=ft.grad_accum,
         learning_rate=ft.learning_rate,
         lr_scheduler_type="cosine",
+        train_sampling_strategy="group_by_length" if ft.group_by_length else "random",  # evidence prompts vary: little padding
         warmup_steps=max(0, round(ft.warmup_ratio * total)),
         gradient_checkpointing=ft.gradient_checkpointing,
         logging_steps=ft.logging_steps,

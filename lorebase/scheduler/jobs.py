@@ -127,12 +127,12 @@ def generate_qa(ctx: JobContext) -> dict[str, Any]:
     use_llm = settings.qa.self_instruct
 
     async def go() -> Any:
-        gen = ctx.served_generator() if use_llm else None
-        own = None
-        if use_llm and gen is None:
-            from lorebase.generation.factory import open_generator
+        gen = own = None
+        if use_llm:  # the strongest generator prepared writes the pairs (finetune.pair_writer)
+            from lorebase.finetune.pair_writer import open_pair_writer
 
-            gen = own = await open_generator(settings)
+            gen, opened = await open_pair_writer(settings, ctx.served_generator())
+            own = gen if opened else None
         try:
             qa = QAGenerator(settings, svc.store, embed=svc.search.embedder.embed, retrieve=retriever(svc.search),
                              generator=gen, progress=ctx.progress)
@@ -266,9 +266,11 @@ def train(ctx: JobContext) -> dict[str, Any]:
 
     cleaned = remove_leftovers(ctx)
     name = f"{AUTO_PREFIX}{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    out = train_adapter(ctx.settings, ctx.store, retriever(ctx.services.search), name=name, progress=ctx.progress)
+    out = train_adapter(ctx.settings, ctx.store, retriever(ctx.services.search), name=name, progress=ctx.progress,
+                        embed=ctx.services.search.embedder.embed)
     return {"adapter": out.adapter.name, "examples": out.examples, "withheld_gold": out.withheld, "steps": out.steps,
-            "seconds": out.seconds, "final_loss": out.final_loss, "leftovers_removed": cleaned}
+            "seconds": out.seconds, "final_loss": out.final_loss, "leftovers_removed": cleaned,
+            "target_sentences_dropped": sum(out.targets.get("sentences_dropped", {}).values())}
 
 
 def evaluate(ctx: JobContext, adapter: str) -> dict[str, Any]:

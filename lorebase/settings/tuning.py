@@ -82,16 +82,16 @@ class FinetuneSettings(Section):
     lora_layers: int | None = Field(
         8, ge=1, description="LoRA on the last N transformer layers only, so the backward pass stops there (the CPU default); null: every layer (GPU)."
     )
-    max_length: int = Field(256, ge=64, le=32768, description="Tokens per training example (prompt with sources, plus the answer); 1024+ on a GPU.")
-    context_k: int = Field(2, ge=1, le=20, description="Sources per training prompt: the gold chunk and k-1 retrieved distractors (RAFT); 4 on a GPU.")
+    max_length: int = Field(640, ge=64, le=32768, description="Tokens per training example at most (the served evidence prompt with context_k sources, plus the answer); examples are padded only to their batch's longest.")
+    context_k: int = Field(3, ge=1, le=20, description="Sources per training prompt: the gold chunk and k-1 retrieved distractors (RAFT), each as the evidence lines the answer service would show.")
     withhold_gold_share: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of training prompts with the gold chunk left out, whose target is the abstention text."
     )
     max_answer_tokens: int = Field(96, ge=8, le=4096, description="Target answers are cut to this many tokens; prompts get the rest of max_length.")
     max_examples: int = Field(1000, ge=1, description="Training examples per run at most (drawn from the train split).")
     epochs: float = Field(1.0, gt=0.0, description="Passes over the training examples.")
-    batch_size: int = Field(8, ge=1, description="Examples per device step.")
-    grad_accum: int = Field(2, ge=1, description="Steps accumulated per optimizer update.")
+    batch_size: int = Field(4, ge=1, description="Examples per device step (4 keeps a CPU run of evidence prompts within a few GB; the logits alone are batch x length x vocabulary floats).")
+    grad_accum: int = Field(4, ge=1, description="Steps accumulated per optimizer update (16 examples per update with the default batch).")
     learning_rate: float = Field(3e-4, gt=0.0)
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
     precision: Literal["auto", "float32", "bfloat16"] = Field(
@@ -100,16 +100,16 @@ class FinetuneSettings(Section):
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory; off on CPU, where memory is not the limit.")
     seed: int = Field(0)
     logging_steps: int = Field(5, ge=1, description="Optimizer steps between loss log lines.")
-    gate_metric: Literal["rouge_l", "semantic_similarity", "citation_f1", "abstention_accuracy", "faithfulness"] = Field(
-        "rouge_l", description="The metric a candidate adapter must improve on the test split to be promoted."
+    gate_metric: Literal["verified_and_cites_gold", "verified", "cites_gold", "rougeL", "similarity", "abstention", "false_abstention"] = Field(
+        "verified_and_cites_gold", description="The answer-benchmark metric a candidate adapter must improve on held-out sources to be promoted."
     )
-    gate_min_gain: float = Field(0.0, ge=0.0, description="How much the main metric must rise (more than this) for promotion.")
-    gate_tolerance: float = Field(0.02, ge=0.0, le=1.0, description="How far any other metric may fall before the candidate is rejected.")
+    gate_min_gain: float = Field(0.10, ge=-1.0, le=1.0, description="How much the main metric must gain (at least this) for promotion; negative: promote unless it falls by more.")
+    gate_tolerance: float = Field(0.02, ge=0.0, le=1.0, description="How far ROUGE-L, abstention or false abstention may get worse before the candidate is rejected (the measured noise, if larger, is allowed instead).")
     gate_max_examples: int = Field(60, ge=1, description="Test-split examples the gate answers with each model at most.")
     gate_max_new_tokens: int = Field(96, ge=8, le=4096, description="Answer length limit during the gate.")
     faithfulness: Literal["auto", "ragas", "grounding"] = Field(
         "auto",
-        description="Faithfulness in the gate: ragas (an LLM judge, eval.judge_url or the generator), grounding (the lexical support score of the grounding check), auto: ragas when eval.judge_url is set.",
+        description="Also judge faithfulness in the gate: ragas (an LLM judge, eval.judge_url or the generator); grounding: no judge, the served support check alone; auto: ragas when eval.judge_url is set.",
     )
     eval_backend: Literal["transformers", "configured"] = Field(
         "transformers", description="Backend the gate generates with: in-process transformers, or generation.backend (e.g. vLLM on a GPU)."
@@ -119,6 +119,17 @@ class FinetuneSettings(Section):
     adapters_dir: Path | None = Field(
         None,
         description="Folder of trained adapters; with replicas on several hosts, a shared folder mounted at this path on every app host and the model server. Unset: <home>/adapters.",
+    )
+    gate_bootstrap: int = Field(1000, ge=0, le=100000, description="Paired bootstrap resamples of the held-out examples that measure the noise of each gate difference; 0: no noise estimate.")
+    group_by_length: bool = Field(True, description="Batch training examples of similar length together, so little compute goes to padding.")
+    pair_writer: str = Field(
+        "auto",
+        description="Generator that writes self-instruct QA pairs: a profile (tiny, small, base) or a model folder; auto: the largest profile prepared in this data home (it may be too slow to serve but can write training data).",
+    )
+    public_dev_sets: list[Path] = Field(
+        default_factory=lambda: [Path("datasets/eval/sweqa-dev.jsonl"), Path("datasets/eval/qmsum-dev.jsonl"),
+                                 Path("datasets/eval/unanswerable-dev.jsonl")],
+        description="The answer benchmark's question sets: their questions are never trained on (pairs asking one are left out, and a run that would train on one stops).",
     )
 
 

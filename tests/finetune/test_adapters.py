@@ -130,8 +130,17 @@ def test_gate_end_to_end_records_a_decision(services: Services) -> None:
     report = asyncio.run(run_gate(settings, services.store, retrieve, services.search.embedder.embed, outcome.adapter.name))
     summary = report.summary()
     assert report.current == "base" and report.examples >= 1
-    assert set(summary["metrics"]["candidate"]) == {"rouge_l", "semantic_similarity", "citation_f1", "abstention_accuracy", "faithfulness"}
-    assert summary["faithfulness_method"] == "grounding_support"  # no judge configured
+    # The answer benchmark's metrics, both models on the same held-out examples, with the noise of each difference.
+    assert set(summary["metrics"]["candidate"]) == {"verified_and_cites_gold", "verified", "cites_gold", "rougeL", "similarity",
+                                                     "abstention", "false_abstention"}
+    assert set(summary["metrics"]["current"]) == set(summary["metrics"]["candidate"])
+    assert summary["faithfulness_method"] == "none"  # no judge configured
+    measured = {k: v for k, v in summary["ci95"].items() if v is not None}
+    assert measured, "the noise of at least one difference is measured"
+    for name, (lo, hi) in measured.items():
+        assert -1.0 <= lo <= hi <= 1.0
+        assert report.decision.noise[name] == round((hi - lo) / 2, 4)
+    assert report.decision.main_metric == "verified_and_cites_gold"
     adapter = record(services.store, report, promote=True)
     assert adapter.status == ("promoted" if report.decision.passed else "rejected")
     stored = Registry(services.store).get("g1").metrics["gate"]

@@ -6,6 +6,7 @@ clean run ends: nothing duplicated, nothing lost."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -57,8 +58,11 @@ def test_a_new_commit_and_lecture_are_ingested_paired_trained_on_gated_and_recor
         models={"generator": str(tiny_llama)},
         generation={"backend": "transformers", "max_new_tokens": 8, "max_model_len": 2048},
         qa={"train_share": 0.5, "validation_share": 0.1},  # a test split the gate can use, from few sources
+        # The gate's rule is the real one; its bar is set so that a random tiny model, which cannot
+        # gain, is promoted unless it does harm beyond the bar: the test is of the loop, not of the model.
         finetune={"max_examples": 4, "max_length": 768, "context_k": 2, "batch_size": 2, "grad_accum": 1, "logging_steps": 1,
-                  "gate_max_examples": 3, "gate_max_new_tokens": 8, "eval_backend": "transformers"},
+                  "gate_max_examples": 3, "gate_max_new_tokens": 8, "eval_backend": "transformers",
+                  "gate_min_gain": -1.0, "gate_tolerance": 1.0, "gate_bootstrap": 200},
     )
     svc = Services.build(settings)
     try:
@@ -110,9 +114,33 @@ def test_a_new_commit_and_lecture_are_ingested_paired_trained_on_gated_and_recor
         assert Path(gate["report"]).is_file() and gate["examples"] >= 1
         assert by_job["evaluate"]["passed"] == gate["decision"]["passed"]
         assert set(by_job["evaluate"]["candidate"]) == set(gate["metrics"]["candidate"]) and by_job["evaluate"]["candidate"]
-        assert by_job["promote"]["promoted"] == gate["decision"]["passed"]
-        assert adapter.status == ("promoted" if gate["decision"]["passed"] else "rejected")
+        # The gate scored both models with the answer benchmark's metrics and measured the noise.
+        assert gate["decision"]["main_metric"] == "verified_and_cites_gold"
+        assert {"verified_and_cites_gold", "rougeL", "abstention", "false_abstention"} <= set(gate["metrics"]["candidate"])
+        assert set(gate["metrics"]["current"]) == set(gate["metrics"]["candidate"]) and gate["current"] == "base"
+        assert set(gate["decision"]["noise"]) >= {"verified_and_cites_gold", "rougeL"}
+        assert by_job["promote"]["promoted"] == gate["decision"]["passed"] is True
+        assert adapter.status == "promoted"
         assert not [p for p in settings.adapters_dir.iterdir() if p.name.startswith(".partial-")]
+        # Trained on the evidence-line prompt, with targets that pass the served check.
+        run = json.loads((Path(adapter.path) / "run.json").read_text())
+        assert run["examples"] >= 1 and "sentences_dropped" in run["targets"]
+        rows_trained = [json.loads(x) for x in (Path(adapter.path) / "data.jsonl").read_text().splitlines()]
+        assert all(r["prompt"][-1]["content"].startswith("Sources:\n\n[S1] ") for r in rows_trained)
+
+        # The served default (the `lorebase` model id) now runs on the promoted adapter.
+        async def served() -> tuple[str | None, list[str]]:
+            from lorebase.api.deps import resolve_model
+
+            await svc.start_generator()
+            try:
+                assert svc.generator is not None
+                return await resolve_model(svc, settings.server.model_alias), await svc.generator.models()
+            finally:
+                await svc.aclose()
+
+        chosen, loaded = asyncio.run(served())
+        assert chosen == name and name in loaded
 
         # The history holds one row per step of this run, in order, each ok.
         rows = [r for r in reversed(history.runs(svc.store, limit=100)) if r["id"] > last_id]
