@@ -130,12 +130,10 @@ def test_a_new_commit_and_lecture_are_ingested_paired_trained_on_gated_and_recor
 
         # The served default (the `lorebase` model id) now runs on the promoted adapter.
         async def served() -> tuple[str | None, list[str]]:
-            from lorebase.api.deps import resolve_model
-
             await svc.start_generator()
             try:
                 assert svc.generator is not None
-                return await resolve_model(svc, settings.server.model_alias), await svc.generator.models()
+                return await svc.conversation.resolve_model(settings.server.model_alias), await svc.generator.models()
             finally:
                 await svc.aclose()
 
