@@ -107,6 +107,9 @@ async def _summarise(settings: Settings, url: str, events: list[SummaryProgress]
         backend = OpenAIBackend(base_url=url, base_model="m", context_length=700,  # small: one part per map batch
                                 queue=GenerationQueue(g.max_concurrency, g.max_queue), timeout_s=30)
         service = SummaryService(settings, store, backend)
+        deadline = time.monotonic() + 10
+        while RECORD.in_flight and time.monotonic() < deadline:  # the last test's handlers finish writing
+            time.sleep(0.05)
         RECORD.most, RECORD.prompts = 0, []
         t0 = time.perf_counter()
         summary = await service.summarize(service.target(lecture="Long lecture"), progress=events.append)
