@@ -20,6 +20,7 @@ the `ConversationResult` with its `Verdict` and citations.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -117,7 +118,7 @@ class Engine:
 # --- the modes ------------------------------------------------------------------------------------
 
 
-class Mode:
+class Mode(ABC):
     """One way of answering. `label` is the name the chat UI offers it under ("" keeps it out of the UI)."""
 
     name: ClassVar[str]
@@ -129,9 +130,10 @@ class Mode:
         """What a face shows while the first step runs."""
         return "Searching the sources"
 
+    @abstractmethod
     def run(self, conv: ConversationService, engine: Engine, req: ConversationRequest,
             adapter: str | None) -> AsyncIterator[ConversationEvent]:
-        raise NotImplementedError
+        """The mode's events, ending with one `final` (each concrete mode is an async generator)."""
 
 
 class AnswerMode(Mode):
