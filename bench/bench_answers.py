@@ -7,7 +7,9 @@ Each home must already hold its corpus (`lorebase ingest`): the code home the SW
 datasets/eval/sweqa-dev.jsonl (bench/build_evalsets.py rebuilds them), the meetings home the QMSum
 meetings as SRT. Each row runs `lorebase eval answers` on the code questions (and the code
 unanswerable ones) and on the meeting questions (and theirs), with LOREBASE_MODELS__GENERATOR set to
-the row's profile; `extractive` starts no generator. Prints a markdown table for docs/benchmarks.md.
+the row's profile; `extractive` starts no generator. A row `small:bfloat16` serves the profile in that
+vLLM dtype (`generation.vllm_dtype`), to compare precisions on the same questions. Prints a markdown
+table for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ def run_row(row: str, home: Path, files: list[Path], limit: int | None, extra_en
         cmd += ["--limit", str(limit)]
     env = {**os.environ, "LOREBASE_HOME": str(home), **extra_env}
     if row != "extractive":
-        env["LOREBASE_MODELS__GENERATOR"] = row
+        profile, _, dtype = row.partition(":")
+        env["LOREBASE_MODELS__GENERATOR"] = profile
+        if dtype:
+            env["LOREBASE_GENERATION__VLLM_DTYPE"] = dtype
     print("+", " ".join(cmd), f"(generator {row})", file=sys.stderr, flush=True)
     subprocess.run(cmd, env=env, check=True)
     return json.loads(out.read_text())

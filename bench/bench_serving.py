@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -366,7 +367,7 @@ def main(args: argparse.Namespace) -> str:
         settings.ensure_home()
         adapter = args.adapter or make_adapter(args.model, settings.adapters_dir / ADAPTER, settings)
         env["LOREBASE_GENERATION__ADAPTERS"] = json.dumps({LORA: str(adapter)})
-        lecture = one_hour_lecture(Path(tmp) / "one-hour", args.summary_minutes)
+        lecture = one_hour_lecture(Path(tmp) / "one-hour", args.summary_minutes or 60.0)
         sources = [str(LECTURES), str(lecture)] + ([str(REPO), str(ISSUES)] if args.corpus == "demo" else [])
         if args.repo:
             sources.append(str(args.repo))
@@ -399,7 +400,8 @@ def main(args: argparse.Namespace) -> str:
             vllm_url = f"http://127.0.0.1:{vllm_port}"
             sums, sums_error = [], None
             try:
-                sums = asyncio.run(summaries(env, vllm_url, args.model, args.summary_minutes))
+                if args.summary_minutes > 0:
+                    sums = asyncio.run(summaries(env, vllm_url, args.model, args.summary_minutes))
             except Exception as e:  # keep the load and soak figures; say what broke and what vLLM logged
                 sums_error = f"{type(e).__name__}: {e}" + vllm_log_tail(home)
                 print(f"  summary failed: {sums_error}", file=sys.stderr)
@@ -414,6 +416,18 @@ def main(args: argparse.Namespace) -> str:
     weights, kv_per_token = model_bytes(args.model, args.dtype)
     return report(args, cells, soak, rss, sums, statuses, bw, weights, kv_per_token, load_before, load_after, ingest_s, startup_s,
                   sums_error)
+
+
+def memory_trend(rss: list[float]) -> str:
+    """Flat or growing: the median RSS of each quarter of the soak, and the growth from the second
+    quarter's median to the last's (the first quarter includes the engines touching their KV cache pages)."""
+    if len(rss) < 8:
+        return "Too few memory samples for a trend."
+    q = len(rss) // 4
+    meds = [statistics.median(rss[i * q:(i + 1) * q if i < 3 else len(rss)]) for i in range(4)]
+    late = (meds[3] - meds[1]) / meds[1]
+    return ("Soak memory by quarter (median MB): " + " / ".join(f"{m:.0f}" for m in meds)
+            + f"; second to last quarter {late:+.1%}.")
 
 
 def vllm_log_tail(home: Path, lines: int = 8) -> str:
@@ -447,7 +461,7 @@ def report(args: argparse.Namespace, cells: list[Cell], soak: Cell, rss: list[fl
                      f"{pct([o.latency_s for o in ok], .95):.2f} | {c.tok_s():.1f} | {pct(dec, .5):.1f} | "
                      f"{pct([float(o.prompt_tokens) for o in ok], .5):.0f} |")
     by = {(c.corpus, c.label, c.concurrency): c for c in cells}
-    corpus = cells[0].corpus
+    corpus = cells[0].corpus if cells else soak.corpus
     lines += ["", "Ratios at the same concurrency, same rounds:"]
     for conc in (1, 8):
         b, m, lo = (by.get((corpus, k, conc)) for k in ("base model", "promoted, merged", "promoted, LoRA"))
@@ -455,7 +469,7 @@ def report(args: argparse.Namespace, cells: list[Cell], soak: Cell, rss: list[fl
             lines.append(f"- x{conc}: merged {m.tok_s() / b.tok_s():.2f}x the base model's tokens/s, LoRA {lo.tok_s() / b.tok_s():.2f}x.")
     if rss:
         lines += ["", f"Soak memory (server + vLLM engines, RSS every 10 s): first {rss[0]:.0f} MB, last {rss[-1]:.0f} MB, "
-                      f"max {max(rss):.0f} MB over {soak.wall_s:.0f} s."]
+                      f"max {max(rss):.0f} MB over {soak.wall_s:.0f} s.", "", memory_trend(rss)]
     lines += ["", "| one-hour lecture summary | wall s | generation calls | input chars |", "|---|---:|---:|---:|"]
     lines += [f"| {label} | {wall:.1f} | {calls} | {chars} |" for label, wall, calls, chars in sums]
     if len(sums) == 2:
@@ -495,9 +509,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--requests-1", type=int, default=8, help="requests per model and round at concurrency 1")
     ap.add_argument("--rounds", type=int, default=2, help="batches of 8 per model and round at concurrency 8")
-    ap.add_argument("--repeat", type=int, default=2, help="rounds: the models take turns in each")
+    ap.add_argument("--repeat", type=int, default=2, help="rounds: the models take turns in each (0: only the soak)")
     ap.add_argument("--soak-seconds", type=float, default=600.0)
-    ap.add_argument("--summary-minutes", type=float, default=60.0)
+    ap.add_argument("--summary-minutes", type=float, default=60.0, help="the long lecture's length; 0: no summary run")
     ap.add_argument("--vllm-python", type=Path, default=REPO / ".venv-vllm" / "bin" / "python")
     ap.add_argument("--home", type=Path, default=None, help="data home (default: a temporary one, removed afterwards)")
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown here")

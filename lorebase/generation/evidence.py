@@ -17,9 +17,14 @@ import numpy as np
 
 from lorebase.citations import Citation
 from lorebase.generation.grounding import content_words, split_sentences
+from lorebase.index.speakers import named_speakers
 
 CODE_UNIT_LINES = 3  # code is scored in windows of this many lines
 GAP = "…"
+# "What did Kirsty Williams say about X?": her sentences about X come before the question someone else
+# asked in the same words (which always matches best). For ranking only: the relevance score a
+# selection reports stays the plain match.
+SPEAKER_BONUS = 1.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Unit:
     end_line: int | None = None
     start_time: float | None = None
     end_time: float | None = None
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class Selection:
     text: str
     units: tuple[Unit, ...]
     best: Unit  # the single best unit: the extractive answer quotes it
-    score: float  # the best unit's score (0..1)
+    score: float  # how close the chunk's closest unit is to the question (0..1), without the speaker bonus
 
 
 def units_of(citation: Citation, text: str, meta: dict | None = None) -> list[Unit]:
@@ -83,7 +89,7 @@ def _timed_sentences(text: str, start: float, end: float, spans: list[list[float
             j = i + len(sent)
             pos = j
             t0, t1 = _times(i, j, len(text), start, end, spans)
-            out.append(Unit(f"{speaker}: {sent}" if speaker else sent, start_time=t0, end_time=t1))
+            out.append(Unit(f"{speaker}: {sent}" if speaker else sent, start_time=t0, end_time=t1, speaker=speaker))
     return out
 
 
@@ -149,11 +155,21 @@ def select(
         if not units:
             out.append(Selection(citation, text[:budget_chars], (), Unit(text[:budget_chars]), 0.0))
             continue
-        keep = _pick(units, s, budget_chars, context=1 if citation.kind == "code" else 0)
-        best = max(range(len(units)), key=lambda i: s[i])
+        rank = _speaker_ranked(question, units, s)
+        keep = _pick(units, rank, budget_chars, context=1 if citation.kind == "code" else 0)
+        best = max(range(len(units)), key=lambda i: rank[i])
         kept = tuple(units[i] for i in keep)
-        out.append(Selection(_narrow(citation, kept), _join(units, keep), kept, units[best], float(s[best])))
+        out.append(Selection(_narrow(citation, kept), _join(units, keep), kept, units[best], float(max(s))))
     return out
+
+
+def _speaker_ranked(question: str, units: Sequence[Unit], scores: Sequence[float]) -> list[float]:
+    """Scores for ranking: units spoken by a speaker the question names rank first, best first."""
+    speakers = {u.speaker for u in units if u.speaker}
+    named = named_speakers(question, speakers) if speakers else set()
+    if not named:
+        return list(scores)
+    return [x + SPEAKER_BONUS if u.speaker in named else x for u, x in zip(units, scores, strict=True)]
 
 
 def _pick(units: Sequence[Unit], scores: Sequence[float], budget: int, context: int) -> list[int]:

@@ -69,6 +69,27 @@ def test_transcript_sentences_keep_times_and_speakers() -> None:
     assert sel2.best.start_time == 641.5
 
 
+HEARING = (
+    "Hefin David AM: What are your views on the decision not to accredit the University of South Wales for teacher training?\n"
+    "Kirsty Williams AM: I was disappointed, but the council made an independent judgement on quality.\n"
+    "Hefin David AM: Thank you.\n"
+    "Dawn Bowden AM: The decision on teacher training in South Wales worries my constituents."
+)
+
+
+def test_a_named_speakers_sentences_outrank_someone_elses_question_in_the_same_words() -> None:
+    c = Citation(id="S1", source_id="s", kind="transcript", title="Education 18", start_time=100.0, end_time=160.0)
+    q = "What was Kirsty Williams' opinion of the decision not to accredit the University of South Wales for teacher training?"
+    [sel] = evidence.select(q, [(c, HEARING, None)], None, None, budget_chars=120)
+    assert sel.best.speaker == "Kirsty Williams AM" and "independent judgement" in sel.text
+    # the relevance a selection reports is the plain match (the repeated question), not the bonus
+    plain = evidence.lexical_scores(q, evidence.units_of(c, HEARING))
+    assert sel.score == max(plain) and plain[0] == max(plain)
+    # no speaker named: the closest words win, as before
+    [other] = evidence.select(q.replace("Kirsty Williams'", "the minister's"), [(c, HEARING, None)], None, None, 120)
+    assert other.best.speaker == "Hefin David AM"
+
+
 def test_embedder_scores_find_meaning_without_shared_words() -> None:
     c = Citation(id="S1", source_id="s", kind="doc", title="notes", start_line=1, end_line=3, path="notes.md")
     text = "The weather was sunny.\nWe chose a rubber case for the device.\nLunch was at noon."
