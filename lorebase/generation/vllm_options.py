@@ -56,7 +56,14 @@ class VLLMOptions:
 
     @property
     def dtype(self) -> str:
-        return self.generation.vllm_dtype
+        """The precision passed to vLLM: `auto` decided here for a CPU (vLLM's own auto would take the
+        checkpoint's, which is float16 or bfloat16 whatever the CPU can do fast)."""
+        setting = self.generation.vllm_dtype
+        if setting != "auto" or _has_gpu():
+            return setting
+        from lorebase.index.embeddings import cpu_supports_bf16
+
+        return "bfloat16" if cpu_supports_bf16() else "float32"
 
     @property
     def kv_cache_gib(self) -> float:
@@ -86,3 +93,9 @@ class VLLMOptions:
 def cpu_binding() -> str:
     """The CPUs this process may use, in the form vLLM's VLLM_CPU_OMP_THREADS_BIND wants."""
     return cpu_ranges(usable_cpus())
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

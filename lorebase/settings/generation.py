@@ -52,8 +52,9 @@ class GenerationSettings(Section):
     vllm_python: Path = Field(Path(".venv-vllm/bin/python"), description="Python of the model-server environment.")
     vllm_port: int = Field(8001, ge=1, le=65535)
     vllm_dtype: Literal["float32", "bfloat16", "auto"] = Field(
-        "float32",
-        description="vLLM's precision for every engine it runs (base and merged); bfloat16 is ~1.5x faster on CPUs with AVX512-BF16 or AMX; auto: the checkpoint's own.",
+        "auto",
+        description="vLLM's precision for every engine it runs (base and merged); auto: bfloat16 on a CPU with AVX512-BF16 or AMX "
+        "(~1.5x faster, answer quality measured level with float32), float32 on other CPUs, the checkpoint's own on a GPU.",
     )
     vllm_kv_cache_gib: float = Field(2.0, gt=0, description="vLLM: KV cache per engine, in GiB (a merged engine has its own).")
     vllm_eager: bool = Field(

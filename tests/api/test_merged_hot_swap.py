@@ -38,7 +38,8 @@ def merged_server(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) ->
     settings = load_settings(
         home=home, models={"generator": str(tiny_llama)}, server={"port": free_port()}, ui={"enabled": False},
         generation={"backend": "vllm", "vllm_python": str(VLLM_PYTHON), "vllm_port": free_port(), "vllm_kv_cache_gib": 1,
-                    "max_new_tokens": 24, "promoted_serving": "merged"},
+                    "max_new_tokens": 24, "promoted_serving": "merged",
+                    "vllm_dtype": "float32"},  # the merged engine answers as the LoRA path did, token for token, in fp32
         finetune={"adapter_poll_s": 0.1},
     )
     ingest_corpus(settings, tmp)

@@ -81,6 +81,30 @@ async def test_a_server_that_dies_while_starting_reports_its_log(tmp_path: Path)
     assert "starting vLLM" in (tmp_path / "logs" / "vllm.log").read_text()
 
 
+def test_auto_dtype_is_decided_by_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default `auto` serves bfloat16 where the CPU does bf16 maths natively and float32 elsewhere
+    (vLLM's own auto would take the checkpoint's precision whatever the CPU); an explicit setting wins."""
+    from lorebase.generation import vllm_options
+    from lorebase.index import embeddings
+    from lorebase.settings import load_settings
+
+    monkeypatch.setattr(vllm_options, "_has_gpu", lambda: False)
+    settings = load_settings(home=tmp_path)
+    assert settings.generation.vllm_dtype == "auto"
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(embeddings, "cpu_supports_bf16", lambda native=native: native)
+        server = VLLMServer.from_settings(settings, model_dir=tmp_path / "model", served_name="m", max_model_len=64)
+        cmd = server.command()
+        assert cmd[cmd.index("--dtype") + 1] == expected
+    pinned = load_settings(home=tmp_path, generation={"vllm_dtype": "float32"})
+    monkeypatch.setattr(embeddings, "cpu_supports_bf16", lambda: True)
+    cmd = VLLMServer.from_settings(pinned, model_dir=tmp_path / "model", served_name="m", max_model_len=64).command()
+    assert cmd[cmd.index("--dtype") + 1] == "float32"
+    monkeypatch.setattr(vllm_options, "_has_gpu", lambda: True)
+    cmd = VLLMServer.from_settings(settings, model_dir=tmp_path / "model", served_name="m", max_model_len=64).command()
+    assert cmd[cmd.index("--dtype") + 1] == "auto"
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_one_dtype_setting_reaches_the_base_and_the_merged_engines(tmp_path: Path, dtype: str) -> None:
     """`generation.vllm_dtype` is the one switch: every engine lorebase starts runs in it (merged

@@ -48,7 +48,8 @@ async def served(tiny_llama: Path, lora_alpha: Path, lora_beta: Path, tmp_path_f
         mp.chdir(home)
         settings = load_settings(home=home, models={"generator": str(tiny_llama)},
                                  generation={"backend": "vllm", "vllm_python": str(VLLM_PYTHON), "vllm_port": free_port(),
-                                             "vllm_kv_cache_gib": 1, "adapters": {"alpha": str(lora_alpha), "beta": str(lora_beta)}})
+                                             "vllm_kv_cache_gib": 1, "adapters": {"alpha": str(lora_alpha), "beta": str(lora_beta)},
+                                             "vllm_dtype": "float32"})  # merged == LoRA text, token for token, needs fp32
     settings.ensure_home()
     gen = await open_generator(settings)
     assert isinstance(gen, VLLMBackend)
