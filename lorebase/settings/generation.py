@@ -22,9 +22,9 @@ class AnswerSettings(Section):
         "(an extractive answer); below it the answer abstains.",
     )
     override_abstention_score: float = Field(
-        0.8, ge=0.0, le=1.0,
+        0.6, ge=0.0, le=1.0,
         description="When the model says the sources do not hold the answer, it abstains unless an evidence line scores "
-        "at least this (then the line is quoted).",
+        "at least this (then the line is quoted): small models say so about sources that hold the answer.",
     )
     evidence_tokens_per_source: int = Field(
         80, ge=16, le=2000,
