@@ -80,7 +80,7 @@ def embed_all(ws: list[Win], cache: Path) -> np.ndarray:
         print(f"embedded {len(todo)} windows in {time.monotonic() - t0:.0f} s", file=sys.stderr)
         for i, v in zip(todo, vecs, strict=True):
             store[key[i]] = v.astype(np.float32)
-        np.savez(cache, **store)
+        np.savez(cache, **store)  # type: ignore[arg-type]  # numpy stubs take the keywords for allow_pickle
     dim = next(iter(store.values())).shape[0]
     out = np.zeros((len(ws), dim), dtype=np.float32)
     for i, w in enumerate(ws):
