@@ -10,7 +10,8 @@ Weights are chosen by leave-one-repository-out: for each repository, the grid po
 *other two* (mean of hit@1 and MRR, macro over the repositories) is scored on it. Those held-out
 figures are the estimate to trust; the default is then the point best on all three.
 
-    nice -n 10 .venv/bin/python bench/bench_code_fusion.py [--bm25-names] [--json FILE]
+    nice -n 10 .venv/bin/python bench/bench_code_fusion.py [--bm25-names] [--dense-weights 0.3,0.4,0.5]
+        [--path-weights 0,0.1,0.2] [--json FILE]
 
 ``--bm25-names`` also indexes each chunk's qualified symbol and class line in its BM25 text
 (identifier-aware chunk BM25), to compare with the separate symbol-level score.
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=Path, default=ROOT / "datasets/eval/sweqa-dev.jsonl")
     ap.add_argument("--bm25-names", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--path-weights", default="0", metavar="W,W,...", help="grid over these path-level BM25 weights (default 0)")
+    ap.add_argument("--dense-weights", default="", metavar="W,W,...",
+                    help="also grid over these hybrid dense weights (default: only the configured one)")
     args = ap.parse_args(argv)
 
     from lorebase.eval.public_sets import public_settings
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"warm {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
     everything = settings.retrieval.model_copy(update={"file_weight": 1.0, "file_dense_weight": 1.0, "symbol_weight": 1.0,
-                                                       "kind_bias": {"commit": -0.1}})
+                                                       "path_weight": 1.0, "kind_bias": {"commit": -0.1}})
     rows = [json.loads(x) for x in args.questions.read_text().splitlines() if x.strip()]
     cached: list[tuple[dict[str, Any], FusionInputs, dict[int, Hit]]] = []
     n = settings.retrieval.candidates
@@ -114,16 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     base = settings.retrieval
     grid = []
     biases = [{}, {"commit": -0.3, "doc": -0.2}, {"commit": -0.5, "doc": -0.3}, {"commit": -0.3, "doc": -0.1}]
-    for fw, fdw, sw, kb in itertools.product((0.0, 0.15, 0.3, 0.5, 0.8), (0.0, 0.1, 0.2, 0.4),
-                                             (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), range(len(biases))):
-        grid.append(base.model_copy(update={"file_weight": fw, "file_dense_weight": fdw, "symbol_weight": sw,
-                                            "kind_bias": biases[kb]}))
+    dense_weights = [float(x) for x in args.dense_weights.split(",") if x.strip()] or [base.dense_weight]
+    path_weights = [float(x) for x in args.path_weights.split(",") if x.strip()] or [0.0]
+    for dw, pw, fw, fdw, sw, kb in itertools.product(dense_weights, path_weights, (0.0, 0.15, 0.3, 0.5, 0.8), (0.0, 0.1, 0.2, 0.4),
+                                                     (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), range(len(biases))):
+        grid.append(base.model_copy(update={"dense_weight": dw, "path_weight": pw, "file_weight": fw, "file_dense_weight": fdw,
+                                            "symbol_weight": sw, "kind_bias": biases[kb]}))
     repos = sorted({q["repo"] for q in rows})
     results = [score(r) for r in grid]
     print(f"grid of {len(grid)} scored {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
     def label(r: Any) -> dict[str, Any]:
-        return {"dense_weight": r.dense_weight, "file_weight": r.file_weight, "file_dense_weight": r.file_dense_weight,
+        return {"dense_weight": r.dense_weight, "path_weight": r.path_weight, "file_weight": r.file_weight, "file_dense_weight": r.file_dense_weight,
                 "symbol_weight": r.symbol_weight, "kind_bias": r.kind_bias}
 
     report: dict[str, Any] = {"bm25_names": args.bm25_names, "grid": len(grid),
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     # One weight at a time from the current default: what each prior is worth on its own.
     report["one_at_a_time"] = []
     for key, values in (("symbol_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)), ("file_weight", (0.0, 0.15, 0.3, 0.5, 0.8)),
-                        ("file_dense_weight", (0.0, 0.1, 0.2, 0.4))):
+                        ("file_dense_weight", (0.0, 0.1, 0.2, 0.4)), ("path_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8))):
         for v in values:
             r = base.model_copy(update={key: v})
             report["one_at_a_time"].append({key: v, "scores": score(r)})

@@ -64,6 +64,10 @@ class Bm25Index:
         self._files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
         self._members: list[np.ndarray] = []  # per file document: its chunk ids
+        self._paths: tuple[Any, dict[str, int]] = (None, {})  # path-level model over the file documents' paths
+        # (per transcript chunk id: its source id and the words each speaker says in it; per source:
+        # its speakers in order of first appearance)
+        self._speakers: tuple[dict[int, tuple[str, dict[str, int]]], dict[str, list[str]]] = ({}, {})
         # (symbol-level model or None, its vocabulary, each chunk's symbol document or -1, the chunk ids it follows)
         self._symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
@@ -113,6 +117,8 @@ class Bm25Index:
         self._files = files
         self._symbols = symbols
         self._members = [np.asarray(m, dtype=np.int64) for m in members]
+        self._paths = _path_index(rows, chunk_doc)
+        self._speakers = _speaker_index(rows)
         self._signature = sig
         log.debug("bm25 index built over %d chunks in %.2f s", len(rows), time.monotonic() - t0)
 
@@ -178,6 +184,29 @@ class Bm25Index:
             out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
         return out
 
+    def speaker_shares(self, query: str, chunk_ids: Iterable[int]) -> dict[int, float]:
+        """For each transcript chunk id held whose source has a speaker the query names
+        (lorebase.index.speakers): the share of the chunk's words those speakers say. Chunks of
+        sources it names nobody of are left out."""
+        from lorebase.index.speakers import named_speakers
+
+        self.refresh()
+        words, speakers = self._speakers
+        named: dict[str, set[str]] = {}
+        out: dict[int, float] = {}
+        for cid in dict.fromkeys(chunk_ids):
+            entry = words.get(cid)
+            if entry is None:
+                continue
+            src, counts = entry
+            who = named.get(src)
+            if who is None:
+                who = named[src] = named_speakers(query, speakers.get(src, []))
+            if who:
+                total = sum(counts.values())
+                out[cid] = sum(counts.get(n, 0) for n in who) / total if total else 0.0
+        return out
+
     def file_scores(self, query: str, chunk_ids: Iterable[int]) -> tuple[dict[int, float], dict[int, str]]:
         """For each chunk id held: the file-level BM25 score of its source (0 for sources that are
         not files, or where no query term occurs), and its source kind."""
@@ -195,6 +224,24 @@ class Bm25Index:
             d = chunk_doc[p]
             out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
         return out, kind_of
+
+    def path_scores(self, query: str, chunk_ids: Iterable[int]) -> dict[int, float]:
+        """For each chunk id held: the BM25 score of its file's path alone (0 for sources that are
+        not files). A question naming "the BigQuery dialect" meets ``dialect_bigquery.py`` here,
+        where the rare path word is not diluted by the file's body."""
+        self.refresh()
+        model, vocab = self._paths
+        _, _, chunk_doc, _, ids = self._files
+        held = _held(ids, chunk_ids)
+        tokens = [t for t in tokenize(query) if t in vocab] if model is not None else []
+        if not tokens:
+            return {cid: 0.0 for cid in held}
+        doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
+        out = {}
+        for cid in held:
+            d = int(chunk_doc[np.searchsorted(ids, cid)])
+            out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
+        return out
 
     def file_members(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
         """For each chunk id of a file (a code or doc source): the ids of all that file's chunks."""
@@ -239,6 +286,41 @@ class Bm25Index:
             positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
         order = positive[np.argsort(-scores[positive], kind="stable")]
         return [(int(ids[i]), float(scores[i])) for i in order], extra
+
+
+def _path_index(rows: Sequence[Any], chunk_doc: np.ndarray) -> tuple[Any, dict[str, int]]:
+    """A BM25 model with one document per file document (``chunk_doc``'s numbering): its path's
+    tokens, unstemmed. A path is names: "BigQuery" in a question is the whole token ``bigquery``,
+    which the stemmer would have turned into ``bigqueri`` as a path part."""
+    import bm25s
+
+    paths: dict[int, str] = {}
+    for r, d in zip(rows, chunk_doc.tolist(), strict=True):
+        if d >= 0 and d not in paths:
+            paths[d] = str(r[6] or r[2] or "")
+    if not paths:
+        return None, {}
+    model = bm25s.BM25()
+    model.index([tokenize(paths[d]) or ["_"] for d in range(len(paths))], show_progress=False)
+    return model, dict(model.vocab_dict)
+
+
+def _speaker_index(rows: Sequence[Any]) -> tuple[dict[int, tuple[str, dict[str, int]]], dict[str, list[str]]]:
+    """Each chunk with speakers (rows: id, text, title, source id, kind, meta, path): its source and
+    each speaker's word count; each such source's speakers in order of first appearance."""
+    from lorebase.index.speaker_turns import speaker_words
+
+    words: dict[int, tuple[str, dict[str, int]]] = {}
+    speakers: dict[str, dict[str, None]] = {}
+    for r in rows:
+        names = (r[5] or {}).get("speakers") if isinstance(r[5], dict) else None
+        if not names:
+            continue
+        words[int(r[0])] = (str(r[3]), speaker_words(r[1], names))
+        seen = speakers.setdefault(str(r[3]), {})
+        for n in names:
+            seen.setdefault(n)
+    return words, {src: list(names) for src, names in speakers.items()}
 
 
 def symbol_text(kind: str, path: str | None, meta: dict[str, Any] | None) -> str:

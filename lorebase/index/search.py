@@ -241,6 +241,10 @@ class SearchService:
             inputs.file_dense = self._file_dense(vec, inputs.candidates)
         if r.symbol_weight > 0:
             inputs.symbols = self.bm25.symbol_scores(query, inputs.candidates)
+        if r.path_weight > 0:
+            inputs.paths = self.bm25.path_scores(query, inputs.candidates)
+        if r.speaker_weight > 0:
+            inputs.speakers = self.bm25.speaker_shares(query, inputs.candidates)
         return inputs
 
     def _file_dense(self, vec: np.ndarray, candidates: list[int]) -> dict[int, float]:
@@ -313,17 +317,26 @@ class FusionInputs:
     kinds: dict[int, str] = field(default_factory=dict)  # source kind of each candidate
     file_dense: dict[int, float] = field(default_factory=dict)  # best cosine among its file's chunks
     symbols: dict[int, float] = field(default_factory=dict)  # symbol-level BM25 (names only)
+    speakers: dict[int, float] = field(default_factory=dict)  # share of its words the question's named speakers say
+    paths: dict[int, float] = field(default_factory=dict)  # path-level BM25 of its file
 
 
 def fuse(inputs: FusionInputs, r: RetrievalSettings) -> list[tuple[int, float]]:
-    """Convex fusion of dense and BM25 plus the priors: ``file_weight``, ``file_dense_weight`` and
-    ``symbol_weight`` times the min-max normalised file BM25, file dense and symbol BM25 scores,
-    and the kind bias. Kept apart from the retrievers so the weights can be chosen on cached inputs."""
+    """Convex fusion of dense and BM25 plus the priors: ``file_weight``, ``file_dense_weight``,
+    ``symbol_weight`` and ``path_weight`` times the min-max normalised file BM25, file dense,
+    symbol BM25 and path BM25 scores; the kind bias; and ``speaker_weight`` times the share of a
+    transcript window's words that the speakers the question names say (as is: a share is
+    comparable across windows). Kept apart from the retrievers so the weights can be chosen on
+    cached inputs."""
     extra = prior_terms(inputs.candidates, inputs.files, inputs.kinds, r.file_weight, r.kind_bias)
-    for weight, scores in ((r.file_dense_weight, inputs.file_dense), (r.symbol_weight, inputs.symbols)):
+    for weight, scores in ((r.file_dense_weight, inputs.file_dense), (r.symbol_weight, inputs.symbols),
+                           (r.path_weight, inputs.paths)):
         if weight > 0 and scores:
             for cid, x in _normalised(scores).items():
                 extra[cid] = extra.get(cid, 0.0) + weight * x
+    if r.speaker_weight > 0:
+        for cid, share in inputs.speakers.items():
+            extra[cid] = extra.get(cid, 0.0) + r.speaker_weight * share
     return convex_fusion(inputs.candidates, inputs.dense, inputs.bm25, r.dense_weight, extra)
 
 

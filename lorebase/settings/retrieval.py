@@ -81,6 +81,14 @@ class RetrievalSettings(Section):
         0.0, ge=0.0, le=2.0,
         description="Hybrid (convex): weight of the symbol-level BM25 score (a definition's path, qualified name and signature; a doc section's headings) added to each chunk.",
     )
+    path_weight: float = Field(
+        0.0, ge=0.0, le=2.0,
+        description="Hybrid (convex): weight of the path-level BM25 score (a code or doc file's path alone) added to each of its chunks.",
+    )
+    speaker_weight: float = Field(
+        0.2, ge=0.0, le=2.0,
+        description="Hybrid (convex): for a question that names a speaker of a transcript, weight of the share of a window's words that speaker says, added to it.",
+    )
 
     @field_validator("kind_bias")
     @classmethod

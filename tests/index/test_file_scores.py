@@ -92,3 +92,57 @@ def test_fuse_adds_each_weighted_prior_and_without_weights_is_plain_convex_fusio
     # The file-level dense score is normalised over the files among the candidates: chunk 2 gets the full weight.
     files = plain.model_copy(update={"file_dense_weight": 0.5, "kind_bias": {"commit": -1.0}})
     assert dict(fuse(inputs, files)) == pytest.approx({2: 1.5, 1: 0.0, 3: 0.4 * 0.3 / 0.7 + 0.6 * 0.5 - 1.0})
+
+
+def meeting(store: Store) -> list[int]:
+    """A meeting where the professor asks about the microphones and C answers about them."""
+    speakers = ["Professor B", "Grad C"]
+    return add_source(store, "transcript:m/bed002", [
+        {"text": "Professor B: What about the microphones? Microphones near the mouth, microphones far away?\n"
+                 "Grad C: Hmm.", "start_time": 0.0, "end_time": 60.0, "meta": {"speakers": speakers}},
+        {"text": "Grad C: The microphones should sit away from the mouth, the breathing is loud.\n"
+                 "Professor B: OK.", "start_time": 60.0, "end_time": 120.0, "meta": {"speakers": speakers}},
+        {"text": "A chunk without speaker metadata.", "start_time": 120.0, "end_time": 180.0},
+    ], kind="transcript", lecture="m/bed002", title="Bed002")
+
+
+def test_speaker_shares_are_the_named_speakers_words_in_each_window(store: Store) -> None:
+    asks, answers, plain = meeting(store)
+    code = fill(store)["sessions"][0]
+    bm25 = Bm25Index(store, "english")
+    got = bm25.speaker_shares("What did C think about the microphones?", [asks, answers, plain, code, 999])
+    # C says 1 of the first window's 12 words and 12 of the second's 13; chunks without speakers are left out.
+    assert got == pytest.approx({asks: 1 / 12, answers: 12 / 13})
+    assert bm25.speaker_shares("What did the Professor think?", [asks, answers]) == pytest.approx({asks: 11 / 12, answers: 1 / 13})
+    # A question that names nobody of the meeting (or someone of another one) gives nothing.
+    assert bm25.speaker_shares("What was said about the microphones?", [asks, answers]) == {}
+    assert bm25.speaker_shares("What did Kirsty Williams say?", [asks, answers]) == {}
+
+
+def test_fuse_adds_the_speaker_share_only_with_a_weight() -> None:
+    # Chunk 1 wins both retrievers; chunk 2 is where the named speaker talks.
+    inputs = FusionInputs([1, 2], {1: 0.6, 2: 0.5}, {1: 3.0, 2: 2.0}, speakers={1: 0.1, 2: 0.9})
+    assert [i for i, _ in fuse(inputs, RetrievalSettings(kind_bias={}, file_weight=0, file_dense_weight=0))] == [1, 2]
+    boosted = fuse(inputs, RetrievalSettings(kind_bias={}, file_weight=0, file_dense_weight=0, speaker_weight=1.5))
+    assert boosted == [(2, pytest.approx(1.5 * 0.9)), (1, pytest.approx(1.0 + 1.5 * 0.1))]
+
+
+def test_a_file_is_also_scored_by_its_path_alone(store: Store) -> None:
+    ids = fill(store)
+    dialect = add_source(store, "code:o/r:src/dialects/dialect_bigquery.py", ["class MergeSegment: ...", "class ForInSegment: ..."],
+                         kind="code", repo="o/r", path="src/dialects/dialect_bigquery.py", title="src/dialects/dialect_bigquery.py")
+    ansi = add_source(store, "code:o/r:src/dialects/dialect_ansi.py", ["# BigQuery overrides some of these\nclass MergeSegment: ..."],
+                      kind="code", repo="o/r", path="src/dialects/dialect_ansi.py", title="src/dialects/dialect_ansi.py")
+    bm25 = Bm25Index(store, "english")
+    every = [i for v in ids.values() for i in v] + dialect + ansi
+    got = bm25.path_scores("Where is the BigQuery dialect's merge segment?", every)
+    # Both chunks of the BigQuery file get its path's score; the ANSI file's body names BigQuery, its path does not.
+    assert got[dialect[0]] == got[dialect[1]] > got[ansi[0]] > 0  # "dialect" is in both paths
+    assert got[ids["commit"][0]] == 0.0 and got[ids["sessions"][0]] == 0.0
+    # Added to the fused score only with a weight.
+    c = ids["commit"][0]
+    inputs = FusionInputs([ansi[0], dialect[0], c], {ansi[0]: 0.6, dialect[0]: 0.58, c: 0.1},
+                          {ansi[0]: 3.0, dialect[0]: 2.9, c: 0.0}, paths=got)
+    plain = RetrievalSettings(kind_bias={}, file_weight=0, file_dense_weight=0)
+    assert [i for i, _ in fuse(inputs, plain)] == [ansi[0], dialect[0], c]
+    assert [i for i, _ in fuse(inputs, plain.model_copy(update={"path_weight": 1.0}))] == [dialect[0], ansi[0], c]

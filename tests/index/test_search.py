@@ -240,6 +240,29 @@ def test_overlapping_chunks_of_one_source_keep_the_better(
     assert talk[1] not in got and sorted(got) == [talk[0], talk[2]]
 
 
+def test_a_named_speaker_pulls_up_the_window_where_they_talk(
+    store: Store, settings: Settings, make_service: Callable[..., SearchService]
+) -> None:
+    speakers = ["Professor B", "Grad C"]
+    asks, answers = add_source(store, "transcript:m/bed002", [
+        {"text": "Professor B: What about the microphones? Microphones near the mouth, microphones far away?\nGrad C: Hmm.",
+         "start_time": 0.0, "end_time": 60.0, "meta": {"speakers": speakers}},
+        {"text": "Grad C: The microphones should sit away from the mouth, the breathing is loud.\nProfessor B: OK.",
+         "start_time": 60.0, "end_time": 120.0, "meta": {"speakers": speakers}},
+    ], kind="transcript", lecture="m/bed002", title="Bed002")
+    question = "What did C think about the microphones?"
+
+    def ranked(weight: float) -> list[int]:
+        s = load_settings(home=settings.home, retrieval={"dense_weight": 0.0, "speaker_weight": weight})
+        return chunk_ids(make_service(s), question, k=2, mode="hybrid")
+
+    assert ranked(0.0) == [asks, answers]  # the question's words: the professor asks them thrice
+    assert ranked(1.5) == [answers, asks]  # C's own turn about them
+    # A question naming nobody of the meeting is left as it was.
+    s = load_settings(home=settings.home, retrieval={"dense_weight": 0.0, "speaker_weight": 1.0})
+    assert chunk_ids(make_service(s), "What was said about the microphones?", k=2) == [asks, answers]
+
+
 def test_neighbors_widen_a_hit_with_adjacent_chunks(service: SearchService) -> None:
     plain = service.search("gradient descent slope", k=1, mode="bm25")[0]
     assert (plain.start_time, plain.end_time) == (30.0, 60.0)
