@@ -153,7 +153,7 @@ def test_target_rows_head_gives_trls_completion_loss_gradients_and_metrics(tiny_
         loss.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
         logged = [trainer._metrics["train"][k][-1] for k in ("entropy", "mean_token_accuracy")]
-        return float(loss), grads, logged
+        return float(loss.detach()), grads, logged
 
     # num_items_in_batch: None (this batch's targets) and a gradient-accumulated step's count.
     for num_items in (None, torch.tensor(2 * targets + 3)):
