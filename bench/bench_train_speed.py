@@ -62,21 +62,32 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 class StepClock(TrainerCallback):
-    """Notes the time at the start of the first optimizer step and at the end of each."""
+    """Notes the wall and process CPU time at the start of the first optimizer step and at the end of each."""
 
     def __init__(self) -> None:
         self.marks: list[float] = []
+        self.cpu_marks: list[float] = []
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not self.marks:
             self.marks.append(time.perf_counter())
+            self.cpu_marks.append(time.process_time())
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.marks.append(time.perf_counter())
+        self.cpu_marks.append(time.process_time())
+
+    @staticmethod
+    def _gaps(marks: list[float]) -> list[float]:
+        gaps = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+        return gaps[1:] if len(gaps) > 1 else gaps  # drop the warm-up step
 
     def step_seconds(self) -> list[float]:
-        gaps = [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
-        return gaps[1:] if len(gaps) > 1 else gaps  # drop the warm-up step
+        return self._gaps(self.marks)
+
+    def cpu_seconds(self) -> list[float]:
+        """CPU seconds (all threads) per step: what a step costs, less swayed than wall time by other users."""
+        return self._gaps(self.cpu_marks)
 
 
 def reset_peak_rss() -> None:
@@ -123,6 +134,7 @@ def main() -> int:
     lengths = sorted(tokenizer.count(e.prompt) + tokenizer.count_text(e.target) for e in examples)
     print(f"{len(rows)} examples, {per_step} per optimizer step", file=sys.stderr)
     timings: dict[str, list[float]] = {v: [] for v in args.variants}
+    cpu: dict[str, list[float]] = {v: [] for v in args.variants}
     losses: dict[str, list[float]] = {v: [] for v in args.variants}
     loads: list[float] = []
     peaks: dict[str, list[float]] = {v: [] for v in args.variants}
@@ -137,12 +149,15 @@ def main() -> int:
                 if (peak := peak_rss_gb()) is not None:
                     peaks[name].append(peak)
                 timings[name].extend(clock.step_seconds())
+                cpu[name].extend(clock.cpu_seconds())
                 if result.final_loss is not None:
                     losses[name].append(result.final_loss)
                 loads.append(os.getloadavg()[0])
                 print(f"round {r + 1} {name}: {statistics.median(clock.step_seconds()):.1f} s/step, "
+                      f"{statistics.median(clock.cpu_seconds()):.1f} CPU s/step, "
                       f"load {os.getloadavg()[0]:.2f}, peak RSS {peaks[name][-1] if peaks[name] else 0:.1f} GB", file=sys.stderr)
     base = statistics.median(timings[args.variants[0]])
+    cpu_base = statistics.median(cpu[args.variants[0]])
     lines = [
         f"Machine: {cpu_name('?')}, {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d}; generator "
         f"`{generator_path(settings).name}`; load (1 min) {min(loads):.1f}–{max(loads):.1f}; {per_step} examples per optimizer step "
@@ -150,16 +165,17 @@ def main() -> int:
         f"example length (prompt + target tokens) median {statistics.median(lengths):.0f}, max {lengths[-1]} "
         f"(max_length {ft.max_length}); LoRA on the last {ft.lora_layers or 'all'} layers.",
         "",
-        "| variant | s/step (median) | vs defaults | s per example | projected min for 1,000 examples | loss after the run "
-        "| peak RSS (GB) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| variant | s/step (median) | vs {args.variants[0]} | CPU s/step | vs {args.variants[0]} | s per example "
+        "| projected min for 1,000 examples | loss after the run | peak RSS (GB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in args.variants:
         med = statistics.median(timings[name])
         loss = f"{statistics.median(losses[name]):.3f}" if losses[name] else "—"
         peak = f"{max(peaks[name]):.1f}" if peaks[name] else "—"
-        lines.append(f"| {name} | {med:.1f} | {med / base:.2f}x | {med / per_step:.2f} | {1000 / per_step * med / 60:.1f} | {loss} "
-                     f"| {peak} |")
+        cpu_med = statistics.median(cpu[name])
+        lines.append(f"| {name} | {med:.1f} | {med / base:.2f}x | {cpu_med:.1f} | {cpu_med / cpu_base:.2f}x | {med / per_step:.2f} "
+                     f"| {1000 / per_step * med / 60:.1f} | {loss} | {peak} |")
     text = "\n".join(lines)
     print(text)
     if args.out:
