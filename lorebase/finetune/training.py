@@ -152,8 +152,9 @@ class TargetRowsSFTTrainer(SFTTrainer):
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
+        args: Any = self.args  # an SFTConfig
         plain = (not return_outputs and self.compute_loss_func is None and self.label_smoother is None
-                 and self.args.loss_type == "nll" and not self.aux_loss_enabled and "shift_labels" not in inputs)
+                 and args.loss_type == "nll" and not self.aux_loss_enabled and "shift_labels" not in inputs)
         if not plain:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
@@ -166,14 +167,13 @@ class TargetRowsSFTTrainer(SFTTrainer):
         logits = outputs.logits.float()  # (targets, vocabulary); the softmax in fp32 as in trl's head
         count = valid.sum() if num_items_in_batch is None else num_items_in_batch
         loss = F.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(count).clamp(min=1)
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+        if args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * (self.accelerator.num_processes // self.get_tp_size())
-        self._record_metrics(inputs, logits.detach(), targets)
+        self._record_metrics("train" if model.training else "eval", inputs, logits.detach(), targets)
         return loss
 
-    def _record_metrics(self, inputs: dict[str, Any], logits: torch.Tensor, targets: torch.Tensor) -> None:
+    def _record_metrics(self, mode: str, inputs: dict[str, Any], logits: torch.Tensor, targets: torch.Tensor) -> None:
         """trl's logged entropy, mean_token_accuracy and num_tokens, from the target rows' logits."""
-        mode = "train" if self.model.training else "eval"
         gather = self.accelerator.gather_for_metrics
         logp = torch.log_softmax(logits, dim=-1)
         num_valid = gather(torch.tensor(targets.numel(), device=logits.device)).sum()
