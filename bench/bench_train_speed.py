@@ -7,14 +7,19 @@ few steps, in turns (variant A, B, C, then A, B, C again), so load on a shared m
 variant alike. The first step of each run is left out of the timing (allocator and thread-pool
 warm-up). The loss after the same steps, from the same seed, shows whether a variant (bf16
 autocast) changes what is learned. 1,000-example times are projections from the measured steps.
+Peak RSS is the process's high-water mark during each run (reset before it through /proc/self/clear_refs).
+"full logits (trl)" is trl's own loss, whose fused LM head scores every position on CPU; the defaults
+send only the target rows through the head (training.TargetRowsSFTTrainer).
 
     LOREBASE_HOME=... .venv/bin/python bench/bench_train_speed.py --steps 4 --rounds 2
     LOREBASE_HOME=... .venv/bin/python bench/bench_train_speed.py --generator small --variants defaults "bf16 autocast"
+    ... --variants defaults "full logits (trl)" "bf16 autocast" "bf16 autocast, full logits (trl)"
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -47,6 +52,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "glibc heap not retained": {"retain_heap": False},
     "bf16 autocast": {"finetune.precision": "bfloat16"},
+    "full logits (trl)": {"target_rows_head": False},
+    "bf16 autocast, full logits (trl)": {"finetune.precision": "bfloat16", "target_rows_head": False},
     "no length grouping": {"finetune.group_by_length": False},
     "max_length 192": {"finetune.max_length": 192},
     "last 4 layers": {"finetune.lora_layers": 4},
@@ -55,21 +62,50 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 class StepClock(TrainerCallback):
-    """Notes the time at the start of the first optimizer step and at the end of each."""
+    """Notes the wall and process CPU time at the start of the first optimizer step and at the end of each."""
 
     def __init__(self) -> None:
         self.marks: list[float] = []
+        self.cpu_marks: list[float] = []
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not self.marks:
             self.marks.append(time.perf_counter())
+            self.cpu_marks.append(time.process_time())
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.marks.append(time.perf_counter())
+        self.cpu_marks.append(time.process_time())
+
+    @staticmethod
+    def _gaps(marks: list[float]) -> list[float]:
+        gaps = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+        return gaps[1:] if len(gaps) > 1 else gaps  # drop the warm-up step
 
     def step_seconds(self) -> list[float]:
-        gaps = [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
-        return gaps[1:] if len(gaps) > 1 else gaps  # drop the warm-up step
+        return self._gaps(self.marks)
+
+    def cpu_seconds(self) -> list[float]:
+        """CPU seconds (all threads) per step: what a step costs, less swayed than wall time by other users."""
+        return self._gaps(self.cpu_marks)
+
+
+def reset_peak_rss() -> None:
+    gc.collect()  # the previous run's model and trainer
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM restarts from the current RSS
+    except OSError:
+        pass
+
+
+def peak_rss_gb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return None
 
 
 def apply(config: Any, changes: dict[str, Any]) -> Any:
@@ -98,21 +134,30 @@ def main() -> int:
     lengths = sorted(tokenizer.count(e.prompt) + tokenizer.count_text(e.target) for e in examples)
     print(f"{len(rows)} examples, {per_step} per optimizer step", file=sys.stderr)
     timings: dict[str, list[float]] = {v: [] for v in args.variants}
+    cpu: dict[str, list[float]] = {v: [] for v in args.variants}
     losses: dict[str, list[float]] = {v: [] for v in args.variants}
     loads: list[float] = []
+    peaks: dict[str, list[float]] = {v: [] for v in args.variants}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for name in args.variants:
                 config = apply(train_config(settings, Path(tmp) / f"{r}-{len(timings[name])}",
                                             max_steps=args.steps, progress=False), VARIANTS[name])
                 clock = StepClock()
+                reset_peak_rss()
                 result = training.main(config, rows, [clock])
+                if (peak := peak_rss_gb()) is not None:
+                    peaks[name].append(peak)
                 timings[name].extend(clock.step_seconds())
+                cpu[name].extend(clock.cpu_seconds())
                 if result.final_loss is not None:
                     losses[name].append(result.final_loss)
                 loads.append(os.getloadavg()[0])
-                print(f"round {r + 1} {name}: {statistics.median(clock.step_seconds()):.1f} s/step", file=sys.stderr)
+                print(f"round {r + 1} {name}: {statistics.median(clock.step_seconds()):.1f} s/step, "
+                      f"{statistics.median(clock.cpu_seconds()):.1f} CPU s/step, "
+                      f"load {os.getloadavg()[0]:.2f}, peak RSS {peaks[name][-1] if peaks[name] else 0:.1f} GB", file=sys.stderr)
     base = statistics.median(timings[args.variants[0]])
+    cpu_base = statistics.median(cpu[args.variants[0]])
     lines = [
         f"Machine: {cpu_name('?')}, {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d}; generator "
         f"`{generator_path(settings).name}`; load (1 min) {min(loads):.1f}–{max(loads):.1f}; {per_step} examples per optimizer step "
@@ -120,13 +165,17 @@ def main() -> int:
         f"example length (prompt + target tokens) median {statistics.median(lengths):.0f}, max {lengths[-1]} "
         f"(max_length {ft.max_length}); LoRA on the last {ft.lora_layers or 'all'} layers.",
         "",
-        "| variant | s/step (median) | vs defaults | s per example | projected min for 1,000 examples | loss after the run |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| variant | s/step (median) | vs {args.variants[0]} | CPU s/step | vs {args.variants[0]} | s per example "
+        "| projected min for 1,000 examples | loss after the run | peak RSS (GB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in args.variants:
         med = statistics.median(timings[name])
         loss = f"{statistics.median(losses[name]):.3f}" if losses[name] else "—"
-        lines.append(f"| {name} | {med:.1f} | {med / base:.2f}x | {med / per_step:.2f} | {1000 / per_step * med / 60:.1f} | {loss} |")
+        peak = f"{max(peaks[name]):.1f}" if peaks[name] else "—"
+        cpu_med = statistics.median(cpu[name])
+        lines.append(f"| {name} | {med:.1f} | {med / base:.2f}x | {cpu_med:.1f} | {cpu_med / cpu_base:.2f}x | {med / per_step:.2f} "
+                     f"| {1000 / per_step * med / 60:.1f} | {loss} | {peak} |")
     text = "\n".join(lines)
     print(text)
     if args.out:

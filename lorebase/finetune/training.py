@@ -4,6 +4,7 @@ configuration is settings.finetune (TrainRun adds the run's own paths), and a sh
 Examples are conversational prompt-completion rows (``{"prompt": [messages], "completion":
 [assistant message]}``): trl renders the prompt with the tokenizer's chat template and the
 generation prompt, and computes the loss on the completion tokens only (``completion_only_loss``).
+On CPU, TargetRowsSFTTrainer projects only those tokens' rows through the LM head (see its docstring).
 ``assistant_only_loss`` would need ``{% generation %}`` markers that SmolLM2's ChatML template
 does not have; the prompt-completion format needs none.
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from datasets import Dataset
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -41,11 +43,15 @@ class TrainRun:
     max_steps: int = -1  # > 0 overrides finetune.epochs
     retain_heap: bool = True  # CPU: reuse freed memory instead of re-mapping it every step (finetune/heap.py)
     progress: bool = True
+    # LM head on target rows only (TargetRowsSFTTrainer); None: on CPU, where trl's fused head scores every
+    # row; False: trl's own loss (the benchmark's baseline).
+    target_rows_head: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """What an adapter's record keeps of how it was trained."""
         return {**self.finetune.model_dump(mode="json"), "model_dir": str(self.model_dir),
-                "output_dir": str(self.output_dir), "max_steps": self.max_steps, "retain_heap": self.retain_heap}
+                "output_dir": str(self.output_dir), "max_steps": self.max_steps, "retain_heap": self.retain_heap,
+                "target_rows_head": self.target_rows_head}
 
 
 @dataclass
@@ -131,25 +137,84 @@ def sft_config(run: TrainRun, examples: int, on_gpu: bool, bf16: bool) -> SFTCon
     )
 
 
-def main(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
-    """Train a LoRA adapter on ``rows`` (prompt-completion) and save it to ``config.output_dir``."""
+class TargetRowsSFTTrainer(SFTTrainer):
+    """trl's SFTTrainer whose training loss sends only the rows that have a target token through the LM head.
+
+    trl's fused LM head scores only those rows where Triton runs (CUDA, XPU); on CPU it scores every
+    position, the masked prompt included (~87 % of the rows of an evidence prompt), and folds entropy and
+    top-1 over the whole vocabulary for each: with Qwen2.5's 151,936-token tied head that is a large part
+    of a CPU step. Here the model's own forward keeps just the target rows (transformers'
+    ``logits_to_keep`` as a boolean mask, so inside accelerate's autocast and peft's forward) and the loss
+    is trl's: summed negative log-likelihood of the target tokens over ``num_items_in_batch`` (the
+    accumulated step's target count) or, without it, this batch's count. Anything else trl's loss can be
+    (label smoothing, DFT, MoE aux loss, a custom loss, logits for metrics) goes to trl's own path.
+    """
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        args: Any = self.args  # an SFTConfig
+        plain = (not return_outputs and self.compute_loss_func is None and self.label_smoother is None
+                 and args.loss_type == "nll" and not self.aux_loss_enabled and "shift_labels" not in inputs)
+        if not plain:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        labels = inputs["labels"]
+        valid = labels[:, 1:] != -100
+        keep = torch.zeros_like(labels, dtype=torch.bool)
+        keep[:, :-1] = valid  # row t predicts token t + 1
+        targets = labels[:, 1:][valid]
+        outputs = model(**{**{k: v for k, v in inputs.items() if k != "labels"}, "use_cache": False, "logits_to_keep": keep})
+        logits = outputs.logits.float()  # (targets, vocabulary); the softmax in fp32 as in trl's head
+        count = valid.sum() if num_items_in_batch is None else num_items_in_batch
+        loss = F.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(count).clamp(min=1)
+        if args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        self._record_metrics("train" if model.training else "eval", inputs, logits.detach(), targets)
+        return loss
+
+    def _record_metrics(self, mode: str, inputs: dict[str, Any], logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """trl's logged entropy, mean_token_accuracy and num_tokens, from the target rows' logits."""
+        gather = self.accelerator.gather_for_metrics
+        logp = torch.log_softmax(logits, dim=-1)
+        num_valid = gather(torch.tensor(targets.numel(), device=logits.device)).sum()
+        entropy_sum = gather(-(logp.exp() * logp).sum()).sum()
+        num_correct = gather((logits.argmax(dim=-1) == targets).sum()).sum()  # argmax: the first maximum, as trl's
+        self._metrics[mode]["entropy"].append((entropy_sum / num_valid).item() if num_valid > 0 else 0.0)
+        self._metrics[mode]["mean_token_accuracy"].append((num_correct / num_valid).item() if num_valid > 0 else 0.0)
+        if mode == "train":
+            tokens = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(inputs["position_ids"].size(1))
+            self._total_train_tokens += gather(tokens).sum().item() // self._tp_size
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+
+def make_trainer(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> SFTTrainer:
+    """The SFTTrainer for ``rows`` (prompt-completion), with the LoRA adapter in place, not yet trained."""
     on_gpu = torch.cuda.is_available()
-    bf16, precision = _precision(config.finetune.precision)
+    bf16, _ = _precision(config.finetune.precision)
     tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
     peft_config = lora_config(config.finetune, int(model.config.num_hidden_layers))
     args = sft_config(config, len(rows), on_gpu, bf16)
-    curve = LossCurve()
-    trainer = SFTTrainer(
+    target_rows = config.target_rows_head if config.target_rows_head is not None else not on_gpu
+    trainer_class = TargetRowsSFTTrainer if target_rows else SFTTrainer
+    return trainer_class(
         model=model,
         args=args,
         train_dataset=Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[curve, *callbacks],
+        callbacks=list(callbacks),
     )
+
+
+def main(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
+    """Train a LoRA adapter on ``rows`` (prompt-completion) and save it to ``config.output_dir``."""
+    on_gpu = torch.cuda.is_available()
+    _, precision = _precision(config.finetune.precision)
+    curve = LossCurve()
+    trainer = make_trainer(config, rows, [curve, *callbacks])
     tuned: Any = trainer.model  # the PeftModel trl wrapped
     trainable = sum(int(p.numel()) for p in tuned.parameters() if p.requires_grad)
     started = time.monotonic()

@@ -1,25 +1,31 @@
-"""RAFT-style examples and LoRA training runs on the tiny Llama: the adapter, its registry row, and
-what a crash leaves behind (nothing)."""
+"""RAFT-style examples and LoRA training runs on the tiny Llama: the adapter, its registry row,
+what a crash leaves behind (nothing), and the target-rows LM head's loss against trl's."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from sqlalchemy import func, select
 from transformers import AutoTokenizer, TrainerCallback
+from trl import SFTTrainer
 
 from lorebase.eval.answers import check_answer
 from lorebase.finetune.adapter_training import build_training_examples, train_adapter
 from lorebase.finetune.qa_generation import QAGenerator
 from lorebase.finetune.retrieval import retriever
+from lorebase.finetune.training import TargetRowsSFTTrainer, TrainRun, make_trainer
 from lorebase.generation import grounding
 from lorebase.generation.backend import ChatTokenizer
 from lorebase.generation.prompts import ABSTAIN_TEXT, answer_messages
 from lorebase.services import Services
+from lorebase.settings.tuning import FinetuneSettings
 from lorebase.store.models import AdapterVersion
 
 
@@ -113,3 +119,54 @@ def test_a_crash_mid_training_leaves_the_registry_and_adapters_folder_unchanged(
     with services.store.session() as s:
         assert s.scalar(select(func.count()).select_from(AdapterVersion)) == 0
     assert list(services.settings.adapters_dir.iterdir()) == [], "no adapter folder, no partial folder"
+
+
+ROWS = [  # prompts and answers of different lengths, so the batch has padding and targets at different offsets
+    {"prompt": [{"role": "user", "content": "Which lecture explains gradient descent?" + " Context line." * n}],
+     "completion": [{"role": "assistant", "content": "The lecture at 03:15 explains it [S1]." + " Then backpropagation." * m}]}
+    for n, m in ((0, 0), (6, 2), (2, 5), (9, 1))
+]
+
+
+@pytest.mark.slow
+def test_target_rows_head_gives_trls_completion_loss_gradients_and_metrics(tiny_llama: Path, tmp_path: Path) -> None:
+    run = TrainRun(FinetuneSettings(lora_dropout=0.0, batch_size=4), tiny_llama, tmp_path / "out", max_steps=1,
+                   progress=False, target_rows_head=True)
+    trainer = make_trainer(run, ROWS)
+    assert isinstance(trainer, TargetRowsSFTTrainer)
+    model = trainer.model
+    torch.manual_seed(1)
+    with torch.no_grad():  # a non-zero adapter, so gradients reach lora_A too and the adapter shapes the loss
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.05)
+    model.train()
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    targets = int((batch["labels"][:, 1:] != -100).sum())
+    assert 0 < targets < batch["labels"].numel() // 2, "completion-only labels: most rows are masked prompt"
+    head_rows: list[int] = []
+    model.get_output_embeddings().register_forward_hook(lambda mod, args, out: head_rows.append(args[0].shape[0]))
+
+    def loss_and_grads(compute: Any, num_items: Any) -> tuple[float, dict[str, torch.Tensor], list[float]]:
+        model.zero_grad()
+        loss = compute(model, dict(batch), num_items_in_batch=num_items)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        logged = [trainer._metrics["train"][k][-1] for k in ("entropy", "mean_token_accuracy")]
+        return float(loss.detach()), grads, logged
+
+    # num_items_in_batch: None (this batch's targets) and a gradient-accumulated step's count.
+    for num_items in (None, torch.tensor(2 * targets + 3)):
+        ours, our_grads, our_metrics = loss_and_grads(trainer.compute_loss, num_items)
+        assert head_rows[-1] == targets, "the LM head ran on the target rows only"
+        rows_before = len(head_rows)
+        theirs, their_grads, their_metrics = loss_and_grads(partial(SFTTrainer.compute_loss, trainer), num_items)
+        assert len(head_rows) == rows_before, "trl's path does not go through our head call"
+        assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-6)
+        assert our_grads.keys() == their_grads.keys() and any("lora_A" in n for n in our_grads)
+        for name, grad in our_grads.items():
+            assert grad.abs().sum() > 0, name
+            torch.testing.assert_close(grad, their_grads[name], rtol=1e-4, atol=1e-7, msg=name)
+        assert our_metrics == pytest.approx(their_metrics, rel=1e-5, abs=1e-6)
+    # The last pair was divided by the accumulated step's count (2 * targets + 3), not by this batch's.
+    assert ours < loss_and_grads(trainer.compute_loss, None)[0] / 2
