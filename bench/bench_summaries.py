@@ -73,6 +73,8 @@ async def run(args: argparse.Namespace) -> list[dict]:
                    "bullets": len(shown), "cited": sum(1 for b in shown if CITED.search(b)),
                    "removed": v.removed if v else None, **score(row["answer"], s.text)}
             out.append(rec)
+            if args.out:  # after every meeting: a long run stopped early keeps what it measured
+                args.out.write_text(json.dumps(out, indent=1))
             print(f"{row['meeting']}: R1 {rec['rouge1']:.1f} R2 {rec['rouge2']:.1f} RL {rec['rougeL']:.1f}, "
                   f"{rec['bullets']} bullets ({rec['cited']} cited, {rec['removed']} removed), {wall:.0f} s", file=sys.stderr)
     return out
@@ -105,8 +107,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write every summary and score as JSON here")
     args = ap.parse_args()
     records = asyncio.run(run(args))
-    if args.out:
-        args.out.write_text(json.dumps(records, indent=1))
     print(table(records, args))
 
 
