@@ -173,16 +173,7 @@ class Bm25Index:
         """For each chunk id held: the BM25 score of its symbol document (0 when it has none)."""
         self.refresh()
         model, vocab, chunk_doc, ids = self._symbols
-        held = _held(ids, chunk_ids)
-        tokens = [t for t in tokenize(query, self.stemmer) if t in vocab] if model is not None else []
-        if not tokens:
-            return {cid: 0.0 for cid in held}
-        doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
-        out = {}
-        for cid in held:
-            d = int(chunk_doc[np.searchsorted(ids, cid)])
-            out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
-        return out
+        return _per_chunk(model, tokenize(query, self.stemmer), vocab, chunk_doc, ids, _held(ids, chunk_ids))
 
     def speaker_shares(self, query: str, chunk_ids: Iterable[int]) -> dict[int, float]:
         """For each transcript chunk id held whose source has a speaker the query names
@@ -232,16 +223,7 @@ class Bm25Index:
         self.refresh()
         model, vocab = self._paths
         _, _, chunk_doc, _, ids = self._files
-        held = _held(ids, chunk_ids)
-        tokens = [t for t in tokenize(query) if t in vocab] if model is not None else []
-        if not tokens:
-            return {cid: 0.0 for cid in held}
-        doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
-        out = {}
-        for cid in held:
-            d = int(chunk_doc[np.searchsorted(ids, cid)])
-            out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
-        return out
+        return _per_chunk(model, tokenize(query), vocab, chunk_doc, ids, _held(ids, chunk_ids))
 
     def file_members(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
         """For each chunk id of a file (a code or doc source): the ids of all that file's chunks."""
@@ -335,6 +317,21 @@ def symbol_text(kind: str, path: str | None, meta: dict[str, Any] | None) -> str
         return ""
     return "\n".join(p for p in parts if p)
 
+
+
+def _per_chunk(model: Any, query_tokens: list[str], vocab: dict[str, int], chunk_doc: np.ndarray, ids: np.ndarray,
+               held: list[int]) -> dict[int, float]:
+    """Each held chunk's score: the BM25 score of the document it maps to (0 where it maps to none,
+    or where no query token is in the vocabulary)."""
+    tokens = [t for t in query_tokens if t in vocab] if model is not None else []
+    if not tokens:
+        return {cid: 0.0 for cid in held}
+    doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
+    out = {}
+    for cid in held:
+        d = int(chunk_doc[np.searchsorted(ids, cid)])
+        out[cid] = float(doc_scores[d]) if d >= 0 else 0.0
+    return out
 
 def _held(ids: np.ndarray, wanted: Iterable[int]) -> list[int]:
     """The ids of ``wanted`` present in the sorted array ``ids``."""
