@@ -179,6 +179,7 @@ class Bm25Index:
         """For each transcript chunk id held whose source has a speaker the query names
         (lorebase.index.speakers): the share of the chunk's words those speakers say. Chunks of
         sources it names nobody of are left out."""
+        from lorebase.index.speaker_turns import named_share
         from lorebase.index.speakers import named_speakers
 
         self.refresh()
@@ -194,8 +195,7 @@ class Bm25Index:
             if who is None:
                 who = named[src] = named_speakers(query, speakers.get(src, []))
             if who:
-                total = sum(counts.values())
-                out[cid] = sum(counts.get(n, 0) for n in who) / total if total else 0.0
+                out[cid] = named_share(counts, who)
         return out
 
     def file_scores(self, query: str, chunk_ids: Iterable[int]) -> tuple[dict[int, float], dict[int, str]]:

@@ -34,8 +34,7 @@ def speaker_words(text: str, speakers: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def named_share(text: str, speakers: Iterable[str], named: Iterable[str]) -> float:
-    """The share of ``text``'s words that the ``named`` speakers say (0 for an empty text)."""
-    counts = speaker_words(text, speakers)
+def named_share(counts: dict[str, int], named: Iterable[str]) -> float:
+    """The share of the words counted (``speaker_words``) that the ``named`` speakers say (0 when none)."""
     total = sum(counts.values())
     return sum(counts.get(n, 0) for n in set(named)) / total if total else 0.0
