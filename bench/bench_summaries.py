@@ -52,6 +52,7 @@ def bullets(text: str) -> list[str]:
 
 async def run(args: argparse.Namespace) -> list[dict]:
     from lorebase.cli.scaffold import running_services
+    from lorebase.errors import LorebaseError
     from lorebase.generation.conversation import ConversationRequest
     from lorebase.settings import load_settings
 
@@ -64,8 +65,12 @@ async def run(args: argparse.Namespace) -> list[dict]:
     async with running_services(settings) as svc:
         for row in rows:
             t0 = time.perf_counter()
-            s = await svc.conversation.complete(ConversationRequest.ask(f"Summarise {row['meeting']}", mode="summary",
-                                                                        lecture=row["meeting"]))
+            try:
+                s = await svc.conversation.complete(ConversationRequest.ask(f"Summarise {row['meeting']}", mode="summary",
+                                                                            lecture=row["meeting"]))
+            except LorebaseError as e:  # a meeting missing from the home: say so, go on with the others
+                print(f"{row['meeting']}: skipped ({type(e).__name__}: {e})", file=sys.stderr)
+                continue
             wall = time.perf_counter() - t0
             shown = bullets(s.text)
             v = s.verdict
@@ -107,6 +112,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write every summary and score as JSON here")
     args = ap.parse_args()
     records = asyncio.run(run(args))
+    if not records:
+        sys.exit("no meeting of the set could be summarised in this data home")
     print(table(records, args))
 
 
