@@ -21,7 +21,7 @@ ANSWER_SYSTEM = (
 ANSWER_REMINDER = "Answer the question directly in one to three sentences; end each sentence with its source label, like [S1]."
 
 SUMMARY_SYSTEM = (
-    "You summarise course lectures and software history. Write short bullet points, each starting "
+    "You summarise lectures, meetings and software history. Write short bullet points, each starting "
     "with '- ', covering the main points in order. End each bullet with the reference given for the "
     "part it summarises, such as [03:15] or [S2]. Use only the text given."
 )
@@ -87,7 +87,7 @@ def merge_summaries_messages(title: str, partials: Sequence[str]) -> list[dict[s
     """The reduce step of a map-reduce summary: merge partial bullet lists, keeping references."""
     body = "\n".join(p.strip() for p in partials)
     user = (f"Merge these partial summaries of {title} into one shorter list of bullet points, "
-            f"keeping each bullet's reference:\n\n{body}\n\nBullet points:")
+            f"keeping each bullet's reference in square brackets, like [03:15]:\n\n{body}\n\nBullet points:")
     return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": user}]
 
 

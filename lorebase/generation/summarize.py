@@ -124,11 +124,18 @@ class SummaryService:
             raise InvalidInput(f"{target.title}: nothing to summarise (the source is empty)")
         input_chars = sum(len(p.text) for p in parts)
         pieces: list[str] = []
-        async for ev in self._reduce(target.title, parts, model):
+        mapped: list[str] = []
+        async for ev in self._reduce(target.title, parts, model, mapped):
             if ev.type == "delta":
                 pieces.append(ev.text)
             yield ev
         checked, verdict = check_bullets("".join(pieces), parts, self.settings.answer.support_threshold)
+        if not verdict.supported and mapped:
+            # A small model's merge can drop the references or drift from the parts; the checked
+            # bullets of each part still hold up, so they are the summary rather than unverified text.
+            checked, verdict = check_bullets("\n".join(mapped), parts, self.settings.answer.support_threshold)
+            verdict = verdict.model_copy(update={"reason": "the merged summary could not be verified; "
+                                                           f"the checked bullets of each part are shown ({verdict.reason})"})
         summary = Summary(target.title, checked, citations, input_chars, model or self.generator.base_model, verdict)
         yield SummaryEvent("final", summary=summary)
 
@@ -153,7 +160,10 @@ class SummaryService:
         out = min(self.settings.generation.max_new_tokens, 512)
         return max(256, self.generator.context_length - out - 64)
 
-    async def _reduce(self, title: str, parts: list[Part], model: str | None) -> AsyncIterator[SummaryEvent]:
+    async def _reduce(self, title: str, parts: list[Part], model: str | None,
+                      mapped: list[str]) -> AsyncIterator[SummaryEvent]:
+        """The summary's events; ``mapped`` receives the map step's bullets that pass the check
+        against their own batch (the fallback when the merge cannot be verified)."""
         batches = self._batches(title, parts)
         calls = _Calls(self, model)
         if len(batches) == 1:
@@ -169,7 +179,11 @@ class SummaryService:
             yield SummaryEvent("progress", f"Summarising part {min(k + 1, n)} of {n}", k, n, stage="map",
                                done=calls.done, total=calls.total)
             partials = texts
-        merged_parts = [Part("", p) for p in partials]
+        threshold = self.settings.answer.support_threshold
+        checked = [check_bullets(text, batch, threshold) for text, batch in zip(partials, batches, strict=True)]
+        mapped.extend(ln for text, verdict in checked if verdict.supported for ln in text.split("\n") if ln.strip())
+        # The merge reads the checked bullets of each part (a part with none keeps its raw text).
+        merged_parts = [Part("", text if verdict.supported else raw) for (text, verdict), raw in zip(checked, partials, strict=True)]
         while True:
             msgs = merge_summaries_messages(title, [p.text for p in merged_parts])
             if self.generator.count_prompt_tokens(msgs) <= self._budget() or len(merged_parts) == 1:
@@ -284,11 +298,14 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
     lines = [ln for ln in text.split("\n") if ln.strip()]
     results: list[SentenceSupport] = []
     keep: list[str] = []
+    seen: set[str] = set()
     for ln in lines:
         refs = list(dict.fromkeys(_REF.findall(ln)))
         body = _REF.sub("", ln).strip().lstrip("-*• ").strip()
-        if not body:
+        key = " ".join(body.lower().split())
+        if not body or key in seen:  # a small model repeats itself; each point once
             continue
+        seen.add(key)
         evidence = " ".join(t for r in refs for t in by_ref.get(_part_ref(r, timed), []))
         if not evidence:
             results.append(SentenceSupport(text=body, labels=refs, supported=False, reason="cites no part of the source"))

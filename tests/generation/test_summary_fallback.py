@@ -1,0 +1,112 @@
+"""A long summary whose merge step cannot be verified falls back to the checked bullets of each part.
+
+The model server is a stand-in that writes what a small model does: each map reply quotes its first
+part with the part's reference (and says it twice, as small models repeat themselves); the merge
+reply either keeps a reference to what it merges or drifts into generic text without any."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+from lorebase.generation.openai_backend import OpenAIBackend
+from lorebase.generation.queue import GenerationQueue
+from lorebase.generation.summarize import Summary, SummaryService
+from lorebase.ingest.records import ChunkDraft, SourceDraft, Upsert
+from lorebase.ingest.service import IngestService
+from lorebase.settings import load_settings
+from lorebase.store import Store
+from lorebase.store.models import SourceKind
+from tests.local_http import serving
+
+pytestmark = pytest.mark.asyncio
+
+TOPICS = ["budget for the microphones", "the recogniser's error rate", "the schedule of the next recording",
+          "the transcription conventions", "the disk space on the server", "the noise in the far-field channel"]
+GENERIC = "- The meeting covers many topics in general."
+
+
+class _Model(BaseHTTPRequestHandler):
+    merge_keeps_references = False
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = body["messages"][-1]["content"]
+        if prompt.startswith("Merge these partial summaries"):
+            first = next(ln for ln in prompt.splitlines() if ln.startswith("- "))
+            text = first if type(self).merge_keeps_references else GENERIC
+        else:
+            ref, sentence = re.search(r"^\[(\d\d:\d\d)\] ([^.]+\.)", prompt, re.M).groups()  # type: ignore[union-attr]
+            text = f"- {sentence} [{ref}]\n- {sentence} [{ref}]"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+        for chunk in (
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {**base, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
+        ):
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def model_url() -> Iterator[str]:
+    with serving(_Model) as url:
+        yield url
+
+
+async def _summarise(tmp_path: Path, url: str) -> Summary:
+    settings = load_settings(home=tmp_path / "home", generation={"max_concurrency": 2})
+    settings.ensure_home()
+    store = Store(settings.db_url)
+    meeting = SourceDraft(
+        key="transcript:m/long", kind=SourceKind.transcript, title="Long meeting", lecture="Long meeting", text="...",
+        chunks=[ChunkDraft(text=f"We talked about {topic} for a while. " + "Then people agreed and moved on. " * 12,
+                           start_time=300.0 * i, end_time=300.0 * (i + 1)) for i, topic in enumerate(TOPICS)],
+    )
+
+    class Fixed:
+        label = "fixed"
+
+        def read(self, ctx):  # type: ignore[no-untyped-def]
+            yield Upsert(meeting)
+
+    try:
+        assert IngestService(settings, store, progress=False).run([Fixed()], inputs=[]).ok
+        backend = OpenAIBackend(base_url=url, base_model="m", context_length=700,  # one part per map batch
+                                queue=GenerationQueue(2, 8), timeout_s=30)
+        service = SummaryService(settings, store, backend)
+        summary = await service.summarize(service.target(lecture="Long meeting"))
+        await backend.aclose()
+        return summary
+    finally:
+        store.close()
+
+
+async def test_an_unverifiable_merge_gives_way_to_the_checked_bullets_of_each_part(tmp_path: Path, model_url: str) -> None:
+    _Model.merge_keeps_references = False
+    summary = await _summarise(tmp_path, model_url)
+    lines = summary.text.splitlines()
+    # one bullet per part, in order, each with the part's time, the repeated ones said once
+    assert lines == [f"- We talked about {topic} for a while. [{5 * i:02d}:00]" for i, topic in enumerate(TOPICS)]
+    assert GENERIC not in summary.text
+    assert summary.verdict is not None and summary.verdict.supported and summary.verdict.mode == "summary"
+    assert "merged summary could not be verified" in summary.verdict.reason
+
+
+async def test_a_verified_merge_is_the_summary(tmp_path: Path, model_url: str) -> None:
+    _Model.merge_keeps_references = True
+    summary = await _summarise(tmp_path, model_url)
+    assert summary.text == f"- We talked about {TOPICS[0]} for a while. [00:00]"
+    assert summary.verdict is not None and summary.verdict.supported
+    assert "could not be verified" not in summary.verdict.reason
