@@ -7,7 +7,9 @@ when they stand alone as prose words; inside identifiers every part counts.
 
 With a stemmer (Snowball, via PyStemmer) prose words and identifier parts are stemmed, so
 "proxies" meets ``get_proxy`` and "discussed" meets "discussion"; a whole compound identifier
-is kept as written, so an exact name still matches only itself.
+joined by dots, hyphens or underscores is kept as written, so an exact name still matches only
+itself; one joined only by letter case (``BigQuery``) is stemmed whole, as the plain word
+"bigquery" is.
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ def tokenize(text: str, stemmer: str | None = None) -> list[str]:
                 stem_at.append(len(tokens))
                 tokens.append(whole)
             continue
+        if not _SEPARATORS.search(word):
+            # Only letter case joins it (BigQuery): people also write it as one plain word
+            # ("bigquery"), which is stemmed, so the whole is stemmed the same way to meet it.
+            stem_at.append(len(tokens))
         tokens.append(whole)
         stem_at.extend(range(len(tokens), len(tokens) + len(parts)))
         tokens.extend(parts)

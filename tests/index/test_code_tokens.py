@@ -32,7 +32,14 @@ def test_stemming_joins_inflections_in_prose_and_identifier_parts() -> None:
     assert tokenize("proxies", "english") == tokenize("proxy", "english") == ["proxi"]
     assert tokenize("get_proxy", "english") == ["get_proxy", "get", "proxi"]
     assert tokenize("discussed the discussion", "english") == ["discuss", "discuss"]
-    assert tokenize("parseHTTPHeaders", "english") == ["parsehttpheaders", "pars", "http", "header"]
+    assert tokenize("parseHTTPHeaders", "english") == ["parsehttphead", "pars", "http", "header"]
+
+
+def test_a_name_joined_only_by_case_meets_the_same_name_written_in_lowercase() -> None:
+    # "BigQuery" in a question and the module bigquery.py, or the word "bigquery" in prose
+    assert tokenize("BigQuery", "english")[0] == tokenize("bigquery", "english")[0] == "bigqueri"
+    assert "bigqueri" in tokenize("dialects/bigquery.py", "english")
+    assert tokenize("get_user_names", "english")[0] == "get_user_names"  # joined by "_": kept as written
 
 
 def test_no_stemmer_keeps_words_as_written() -> None:
