@@ -30,7 +30,7 @@ from lorebase.generation.backend import ChatTokenizer
 from lorebase.offline_models import generator_path
 from lorebase.settings import Settings
 from lorebase.store import Store
-from lorebase.store.models import AdapterVersion
+from lorebase.store.models import AdapterVersion, QAPair
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -73,11 +73,47 @@ def build_training_examples(settings: Settings, store: Store, retrieve: Retrieve
     builder = example_builder(settings, store, retrieve, ChatTokenizer(generator_path(settings)), ft.seed, embed)
     if public:
         builder.stats.skipped["a public dev-set question (never trained on)"] = len(public)
-    examples = builder.build_all(chosen, limit=want)
+    examples = _capped(builder, chosen, want, ft.max_abstention_share)
     if not examples:
         raise InvalidInput(f"no training example could be built from {len(chosen)} pairs: {builder.stats.skipped}")
     guard.check(e.question for e in examples)
     return examples, builder
+
+
+def _capped(builder: ExampleBuilder, pairs: Sequence[QAPair], want: int, share: float) -> list[SFTExample]:
+    """Up to ``want`` examples from ``pairs``, in order, of which at most ``share`` teach abstention.
+
+    Abstention examples always build while many answerable ones fail the target check, so pairs
+    are read in order keeping abstention ones while under ``share`` of ``want``, and at the end the
+    latest ones beyond ``share`` of what was built are dropped."""
+    built: list[SFTExample] = []
+    abstaining = over = 0
+    for p in pairs:
+        if len(built) >= want:
+            break
+        ex = builder.build(p)
+        if ex is None:
+            continue
+        if ex.abstain and abstaining >= share * want:
+            over += 1
+            continue
+        abstaining += ex.abstain
+        built.append(ex)
+    allowed = int(share * (len(built) - abstaining) / (1 - share))
+    kept: list[SFTExample] = []
+    for ex in built:
+        if ex.abstain:
+            if allowed <= 0:
+                over += 1
+                continue
+            allowed -= 1
+        kept.append(ex)
+    if over:
+        reason = f"an abstention example beyond finetune.max_abstention_share ({share:g})"
+        builder.stats.skipped[reason] = builder.stats.skipped.get(reason, 0) + over
+        builder.stats.built -= over
+        builder.stats.withheld -= over
+    return kept
 
 
 def snapshot(examples: Sequence[SFTExample]) -> tuple[bytes, str]:

@@ -87,6 +87,12 @@ class FinetuneSettings(Section):
     withhold_gold_share: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of training prompts with the gold chunk left out, whose target is the abstention text."
     )
+    max_abstention_share: float = Field(
+        0.2, ge=0.0, lt=1.0,
+        description="At most this share of the training examples teach abstention (gold withheld, or an unanswerable pair); "
+        "the extra ones are left out. Answerable pairs whose target fails the check are skipped, so without a cap abstention can "
+        "become half the data and the adapter abstains on answerable questions.",
+    )
     max_answer_tokens: int = Field(96, ge=8, le=4096, description="Target answers are cut to this many tokens; prompts get the rest of max_length.")
     max_examples: int = Field(1000, ge=1, description="Training examples per run at most (drawn from the train split).")
     epochs: float = Field(1.0, gt=0.0, description="Passes over the training examples.")

@@ -74,6 +74,10 @@ def test_examples_are_the_serving_prompt_with_gold_among_distractors(services: S
         assert prompt_text == tok.render(ex.prompt) and full_text.startswith(prompt_text)
         assert full_text[len(prompt_text):].startswith(ex.target)
     assert withheld and answered
+    # Abstention is taught, but never more than its share: answerable pairs often fail the target
+    # check, and an adapter trained on half abstentions abstains on answerable questions.
+    assert withheld <= settings.finetune.max_abstention_share * len(examples) + 1e-9
+    assert builder.stats.withheld == withheld
     records = [e.record() for e in examples]
     assert all(r["pair_id"] and "prompt" in r and "completion" in r for r in records)
     # Targets that could not pass the check were counted, not silently kept.
@@ -170,3 +174,45 @@ def test_target_rows_head_gives_trls_completion_loss_gradients_and_metrics(tiny_
         assert our_metrics == pytest.approx(their_metrics, rel=1e-5, abs=1e-6)
     # The last pair was divided by the accumulated step's count (2 * targets + 3), not by this batch's.
     assert ours < loss_and_grads(trainer.compute_loss, None)[0] / 2
+
+
+class _Builder:
+    """Builds every pair: ids below 100 answerable, from 100 up unanswerable; odd answerable ids fail
+    the target check (as many real answerable pairs do), so abstention would be a third of the data."""
+
+    def __init__(self) -> None:
+        from lorebase.finetune.sft_examples import BuildStats
+
+        self.stats = BuildStats()
+
+    def build(self, pair: Any) -> Any:
+        from lorebase.finetune.sft_examples import SFTExample
+
+        if pair < 100 and pair % 2:
+            self.stats.skip("target fails the check")
+            return None
+        abstain = pair >= 100
+        self.stats.built += 1
+        self.stats.withheld += abstain
+        return SFTExample(pair, "q", [], [{"role": "assistant", "content": "a"}], "a", [] if abstain else ["S1"],
+                          abstain, [], [], "c", None)
+
+
+@pytest.mark.parametrize(("share", "want"), [(0.2, 1000), (0.2, 30), (0.0, 1000), (0.5, 1000)])
+def test_abstention_examples_stay_within_their_share(share: float, want: int) -> None:
+    from lorebase.finetune.adapter_training import _capped
+
+    pairs = [i for k in range(40) for i in (2 * k, 2 * k + 1, 100 + k)]  # categories taken in turn, as `balanced` does
+    builder = _Builder()
+    examples = _capped(builder, pairs, want, share)  # type: ignore[arg-type]
+    abstaining = sum(e.abstain for e in examples)
+    answerable = len(examples) - abstaining
+    assert abstaining <= share * len(examples) + 1e-9
+    assert answerable == min(40, want - abstaining)  # every answerable example that built is kept, up to `want`
+    assert len(examples) <= want
+    # the counts stay true: what was left out is said, with its reason
+    assert builder.stats.built == len(examples) and builder.stats.withheld == abstaining
+    dropped = sum(n for r, n in builder.stats.skipped.items() if "max_abstention_share" in r)
+    if want > len(pairs):  # every pair was read: each unanswerable one is kept or counted as left out
+        assert abstaining + dropped == 40
+        assert abstaining == int(share * 40 / (1 - share))  # of the 40 answerable examples built
