@@ -8,8 +8,10 @@ datasets/eval/sweqa-dev.jsonl (bench/build_evalsets.py rebuilds them), the meeti
 meetings as SRT. Each row runs `lorebase eval answers` on the code questions (and the code
 unanswerable ones) and on the meeting questions (and theirs), with LOREBASE_MODELS__GENERATOR set to
 the row's profile; `extractive` starts no generator. A row `small:bfloat16` serves the profile in that
-vLLM dtype (`generation.vllm_dtype`), to compare precisions on the same questions. Prints a markdown
-table for docs/benchmarks.md.
+vLLM dtype (`generation.vllm_dtype`), to compare precisions on the same questions. A row
+`small+NAME` answers with the LoRA adapter NAME given by `--adapter NAME=FOLDER` (served beside its
+base model, `generation.adapters`), so a tuned adapter and its base run on the same questions.
+Prints a markdown table for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -57,16 +59,22 @@ def _filter_code(tmp: Path, repos: set[str] | None, per_repo: int | None = None)
     return out
 
 
-def run_row(row: str, home: Path, files: list[Path], limit: int | None, extra_env: dict[str, str]) -> dict:
+def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters: dict[str, str]) -> dict:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     cmd = [str(ROOT / ".venv/bin/lorebase"), "eval", "answers", *map(str, files), "--out", str(out)]
     if row == "extractive":
         cmd.append("--extractive")
     if limit:
         cmd += ["--limit", str(limit)]
-    env = {**os.environ, "LOREBASE_HOME": str(home), **extra_env}
+    env = {**os.environ, "LOREBASE_HOME": str(home)}
     if row != "extractive":
-        profile, _, dtype = row.partition(":")
+        spec, _, dtype = row.partition(":")
+        profile, _, adapter = spec.partition("+")
+        if adapter:
+            if adapter not in adapters:
+                raise SystemExit(f"row {row!r}: no --adapter {adapter}=FOLDER given")
+            env["LOREBASE_GENERATION__ADAPTERS"] = json.dumps({adapter: adapters[adapter]})
+            cmd += ["--model", adapter]
         env["LOREBASE_MODELS__GENERATOR"] = profile
         if dtype:
             env["LOREBASE_GENERATION__VLLM_DTYPE"] = dtype
@@ -83,16 +91,25 @@ def main() -> None:
     ap.add_argument("--repos", default=None, help="only these SWE-QA repos, comma-separated (e.g. pallets/flask)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many questions of each file")
     ap.add_argument("--per-repo", type=int, default=None, help="the first N SWE-QA questions of each repository")
+    ap.add_argument("--sets", default="code,meetings", help="which sets to run: code, meetings or both (default)")
+    ap.add_argument("--adapter", action="append", default=[], metavar="NAME=FOLDER",
+                    help="a LoRA adapter folder for rows `PROFILE+NAME` (repeatable)")
     ap.add_argument("--out", type=Path, default=Path("bench-answers.json"))
     args = ap.parse_args()
+    adapters = dict(a.split("=", 1) for a in args.adapter)
     repos = set(args.repos.split(",")) if args.repos else None
     tmp = Path(tempfile.mkdtemp())
     un_code, un_meet = _split_unanswerable(tmp, repos)
-    sets = [(args.code_home, [_filter_code(tmp, repos, args.per_repo), un_code]), (args.meetings_home, [DATA / "qmsum-dev.jsonl", un_meet])]
+    every = {"code": (args.code_home, [_filter_code(tmp, repos, args.per_repo), un_code]),
+             "meetings": (args.meetings_home, [DATA / "qmsum-dev.jsonl", un_meet])}
+    chosen = args.sets.split(",")
+    if unknown := set(chosen) - set(every):
+        raise SystemExit(f"--sets: unknown {', '.join(sorted(unknown))}; choose from code, meetings")
+    sets = [every[name] for name in chosen]
     results: dict[str, dict] = {}
     for row in args.rows.split(","):
         for home, files in sets:
-            for name, data in run_row(row, home, files, args.limit, {}).items():
+            for name, data in run_row(row, home, files, args.limit, adapters).items():
                 results.setdefault(row, {})[name] = data
     load = Path("/proc/loadavg").read_text().split()[:3]
     args.out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"), "load": load,

@@ -78,6 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("files", type=Path, nargs="+", help="question files (.jsonl): code, meetings or unanswerable")
     a.add_argument("--extractive", action="store_true", help="the extractive baseline: no generator is started")
     a.add_argument("--concurrency", type=int, default=8, help="questions answered at once (default 8)")
+    a.add_argument("--model", default=None, metavar="NAME",
+                   help="answer with this model id (an adapter's name, or the base model's); default: the served default")
     a.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N questions of each file")
     a.add_argument("--out", type=Path, default=None, help="write every answer and the summary as JSON here")
     a.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -107,7 +109,7 @@ def run_answers(args: argparse.Namespace) -> int:
                 def progress(m: str, f: Path = f) -> None:
                     print(f"\r{f.stem}: {m}", end="", file=sys.stderr, flush=True)
 
-                records = await bench.run(qs, extractive=args.extractive, model=None, progress=progress)
+                records = await bench.run(qs, extractive=args.extractive, model=args.model, progress=progress)
                 print(file=sys.stderr)
                 out[f.stem] = {"summary": summarize_rows(records), "records": records}
             return out
