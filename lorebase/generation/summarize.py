@@ -23,6 +23,7 @@ from typing import Literal
 from lorebase.citations import Citation, cite, format_timestamp
 from lorebase.errors import InvalidInput, Overloaded
 from lorebase.generation.backend import GenerationRequest, Generator
+from lorebase.generation.grounding import support
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
 from lorebase.generation.summary_targets import SummaryTarget, find_target
 from lorebase.generation.support import check_claim
@@ -306,6 +307,14 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
         if not body or key in seen:  # a small model repeats itself; each point once
             continue
         seen.add(key)
+        if not refs:
+            # Small models often leave the reference out: the part that supports the bullet best
+            # is its reference (if the check then passes), so nothing unchecked is shown.
+            found = _locate(body, by_ref)
+            if found is None:
+                results.append(SentenceSupport(text=body, labels=refs, supported=False, reason="cites no part of the source"))
+                continue
+            refs, ln = [found], f"{ln.rstrip()} [{found}]"
         evidence = " ".join(t for r in refs for t in by_ref.get(_part_ref(r, timed), []))
         if not evidence:
             results.append(SentenceSupport(text=body, labels=refs, supported=False, reason="cites no part of the source"))
@@ -322,6 +331,19 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
     return "\n".join(keep), Verdict(mode="summary", supported=True, abstained=False, sentences=results, removed=removed,
                                    reason="every bullet shown is supported by the part it cites" if not removed else
                                    f"{removed} bullet(s) the cited parts do not support were left out")
+
+
+def _locate(body: str, by_ref: dict[str, list[str]]) -> str | None:
+    """The reference of the part whose words cover most of ``body`` (the earliest on a tie); None
+    when no part is labelled."""
+    best, best_score = None, -1.0
+    for ref, texts in by_ref.items():
+        if not ref:
+            continue
+        score = support(body, " ".join(texts))
+        if score > best_score:
+            best, best_score = ref, score
+    return best
 
 
 def _seconds(ref: str) -> int:

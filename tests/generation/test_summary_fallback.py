@@ -33,6 +33,7 @@ GENERIC = "- The meeting covers many topics in general."
 
 class _Model(BaseHTTPRequestHandler):
     merge_keeps_references = False
+    map_cites = True
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -42,7 +43,8 @@ class _Model(BaseHTTPRequestHandler):
             text = first if type(self).merge_keeps_references else GENERIC
         else:
             ref, sentence = re.search(r"^\[(\d\d:\d\d)\] ([^.]+\.)", prompt, re.M).groups()  # type: ignore[union-attr]
-            text = f"- {sentence} [{ref}]\n- {sentence} [{ref}]"
+            cite = f" [{ref}]" if type(self).map_cites else ""
+            text = f"- {sentence}{cite}\n- {sentence}{cite}"
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -93,8 +95,11 @@ async def _summarise(tmp_path: Path, url: str) -> Summary:
         store.close()
 
 
-async def test_an_unverifiable_merge_gives_way_to_the_checked_bullets_of_each_part(tmp_path: Path, model_url: str) -> None:
-    _Model.merge_keeps_references = False
+@pytest.mark.parametrize("map_cites", [True, False])
+async def test_an_unverifiable_merge_gives_way_to_the_checked_bullets_of_each_part(tmp_path: Path, model_url: str,
+                                                                                 map_cites: bool) -> None:
+    # map_cites=False: the model leaves the references out; the part that supports each bullet is found
+    _Model.merge_keeps_references, _Model.map_cites = False, map_cites
     summary = await _summarise(tmp_path, model_url)
     lines = summary.text.splitlines()
     # one bullet per part, in order, each with the part's time, the repeated ones said once
@@ -105,7 +110,7 @@ async def test_an_unverifiable_merge_gives_way_to_the_checked_bullets_of_each_pa
 
 
 async def test_a_verified_merge_is_the_summary(tmp_path: Path, model_url: str) -> None:
-    _Model.merge_keeps_references = True
+    _Model.merge_keeps_references, _Model.map_cites = True, True
     summary = await _summarise(tmp_path, model_url)
     assert summary.text == f"- We talked about {TOPICS[0]} for a while. [00:00]"
     assert summary.verdict is not None and summary.verdict.supported
