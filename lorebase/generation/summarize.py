@@ -23,7 +23,7 @@ from typing import Literal
 from lorebase.citations import Citation, cite, format_timestamp
 from lorebase.errors import InvalidInput, Overloaded
 from lorebase.generation.backend import GenerationRequest, Generator
-from lorebase.generation.grounding import support
+from lorebase.generation.grounding import content_words, support
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
 from lorebase.generation.summary_targets import SummaryTarget, find_target
 from lorebase.generation.support import check_claim
@@ -33,6 +33,7 @@ from lorebase.store.models import Chunk
 from lorebase.verdict import SentenceSupport, Verdict
 
 TARGET_RATIO = 0.3  # aim at ~70% shorter than the input
+MIN_BULLET_WORDS = 4  # content words a bullet needs before it can count as summarising a part
 
 
 @dataclass
@@ -307,6 +308,10 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
         if not body or key in seen:  # a small model repeats itself; each point once
             continue
         seen.add(key)
+        if len(content_words(body)) < MIN_BULLET_WORDS:
+            # "One?", "Grad A: Yep." are found in any transcript and say nothing about it
+            results.append(SentenceSupport(text=body, labels=refs, supported=False, reason="too short to summarise anything"))
+            continue
         if not refs:
             # Small models often leave the reference out: the part that supports the bullet best
             # is its reference (if the check then passes), so nothing unchecked is shown.

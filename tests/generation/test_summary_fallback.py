@@ -115,3 +115,14 @@ async def test_a_verified_merge_is_the_summary(tmp_path: Path, model_url: str) -
     assert summary.text == f"- We talked about {TOPICS[0]} for a while. [00:00]"
     assert summary.verdict is not None and summary.verdict.supported
     assert "could not be verified" not in summary.verdict.reason
+
+
+def test_a_bullet_too_short_to_say_anything_is_not_shown_as_verified() -> None:
+    from lorebase.generation.summarize import Part, check_bullets
+
+    parts = [Part("00:00", "PhD A: One? Two? Three? Grad B: Yep."),
+             Part("05:00", "Professor D: We compared the noise robustness of the two front ends on the digits task.")]
+    text, verdict = check_bullets("- One? [00:00]\n- Yep.\n- The noise robustness of the two front ends was compared.",
+                                  parts, 0.6)
+    assert text == "- The noise robustness of the two front ends was compared. [05:00]"  # its part found
+    assert [s.reason for s in verdict.sentences][:2] == ["too short to summarise anything"] * 2
