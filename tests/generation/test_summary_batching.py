@@ -22,7 +22,7 @@ from lorebase.ingest.service import IngestService
 from lorebase.settings import Settings, load_settings
 from lorebase.store import Store
 from lorebase.store.models import SourceKind
-from tests.local_http import serving
+from tests.local_http import serving, stream_chat_reply
 
 pytestmark = pytest.mark.asyncio
 
@@ -51,17 +51,7 @@ class _Model(BaseHTTPRequestHandler):
             RECORD.prompts.append(body["messages"][-1]["content"])
         try:
             time.sleep(PAUSE_S)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
-            for chunk in (
-                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "- a point [00:00]"}, "finish_reason": None}]},
-                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                {**base, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
-            ):
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
+            stream_chat_reply(self, body["model"], "- a point [00:00]")
         finally:
             with RECORD.lock:
                 RECORD.in_flight -= 1

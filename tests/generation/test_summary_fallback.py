@@ -22,7 +22,7 @@ from lorebase.ingest.service import IngestService
 from lorebase.settings import load_settings
 from lorebase.store import Store
 from lorebase.store.models import SourceKind
-from tests.local_http import serving
+from tests.local_http import serving, stream_chat_reply
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,17 +45,7 @@ class _Model(BaseHTTPRequestHandler):
             ref, sentence = re.search(r"^\[(\d\d:\d\d)\] ([^.]+\.)", prompt, re.M).groups()  # type: ignore[union-attr]
             cite = f" [{ref}]" if type(self).map_cites else ""
             text = f"- {sentence}{cite}\n- {sentence}{cite}"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
-        for chunk in (
-            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
-            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-            {**base, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
-        ):
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
+        stream_chat_reply(self, body["model"], text)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
