@@ -96,6 +96,8 @@ def main() -> None:
                     help="a LoRA adapter folder for rows `PROFILE+NAME` (repeatable)")
     ap.add_argument("--out", type=Path, default=Path("bench-answers.json"))
     args = ap.parse_args()
+    if bad := [a for a in args.adapter if "=" not in a]:
+        ap.error(f"--adapter {bad[0]!r}: write NAME=FOLDER")
     adapters = dict(a.split("=", 1) for a in args.adapter)
     repos = set(args.repos.split(",")) if args.repos else None
     tmp = Path(tempfile.mkdtemp())

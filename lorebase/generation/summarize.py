@@ -23,7 +23,7 @@ from typing import Literal
 from lorebase.citations import Citation, cite, format_timestamp
 from lorebase.errors import InvalidInput, Overloaded
 from lorebase.generation.backend import GenerationRequest, Generator
-from lorebase.generation.grounding import content_words, support
+from lorebase.generation.grounding import content_words
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
 from lorebase.generation.summary_targets import SummaryTarget, find_target
 from lorebase.generation.support import check_claim
@@ -301,6 +301,7 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
     results: list[SentenceSupport] = []
     keep: list[str] = []
     seen: set[str] = set()
+    words_of: dict[str, set[str]] | None = None
     for ln in lines:
         refs = list(dict.fromkeys(_REF.findall(ln)))
         body = _REF.sub("", ln).strip().lstrip("-*• ").strip()
@@ -315,7 +316,9 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
         if not refs:
             # Small models often leave the reference out: the part that supports the bullet best
             # is its reference (if the check then passes), so nothing unchecked is shown.
-            found = _locate(body, by_ref)
+            if words_of is None:  # each part's words once, not once per bullet
+                words_of = {r: set(content_words(" ".join(t))) for r, t in by_ref.items() if r}
+            found = _locate(body, words_of)
             if found is None:
                 results.append(SentenceSupport(text=body, labels=refs, supported=False, reason="cites no part of the source"))
                 continue
@@ -338,14 +341,13 @@ def check_bullets(text: str, parts: Sequence[Part], threshold: float) -> tuple[s
                                    f"{removed} bullet(s) the cited parts do not support were left out")
 
 
-def _locate(body: str, by_ref: dict[str, list[str]]) -> str | None:
+def _locate(body: str, words_of: dict[str, set[str]]) -> str | None:
     """The reference of the part whose words cover most of ``body`` (the earliest on a tie); None
     when no part is labelled."""
+    words = content_words(body)
     best, best_score = None, -1.0
-    for ref, texts in by_ref.items():
-        if not ref:
-            continue
-        score = support(body, " ".join(texts))
+    for ref, have in words_of.items():
+        score = sum(w in have for w in words) / max(len(words), 1)
         if score > best_score:
             best, best_score = ref, score
     return best
