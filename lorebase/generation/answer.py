@@ -87,14 +87,20 @@ class AnswerService:
             )
         hits = await asyncio.to_thread(self.search.retrieve, question, top_k, filters)
         closest = [cite(h.source, h.chunk, f"S{i}", score=round(h.score, 6)) for i, h in enumerate(hits, start=1)]
-        selections = await asyncio.to_thread(self._select, question, hits, closest) if hits else []
-        if not hits or not self._relevant(selections):
+        unmentioned = (await asyncio.to_thread(self.search.unmentioned, question, filters)
+                       if hits and self.settings.answer.abstain_when_unmentioned else [])
+        selections = await asyncio.to_thread(self._select, question, hits, closest) if hits and not unmentioned else []
+        if not hits or unmentioned or not self._relevant(selections):
             yield AnswerEvent("sources", sources=closest)
-            text = NOTHING_FOUND if not closest else NOT_IN_SOURCES
+            text, reason = NOTHING_FOUND, "retrieval found nothing relevant to the question"
+            if unmentioned:
+                names = _quoted(unmentioned)
+                text, reason = f"The sources never mention {names}. {NOT_IN_SOURCES}", f"the sources never mention {names}"
+            elif closest:
+                text = NOT_IN_SOURCES
             yield AnswerEvent("delta", text=text)
             yield AnswerEvent("final", sources=closest, answer=text, finish_reason="stop", usage=Usage(0, 0),
-                              verdict=Verdict(mode="abstained", supported=False, abstained=True,
-                                              reason="retrieval found nothing relevant to the question"))
+                              verdict=Verdict(mode="abstained", supported=False, abstained=True, reason=reason))
             return
 
         evidence = [Evidence(s.citation.model_copy(update={"snippet": s.text}), s.text) for s in selections]
@@ -185,6 +191,12 @@ class AnswerService:
         """Does any retrieved chunk plausibly concern the question? Its best evidence unit's blended
         word-overlap and cosine score, since a fused rank score says nothing about absolute relevance."""
         return max((s.score for s in selections[:3]), default=0.0) >= self.settings.answer.min_relevance
+
+
+def _quoted(words: Sequence[str]) -> str:
+    """The words, quoted, as a sentence lists them: “GPU” or “CUDA” (four at most)."""
+    q = [f"\u201c{w}\u201d" for w in words[:4]]
+    return q[0] if len(q) == 1 else ", ".join(q[:-1]) + " or " + q[-1]
 
 
 def _sep(piece: str) -> str:

@@ -19,6 +19,7 @@ there without the body's words diluting it.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -71,6 +72,8 @@ class Bm25Index:
         # (symbol-level model or None, its vocabulary, each chunk's symbol document or -1, the chunk ids it follows)
         self._symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        # compound tokens by their letters alone: "lcd" -> the ids of "l_c_d_", "l.c.d" (a transcript's acronyms)
+        self._joined: dict[str, list[int]] = {}
 
     @property
     def size(self) -> int:
@@ -114,6 +117,7 @@ class Bm25Index:
             if d >= 0:
                 members[d].append(cid)
         self._state = (ids, bm25, dict(bm25.vocab_dict) if bm25 is not None else {})
+        self._joined = _joined_forms(self._state[2])
         self._files = files
         self._symbols = symbols
         self._members = [np.asarray(m, dtype=np.int64) for m in members]
@@ -238,6 +242,26 @@ class Bm25Index:
                 out[cid] = members[d]
         return out
 
+    def holders(self, tokens: Iterable[str], allowed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """For each token (as ``tokenize`` writes it): the chunks of ``allowed`` ids (None: all) that
+        hold it, or a compound written with it, without separators ("lcd": ``l_c_d_``), as sorted
+        positions in the index; empty for a token the index never saw."""
+        self.refresh()
+        ids, bm25, vocab = self._state
+        joined = self._joined
+        wanted = list(dict.fromkeys(tokens))
+        none = np.zeros(0, dtype=np.int64)
+        if bm25 is None:
+            return dict.fromkeys(wanted, none)
+        indptr, indices = bm25.scores["indptr"], bm25.scores["indices"]
+        inside = np.isin(ids, allowed) if allowed is not None else np.ones(ids.size, dtype=bool)
+        out: dict[str, np.ndarray] = {}
+        for t in wanted:
+            tids = ([vocab[t]] if t in vocab else []) + joined.get(t, [])
+            docs = np.unique(np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in tids])) if tids else none
+            out[t] = docs[inside[docs]] if docs.size else none
+        return out
+
     def search(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to ``n`` (chunk id, score) pairs with a positive score, best first, within ``allowed`` ids."""
         return self.search_scoring(query, n, allowed)[0]
@@ -268,6 +292,17 @@ class Bm25Index:
             positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
         order = positive[np.argsort(-scores[positive], kind="stable")]
         return [(int(ids[i]), float(scores[i])) for i in order], extra
+
+
+def _joined_forms(vocab: dict[str, int]) -> dict[str, list[int]]:
+    joined: dict[str, list[int]] = {}
+    for token, tid in vocab.items():
+        if any(c in token for c in "._-"):
+            joined.setdefault(_SEPARATORS.sub("", token), []).append(tid)
+    return joined
+
+
+_SEPARATORS = re.compile(r"[._\-]+")
 
 
 def _path_index(rows: Sequence[Any], chunk_doc: np.ndarray) -> tuple[Any, dict[str, int]]:

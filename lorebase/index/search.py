@@ -26,6 +26,7 @@ from lorebase.index.fusion import convex_fusion, reciprocal_rank_fusion
 from lorebase.store.models import Chunk, Source
 
 if TYPE_CHECKING:
+    from lorebase.index.coverage import SubjectWords
     from lorebase.index.dense import DenseIndex
     from lorebase.index.embeddings import LorebaseEmbedding
     from lorebase.index.rerank import CrossEncoderReranker
@@ -93,6 +94,7 @@ class SearchService:
         self._init_lock = threading.Lock()
         self.bm25 = bm25 or Bm25Index(store, settings.index.bm25_stemmer)
         self.reranker = reranker
+        self._subject_words: SubjectWords | None = None
         if reranker is None and settings.index.reranker:
             from lorebase.index.rerank import CrossEncoderReranker
 
@@ -180,6 +182,16 @@ class SearchService:
         if neighbors:
             hits = self._with_neighbors(hits, neighbors)
         return hits
+
+    def unmentioned(self, question: str, filters: dict[str, Any] | None = None) -> list[str]:
+        """Words naming the question's subject that no chunk within ``filters`` mentions (see
+        lorebase/index/coverage.py): the sources cannot answer about what they never mention."""
+        from lorebase.index.coverage import SubjectWords, unmentioned
+
+        with self._init_lock:
+            if self._subject_words is None:
+                self._subject_words = SubjectWords(self.bm25.stemmer)
+        return unmentioned(question, self._subject_words, self.bm25, allowed_chunk_ids(self.store, parse_filters(filters)))
 
     def search(
         self,

@@ -16,6 +16,12 @@ class AnswerSettings(Section):
         description="Below this score (word overlap and embedder cosine of the best evidence line, blended) retrieval "
         "counts as finding nothing relevant and the answer abstains.",
     )
+    abstain_when_unmentioned: bool = Field(
+        True,
+        description="Abstain, naming them, when words naming the question's subject occur in no chunk of the searched "
+        "scope (\"Brotli\" in a question about a library that never mentions it), however close the retrieved chunks "
+        "score; words that frame a question (design, summarise, what did the team think) are not counted.",
+    )
     min_evidence_score: float = Field(
         0.25, ge=0.0, le=1.0,
         description="When nothing the model wrote can be verified, evidence lines scoring at least this are quoted "

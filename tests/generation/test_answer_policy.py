@@ -9,6 +9,7 @@ selection and the checks are the real ones over an ingested lecture.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -54,7 +55,7 @@ class _Scripted(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         prompt = body["messages"][-1]["content"]
-        text = next(t for tag, t in SCRIPTS.items() if tag in prompt)
+        text = next((t for tag, t in SCRIPTS.items() if tag in prompt), SCRIPTS["[uncited]"])
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -83,10 +84,24 @@ def upstream() -> Iterator[str]:
 
 @pytest_asyncio.fixture
 async def svc(tmp_path: Path, upstream: str) -> AsyncIterator[Services]:
+    # The tags that pick a script are words the lecture never says: without this, every question
+    # here would be answered "the sources never mention [mixed]" (tested below with the default).
+    async with _services(tmp_path, upstream, answer={"abstain_when_unmentioned": False}) as s:
+        yield s
+
+
+@pytest_asyncio.fixture
+async def svc_default(tmp_path: Path, upstream: str) -> AsyncIterator[Services]:
+    async with _services(tmp_path, upstream) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def _services(tmp_path: Path, upstream: str, **overrides: object) -> AsyncIterator[Services]:
     lectures = tmp_path / "lectures"
     lectures.mkdir()
     (lectures / "jobs.vtt").write_text(VTT)
-    s = Services.build(load_settings(home=tmp_path / "home"))
+    s = Services.build(load_settings(home=tmp_path / "home", **overrides))
     assert s.ingest.ingest([str(lectures)]).ok
     backend = OpenAIBackend(base_url=upstream, base_model="m", context_length=4096, queue=GenerationQueue(2, 2), timeout_s=30)
     await s.start_generator(backend, load_adapters=False)
@@ -147,3 +162,22 @@ async def test_the_model_abstaining_is_overruled_by_an_evidence_line_that_answer
     _, final = await _run(svc, "How many times is a failed job retried with exponential backoff? [abstain]")
     assert final.verdict.mode == "extractive" and not final.verdict.abstained
     assert "retried three times" in final.answer and "[S1]" in final.answer
+
+
+@pytest.mark.asyncio
+async def test_a_question_about_what_the_sources_never_mention_abstains_naming_it(svc_default: Services) -> None:
+    """Retrieval still finds the lecture (it shares "scheduler", "failed", "job"); the question's subject
+    is in no chunk, so the answer says so at once, without asking the model."""
+    shown, final = await _run(svc_default, "Which database does the scheduler use for failed jobs?")
+    assert shown == final.answer == f"The sources never mention \u201cdatabase\u201d. {NOT_IN_SOURCES}"
+    v = final.verdict
+    assert v.mode == "abstained" and v.abstained and "database" in v.reason
+    assert final.usage is not None and final.usage.prompt_tokens == 0  # the model was not asked
+    assert final.sources and final.sources[0].start_time is not None  # the closest sources are still listed
+
+
+@pytest.mark.asyncio
+async def test_a_question_in_other_words_about_what_the_sources_say_is_answered(svc_default: Services) -> None:
+    """"What is the strategy ..." frames the question: only its subject words must be in the sources."""
+    _, final = await _run(svc_default, "What is the strategy after the third failure of a job?")
+    assert final.verdict.mode == "generated" and "dead letter record" in final.answer

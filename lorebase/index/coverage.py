@@ -1,0 +1,96 @@
+"""Does the corpus mention what a question asks about?
+
+Retrieval always returns its closest chunks, and a question about something the sources never
+discuss ("How does Flask compress responses with Brotli?") still finds chunks that share most of
+its words: responses, sending, the client. Scores cannot tell the two apart (the near misses score
+as high as the answers: bench/calibrate_abstention.py), but the words can: a question's subject
+that no chunk in the searched scope contains is a subject the sources cannot answer about.
+
+So each word of the question that names its subject is looked up in the BM25 index within the
+search's scope. Words that frame the question rather than name its subject ("architecture",
+"summarise", "what did the team think") are left out, and so are compound names, whose parts are
+looked up one by one. A word is mentioned when some chunk holds it (stemmed, as BM25 indexes it),
+holds it as a compound without separators ("LCD" as ``L_C_D_``), or holds both halves of it as
+words ("setup" as "set up") in one chunk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lorebase.index.code_tokens import STOP_WORDS, stemmer_for, tokenize
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lorebase.index.bm25 import Bm25Index
+
+# Words that say what kind of answer is wanted, not what it is about: how code questions are framed
+# (design, mechanism, trade-offs) and how meeting questions are (who thought, said or decided what).
+FRAMING_WORDS = frozenset("""
+    architecture architectural design designed redesign pattern mechanism approach strategy role purpose
+    responsibility relationship interaction interplay coordination orchestration orchestrate dependency
+    chain flow decouple decoupling separation separate concern layer layering abstraction implication
+    rationale reason tradeoff benefit consequence impact degradation degrade bottleneck performance
+    overhead efficiency scalability robustness consistency correctness safety guarantee ensure employ
+    leverage utilize achieve implement implementation handle manage maintain facilitate enable reflect
+    reconcile balance boundary conversion convert semantic semantics algorithm logic resolution resolve
+    variation dual bidirectional unconditional unconditionally aggregate aggregation interleave ordering
+    behavior behaviour affect influence determine specific particular
+    summarize summarise summary discuss discussion think thought opinion view say said mention talk
+    team group committee meeting member decide decision conclude conclusion agree suggest suggestion
+    propose proposal recommend recommendation option alternative status progress problem issue face
+    respond response idea plan pros cons doubt enough ease
+    have get make use work take give need want go know like way
+    high low deep large small fast slow new old early late many much several various
+    do does did done can could should would may might must shall about also just only very more most such
+    than too over under up down out any some each every other another all both either one thing
+""".split())
+
+
+class SubjectWords:
+    """The framing words in the index's own token form, made once per stemmer."""
+
+    def __init__(self, stemmer: str | None) -> None:
+        self.stemmer = stemmer
+        stem = stemmer_for(stemmer).stemWord if stemmer else (lambda w: w)
+        # both forms: tokenize drops "have" as a stop word, yet stems "having" to "have"
+        self.framing = frozenset({t for w in FRAMING_WORDS for t in tokenize(w, stemmer)} | {stem(w) for w in FRAMING_WORDS}
+                                 | STOP_WORDS)
+
+    def of(self, question: str) -> dict[str, str]:
+        """The question's subject tokens, each with the word of the question it came from."""
+        out: dict[str, str] = {}
+        for word in re.findall(r"[\w'’.-]+", question):
+            for t in tokenize(word, self.stemmer):
+                if len(t) < 2 or t in self.framing or re.search(r"[._\-]", t) or t in out:
+                    continue
+                out[t] = word.strip(".'’-")
+        return out
+
+
+def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np.ndarray | None) -> list[str]:
+    """The question's subject words that no chunk of ``allowed`` (None: all) mentions, as the
+    question writes them; empty when the sources mention every one."""
+    subject = words.of(question)
+    if not subject:
+        return []
+    held = bm25.holders(subject, allowed)
+    missing = [t for t in subject if not held[t].size]
+    if not missing:
+        return []
+    halves = _halves(missing)
+    parts = bm25.holders({h for pairs in halves.values() for pair in pairs for h in pair}, allowed) if halves else {}
+    out = []
+    for t in missing:
+        if any(np.intersect1d(parts[a], parts[b], assume_unique=True).size for a, b in halves.get(t, ())):
+            continue
+        out.append(subject[t])
+    return list(dict.fromkeys(out))
+
+
+def _halves(tokens: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """Each token of five letters or more split in two, both halves at least two letters long."""
+    return {t: [(t[:i], t[i:]) for i in range(2, len(t) - 1)] for t in tokens if len(t) >= 5 and t.isalpha()}

@@ -1,0 +1,73 @@
+"""Which of a question's subject words the sources never mention: a real store, real bm25s, scoped
+the way a search is, through SearchService.unmentioned."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lorebase.index.bm25 import Bm25Index
+from lorebase.index.code_tokens import tokenize
+from lorebase.index.coverage import SubjectWords, unmentioned
+from lorebase.index.search import SearchService
+from lorebase.settings import Settings
+from lorebase.store import Store
+from tests.index.corpus import add_source
+
+
+def fill(store: Store) -> dict[str, list[int]]:
+    return {
+        "flask": add_source(store, "code:o/flask:src/app.py",
+                            ["def send_response(client):\n    return compress(gzip_body(client.request))",
+                             "Limits: MAX_CONTENT_LENGTH caps the request body."],
+                            kind="code", repo="o/flask", path="src/app.py", title="src/app.py"),
+        # another repository: its words must not count for a question scoped to o/flask
+        "other": add_source(store, "doc:o/other:README.md", ["Brotli compression and a GPU kernel."],
+                            kind="doc", repo="o/other", path="README.md", title="README.md"),
+        "meeting": add_source(store, "lecture:meetings/ts1", [
+            "Marketing: the L_C_D_ screen costs more. We set it up on the remote.",
+            "Designer: a set of buttons, and the case goes up in price.",
+        ], kind="lecture", title="ts1"),
+    }
+
+
+def test_holders_are_the_chunks_of_the_scope_that_hold_a_token(store: Store) -> None:
+    ids = fill(store)
+    bm25 = Bm25Index(store, "english")
+    brotli, compress, zebra = (tokenize(w, "english")[0] for w in ("Brotli", "compress", "zebra"))
+    every = bm25.holders([brotli, compress, zebra])
+    assert every[brotli].size == 1 and every[compress].size == 2 and every[zebra].size == 0
+    flask = bm25.holders([brotli, compress], np.asarray(ids["flask"]))
+    assert flask[brotli].size == 0 and flask[compress].size == 1
+    # a compound written without its separators: the transcript's "L_C_D_" is "LCD"
+    assert bm25.holders(["lcd"], np.asarray(ids["meeting"]))["lcd"].size == 1
+
+
+def test_the_subject_words_leave_out_how_the_question_is_framed() -> None:
+    words = SubjectWords("english")
+    subject = words.of("What is the architectural design rationale of the Brotli compression pipeline?")
+    assert set(subject.values()) == {"Brotli", "compression", "pipeline"}
+    assert "think" not in SubjectWords("english").of("What did the team think about having an LCD?").values()
+    # a compound name is looked up by its parts
+    assert set(words.of("How is tuple-to-json handled?").values()) == {"tuple-to-json"}
+    assert set(words.of("How is tuple-to-json handled?")) == {"tupl", "json"}
+
+
+def test_unmentioned_words_are_named_within_the_searched_scope(settings: Settings, store: Store) -> None:
+    fill(store)
+    search = SearchService(settings, store)
+    flask = {"repo": "o/flask"}
+    assert search.unmentioned("How does it compress responses with Brotli for the client?", flask) == ["Brotli"]
+    assert search.unmentioned("How does it compress responses with Brotli for the client?") == []  # o/other has it
+    assert search.unmentioned("Which GPU or CUDA compresses the request body?", flask) == ["GPU", "CUDA"]
+    assert search.unmentioned("What is the design rationale for capping the request body?", flask) == []
+
+
+def test_a_word_split_in_two_counts_only_when_one_chunk_holds_both_halves(settings: Settings, store: Store) -> None:
+    ids = fill(store)
+    bm25 = Bm25Index(store, "english")
+    words = SubjectWords("english")
+    meeting = np.asarray(ids["meeting"])
+    # "set it up" holds both halves of "setup" in one chunk; "LCD" is the transcript's L_C_D_
+    assert unmentioned("What did Marketing say about the LCD setup?", words, bm25, meeting) == []
+    # "price" and "cost" are in different chunks: "pricecost" is not a word of the meeting
+    assert unmentioned("Was the pricecost discussed?", words, bm25, meeting) == ["pricecost"]
