@@ -28,9 +28,10 @@ class AnswerSettings(Section):
         "(an extractive answer); below it the answer abstains.",
     )
     override_abstention_score: float = Field(
-        0.6, ge=0.0, le=1.0,
+        0.25, ge=0.0, le=1.0,
         description="When the model says the sources do not hold the answer, it abstains unless an evidence line scores "
-        "at least this (then the line is quoted): small models say so about sources that hold the answer.",
+        "at least this (then the line is quoted): small models say so about sources that hold the answer, and whether "
+        "the sources mention the question's subject at all is checked before (`abstain_when_unmentioned`).",
     )
     evidence_tokens_per_source: int = Field(
         80, ge=16, le=2000,

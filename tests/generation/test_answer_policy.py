@@ -86,7 +86,9 @@ def upstream() -> Iterator[str]:
 async def svc(tmp_path: Path, upstream: str) -> AsyncIterator[Services]:
     # The tags that pick a script are words the lecture never says: without this, every question
     # here would be answered "the sources never mention [mixed]" (tested below with the default).
-    async with _services(tmp_path, upstream, answer={"abstain_when_unmentioned": False}) as s:
+    # With the subject-word check off, the model's own abstention needs the stricter bar it had before.
+    async with _services(tmp_path, upstream, answer={"abstain_when_unmentioned": False,
+                                                     "override_abstention_score": 0.6}) as s:
         yield s
 
 
