@@ -276,3 +276,41 @@ def test_tuning_trains_gates_and_records_a_candidate(settings: Settings, store: 
 
     with pytest.raises(InvalidInput, match="at least 100"):
         train_embedder(Path(embedder.path), load_pairs(store, 1000, 1000), folder.parent / "never", too_few)
+
+
+@pytest.fixture(scope="module")
+def without_dropout(tmp_path_factory: pytest.TempPathFactory, embedder: LorebaseEmbedding) -> Path:  # noqa: F811
+    """MiniLM with dropout off, so two trainings from one seed differ only by how a batch is computed."""
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path_factory.mktemp("no-dropout")
+    model = SentenceTransformer(embedder.path, device="cpu", local_files_only=True)
+    config = model[0].auto_model.config
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+    model.save(str(out))
+    return out
+
+
+def test_mini_batches_bound_memory_without_changing_what_is_learnt(
+    settings: Settings, store: Store, without_dropout: Path, tmp_path: Path
+) -> None:
+    """mini_batch_size slices each step (GradCache): the same batches, negatives and gradients as
+    the whole batch at once, so the tuned model is the same; a smaller batch_size would not be."""
+    fill(store)
+    data = load_pairs(store, 1000, 1000)
+    add_hard_negatives(data, store, Bm25Index(store, "english"))
+
+    def trained(name: str, **cfg: float) -> LorebaseEmbedding:
+        s = settings.model_copy(update={"embedder_tuning": settings.embedder_tuning.model_copy(
+            update={"min_pairs": 8, "epochs": 1.0, "max_seq_length": 64, "learning_rate": 1e-3, "warmup_ratio": 0.0, **cfg})})
+        return LorebaseEmbedding(train_embedder(without_dropout, data, tmp_path / name, s), model_name=name, dtype="float32")
+
+    questions = [p.question for p in data.train + data.held_out]
+    base = LorebaseEmbedding(without_dropout, model_name="base", dtype="float32").embed(questions)
+    whole = trained("whole", batch_size=8, mini_batch_size=0).embed(questions)
+    sliced = trained("sliced", batch_size=8, mini_batch_size=3).embed(questions)
+    smaller = trained("smaller", batch_size=3, mini_batch_size=0).embed(questions)
+    learnt = float(np.linalg.norm(whole - base))
+    assert learnt > 0.5  # the two steps moved the model
+    assert float(np.linalg.norm(sliced - whole)) < 0.05 * learnt
+    assert float(np.linalg.norm(smaller - whole)) > 0.2 * learnt  # the comparison can tell batches apart
