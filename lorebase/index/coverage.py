@@ -20,9 +20,9 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lorebase.index.code_tokens import STOP_WORDS, stemmer_for, tokenize
-
 import numpy as np
+
+from lorebase.index.code_tokens import STOP_WORDS, stemmer_for, tokenize
 
 if TYPE_CHECKING:
     from lorebase.index.bm25 import Bm25Index
