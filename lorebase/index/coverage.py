@@ -47,6 +47,8 @@ FRAMING_WORDS = frozenset("""
     high low deep large small fast slow new old early late many much several various
     do does did done can could should would may might must shall about also just only very more most such
     than too over under up down out any some each every other another all both either one thing
+    often frequently usually typically generally exactly really actually currently mainly main key kind type sort
+    happen occur exist difference different differ compare explain describe example detail mean meaning point
 """.split())
 
 
