@@ -49,6 +49,7 @@ FRAMING_WORDS = frozenset("""
     than too over under up down out any some each every other another all both either one thing
     often frequently usually typically generally exactly really actually currently mainly main key kind type sort
     happen occur exist difference different differ compare explain describe example detail mean meaning point
+    long whole entire before after first last next during while since until
 """.split())
 
 

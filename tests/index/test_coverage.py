@@ -48,6 +48,8 @@ def test_the_subject_words_leave_out_how_the_question_is_framed() -> None:
     assert set(subject.values()) == {"Brotli", "compression", "pipeline"}
     assert "think" not in SubjectWords("english").of("What did the team think about having an LCD?").values()
     assert set(words.of("How often is a failed job retried?").values()) == {"failed", "job", "retried"}
+    assert set(words.of("Explain the whole design: how long does a job wait before its first retry?").values()) == {
+        "job", "wait", "retry"}
     # a compound name is looked up by its parts
     assert set(words.of("How is tuple-to-json handled?").values()) == {"tuple-to-json"}
     assert set(words.of("How is tuple-to-json handled?")) == {"tupl", "json"}
