@@ -85,10 +85,9 @@ class AnswerService:
                 f"the question and history take {bare} tokens; with {out_tokens} answer tokens the model's "
                 f"context limit of {self.generator.context_length} tokens leaves no room for sources"
             )
-        hits = await asyncio.to_thread(self.search.retrieve, question, top_k, filters)
+        hits, unmentioned = await asyncio.to_thread(self.search.retrieve_checked, question, top_k, filters,
+                                                    check=self.settings.answer.abstain_when_unmentioned)
         closest = [cite(h.source, h.chunk, f"S{i}", score=round(h.score, 6)) for i, h in enumerate(hits, start=1)]
-        unmentioned = (await asyncio.to_thread(self.search.unmentioned, question, filters)
-                       if hits and self.settings.answer.abstain_when_unmentioned else [])
         selections = await asyncio.to_thread(self._select, question, hits, closest) if hits and not unmentioned else []
         if not hits or unmentioned or not self._relevant(selections):
             yield AnswerEvent("sources", sources=closest)

@@ -154,6 +154,20 @@ class SearchService:
         neighbors: int = 0,
     ) -> list[Hit]:
         """The top ``k`` chunks for ``query``, best first."""
+        return self.retrieve_checked(query, k, filters, mode, neighbors, check=False)[0]
+
+    def retrieve_checked(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+        neighbors: int = 0,
+        *,
+        check: bool = True,
+    ) -> tuple[list[Hit], list[str]]:
+        """``retrieve``, and with ``check`` the words naming the question's subject that no chunk in
+        the scope mentions (``unmentioned``; empty when nothing was found), the scope resolved once."""
         query = (query or "").strip()
         if not query:
             raise InvalidInput("the query is empty")
@@ -166,7 +180,7 @@ class SearchService:
             raise InvalidInput(f"neighbors must be an integer from 0 to 5, got {neighbors!r}")
         allowed = allowed_chunk_ids(self.store, parse_filters(filters))
         if allowed is not None and allowed.size == 0:
-            return []
+            return [], []
 
         n = max(self.settings.retrieval.candidates, k)
         while True:
@@ -181,17 +195,20 @@ class SearchService:
         hits = hits[:k]
         if neighbors:
             hits = self._with_neighbors(hits, neighbors)
-        return hits
+        return hits, self._unmentioned(query, allowed) if check and hits else []
 
     def unmentioned(self, question: str, filters: dict[str, Any] | None = None) -> list[str]:
         """Words naming the question's subject that no chunk within ``filters`` mentions (see
         lorebase/index/coverage.py): the sources cannot answer about what they never mention."""
+        return self._unmentioned(question, allowed_chunk_ids(self.store, parse_filters(filters)))
+
+    def _unmentioned(self, question: str, allowed: np.ndarray | None) -> list[str]:
         from lorebase.index.coverage import SubjectWords, unmentioned
 
         with self._init_lock:
             if self._subject_words is None:
                 self._subject_words = SubjectWords(self.bm25.stemmer)
-        return unmentioned(question, self._subject_words, self.bm25, allowed_chunk_ids(self.store, parse_filters(filters)))
+        return unmentioned(question, self._subject_words, self.bm25, allowed)
 
     def search(
         self,

@@ -63,6 +63,13 @@ def test_unmentioned_words_are_named_within_the_searched_scope(settings: Setting
     assert search.unmentioned("How does it compress responses with Brotli for the client?") == []  # o/other has it
     assert search.unmentioned("Which GPU or CUDA compresses the request body?", flask) == ["GPU", "CUDA"]
     assert search.unmentioned("What is the design rationale for capping the request body?", flask) == []
+    # the answer path's one call: the same hits as retrieve, and the words, with the scope resolved once
+    q = "How does it compress responses with Brotli for the client?"
+    hits, missing = search.retrieve_checked(q, 3, flask, mode="bm25")
+    assert [h.chunk_id for h in hits] == [h.chunk_id for h in search.retrieve(q, 3, flask, mode="bm25")]
+    assert hits and missing == ["Brotli"]
+    assert search.retrieve_checked(q, 3, flask, mode="bm25", check=False)[1] == []
+    assert search.retrieve_checked(q, 3, {"repo": "o/none"}, mode="bm25") == ([], [])
 
 
 def test_a_word_split_in_two_counts_only_when_one_chunk_holds_both_halves(settings: Settings, store: Store) -> None:
