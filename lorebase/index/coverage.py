@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from lorebase.index.bm25 import Bm25Index
 
 # Words that say what kind of answer is wanted, not what it is about: how code questions are framed
-# (design, mechanism, trade-offs) and how meeting questions are (who thought, said or decided what).
+# (design, mechanism, trade-offs), how meeting questions are (who thought, said or decided what), and
+# nouns naming a category whose members the sources name instead ("the recording equipment" is
+# microphones and headsets in the meeting that discusses it).
 FRAMING_WORDS = frozenset("""
     architecture architectural design designed redesign pattern mechanism approach strategy role purpose
     responsibility relationship interaction interplay coordination orchestration orchestrate dependency
@@ -50,6 +52,8 @@ FRAMING_WORDS = frozenset("""
     often frequently usually typically generally exactly really actually currently mainly main key kind type sort
     happen occur exist difference different differ compare explain describe example detail mean meaning point
     long whole entire before after first last next during while since until
+    equipment hardware software device tool feature component material resource item stuff factor aspect
+    area topic element requirement measure step
 """.split())
 
 

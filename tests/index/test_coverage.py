@@ -81,3 +81,13 @@ def test_a_word_split_in_two_counts_only_when_one_chunk_holds_both_halves(settin
     assert unmentioned("What did Marketing say about the LCD setup?", words, bm25, meeting) == []
     # "price" and "cost" are in different chunks: "pricecost" is not a word of the meeting
     assert unmentioned("Was the pricecost discussed?", words, bm25, meeting) == ["pricecost"]
+
+
+def test_a_category_noun_frames_the_question_and_its_members_name_the_subject(store: Store) -> None:
+    ids = fill(store)
+    bm25 = Bm25Index(store, "english")
+    words = SubjectWords("english")
+    meeting = np.asarray(ids["meeting"])
+    # the meeting names the equipment (a screen, buttons), never the word "equipment"
+    assert unmentioned("What did Designer think about setting up the equipment?", words, bm25, meeting) == []
+    assert unmentioned("What did Designer think about setting up the GPU?", words, bm25, meeting) == ["GPU"]
