@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lorebase.citations import Citation
+from lorebase.generation.disfluency import clean_speech
 from lorebase.generation.grounding import content_words, split_sentences
 from lorebase.index.speakers import named_speakers
 
@@ -75,7 +76,8 @@ def _prose_units(text: str) -> list[str]:
 
 
 def _timed_sentences(text: str, start: float, end: float, spans: list[list[float]] | None) -> list[Unit]:
-    """Sentences of a transcript chunk with their times: from the chunk's recorded spans
+    """Sentences of a transcript chunk, cleaned of hesitations (lorebase/generation/disfluency.py),
+    with the times of the words as spoken: from the chunk's recorded spans
     ([char_start, char_end, start_s, end_s] per piece) when the ingester kept them, else shared out
     over the chunk's time by character position."""
     out: list[Unit] = []
@@ -88,8 +90,11 @@ def _timed_sentences(text: str, start: float, end: float, spans: list[list[float
                 continue
             j = i + len(sent)
             pos = j
+            said = clean_speech(sent)
+            if not content_words(said):  # "Um.", "Mm-hmm." say nothing to quote
+                continue
             t0, t1 = _times(i, j, len(text), start, end, spans)
-            out.append(Unit(f"{speaker}: {sent}" if speaker else sent, start_time=t0, end_time=t1, speaker=speaker))
+            out.append(Unit(f"{speaker}: {said}" if speaker else said, start_time=t0, end_time=t1, speaker=speaker))
     return out
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 from lorebase.citations import Citation, cite, format_timestamp
 from lorebase.errors import InvalidInput, Overloaded
 from lorebase.generation.backend import GenerationRequest, Generator
+from lorebase.generation.disfluency import clean_transcript
 from lorebase.generation.grounding import content_words
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
 from lorebase.generation.summary_targets import SummaryTarget, find_target
@@ -152,6 +153,10 @@ class SummaryService:
             chunks: Sequence[Chunk | None] = [c for c in src.chunks if c.joins is None] or [None]
             for ch in chunks:
                 text = ch.text if ch is not None else src.text
+                if src.kind == "transcript":  # "uh", "um" and stutters cost tokens and say nothing
+                    text = clean_transcript(text)
+                    if not text:
+                        continue
                 if single_lecture and ch is not None and ch.start_time is not None:
                     parts.append(Part(format_timestamp(ch.start_time), text))
                 else:

@@ -6,6 +6,7 @@ import numpy as np
 
 from lorebase.citations import Citation
 from lorebase.generation import evidence
+from lorebase.generation.disfluency import clean_speech
 from lorebase.generation.sentence_stream import SentenceStream
 
 CODE = """def get_encodings_from_content(content):
@@ -113,3 +114,17 @@ def test_sentence_stream_emits_whole_sentences_with_their_citations() -> None:
     s2 = SentenceStream()
     assert list(s2.feed("Look:\n```\ncode here")) == ["Look:"]
     assert list(s2.close()) == ["```\ncode here\n```"]
+
+
+def test_transcript_evidence_is_quoted_without_hesitations_and_keeps_the_spoken_times() -> None:
+    talk = ("Professor D: Um.\n"
+            "Professor D: I think it 's true that the the OGI folk found that, uh, th that LDA RASTA helps.\n"
+            "Grad E: Mm-hmm.")
+    c = Citation(id="S1", source_id="s", kind="transcript", title="Bro005", start_time=0.0, end_time=30.0)
+    units = evidence.units_of(c, talk)
+    # the fillers said nothing: no unit of their own
+    assert [u.text for u in units] == ["Professor D: I think it's true that the OGI folk found that, that LDA RASTA helps."]
+    # the times are those of the original words, not of the shorter cleaned text
+    start = talk.index("I think")
+    assert units[0].start_time == round(30.0 * start / len(talk), 2)
+    assert clean_speech("The ER is full, er, mostly; we do n't know.") == "The ER is full, mostly; we don't know."

@@ -50,7 +50,7 @@ def _fill(settings: Settings, store: Store) -> None:
     svc = IngestService(settings, store, progress=False)
     lecture = SourceDraft(
         key="transcript:c/l1", kind=SourceKind.transcript, title="Lecture 1", lecture="Lecture 1", text="...",
-        chunks=[ChunkDraft(text=f"Part {i}: the lecturer explains topic number {i} in detail. " * 12,
+        chunks=[ChunkDraft(text=f"Part {i}: um, the lecturer uh explains topic number {i} in detail. " * 12,
                            start_time=60.0 * i, end_time=60.0 * (i + 1)) for i in range(12)],
     )
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -104,6 +104,8 @@ async def test_a_long_lecture_is_summarised_by_map_reduce(service: SummaryServic
     merges = [p for p in prompts if "Merge these partial summaries" in p]
     assert len(maps) >= 2 and merges and prompts[-1] in merges
     assert "[00:00]" in maps[0] and "[11:00]" in maps[-1]  # parts labelled by time, in order
+    # the transcript's hesitations are not sent to the model
+    assert "the lecturer explains topic number 0" in maps[0] and " uh " not in maps[0] and "um," not in maps[0]
     for c in calls:  # every prompt fits the context it was given
         assert service.generator.count_prompt_tokens(c.messages) + c.max_tokens <= 700 + 64
     assert summary.sources[0].kind == "transcript" and summary.input_chars > 0
