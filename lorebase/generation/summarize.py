@@ -26,6 +26,7 @@ from lorebase.generation.backend import GenerationRequest, Generator
 from lorebase.generation.disfluency import clean_transcript
 from lorebase.generation.grounding import content_words
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
+from lorebase.generation.salience import salient_passages
 from lorebase.generation.summary_targets import SummaryTarget, find_target
 from lorebase.generation.support import check_claim
 from lorebase.settings import Settings
@@ -151,12 +152,14 @@ class SummaryService:
             citations.append(cite(src, None, label))
             # Joined windows repeat the chunks they join: each passage once.
             chunks: Sequence[Chunk | None] = [c for c in src.chunks if c.joins is None] or [None]
-            for ch in chunks:
-                text = ch.text if ch is not None else src.text
-                if src.kind == "transcript":  # "uh", "um" and stutters cost tokens and say nothing
-                    text = clean_transcript(text)
-                    if not text:
-                        continue
+            texts = [ch.text if ch is not None else src.text for ch in chunks]
+            if src.kind == "transcript":
+                # "uh", "um" and stutters cost tokens and say nothing; most turns are turn-taking
+                texts = salient_passages([clean_transcript(t) for t in texts],
+                                         self.settings.generation.summary_sentences_per_part)
+            for ch, text in zip(chunks, texts, strict=True):
+                if not text:
+                    continue
                 if single_lecture and ch is not None and ch.start_time is not None:
                     parts.append(Part(format_timestamp(ch.start_time), text))
                 else:

@@ -74,9 +74,22 @@ def _fill(settings: Settings, store: Store) -> None:
 @pytest_asyncio.fixture
 async def service(settings: Settings, store: Store, tiny_llama: Path) -> SummaryService:
     _fill(settings, store)
-    # A small context forces the map-reduce path on the 12-part lecture.
+    # A small context forces the map-reduce path on the 12-part lecture, read whole.
     backend = await TransformersBackend.open(tiny_llama, base_model="tiny", queue=GenerationQueue(1, 4), context_length=700)
-    return SummaryService(settings, store, Counting(backend))  # type: ignore[arg-type]
+    whole = settings.model_copy(update={"generation": settings.generation.model_copy(update={"summary_sentences_per_part": 0})})
+    return SummaryService(whole, store, Counting(backend))  # type: ignore[arg-type]
+
+
+async def test_a_transcript_summary_reads_the_sentences_about_its_subjects(service: SummaryService) -> None:
+    salient = SummaryService(service.settings.model_copy(update={"generation": service.settings.generation.model_copy(
+        update={"summary_sentences_per_part": 2})}), service.store, service.generator)
+    await salient.summarize(salient.target(lecture="Lecture 1"))
+    prompts = [c.messages[-1]["content"] for c in service.generator.calls]  # type: ignore[attr-defined]
+    maps = "\n".join(p for p in prompts if "Merge these partial summaries" not in p)
+    # two sentences of each 12-sentence part, each part once, in the lecture's order
+    for i in range(12):
+        assert maps.count(f"topic number {i} in detail") == 2
+    assert maps.index("[00:00]") < maps.index("[11:00]")
 
 
 async def test_targets(service: SummaryService) -> None:

@@ -1,0 +1,55 @@
+"""The sentences of a long transcript worth summarising, picked before the model reads it.
+
+A one-hour meeting is 10,000 words of talk, most of it turn-taking ("OK, we're on", "Check one").
+Given all of it in batches, a small model copies the first lines it sees or loops on the digits
+read out at the end. So each passage is cut to the few sentences that carry the meeting's recurring
+subjects: a sentence scores by how often the whole meeting uses its words (the SumBasic idea: the
+subjects of a meeting are the content words it keeps coming back to), and short sentences and
+conversational words do not count. What the model is shown is still the meeting's own words, in
+order, each under the time of its passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from lorebase.generation.grounding import content_words, split_sentences
+
+# Words every conversation is full of; they say nothing about what this one is about.
+_TALK_WORDS = frozenset(content_words(
+    "yeah yep okay ok right think know mean like guess well gonna wanna kind sort thing things stuff actually "
+    "really sure oh alright good great fine yes no one two three get got go going goes say said saying see look "
+    "want let lot bit maybe probably something anything everything way little mm hmm uh um"))
+_SPEAKER = re.compile(r"^([A-Z][\w .'-]{0,40}:\s+)")
+MIN_WORDS = 6  # content words a sentence needs to be worth summarising
+
+
+def salient_passages(passages: Sequence[str], keep: int) -> list[str]:
+    """Each passage (lines of "Speaker: words") cut to its ``keep`` sentences whose words the whole
+    transcript uses most, in their order, each with its speaker; "" for a passage with none worth
+    keeping. ``keep`` 0 returns the passages unchanged."""
+    if keep <= 0:
+        return list(passages)
+    split = [_sentences(p) for p in passages]
+    counts: Counter[str] = Counter(w for sents in split for _, _, words in sents for w in set(words))
+    total = sum(counts.values()) or 1
+    out = []
+    for sents in split:
+        scored = [(sum(counts[w] for w in set(words)) / (len(set(words)) * total), i)
+                  for i, (_, _, words) in enumerate(sents) if len(set(words)) >= MIN_WORDS]
+        best = sorted(i for _, i in sorted(scored, reverse=True)[:keep])
+        out.append("\n".join(f"{sents[i][0]}{sents[i][1]}" for i in best))
+    return out
+
+
+def _sentences(passage: str) -> list[tuple[str, str, list[str]]]:
+    """(speaker label with its colon, sentence, its content words but conversational ones)."""
+    out = []
+    for line in passage.split("\n"):
+        m = _SPEAKER.match(line)
+        label, body = (m.group(1), line[m.end():]) if m else ("", line)
+        for sent in split_sentences(body):
+            out.append((label, sent, [w for w in content_words(sent) if w not in _TALK_WORDS]))
+    return out
