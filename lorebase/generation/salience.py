@@ -4,8 +4,8 @@ A one-hour meeting is 10,000 words of talk, most of it turn-taking ("OK, we're o
 Given all of it in batches, a small model copies the first lines it sees or loops on the digits
 read out at the end. So each passage is cut to the few sentences that carry the meeting's recurring
 subjects: a sentence scores by how often the whole meeting uses its words (the SumBasic idea: the
-subjects of a meeting are the content words it keeps coming back to), and short sentences and
-conversational words do not count. What the model is shown is still the meeting's own words, in
+subjects of a meeting are the content words it keeps coming back to); conversational words do not
+count, a sentence said twice in a passage counts once, and short sentences come only after long ones. What the model is shown is still the meeting's own words, in
 order, each under the time of its passage.
 """
 
@@ -37,9 +37,16 @@ def salient_passages(passages: Sequence[str], keep: int) -> list[str]:
     total = sum(counts.values()) or 1
     out = []
     for sents in split:
-        scored = [(sum(counts[w] for w in set(words)) / (len(set(words)) * total), i)
-                  for i, (_, _, words) in enumerate(sents) if len(set(words)) >= MIN_WORDS]
-        best = sorted(i for _, i in sorted(scored, reverse=True)[:keep])
+        seen: set[str] = set()
+        scored = []
+        for i, (_, sent, words) in enumerate(sents):
+            distinct = set(words)
+            if not distinct or sent.lower() in seen:  # "Check one. Check one." once
+                continue
+            seen.add(sent.lower())
+            # short sentences only when a passage has too few long ones
+            scored.append((len(distinct) >= MIN_WORDS, sum(counts[w] for w in distinct) / (len(distinct) * total), i))
+        best = sorted(i for *_, i in sorted(scored, reverse=True)[:keep])
         out.append("\n".join(f"{sents[i][0]}{sents[i][1]}" for i in best))
     return out
 

@@ -20,6 +20,9 @@ def test_each_passage_keeps_its_sentences_about_what_the_meeting_keeps_discussin
     assert first == "Grad A: The wireless microphones record each speaker on a separate channel for the transcripts."
     assert second == "Grad B: The transcripts of the microphones channel need the speaker names checked before release."
     assert third == ""  # nothing in it is worth summarising
+    # a passage of short sentences keeps its best ones, each once
+    assert salient_passages(["Grad A: Check one. Check one. The microphones work."], keep=2) == [
+        "Grad A: Check one.\nGrad A: The microphones work."]
     # two per passage: the order of the talk is kept
     assert salient_passages(PASSAGES, keep=2)[1].split("\n") == [
         "Grad B: The transcripts of the microphones channel need the speaker names checked before release.",

@@ -67,7 +67,7 @@ def model_url() -> Iterator[str]:
 
 
 def _settings(tmp_path: Path, **generation: object) -> Settings:
-    s = load_settings(home=tmp_path / "home", generation={"max_concurrency": 4, **generation})
+    s = load_settings(home=tmp_path / "home", generation={"max_concurrency": 4, "summary_sentences_per_part": 0, **generation})
     s.ensure_home()
     return s
 

@@ -58,7 +58,8 @@ def model_url() -> Iterator[str]:
 
 
 async def _summarise(tmp_path: Path, url: str) -> Summary:
-    settings = load_settings(home=tmp_path / "home", generation={"max_concurrency": 2})
+    # every sentence of each part: the map batches hold one part each
+    settings = load_settings(home=tmp_path / "home", generation={"max_concurrency": 2, "summary_sentences_per_part": 0})
     settings.ensure_home()
     store = Store(settings.db_url)
     meeting = SourceDraft(
