@@ -105,14 +105,17 @@ def larger_judge_profile(settings: Settings) -> tuple[str, Path] | None:
 
 def judge_engine(settings: Settings, folder: Path) -> VLLMOptions:
     """The judge's own vLLM engine: the generator's engine settings on the next port, with its own
-    log, and no LoRA slots (the judge never takes an adapter, and LoRA work costs every token)."""
+    log, no LoRA slots (the judge never takes an adapter, and LoRA work costs every token), and JSON
+    that may carry whitespace: held to compact JSON, the 1.5B judge answered ragas' verdict and
+    classification prompts with empty lists, so faithfulness and context recall gave no score
+    (docs/benchmarks.md, "Evaluation judge")."""
     from lorebase.generation.backend import model_context_length
     from lorebase.generation.vllm_options import VLLMOptions
 
     return VLLMOptions.of(settings, model_dir=folder, served_name=folder.name,
                           max_model_len=min(model_context_length(folder), 8192),
                           port=settings.generation.vllm_port + 1, log_file=settings.logs_dir / "vllm-judge.log",
-                          enable_lora=False)
+                          enable_lora=False, json_whitespace=True)
 
 
 async def _profile_judge(settings: Settings, name: str, folder: Path, model: str | None) -> Judge:

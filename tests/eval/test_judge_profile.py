@@ -43,9 +43,11 @@ def test_the_judge_engine_has_its_own_port_and_log_and_no_lora_slots(tmp_path: P
     assert cmd[cmd.index("--max-model-len") + 1] == "8192"  # a judge prompt needs no 32k context
     assert cmd[cmd.index("--served-model-name") + 1] == "generator-base"
     assert "--enable-lora" not in cmd  # LoRA slots cost every token; a judge takes no adapter
+    # compact JSON (vllm_compact_json, on by default) made the 1.5B judge close its verdict lists empty
+    assert settings.generation.vllm_compact_json and "--structured-outputs-config" not in cmd
     assert judge_engine(settings, folder).log_file != settings.logs_dir / "vllm.log"
     # the generator's own engine keeps its LoRA slots
     from lorebase.generation.vllm_options import VLLMOptions
 
     gen_cmd = VLLMServer(VLLMOptions.of(settings, model_dir=folder, served_name="g", max_model_len=4096)).command()
-    assert "--enable-lora" in gen_cmd
+    assert "--enable-lora" in gen_cmd and "--structured-outputs-config" in gen_cmd
