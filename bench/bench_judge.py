@@ -170,7 +170,8 @@ def support_table(rows: list[dict], threshold: float) -> list[str]:
     lines.append(row(f"support check (threshold {threshold})", rows, [check[r["id"]] for r in rows], None))
     if usable:
         on_check = [check[r["id"]] for r in usable]
-        lines.append(row(f"support check (threshold {threshold})", usable, on_check, None))
+        if len(usable) < len(rows):  # the check again, on the sentences the judge scored
+            lines.append(row(f"support check (threshold {threshold})", usable, on_check, None))
         for below in (1.0, 0.5):
             lines.append(row(f"judge: faithfulness < {below:g}", usable, [r["judge"] < below for r in usable], on_check))
     return lines
