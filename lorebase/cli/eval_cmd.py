@@ -21,7 +21,7 @@ def _run_options(p: argparse.ArgumentParser, *, on_subcommand: bool) -> None:
     p.add_argument("--set", dest="eval_set", type=Path, default=d(None), metavar="FILE",
                    help="questions with gold sources and reference answers (default: eval.default_set)")
     p.add_argument("--judge", dest="judge_url", default=d(None), metavar="BASE_URL",
-                   help="OpenAI-compatible judge for the RAGAS LLM metrics (default: eval.judge_url, else the generator)")
+                   help="OpenAI-compatible judge for the RAGAS LLM metrics (default: eval.judge_url, else the largest prepared generator profile larger than the generator, else the generator)")
     p.add_argument("--judge-model", default=d(None), metavar="NAME", help="model id at the judge (default: eval.judge_model)")
     p.add_argument("--no-judge", action="store_true", default=d(False), help="score only the metrics that need no LLM")
     p.add_argument("--summaries", type=Path, default=d(None), metavar="FILE",
@@ -228,14 +228,16 @@ def run_list(args: argparse.Namespace) -> int:
         print("no eval runs yet: run `lorebase eval`")
         return 0
     cols = ("faithfulness", "answer_relevancy", "hit@5", "mrr", "rouge_score")
-    print("| run | status | started | model | adapter | set | " + " | ".join(cols) + " | judge failures |")
-    print("|---:|---|---|---|---|---|" + "---:|" * (len(cols) + 1))
+    # faithfulness and answer_relevancy are judged: a run's judge stands beside them, since scores of
+    # different judges are not comparable
+    print("| run | status | started | model | adapter | set | judge | " + " | ".join(cols) + " | judge failures |")
+    print("|---:|---|---|---|---|---|---|" + "---:|" * (len(cols) + 1))
     for r in runs:
         m = r["metrics"] or {}
         vals = " | ".join("n/a" if m.get(c) is None else f"{m[c]:.3f}" for c in cols)
         started = (r["started_at"] or "")[:19]
         print(f"| {r['id']} | {r['status']} | {started} | {r['model']} | {r['adapter'] or ''} | {Path(r['eval_set']).name} | "
-              f"{vals} | {m.get('judge_failures', '')} |")
+              f"{r['judge'] or 'none'} | {vals} | {m.get('judge_failures', '')} |")
     return 0
 
 

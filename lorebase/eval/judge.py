@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import instructor
 from openai import AsyncOpenAI
@@ -27,6 +27,9 @@ from ragas.llms.base import InstructorBaseRagasLLM, InstructorLLM, InstructorMod
 from lorebase.errors import InvalidInput, LorebaseError
 from lorebase.generation.backend import GenerationRequest, Generator
 from lorebase.settings import Settings
+
+if TYPE_CHECKING:
+    from lorebase.generation.vllm_options import VLLMOptions
 
 FAILURE_KINDS = ("invalid_output", "timeout", "error")
 
@@ -100,15 +103,25 @@ def larger_judge_profile(settings: Settings) -> tuple[str, Path] | None:
     return None
 
 
-async def _profile_judge(settings: Settings, name: str, folder: Path, model: str | None) -> Judge:
+def judge_engine(settings: Settings, folder: Path) -> VLLMOptions:
+    """The judge's own vLLM engine: the generator's engine settings on the next port, with its own
+    log, no LoRA slots (the judge never takes an adapter, and LoRA work costs every token), and JSON
+    that may carry whitespace: held to compact JSON, the 1.5B judge answered ragas' verdict and
+    classification prompts with empty lists, so faithfulness and context recall gave no score
+    (docs/benchmarks.md, "Evaluation judge")."""
     from lorebase.generation.backend import model_context_length
     from lorebase.generation.vllm_options import VLLMOptions
+
+    return VLLMOptions.of(settings, model_dir=folder, served_name=folder.name,
+                          max_model_len=min(model_context_length(folder), 8192),
+                          port=settings.generation.vllm_port + 1, log_file=settings.logs_dir / "vllm-judge.log",
+                          enable_lora=False, json_whitespace=True)
+
+
+async def _profile_judge(settings: Settings, name: str, folder: Path, model: str | None) -> Judge:
     from lorebase.generation.vllm_server import VLLMServer
 
-    # the generator's engine settings, on the next port
-    server = VLLMServer(VLLMOptions.of(settings, model_dir=folder, served_name=folder.name,
-                                       max_model_len=min(model_context_length(folder), 8192),
-                                       port=settings.generation.vllm_port + 1))
+    server = VLLMServer(judge_engine(settings, folder))
     await server.start()
     try:
         judge = await _endpoint_judge(settings, server.url + "/v1", model or folder.name, None)

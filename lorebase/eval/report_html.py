@@ -32,7 +32,10 @@ def _fmt(v: Any, places: int = 3) -> str:
 def _bars(report: dict[str, Any]) -> dict[str, Any]:
     """Rows of the metric bar chart, grouped, with their geometry."""
     k = report.get("k", 10)
-    groups = [("RAGAS, judged", catalog.JUDGE), ("RAGAS, no LLM", catalog.NO_LLM),
+    judge = report.get("judge")
+    judge_name = judge.get("name") if isinstance(judge, dict) else judge
+    judged = f"RAGAS, judged by {judge_name}" if judge_name else "RAGAS, judged (no judge in this run)"
+    groups = [(judged, catalog.JUDGE), ("RAGAS, no LLM", catalog.NO_LLM),
               ("Retrieval", catalog.retrieval_names(k)), ("Summaries", catalog.SUMMARY)]
     metrics, counts = report.get("metrics", {}), report.get("counts", {})
     rows: list[dict[str, Any]] = []
@@ -274,10 +277,10 @@ _INDEX = _ENV.from_string("""<!doctype html>
 <style>body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; }
 table { border-collapse: collapse; } td, th { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; } td.num { text-align: right; }</style>
 </head><body><h1>Evaluation runs</h1>
-{% if runs %}<table><tr><th>run</th><th>status</th><th>started</th><th>model</th><th>adapter</th><th>eval set</th>
+{% if runs %}<table><tr><th>run</th><th>status</th><th>started</th><th>model</th><th>adapter</th><th>eval set</th><th>judge</th>
 {% for c in cols %}<th>{{ c }}</th>{% endfor %}<th>judge failures</th></tr>
 {% for r in runs %}<tr><td><a href="runs/{{ r.id }}?format=html">#{{ r.id }}</a></td><td>{{ r.status }}</td><td>{{ r.started_at }}</td>
-<td>{{ r.model }}</td><td>{{ r.adapter or "" }}</td><td>{{ r.eval_set }}</td>
+<td>{{ r.model }}</td><td>{{ r.adapter or "" }}</td><td>{{ r.eval_set }}</td><td>{{ r.judge or "none" }}</td>
 {% for c in cols %}<td class="num">{{ fmt((r.metrics or {}).get(c)) }}</td>{% endfor %}<td class="num">{{ (r.metrics or {}).get("judge_failures", "") }}</td></tr>{% endfor %}
 </table>{% else %}<p>No evaluation runs yet: run <code>lorebase eval</code>.</p>{% endif %}
 </body></html>

@@ -27,6 +27,9 @@ class VLLMOptions:
     host: str = "127.0.0.1"
     cpu_bind: str | None = None  # CPUs for vLLM's pinned threads ("0-13"); None: every CPU this process may use
     enable_lora: bool = True  # False for an engine on merged weights: no LoRA slots, no LoRA work per token
+    # True for an engine whose structured output may carry whitespace whatever vllm_compact_json says
+    # (the judge: ragas' examples are indented JSON, and held to compact JSON a 1.5B closes its lists empty)
+    json_whitespace: bool = False
     # How the process is watched: ours, not settings.
     stop_grace_s: float = 20.0
     health_interval_s: float = 10.0
@@ -79,7 +82,7 @@ class VLLMOptions:
 
     @property
     def compact_json(self) -> bool:
-        return self.generation.vllm_compact_json
+        return self.generation.vllm_compact_json and not self.json_whitespace
 
     @property
     def startup_timeout_s(self) -> float:

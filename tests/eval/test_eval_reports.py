@@ -13,7 +13,7 @@ import pytest
 from lorebase.cli.main import build_parser, main
 from lorebase.eval import catalog
 from lorebase.eval.compare import compare, format_comparison
-from lorebase.eval.report_html import render
+from lorebase.eval.report_html import render, render_index
 from lorebase.eval.runs import earlier_runs, finish_run, git_commit, list_runs, load_report, report_paths, start_run, write_json
 from lorebase.eval.stats import mean, percentile
 from lorebase.settings import Settings
@@ -90,6 +90,18 @@ def test_bars_are_as_long_as_the_scores() -> None:
     full = max(widths)  # the grey track behind each bar is the full width
     assert full / 2 in widths and widths.count(full) >= len(catalog.quality_names(10)) + 1  # tracks, plus mrr's full bar
     assert "n/a" in "".join(doc.text)  # hit@1 was not scored: no bar, says so
+
+
+def test_judged_scores_carry_the_judges_name() -> None:
+    judge = {"name": "generator-base (profile base, started for judging) (json_schema)", "url": None, "model": "generator-base",
+             "mode": "json_schema"}
+    text = "".join(parsed(render(report(1, [], {"faithfulness": 0.5}, judge=judge))).text)
+    assert "RAGAS, judged by generator-base (profile base, started for judging) (json_schema)" in text
+    assert "RAGAS, judged (no judge in this run)" in "".join(parsed(render(report(2, [], {"mrr": 0.5}))).text)
+    runs = [{"id": 1, "status": "ok", "started_at": None, "model": "m", "adapter": None, "eval_set": "s.jsonl",
+             "judge": judge["name"], "metrics": {"faithfulness": 0.5}}]
+    cells = [t.strip() for t in parsed(render_index(runs)).text if t.strip()]
+    assert cells[cells.index("judge") + 1:].count(judge["name"]) == 1 and "0.500" in cells
 
 
 def test_trend_draws_one_point_per_run_for_each_metric() -> None:
@@ -200,12 +212,18 @@ def test_eval_list_compare_and_a_missing_set(settings: Settings, monkeypatch: py
     store = Store(settings.db_url)
     try:
         ids = [start_run(store, eval_set="s.jsonl", eval_set_hash="h", model="m", embedder="e", index_size=1, git_commit=None,
-                         judge=None) for _ in range(2)]
+                         judge=judge) for judge in (None, "generator-base (profile base, started for judging) (json_schema)")]
         for i, value in zip(ids, (0.25, 0.75), strict=True):
-            finish_run(store, i, status="ok", metrics={"mrr": value, "judge_failures": 3}, report_path=None)
+            finish_run(store, i, status="ok", metrics={"mrr": value, "faithfulness": value, "judge_failures": 3}, report_path=None)
     finally:
         store.close()
+    # judged scores are listed beside the judge that gave them
+    assert main(["eval", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    judged = next(r for r in rows if r.startswith(f"| {ids[1]} "))
+    assert "| generator-base (profile base, started for judging) (json_schema) | 0.750 |" in judged
+    assert "| none | 0.250 |" in next(r for r in rows if r.startswith(f"| {ids[0]} "))
     assert main(["eval", "compare", str(ids[0]), str(ids[1]), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["metrics"] == [{"name": "mrr", "a": 0.25, "b": 0.75, "change": 0.5, "verdict": "better"}]
+    assert {"name": "mrr", "a": 0.25, "b": 0.75, "change": 0.5, "verdict": "better"} in out["metrics"]
     assert out["per_question"] is False and out["judge_failures"] == {"a": 3, "b": 3}
