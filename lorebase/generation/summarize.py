@@ -144,6 +144,16 @@ class SummaryService:
         yield SummaryEvent("final", summary=summary)
 
     def _parts(self, target: SummaryTarget) -> tuple[list[Part], list[Citation]]:
+        """The parts to summarise. A transcript too long for one call is read by its salient
+        sentences (``generation.summary_sentences_per_part``): in batches, a small model copies the
+        turn-taking it reads first."""
+        keep = self.settings.generation.summary_sentences_per_part
+        parts, citations = self._read(target, 0)
+        if keep and any(s.kind == "transcript" for s in target.sources) and not self._fits(target.title, parts):
+            parts, citations = self._read(target, keep)
+        return parts, citations
+
+    def _read(self, target: SummaryTarget, keep: int) -> tuple[list[Part], list[Citation]]:
         single_lecture = len(target.sources) == 1 and target.sources[0].kind == "transcript"
         parts: list[Part] = []
         citations: list[Citation] = []
@@ -153,10 +163,8 @@ class SummaryService:
             # Joined windows repeat the chunks they join: each passage once.
             chunks: Sequence[Chunk | None] = [c for c in src.chunks if c.joins is None] or [None]
             texts = [ch.text if ch is not None else src.text for ch in chunks]
-            if src.kind == "transcript":
-                # "uh", "um" and stutters cost tokens and say nothing; most turns are turn-taking
-                texts = salient_passages([clean_transcript(t) for t in texts],
-                                         self.settings.generation.summary_sentences_per_part)
+            if src.kind == "transcript":  # "uh", "um" and stutters cost tokens and say nothing
+                texts = salient_passages([clean_transcript(t) for t in texts], keep)
             for ch, text in zip(chunks, texts, strict=True):
                 if not text:
                     continue

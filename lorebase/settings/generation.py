@@ -55,8 +55,8 @@ class GenerationSettings(Section):
     max_queue: int = Field(64, ge=0, description="Requests waiting beyond max_concurrency before new ones get 429 (too many requests).")
     summary_sentences_per_part: int = Field(
         2, ge=0, le=100,
-        description="Summaries of a transcript read this many sentences of each passage, those whose words the whole "
-        "transcript keeps coming back to (0: every sentence).",
+        description="A transcript too long to summarise in one call is read by this many sentences of each passage, "
+        "those whose words the whole transcript keeps coming back to (0: every sentence).",
     )
     summary_concurrency: int = Field(
         0, ge=0, description="Summary calls (map batches, merges) sent at once, for the server to batch; 0: max_concurrency, 1: one at a time."
