@@ -3,6 +3,8 @@ the way a search is, through SearchService.unmentioned."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from lorebase.index.bm25 import Bm25Index
@@ -72,22 +74,23 @@ def test_unmentioned_words_are_named_within_the_searched_scope(settings: Setting
     assert search.retrieve_checked(q, 3, {"repo": "o/none"}, mode="bm25") == ([], [])
 
 
-def test_a_word_split_in_two_counts_only_when_one_chunk_holds_both_halves(settings: Settings, store: Store) -> None:
+def _in_meeting(store: Store) -> Callable[[str], list[str]]:
+    """``unmentioned`` scoped to the filled store's meeting."""
     ids = fill(store)
-    bm25 = Bm25Index(store, "english")
-    words = SubjectWords("english")
-    meeting = np.asarray(ids["meeting"])
+    bm25, words, meeting = Bm25Index(store, "english"), SubjectWords("english"), np.asarray(ids["meeting"])
+    return lambda question: unmentioned(question, words, bm25, meeting)
+
+
+def test_a_word_split_in_two_counts_only_when_one_chunk_holds_both_halves(store: Store) -> None:
+    check = _in_meeting(store)
     # "set it up" holds both halves of "setup" in one chunk; "LCD" is the transcript's L_C_D_
-    assert unmentioned("What did Marketing say about the LCD setup?", words, bm25, meeting) == []
+    assert check("What did Marketing say about the LCD setup?") == []
     # "price" and "cost" are in different chunks: "pricecost" is not a word of the meeting
-    assert unmentioned("Was the pricecost discussed?", words, bm25, meeting) == ["pricecost"]
+    assert check("Was the pricecost discussed?") == ["pricecost"]
 
 
 def test_a_category_noun_frames_the_question_and_its_members_name_the_subject(store: Store) -> None:
-    ids = fill(store)
-    bm25 = Bm25Index(store, "english")
-    words = SubjectWords("english")
-    meeting = np.asarray(ids["meeting"])
+    check = _in_meeting(store)
     # the meeting names the equipment (a screen, buttons), never the word "equipment"
-    assert unmentioned("What did Designer think about setting up the equipment?", words, bm25, meeting) == []
-    assert unmentioned("What did Designer think about setting up the GPU?", words, bm25, meeting) == ["GPU"]
+    assert check("What did Designer think about setting up the equipment?") == []
+    assert check("What did Designer think about setting up the GPU?") == ["GPU"]
