@@ -24,8 +24,6 @@ from lorebase.store import Store
 from lorebase.store.models import SourceKind
 from tests.local_http import serving, stream_chat_reply
 
-pytestmark = pytest.mark.asyncio
-
 TOPICS = ["budget for the microphones", "the recogniser's error rate", "the schedule of the next recording",
           "the transcription conventions", "the disk space on the server", "the noise in the far-field channel"]
 GENERIC = "- The meeting covers many topics in general."
@@ -87,6 +85,7 @@ async def _summarise(tmp_path: Path, url: str) -> Summary:
 
 
 @pytest.mark.parametrize("map_cites", [True, False])
+@pytest.mark.asyncio
 async def test_an_unverifiable_merge_gives_way_to_the_checked_bullets_of_each_part(tmp_path: Path, model_url: str,
                                                                                  map_cites: bool) -> None:
     # map_cites=False: the model leaves the references out; the part that supports each bullet is found
@@ -100,6 +99,7 @@ async def test_an_unverifiable_merge_gives_way_to_the_checked_bullets_of_each_pa
     assert "merged summary could not be verified" in summary.verdict.reason
 
 
+@pytest.mark.asyncio
 async def test_a_verified_merge_is_the_summary(tmp_path: Path, model_url: str) -> None:
     _Model.merge_keeps_references, _Model.map_cites = True, True
     summary = await _summarise(tmp_path, model_url)
