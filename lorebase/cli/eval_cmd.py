@@ -191,6 +191,10 @@ def format_run(report: dict[str, Any]) -> str:
               + (f" ({', '.join(f'{k} {n}' for k, n in jf['by_kind'].items())})" if jf["total"] else "")]
     if report["problems"]:
         lines.append(f"problems: {len(report['problems'])} (see the report)")
+    if report.get("gates"):
+        from lorebase.eval.gates import format_gates
+
+        lines += ["", *format_gates(report["gates"])]
     return "\n".join(lines)
 
 

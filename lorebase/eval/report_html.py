@@ -167,6 +167,25 @@ svg text { font: 12px system-ui, sans-serif; fill: #222; }
 <td class="num">{{ fmt(r.speed.tokens_per_s, 1) }}</td><td class="num">{{ r.speed.answers }}</td><td class="num">{{ r.speed.completion_tokens }}</td></tr>
 </table>
 
+<h2>Gates</h2>
+<p class="muted">The latest decision of each gate in this data home: each judges and promotes only its own model, on its own held-out data.</p>
+{% set g = r.gates.generator %}{% set e = r.gates.embedder %}
+<h3>Generator (LoRA)</h3>
+{% if g %}<p>{{ g.adapter }}: <span class="{{ '' if g.passed else 'fail' }}">{{ "passed" if g.passed else "failed" }}</span>
+against {{ g.against }} on {{ g.examples }} held-out examples ({{ g.at }}); now {{ g.status }}.
+{% for reason in g.reasons %}{{ reason }}. {% endfor %}</p>
+<table><tr><th>metric</th><th>{{ g.against }}</th><th>{{ g.adapter }}</th><th>95% interval of the difference</th></tr>
+{% for m, v in g.metrics.items() %}<tr><td>{{ m }}{% if m == g.main_metric %} (main){% endif %}</td><td class="num">{{ fmt(v.current) }}</td>
+<td class="num">{{ fmt(v.candidate) }}</td><td class="num">{% if v.ci95 %}[{{ fmt(v.ci95[0]) }}, {{ fmt(v.ci95[1]) }}]{% endif %}</td></tr>{% endfor %}
+</table>{% else %}<p>Never run here (<code>lorebase train</code>).</p>{% endif %}
+<h3>Embedder</h3>
+{% if e %}<p>{{ e.embedder }}: <span class="{{ '' if e.promoted else 'fail' }}">{{ "promoted" if e.promoted else "not promoted" }}</span>
+on {{ e.held_out_pairs }} held-out pairs ({{ e.at }}): {{ e.reason }}.</p>
+<table><tr><th>embedder</th><th>MRR@10</th><th>recall@1</th><th>recall@10</th></tr>
+{% for label, sc in (("current", e.current), ("candidate", e.candidate)) if sc %}<tr><td>{{ label }}</td><td class="num">{{ fmt(sc.mrr) }}</td>
+<td class="num">{{ fmt(sc.recall1) }}</td><td class="num">{{ fmt(sc.recall10) }}</td></tr>{% endfor %}
+</table>{% else %}<p>Never run here (<code>lorebase embedder tune</code>).</p>{% endif %}
+
 <h2>Judge failures</h2>
 {% if judge %}<p><span class="{{ 'fail' if jf.total else '' }}">judge failures: {{ jf.total }}</span> of {{ jf.attempted }} judged scores
 (invalid output, time-outs and refused requests; each leaves one score empty, the run goes on).</p>
@@ -236,7 +255,7 @@ _DEFAULTS: dict[str, Any] = {
     "status": "", "model": "", "embedder": "", "index_size": 0, "git_commit": None, "eval_set": "", "eval_set_hash": "",
     "questions_total": 0, "speed": {"latency_p50_s": None, "latency_p95_s": None, "tokens_per_s": None, "answers": 0,
                                     "completion_tokens": 0},
-    "summaries": {"items": [], "skipped": None}, "started_at": "", "finished_at": "", "duration_s": "", "problems": [],
+    "summaries": {"items": [], "skipped": None}, "gates": {"generator": None, "embedder": None}, "started_at": "", "finished_at": "", "duration_s": "", "problems": [],
 }
 
 _ENV = Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False)

@@ -124,6 +124,7 @@ class EvalRunner:
 
     async def _run(self, run_id: int, identity: dict[str, Any], questions: list[Question], problems: list[dict[str, str]],
                    adapter: dict[str, Any] | None, judge: Judge | None, opts: EvalOptions, say: Progress) -> dict[str, Any]:
+        from lorebase.eval.gates import latest_gates
         from lorebase.eval.ragas_scoring import RagasScoring
 
         started = time.perf_counter()
@@ -164,6 +165,7 @@ class EvalRunner:
             **identity,
             "adapter": adapter,
             "judge": judge.describe() if judge else None,
+            "gates": await asyncio.to_thread(latest_gates, self.settings, self.store),
             **self._aggregate(records, problems, summaries),
         }
         json_path, html_path = report_paths(self.settings, run_id)

@@ -200,6 +200,8 @@ def test_run_records_model_embedder_index_commit_and_set_hash(evaluated: Evaluat
     assert row["judge"] and evaluated.server.url in row["judge"]
     assert row["metrics"]["judge_failures"] == evaluated.first["judge_failures"]["total"]
     assert row["metrics"]["questions"] == 3
+    # No adapter was trained and no embedder tuned in this home: the report says so for both gates.
+    assert evaluated.first["gates"] == {"generator": None, "embedder": None}
 
 
 def test_html_report_parses_and_shows_every_metric_and_the_failures(evaluated: Evaluated) -> None:
