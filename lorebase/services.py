@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lorebase.feedback.service import FeedbackService
 from lorebase.generation.conversation import ConversationService
@@ -80,6 +80,12 @@ class Services:
         ingest = IngestService(settings, store, index=indexer, progress=progress)
         ingest.mark_interrupted()  # runs a killed process left "running" say so from now on
         return cls(settings, store, search, indexer, ingest, FeedbackService(store))
+
+    def gate_status(self) -> dict[str, Any]:
+        """The latest decision of the generator's LoRA gate and of the embedder's, for eval reports."""
+        from lorebase.finetune.gate_status import latest_gates
+
+        return latest_gates(self.settings, self.store)
 
     async def start_generator(
         self, generator: Generator | None = None, *, load_adapters: bool = True, watch_adapters: bool = False, warm_up: bool = False

@@ -155,7 +155,7 @@ def run_eval(args: argparse.Namespace) -> int:
             await svc.start_generator()
             opts = EvalOptions(eval_set=eval_set, judge_url=args.judge_url, judge_model=args.judge_model,
                                judge=not args.no_judge, summaries=summaries, limit=args.limit, adapter=args.adapter)
-            return await EvalRunner(svc.conversation, svc.indexer).run(opts, progress=say)
+            return await EvalRunner(svc.conversation, svc.indexer, gates=svc.gate_status).run(opts, progress=say)
 
     report = asyncio.run(go())
     if args.json:
@@ -192,7 +192,7 @@ def format_run(report: dict[str, Any]) -> str:
     if report["problems"]:
         lines.append(f"problems: {len(report['problems'])} (see the report)")
     if report.get("gates"):
-        from lorebase.eval.gates import format_gates
+        from lorebase.finetune.gate_status import format_gates
 
         lines += ["", *format_gates(report["gates"])]
     return "\n".join(lines)

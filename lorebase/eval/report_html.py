@@ -169,7 +169,7 @@ svg text { font: 12px system-ui, sans-serif; fill: #222; }
 
 <h2>Gates</h2>
 <p class="muted">The latest decision of each gate in this data home: each judges and promotes only its own model, on its own held-out data.</p>
-{% set g = r.gates.generator %}{% set e = r.gates.embedder %}
+{% set g = r.gates.generator if r.gates else None %}{% set e = r.gates.embedder if r.gates else None %}
 <h3>Generator (LoRA)</h3>
 {% if g %}<p>{{ g.adapter }}: <span class="{{ '' if g.passed else 'fail' }}">{{ "passed" if g.passed else "failed" }}</span>
 against {{ g.against }} on {{ g.examples }} held-out examples ({{ g.at }}); now {{ g.status }}.

@@ -59,9 +59,11 @@ class EvalOptions:
 
 
 class EvalRunner:
-    def __init__(self, conversation: ConversationService, indexer: IndexSyncer) -> None:
+    def __init__(self, conversation: ConversationService, indexer: IndexSyncer,
+                 gates: Callable[[], dict[str, Any]] | None = None) -> None:
         self.conv = conversation
         self.indexer = indexer
+        self.gates = gates  # the latest decision of each model gate, for the report (Services.gate_status)
         self.settings = conversation.settings
         self.store = conversation.store
         self.search = conversation.search
@@ -124,7 +126,6 @@ class EvalRunner:
 
     async def _run(self, run_id: int, identity: dict[str, Any], questions: list[Question], problems: list[dict[str, str]],
                    adapter: dict[str, Any] | None, judge: Judge | None, opts: EvalOptions, say: Progress) -> dict[str, Any]:
-        from lorebase.eval.gates import latest_gates
         from lorebase.eval.ragas_scoring import RagasScoring
 
         started = time.perf_counter()
@@ -165,7 +166,7 @@ class EvalRunner:
             **identity,
             "adapter": adapter,
             "judge": judge.describe() if judge else None,
-            "gates": await asyncio.to_thread(latest_gates, self.settings, self.store),
+            "gates": await asyncio.to_thread(self.gates) if self.gates is not None else None,
             **self._aggregate(records, problems, summaries),
         }
         json_path, html_path = report_paths(self.settings, run_id)

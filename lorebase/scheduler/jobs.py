@@ -346,7 +346,7 @@ def run_eval(ctx: JobContext) -> dict[str, Any]:
         promoted = Registry(svc.store).promoted()
         adapter = promoted.name if promoted is not None and promoted.name in await gen.models() else None
         opts = EvalOptions(eval_set=eval_set, judge=settings.scheduler.eval_judge, summaries=summaries, adapter=adapter)
-        return await EvalRunner(conv, svc.indexer).run(opts, progress=log.info)
+        return await EvalRunner(conv, svc.indexer, gates=svc.gate_status).run(opts, progress=log.info)
 
     async def go() -> dict[str, Any]:
         from lorebase.generation.conversation import ConversationService

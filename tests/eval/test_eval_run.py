@@ -73,7 +73,7 @@ async def run_eval(settings: Settings, opts: EvalOptions) -> dict[str, Any]:
     svc = Services.build(settings)
     try:
         await svc.start_generator()
-        return await EvalRunner(svc.conversation, svc.indexer).run(opts)
+        return await EvalRunner(svc.conversation, svc.indexer, gates=svc.gate_status).run(opts)
     finally:
         await svc.aclose()
 

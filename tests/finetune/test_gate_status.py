@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lorebase.cli.eval_cmd import format_run
-from lorebase.eval.gates import format_gates, latest_gates
 from lorebase.eval.report_html import render
 from lorebase.finetune.embedder_tuning import META_FILE, GateScores, TuningResult, embedders_dir, judge
 from lorebase.finetune.gate import Scored, decide
 from lorebase.finetune.gate_run import GateReport, record
+from lorebase.finetune.gate_status import format_gates, latest_gates
 from lorebase.settings import Settings
 from lorebase.store import Store
 from lorebase.store.models import AdapterVersion

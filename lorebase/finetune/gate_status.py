@@ -1,4 +1,4 @@
-"""The latest decision of each gate, for an eval run's report.
+"""The latest decision of each model gate, for an eval run's report (`Services.gate_status`).
 
 The generator's LoRA gate and the embedder's tuning gate stay separate: each judges and promotes
 only its own model, on its own held-out data. An eval run reports both, so one page says which
