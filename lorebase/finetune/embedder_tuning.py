@@ -338,11 +338,15 @@ def tune(settings: Settings, store: Store, syncer: IndexSyncer, bm25: Bm25Index,
         log.info("embedder %s passed the gate (%s): re-embedding every chunk", name, verdict.reason)
         result.reindexed = syncer.rebuild(candidate).total
         result.promoted = True
-    meta = {**result.as_dict(), "base": base, "tuned_from": current.model_name, "data_hash": data.data_hash,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": cfg.model_dump()}
-    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    save_meta(out, result, base=base, tuned_from=current.model_name, data_hash=data.data_hash, settings=cfg.model_dump())
     log.info("embedder %s: %s (%s)", name, "promoted" if result.promoted else "not promoted", verdict.reason)
     return result
+
+
+def save_meta(folder: Path, result: TuningResult, **extra: Any) -> None:
+    """What a tuning recorded, next to its model: ``list_tuned``, ``use_tuned`` and eval reports read it."""
+    meta = {**result.as_dict(), **extra, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def list_tuned(settings: Settings) -> list[dict[str, Any]]:
@@ -350,9 +354,11 @@ def list_tuned(settings: Settings) -> list[dict[str, Any]]:
     out = []
     for meta in sorted(embedders_dir(settings).glob(f"*/{META_FILE}")):
         try:
-            out.append(json.loads(meta.read_text(encoding="utf-8")))
+            data = json.loads(meta.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str):  # a damaged file is not a tuning
+            out.append(data)
     return out
 
 

@@ -21,16 +21,26 @@ def latest_gates(settings: Settings, store: Store) -> dict[str, dict[str, Any] |
     return {"generator": generator_gate(store), "embedder": embedder_gate(settings)}
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """A stored record's part, or {} where it is missing or of another shape: a damaged record must not
+    cost the eval run that reports it."""
+    return value if isinstance(value, dict) else {}
+
+
+def _interval(value: Any) -> list[float] | None:
+    return list(value) if isinstance(value, list | tuple) and len(value) == 2 else None
+
+
 def generator_gate(store: Store) -> dict[str, Any] | None:
     gated = [a for a in Registry(store).list() if isinstance(a.metrics.get("gate"), dict)]
     if not gated:
         return None
     adapter = max(gated, key=lambda a: str(a.metrics["gate"].get("at") or ""))
     gate = adapter.metrics["gate"]
-    decision = gate.get("decision") or {}
-    means = gate.get("metrics") or {}
-    cand, cur = means.get("candidate") or {}, means.get("current") or {}
-    ci = gate.get("ci95") or {}
+    decision = _dict(gate.get("decision"))
+    means = _dict(gate.get("metrics"))
+    cand, cur = _dict(means.get("candidate")), _dict(means.get("current"))
+    ci = _dict(gate.get("ci95"))
     return {
         "adapter": adapter.name,
         "status": adapter.status,  # what became of it since: promoted, retired, rejected...
@@ -39,8 +49,8 @@ def generator_gate(store: Store) -> dict[str, Any] | None:
         "examples": gate.get("examples"),
         "passed": bool(decision.get("passed")),
         "main_metric": decision.get("main_metric"),
-        "reasons": list(decision.get("reasons") or []),
-        "metrics": {m: {"current": cur.get(m), "candidate": cand.get(m), "ci95": ci.get(m)} for m in cand},
+        "reasons": [str(r) for r in reasons] if isinstance(reasons := decision.get("reasons"), list) else [],
+        "metrics": {m: {"current": cur.get(m), "candidate": cand.get(m), "ci95": _interval(ci.get(m))} for m in cand},
     }
 
 
@@ -49,15 +59,15 @@ def embedder_gate(settings: Settings) -> dict[str, Any] | None:
     if not tuned:
         return None
     meta = tuned[-1]
-    verdict = meta.get("verdict") or {}
+    verdict = _dict(meta.get("verdict"))
     return {
         "embedder": meta.get("name"),
         "promoted": bool(meta.get("promoted")),
         "at": meta.get("created_at"),
         "held_out_pairs": meta.get("held_out_pairs"),
         "reason": verdict.get("reason"),
-        "current": verdict.get("current"),
-        "candidate": verdict.get("candidate"),
+        "current": _dict(verdict.get("current")) or None,
+        "candidate": _dict(verdict.get("candidate")) or None,
     }
 
 

@@ -4,14 +4,13 @@ tuned embedder folders as `lorebase embedder tune` leaves them."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lorebase.cli.eval_cmd import format_run
 from lorebase.eval.report_html import render
-from lorebase.finetune.embedder_tuning import META_FILE, GateScores, TuningResult, embedders_dir, judge
+from lorebase.finetune.embedder_tuning import META_FILE, GateScores, TuningResult, embedders_dir, judge, save_meta
 from lorebase.finetune.gate import Scored, decide
 from lorebase.finetune.gate_run import GateReport, record
 from lorebase.finetune.gate_status import format_gates, latest_gates
@@ -42,7 +41,7 @@ def tuned_embedder(settings: Settings, name: str, mrr: tuple[float, float]) -> N
                           promoted=verdict.promote)
     folder = embedders_dir(settings) / name
     folder.mkdir(parents=True)
-    (folder / META_FILE).write_text(json.dumps({**result.as_dict(), "base": "minilm", "created_at": "2026-12-05T06:00:00+00:00"}))
+    save_meta(folder, result, base="minilm")  # as `lorebase embedder tune` leaves it
 
 
 def test_a_home_where_no_gate_ran_says_so(settings: Settings, store: Store) -> None:
@@ -88,3 +87,27 @@ def test_the_newest_decision_of_each_gate_is_reported_with_its_numbers(settings:
 def test_a_report_written_before_gates_were_reported_still_renders() -> None:
     text = " ".join(parsed(render(report(3, [], {}))).text)
     assert "Never run here" in text
+
+
+def test_damaged_gate_records_are_reported_as_far_as_they_go(settings: Settings, store: Store) -> None:
+    """An eval run reports the gates at its end: a damaged record must not cost it the run."""
+    with store.session() as s:
+        s.add(AdapterVersion(name="odd", path="/nowhere", base_model="tiny", data_hash="2" * 64, status="rejected",
+                             metrics={"gate": {"at": "2026-12-05T09:00:00", "decision": ["not", "a", "dict"],
+                                               "metrics": {"candidate": {"rougeL": 0.4}, "current": 7},
+                                               "ci95": {"rougeL": 0.1}}}))
+    tuned_embedder(settings, "tuned-20261205-050000", (0.35, 0.57))
+    broken = embedders_dir(settings) / "tuned-20261205-070000"
+    broken.mkdir()
+    (broken / META_FILE).write_text("[1, 2]")  # newer, but not a tuning record
+    (embedders_dir(settings) / "tuned-20261205-080000").mkdir()
+    (embedders_dir(settings) / "tuned-20261205-080000" / META_FILE).write_text("{truncated")
+
+    gates = latest_gates(settings, store)
+    g, e = gates["generator"], gates["embedder"]
+    assert g is not None and e is not None
+    assert (g["adapter"], g["passed"], g["reasons"]) == ("odd", False, [])
+    assert g["metrics"] == {"rougeL": {"current": None, "candidate": 0.4, "ci95": None}}
+    assert e["embedder"] == "tuned-20261205-050000" and e["promoted"] is True
+    assert len(format_gates(gates)) == 2
+    assert "odd: failed" in " ".join(" ".join(parsed(render(report(1, [], {}, gates=gates))).text).split())
