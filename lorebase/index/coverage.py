@@ -10,8 +10,10 @@ So each word of the question that names its subject is looked up in the BM25 ind
 search's scope. Words that frame the question rather than name its subject ("architecture",
 "summarise", "what did the team think") are left out, and so are compound names, whose parts are
 looked up one by one. A word is mentioned when some chunk holds it (stemmed, as BM25 indexes it),
-holds it as a compound without separators ("LCD" as ``L_C_D_``), or holds both halves of it as
-words ("setup" as "set up") in one chunk.
+holds it as a compound without separators ("LCD" as ``L_C_D_``), holds both halves of it as
+words ("setup" as "set up") in one chunk, holds it without a negating or part-of prefix
+("unprocessed" as "processed", "subtree" as "tree"), or holds the abbreviation code writes for it
+("hexadecimal" as ``hex``). Each of these was a false abstention on a real SWE-QA question.
 """
 
 from __future__ import annotations
@@ -53,8 +55,28 @@ FRAMING_WORDS = frozenset("""
     happen occur exist difference different differ compare explain describe example detail mean meaning point
     long whole entire before after first last next during while since until
     equipment hardware software device tool feature component material resource item stuff factor aspect
-    area topic element requirement measure step
+    area topic element requirement measure step pipeline stage
 """.split())
+
+# Prefixes that negate a word or name a part of it: the sources about "unprocessed" input or a
+# "subtree" speak of processing and trees. Only these: "re-", "pre-" or "in-" change what is meant.
+PREFIXES = ("non", "un", "sub")
+
+# How code abbreviates words that questions spell out: ``uuid.hex``, ``cfg``, ``tmpdir``.
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "hexadecimal": ("hex",), "configuration": ("config", "cfg", "conf"), "parameter": ("param",),
+    "argument": ("arg",), "directory": ("dir",), "authentication": ("auth",), "authorization": ("auth",),
+    "repository": ("repo",), "environment": ("env",), "initialize": ("init",), "initialise": ("init",),
+    "initialization": ("init",), "specification": ("spec",), "information": ("info",), "reference": ("ref",),
+    "temporary": ("tmp", "temp"), "maximum": ("max",), "minimum": ("min",), "attribute": ("attr",),
+    "string": ("str",), "integer": ("int",), "dictionary": ("dict",), "boolean": ("bool",),
+    "function": ("func", "fn"), "variable": ("var",), "message": ("msg",), "document": ("doc",),
+    "package": ("pkg",), "library": ("lib",), "executable": ("exe", "exec"), "context": ("ctx",),
+    "object": ("obj",), "request": ("req",), "response": ("resp",), "database": ("db",),
+    "length": ("len",), "number": ("num",), "previous": ("prev",), "index": ("idx",), "source": ("src",),
+    "destination": ("dest", "dst"), "expression": ("expr",), "statement": ("stmt",),
+    "descriptor": ("desc",), "utility": ("util",), "utilities": ("util",),
+}
 
 
 class SubjectWords:
@@ -66,6 +88,20 @@ class SubjectWords:
         # both forms: tokenize drops "have" as a stop word, yet stems "having" to "have"
         self.framing = frozenset({t for w in FRAMING_WORDS for t in tokenize(w, stemmer)} | {stem(w) for w in FRAMING_WORDS}
                                  | STOP_WORDS)
+        self.abbreviations = {t: tuple(a for abbr in abbrs for a in tokenize(abbr, stemmer))
+                              for w, abbrs in ABBREVIATIONS.items() for t in tokenize(w, stemmer)}
+
+    def variants(self, token: str, word: str) -> list[str]:
+        """Other tokens that mention what ``token`` (from ``word`` of the question) names: the word
+        without a negating or part-of prefix, and code's abbreviations of it."""
+        out = list(self.abbreviations.get(token, ()))
+        low = word.lower()
+        for p in PREFIXES:
+            rest = low[len(p):].lstrip("-")
+            if low.startswith(p) and len(rest) >= 4 and rest.isalpha():
+                out.extend(tokenize(rest, self.stemmer))
+                break
+        return [t for t in out if t != token]
 
     def of(self, question: str) -> dict[str, str]:
         """The question's subject tokens, each with the word of the question it came from."""
@@ -89,10 +125,14 @@ def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np
     if not missing:
         return []
     halves = _halves(missing)
-    parts = bm25.holders({h for pairs in halves.values() for pair in pairs for h in pair}, allowed) if halves else {}
+    variants = {t: words.variants(t, subject[t]) for t in missing}
+    wanted = {h for pairs in halves.values() for pair in pairs for h in pair} | {v for vs in variants.values() for v in vs}
+    parts = bm25.holders(wanted, allowed) if wanted else {}
     out = []
     for t in missing:
         if any(np.intersect1d(parts[a], parts[b], assume_unique=True).size for a, b in halves.get(t, ())):
+            continue
+        if any(parts[v].size for v in variants[t]):
             continue
         out.append(subject[t])
     return list(dict.fromkeys(out))
