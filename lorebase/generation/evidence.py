@@ -18,10 +18,10 @@ import numpy as np
 from lorebase.citations import Citation
 from lorebase.generation.disfluency import clean_speech
 from lorebase.generation.grounding import content_words, split_sentences
+from lorebase.generation.prompts import GAP
 from lorebase.index.speakers import named_speakers
 
 CODE_UNIT_LINES = 3  # code is scored in windows of this many lines
-GAP = "…"
 # "What did Kirsty Williams say about X?": her sentences about X come before the question someone else
 # asked in the same words (which always matches best). For ranking only: the relevance score a
 # selection reports stays the plain match.

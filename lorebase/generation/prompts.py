@@ -3,10 +3,13 @@ model is trained on exactly what it is served with."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lorebase.citations import Citation
+
+GAP = "\u2026"  # marks lines left out between two kept pieces of a source's evidence (generation/evidence.py)
 
 ABSTAIN_TEXT = "The sources do not contain the answer to this question."
 
@@ -45,7 +48,26 @@ class Evidence:
 
 
 def format_source(ev: Evidence) -> str:
-    return f"[{ev.label}] {ev.citation.label}\n{ev.text.strip()}"
+    """A source as the prompt shows it. Code and docs lose the commit from their header (every file
+    shown is at the commit the corpus was ingested at; the API's citations keep it) and code its
+    common indentation: both cost prompt tokens and tell the model nothing."""
+    c = ev.citation
+    if c.kind in ("code", "doc") and c.commit:
+        c = c.model_copy(update={"commit": None})
+    text = _dedented(ev.text) if c.kind == "code" else ev.text
+    return f"[{ev.label}] {c.label}\n{text.strip()}"
+
+
+def _dedented(text: str) -> str:
+    """Each run of lines between the evidence's gap marks, without the indentation its lines share."""
+    runs: list[list[str]] = [[]]
+    for line in text.split("\n"):
+        if line.strip() == GAP:
+            runs.append([line.strip()])
+            runs.append([])
+        else:
+            runs[-1].append(line)
+    return "\n".join(textwrap.dedent("\n".join(run)) for run in runs if run)
 
 
 def answer_messages(question: str, evidence: Sequence[Evidence], history: Sequence[dict[str, str]] = ()) -> list[dict[str, str]]:

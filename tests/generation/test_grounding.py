@@ -72,3 +72,20 @@ def test_citations_after_the_full_stop_belong_to_the_sentence_before() -> None:
     assert g.supported and g.cited == ["S1", "S2"]
     assert [c.labels for c in g.sentences] == [["S1"], ["S2"]]
     assert g.answer.count("[S1]") == 1 and g.answer.count("[S2]") == 1
+
+
+def test_a_code_source_is_shown_without_its_commit_and_shared_indentation() -> None:
+    code = Citation(id="S1", source_id="code:o/r:src/app.py", kind="code", title="src/app.py", path="src/app.py",
+                    start_line=10, end_line=16, commit="abcdef0123456789")
+    text = ("        def send(self):\n            return self.body\n\u2026\n"
+            "    def close(self):\n        if self.open:\n            self.sock.close()")
+    msgs = answer_messages("How is it closed?", [Evidence(code, text)])
+    shown = msgs[-1]["content"]
+    # the header keeps path and lines; the citation the API returns keeps the commit
+    assert "[S1] src/app.py:10-16\n" in shown and "abcdef0" not in shown and code.label.endswith("@abcdef0")
+    # each run between the gap marks loses its own shared indentation, keeping the nesting inside it
+    assert "def send(self):\n    return self.body\n\u2026\ndef close(self):\n    if self.open:\n        self.sock.close()" in shown
+    # a document's text is shown as it is (indentation can be markup there)
+    doc = Citation(id="S2", source_id="doc:o/r:README.md", kind="doc", title="README.md", path="README.md",
+                   start_line=1, end_line=2, commit="abcdef0123456789")
+    assert "[S2] README.md:1-2\n- a\n    - nested" in answer_messages("q?", [Evidence(doc, "- a\n    - nested")])[-1]["content"]
