@@ -46,7 +46,8 @@ def _train_and_gate(args: argparse.Namespace, settings: Any, svc: Any) -> dict[s
 
     retrieve = retriever(svc.search)
     outcome = train_adapter(settings, svc.store, retrieve, name=args.name, max_examples=args.max_examples,
-                            max_steps=args.max_steps, progress=sys.stderr.isatty(), embed=svc.search.embedder.embed)
+                            max_steps=args.max_steps, progress=sys.stderr.isatty(), embed=svc.search.embedder.embed,
+                            report=lambda line: print(line, file=sys.stderr, flush=True))
     out: dict[str, object] = {
         "adapter": outcome.adapter.name, "path": outcome.adapter.path, "status": outcome.adapter.status,
         "examples": outcome.examples, "withheld_gold": outcome.withheld, "skipped": outcome.skipped,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,8 @@ from lorebase.store import Store
 from lorebase.store.models import AdapterVersion, QAPair
 
 PARTIAL_PREFIX = ".partial-"
+REPORT_EVERY = 25  # pairs read between two progress lines while examples are built
+Report = Callable[[str], None]
 
 
 @dataclass
@@ -60,7 +62,10 @@ def example_builder(settings: Settings, store: Store, retrieve: Retrieve, tokeni
 
 
 def build_training_examples(settings: Settings, store: Store, retrieve: Retrieve, max_examples: int | None = None,
-                            embed: Embed | None = None) -> tuple[list[SFTExample], ExampleBuilder]:
+                            embed: Embed | None = None, report: Report | None = None) -> tuple[list[SFTExample], ExampleBuilder]:
+    """The training examples (and the builder, with its counts). Building one means retrieving its
+    distractors and checking its target, about 2 s a pair on 2 cores, so ``report`` hears how far
+    it got every ``REPORT_EVERY`` pairs."""
     pairs = load_pairs(store, split="train")
     if not pairs:
         raise InvalidInput("there are no validated train-split QA pairs: run `lorebase qa generate` first")
@@ -73,14 +78,15 @@ def build_training_examples(settings: Settings, store: Store, retrieve: Retrieve
     builder = example_builder(settings, store, retrieve, ChatTokenizer(generator_path(settings)), ft.seed, embed)
     if public:
         builder.stats.skipped["a public dev-set question (never trained on)"] = len(public)
-    examples = _capped(builder, chosen, want, ft.max_abstention_share)
+    examples = _capped(builder, chosen, want, ft.max_abstention_share, report)
     if not examples:
         raise InvalidInput(f"no training example could be built from {len(chosen)} pairs: {builder.stats.skipped}")
     guard.check(e.question for e in examples)
     return examples, builder
 
 
-def _capped(builder: ExampleBuilder, pairs: Sequence[QAPair], want: int, share: float) -> list[SFTExample]:
+def _capped(builder: ExampleBuilder, pairs: Sequence[QAPair], want: int, share: float,
+            report: Report | None = None) -> list[SFTExample]:
     """Up to ``want`` examples from ``pairs``, in order, of which at most ``share`` teach abstention.
 
     Abstention examples always build while many answerable ones fail the target check, so pairs
@@ -88,9 +94,11 @@ def _capped(builder: ExampleBuilder, pairs: Sequence[QAPair], want: int, share: 
     latest ones beyond ``share`` of what was built are dropped."""
     built: list[SFTExample] = []
     abstaining = over = 0
-    for p in pairs:
+    for n, p in enumerate(pairs):
         if len(built) >= want:
             break
+        if report is not None and n and n % REPORT_EVERY == 0:
+            report(f"building training examples: {n} of {len(pairs)} pairs read, {len(built)} examples built")
         ex = builder.build(p)
         if ex is None:
             continue
@@ -139,10 +147,11 @@ def train_adapter(
     callbacks: Sequence[Any] = (),
     progress: bool = True,
     embed: Embed | None = None,
+    report: Report | None = None,
 ) -> TrainOutcome:
     from lorebase.finetune import training
 
-    examples, builder = build_training_examples(settings, store, retrieve, max_examples, embed)
+    examples, builder = build_training_examples(settings, store, retrieve, max_examples, embed, report)
     data, data_hash = snapshot(examples)
     name = name or f"lora-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{data_hash[:8]}"
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or name.startswith("."):

@@ -39,9 +39,15 @@ def make_pairs(services: Services) -> None:
 def test_examples_are_the_serving_prompt_with_gold_among_distractors(services: Services, tiny_llama: Path) -> None:
     make_pairs(services)
     settings = services.settings
+    lines: list[str] = []
     examples, builder = build_training_examples(settings, services.store, retriever(services.search), 40,
-                                                embed=services.search.embedder.embed)
+                                                embed=services.search.embedder.embed, report=lines.append)
     assert examples and builder.stats.built == len(examples)
+    # 40 examples take more than 25 pairs: how far the building got is reported as it goes
+    assert lines and lines[0].startswith("building training examples: 25 of ") and lines[0].endswith(" examples built")
+    read = [int(line.split(": ")[1].split()[0]) for line in lines]
+    built = [int(line.split(", ")[1].split()[0]) for line in lines]
+    assert read == [25 * (i + 1) for i in range(len(lines))] and built == sorted(built)
     tok = ChatTokenizer(tiny_llama)
     hf = AutoTokenizer.from_pretrained(tiny_llama)
     budget = int(settings.answer.evidence_tokens_per_source * 3.5)
