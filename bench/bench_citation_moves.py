@@ -1,0 +1,107 @@
+"""Would moving or adding citations after the fact make meeting answers cite the gold span?
+
+Reads the per-question records of a `bench/bench_answers.py` run (its `--out` file) and, for each
+answer the model wrote itself on the QMSum dev questions, rebuilds the evidence the answer path
+showed (the same retrieval and evidence selection, no model). Then it scores two rewrites of the
+answer's citations without generating anything:
+
+- **move**: a sentence cites instead the shown source whose word share with it is at least
+  ``--margin`` higher than its cited source's, when that source passes the served support check;
+- **add**: a sentence also cites every other shown source that passes the check.
+
+    LOREBASE_HOME=H .venv/bin/python bench/bench_citation_moves.py /path/to/bench-answers.json [--row small]
+
+Prints, for each rewrite, how many answers cite the gold before and after, and how many answers
+have a sentence that some uncited source also passes the check for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LEADING = re.compile(r"^(?:\s*\[S\d+\])+")
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("answers", type=Path, help="the --out file of bench/bench_answers.py")
+    ap.add_argument("--row", default="small")
+    ap.add_argument("--questions", type=Path, default=ROOT / "datasets" / "eval" / "qmsum-dev.jsonl")
+    ap.add_argument("--margin", type=float, default=0.15)
+    args = ap.parse_args(argv)
+
+    from lorebase.citations import Citation, cite
+    from lorebase.generation import grounding
+    from lorebase.generation.answer import AnswerService
+    from lorebase.generation.support import check_claim
+    from lorebase.services import Services
+    from lorebase.settings import load_settings
+
+    svc = Services.build(load_settings())
+    service = AnswerService(svc.settings, svc.search, None)  # type: ignore[arg-type]  # evidence selection only
+    threshold = svc.settings.answer.support_threshold
+    records = {r["id"]: r for r in json.loads(args.answers.read_text())["results"][args.row]["qmsum-dev"]["records"]}
+
+    def overlaps(c: Citation, spans: list[list[float]]) -> bool:
+        return c.start_time is not None and c.end_time is not None and any(c.start_time < e and c.end_time > s for s, e in spans)
+
+    def claims(answer: str, shown: dict[str, str]) -> list[tuple[str, list[str]]]:
+        """Each sentence with the shown sources it cites; as the served check reads them, citations
+        written after a full stop ("... fusion. [S2] Instead ...") belong to the sentence before."""
+        out: list[tuple[str, list[str]]] = []
+        for sentence in grounding.split_sentences(answer):
+            lead = LEADING.match(sentence)
+            if lead and out:
+                out[-1][1].extend(c for c in grounding.CITATION.findall(lead.group(0)) if c in shown)
+                sentence = sentence[lead.end():]
+            bare = grounding.CITATION.sub("", sentence).strip()
+            if grounding.content_words(bare):
+                out.append((bare, [c for c in grounding.CITATION.findall(sentence) if c in shown]))
+        return [(bare, list(dict.fromkeys(cited))) for bare, cited in out if cited]
+
+    counts: dict[str, Counter[tuple[bool, bool]]] = {"move": Counter(), "add": Counter()}
+    another_passes = generated = 0
+    for line in args.questions.read_text().splitlines():
+        q = json.loads(line)
+        rec = records.get(q["id"])
+        if rec is None or rec["mode"] != "generated":
+            continue
+        generated += 1
+        hits = svc.search.retrieve(q["question"], None, {"lecture": f"meetings/{q['meeting']}"})
+        cites = [cite(h.source, h.chunk, f"S{i}", score=h.score) for i, h in enumerate(hits, start=1)]
+        selections = service._select(q["question"], hits, cites)
+        shown = {s.citation.id: s.text for s in selections}
+        gold = {s.citation.id for s in selections if overlaps(s.citation, q["gold_spans"])}
+        moved: set[str] = set()
+        added: set[str] = set()
+        passes_elsewhere = False
+        for bare, cited in claims(rec["answer"], shown):
+            others = [lbl for lbl in shown if lbl not in cited and check_claim(bare, shown[lbl], threshold).supported]
+            passes_elsewhere |= bool(others)
+            added.update(cited, others)
+            share = {lbl: grounding.support(bare, text) for lbl, text in shown.items()}
+            best = max(share, key=lambda lbl: share[lbl])
+            if best not in cited and share[best] >= max(share[c] for c in cited) + args.margin and best in others:
+                moved.add(best)
+            else:
+                moved.update(cited)
+        counts["move"][(bool(rec["cites_gold"]), bool(moved & gold))] += 1
+        counts["add"][(bool(rec["cites_gold"]), bool(added & gold))] += 1
+        another_passes += passes_elsewhere
+    out = {"generated_answers": generated, "with_a_sentence_an_uncited_source_also_passes": another_passes}
+    for name, c in counts.items():
+        out[name] = {"cites_gold_before": c[(True, True)] + c[(True, False)], "cites_gold_after": c[(True, True)] + c[(False, True)],
+                     "gained": c[(False, True)], "lost": c[(True, False)]}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
