@@ -1,0 +1,74 @@
+"""The subject-word check on every dev question, with the index alone (no model).
+
+For each answerable SWE-QA and QMSum dev question and each unanswerable one, searched in its own
+repository or meeting the way the answer path searches: the subject words the sources never
+mention (`index/coverage.py`; the answer abstains at once when there is one), and how many of the
+question's subject words the best single chunk in scope lacks, to see whether co-occurrence could
+separate the unanswerable questions that pass the check.
+
+    LOREBASE_HOME=H .venv/bin/python bench/bench_subject_words.py [--list]
+
+Prints JSON: per set, how many questions the check abstains on (false abstentions on answerable
+sets), and the distribution of "subject words the best chunk lacks" among the questions it lets
+through; ``--list`` adds each question the check abstains on with its words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", type=Path, default=ROOT / "datasets" / "eval")
+    ap.add_argument("--list", action="store_true", help="also list the questions the check abstains on")
+    args = ap.parse_args(argv)
+
+    from lorebase.index.coverage import SubjectWords, unmentioned
+    from lorebase.index.filters import allowed_chunk_ids, parse_filters
+    from lorebase.services import Services
+    from lorebase.settings import load_settings
+
+    svc = Services.build(load_settings())
+    bm25 = svc.search.bm25
+    words = SubjectWords(bm25.stemmer)
+    sets: dict[str, list[dict]] = {"code": [], "meetings": [], "unanswerable code": [], "unanswerable meetings": []}
+    for name, key in (("sweqa-dev.jsonl", "code"), ("qmsum-dev.jsonl", "meetings"), ("unanswerable-dev.jsonl", None)):
+        for line in (args.datasets / name).read_text().splitlines():
+            q = json.loads(line)
+            sets[key or f"unanswerable {q['set']}"].append(q)
+
+    report: dict[str, dict] = {}
+    for name, questions in sets.items():
+        caught: list[dict] = []
+        lacking: Counter[int] = Counter()
+        for q in questions:
+            scope = {"repo": q["repo"]} if q.get("repo") else {"lecture": f"meetings/{q['meeting']}"}
+            allowed = allowed_chunk_ids(svc.store, parse_filters(scope))
+            missing = unmentioned(q["question"], words, bm25, allowed)
+            if missing:
+                caught.append({"id": q["id"], "words": missing})
+                continue
+            subject = words.of(q["question"])
+            per_chunk: Counter[int] = Counter()
+            for docs in bm25.holders(subject, allowed).values():
+                per_chunk.update(docs.tolist())
+            lacking[len(subject) - max(per_chunk.values(), default=0)] += 1
+        entry: dict = {"questions": len(questions), "abstains": len(caught),
+                       "passed, by subject words the best chunk lacks": dict(sorted(lacking.items()))}
+        if args.list:
+            entry["abstained on"] = caught
+        report[name] = entry
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
