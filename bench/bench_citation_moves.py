@@ -11,8 +11,9 @@ answer's citations without generating anything:
 
     LOREBASE_HOME=H .venv/bin/python bench/bench_citation_moves.py /path/to/bench-answers.json [--row small]
 
-Prints, for each rewrite, how many answers cite the gold before and after, and how many answers
-have a sentence that some uncited source also passes the check for.
+Prints where the gold stands (among the retrieved chunks, among the evidence shown, the first
+shown source on a gold span), then for each rewrite how many answers cite the gold before and
+after, and how many answers have a sentence that some uncited source also passes the check for.
 """
 
 from __future__ import annotations
@@ -68,15 +69,21 @@ def main(argv: list[str] | None = None) -> int:
 
     counts: dict[str, Counter[tuple[bool, bool]]] = {"move": Counter(), "add": Counter()}
     another_passes = generated = 0
+    first_gold: Counter[int] = Counter()  # position of the first shown source on a gold span (0: none)
+    gold_chunks = 0
     for line in args.questions.read_text().splitlines():
         q = json.loads(line)
         rec = records.get(q["id"])
-        if rec is None or rec["mode"] != "generated":
+        if rec is None:
             continue
-        generated += 1
         hits = svc.search.retrieve(q["question"], None, {"lecture": f"meetings/{q['meeting']}"})
         cites = [cite(h.source, h.chunk, f"S{i}", score=h.score) for i, h in enumerate(hits, start=1)]
+        gold_chunks += any(overlaps(c, q["gold_spans"]) for c in cites)
         selections = service._select(q["question"], hits, cites)
+        first_gold[next((i for i, s in enumerate(selections, start=1) if overlaps(s.citation, q["gold_spans"])), 0)] += 1
+        if rec["mode"] != "generated":
+            continue
+        generated += 1
         shown = {s.citation.id: s.text for s in selections}
         gold = {s.citation.id for s in selections if overlaps(s.citation, q["gold_spans"])}
         moved: set[str] = set()
@@ -95,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         counts["move"][(bool(rec["cites_gold"]), bool(moved & gold))] += 1
         counts["add"][(bool(rec["cites_gold"]), bool(added & gold))] += 1
         another_passes += passes_elsewhere
-    out = {"generated_answers": generated, "with_a_sentence_an_uncited_source_also_passes": another_passes}
+    out: dict[str, object] = {
+        "questions": sum(first_gold.values()), "gold_in_retrieved_chunks": gold_chunks,
+        "gold_in_evidence_shown": sum(n for pos, n in first_gold.items() if pos),
+        "first_gold_source": {f"S{pos}" if pos else "none": n for pos, n in sorted(first_gold.items())},
+        "answers_citing_gold": sum(1 for r in records.values() if r["cites_gold"]),
+        "generated_answers": generated, "with_a_sentence_an_uncited_source_also_passes": another_passes,
+    }
     for name, c in counts.items():
         out[name] = {"cites_gold_before": c[(True, True)] + c[(True, False)], "cites_gold_after": c[(True, True)] + c[(False, True)],
                      "gained": c[(False, True)], "lost": c[(True, False)]}
