@@ -2,8 +2,8 @@
 
 Answers cite their gold chunk as ``[S1]`` (``[S2]``… for a second gold chunk, in ``chunk_ids``
 order). Validation is checked against the text the model sees for that source in a prompt: the
-source's label line (path and lines, commit, issue number, lecture and time) and the chunk text,
-exactly as :func:`lorebase.generation.prompts.format_source` shows them.
+source's header line (path and lines, a commit's sha, issue number, lecture and time) and the chunk
+text, with the header :func:`lorebase.generation.prompts.format_source` shows.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from lorebase.citations import cite
 from lorebase.generation import grounding
-from lorebase.generation.prompts import Evidence
+from lorebase.generation.prompts import Evidence, source_header
 from lorebase.store.models import Chunk, Source
 
 _SPACE = re.compile(r"\s+")
@@ -77,8 +77,8 @@ def evidence(source: Source, chunk: Chunk, label: str = "S1") -> Evidence:
 
 
 def as_seen(ev: Evidence) -> Evidence:
-    """The same source with its label line in the text: what the model reads in the prompt."""
-    return Evidence(ev.citation, f"{ev.citation.label}\n{ev.text}")
+    """The same source with its header line in the text: what the model reads in the prompt."""
+    return Evidence(ev.citation, f"{source_header(ev.citation)}\n{ev.text}")
 
 
 def validate(answer: str, sources: list[tuple[Source, Chunk]], threshold: float) -> tuple[bool, dict[str, Any]]:

@@ -47,15 +47,19 @@ class Evidence:
         return self.citation.id
 
 
-def format_source(ev: Evidence) -> str:
-    """A source as the prompt shows it. Code and docs lose the commit from their header (every file
-    shown is at the commit the corpus was ingested at; the API's citations keep it) and code its
-    common indentation: both cost prompt tokens and tell the model nothing."""
-    c = ev.citation
+def source_header(c: Citation) -> str:
+    """Where a source is from, as the prompt names it: its label, without the commit for code and
+    docs (every file shown is at the commit the corpus was ingested at; the API's citations keep it)."""
     if c.kind in ("code", "doc") and c.commit:
-        c = c.model_copy(update={"commit": None})
-    text = _dedented(ev.text) if c.kind == "code" else ev.text
-    return f"[{ev.label}] {c.label}\n{text.strip()}"
+        return c.model_copy(update={"commit": None}).label
+    return c.label
+
+
+def format_source(ev: Evidence) -> str:
+    """A source as the prompt shows it: its header, then its text, code without the indentation its
+    lines share (the commit and the indentation cost prompt tokens and tell the model nothing)."""
+    text = _dedented(ev.text) if ev.citation.kind == "code" else ev.text
+    return f"[{ev.label}] {source_header(ev.citation)}\n{text.strip()}"
 
 
 def _dedented(text: str) -> str:
