@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LEADING = re.compile(r"^(?:\s*\[S\d+\])+")
 sys.path.insert(0, str(ROOT))
 
 
@@ -39,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from lorebase.citations import Citation, cite
+    from lorebase.eval.answers import cites_gold, load_answer_questions, scope
     from lorebase.generation import grounding
     from lorebase.generation.answer import AnswerService
+    from lorebase.generation.prompts import Evidence
     from lorebase.generation.support import check_claim
     from lorebase.services import Services
     from lorebase.settings import load_settings
@@ -50,42 +50,31 @@ def main(argv: list[str] | None = None) -> int:
     threshold = svc.settings.answer.support_threshold
     records = {r["id"]: r for r in json.loads(args.answers.read_text())["results"][args.row]["qmsum-dev"]["records"]}
 
-    def overlaps(c: Citation, spans: list[list[float]]) -> bool:
-        return c.start_time is not None and c.end_time is not None and any(c.start_time < e and c.end_time > s for s, e in spans)
-
     def claims(answer: str, shown: dict[str, str]) -> list[tuple[str, list[str]]]:
-        """Each sentence with the shown sources it cites; as the served check reads them, citations
-        written after a full stop ("... fusion. [S2] Instead ...") belong to the sentence before."""
-        out: list[tuple[str, list[str]]] = []
-        for sentence in grounding.split_sentences(answer):
-            lead = LEADING.match(sentence)
-            if lead and out:
-                out[-1][1].extend(c for c in grounding.CITATION.findall(lead.group(0)) if c in shown)
-                sentence = sentence[lead.end():]
-            bare = grounding.CITATION.sub("", sentence).strip()
-            if grounding.content_words(bare):
-                out.append((bare, [c for c in grounding.CITATION.findall(sentence) if c in shown]))
-        return [(bare, list(dict.fromkeys(cited))) for bare, cited in out if cited]
+        """Each sentence with the sources the model cited for it, read by the served check (which
+        gives citations written after a full stop to the sentence before)."""
+        g = grounding.check(answer, [Evidence(Citation(id=lbl, source_id=lbl, kind="transcript", title=lbl), text)
+                                     for lbl, text in shown.items()], threshold)
+        return [(c.text, list(c.labels)) for c in g.sentences if c.labels and not c.added]
 
     counts: dict[str, Counter[tuple[bool, bool]]] = {"move": Counter(), "add": Counter()}
     another_passes = generated = 0
     first_gold: Counter[int] = Counter()  # position of the first shown source on a gold span (0: none)
     gold_chunks = 0
-    for line in args.questions.read_text().splitlines():
-        q = json.loads(line)
-        rec = records.get(q["id"])
+    for q in load_answer_questions(args.questions):
+        rec = records.get(q.id)
         if rec is None:
             continue
-        hits = svc.search.retrieve(q["question"], None, {"lecture": f"meetings/{q['meeting']}"})
+        hits = svc.search.retrieve(q.question, None, scope(q))
         cites = [cite(h.source, h.chunk, f"S{i}", score=h.score) for i, h in enumerate(hits, start=1)]
-        gold_chunks += any(overlaps(c, q["gold_spans"]) for c in cites)
-        selections = service._select(q["question"], hits, cites)
-        first_gold[next((i for i, s in enumerate(selections, start=1) if overlaps(s.citation, q["gold_spans"])), 0)] += 1
+        gold_chunks += cites_gold(q, cites)
+        selections = service._select(q.question, hits, cites)
+        first_gold[next((i for i, s in enumerate(selections, start=1) if cites_gold(q, [s.citation])), 0)] += 1
         if rec["mode"] != "generated":
             continue
         generated += 1
         shown = {s.citation.id: s.text for s in selections}
-        gold = {s.citation.id for s in selections if overlaps(s.citation, q["gold_spans"])}
+        gold = {s.citation.id for s in selections if cites_gold(q, [s.citation])}
         moved: set[str] = set()
         added: set[str] = set()
         passes_elsewhere = False
