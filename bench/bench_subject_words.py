@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="also list the questions the check abstains on")
     args = ap.parse_args(argv)
 
+    from lorebase.eval.answers import AnswerQuestion, load_answer_questions, scope
     from lorebase.index.coverage import SubjectWords, unmentioned
     from lorebase.index.filters import allowed_chunk_ids, parse_filters
     from lorebase.services import Services
@@ -39,24 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     svc = Services.build(load_settings())
     bm25 = svc.search.bm25
     words = SubjectWords(bm25.stemmer)
-    sets: dict[str, list[dict]] = {"code": [], "meetings": [], "unanswerable code": [], "unanswerable meetings": []}
-    for name, key in (("sweqa-dev.jsonl", "code"), ("qmsum-dev.jsonl", "meetings"), ("unanswerable-dev.jsonl", None)):
-        for line in (args.datasets / name).read_text().splitlines():
-            q = json.loads(line)
-            sets[key or f"unanswerable {q['set']}"].append(q)
+    sets: dict[str, list[AnswerQuestion]] = {"code": [], "meetings": [], "unanswerable code": [], "unanswerable meetings": []}
+    for name in ("sweqa-dev.jsonl", "qmsum-dev.jsonl", "unanswerable-dev.jsonl"):
+        for q in load_answer_questions(args.datasets / name):
+            about = "code" if q.repo else "meetings"
+            sets[about if q.kind != "unanswerable" else f"unanswerable {about}"].append(q)
 
     report: dict[str, dict] = {}
     for name, questions in sets.items():
         caught: list[dict] = []
         lacking: Counter[int] = Counter()
         for q in questions:
-            scope = {"repo": q["repo"]} if q.get("repo") else {"lecture": f"meetings/{q['meeting']}"}
-            allowed = allowed_chunk_ids(svc.store, parse_filters(scope))
-            missing = unmentioned(q["question"], words, bm25, allowed)
+            allowed = allowed_chunk_ids(svc.store, parse_filters(scope(q)))
+            missing = unmentioned(q.question, words, bm25, allowed)
             if missing:
-                caught.append({"id": q["id"], "words": missing})
+                caught.append({"id": q.id, "words": missing})
                 continue
-            subject = words.of(q["question"])
+            subject = words.of(q.question)
             per_chunk: Counter[int] = Counter()
             for docs in bm25.holders(subject, allowed).values():
                 per_chunk.update(docs.tolist())
