@@ -7,6 +7,12 @@ question's subject words the best single chunk in scope lacks, to see whether co
 separate the unanswerable questions that pass the check.
 
     LOREBASE_HOME=H .venv/bin/python bench/bench_subject_words.py [--list]
+    LOREBASE_HOME=T .venv/bin/python bench/bench_subject_words.py --tuning .evaldata/qmsum-tuning.jsonl [--list]
+
+``--tuning FILE`` checks QMSum *train* queries instead (the 289 of the 40 tuning meetings that
+`bench/build_evalsets.py` writes), in a home where those meetings were ingested from
+``--folder`` (default tuning-meetings): all are answerable, so every abstention there is false.
+The check's rules are chosen there and confirmed on the dev questions.
 
 Prints JSON: per set, how many questions the check abstains on (false abstentions on answerable
 sets), and the distribution of "subject words the best chunk lacks" among the questions it lets
@@ -29,10 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", type=Path, default=ROOT / "datasets" / "eval")
     ap.add_argument("--list", action="store_true", help="also list the questions the check abstains on")
+    ap.add_argument("--tuning", type=Path, help="QMSum train queries (qmsum-tuning.jsonl) instead of the dev sets")
+    ap.add_argument("--folder", default="tuning-meetings", help="with --tuning: the folder the meetings were ingested from")
     args = ap.parse_args(argv)
 
     from lorebase.eval.answers import AnswerQuestion, load_answer_questions, scope
-    from lorebase.index.coverage import SubjectWords, unmentioned
+    from lorebase.index.coverage import SubjectWords
     from lorebase.index.filters import allowed_chunk_ids, parse_filters
     from lorebase.services import Services
     from lorebase.settings import load_settings
@@ -41,18 +49,26 @@ def main(argv: list[str] | None = None) -> int:
     bm25 = svc.search.bm25
     words = SubjectWords(bm25.stemmer)
     sets: dict[str, list[AnswerQuestion]] = {"code": [], "meetings": [], "unanswerable code": [], "unanswerable meetings": []}
-    for name in ("sweqa-dev.jsonl", "qmsum-dev.jsonl", "unanswerable-dev.jsonl"):
-        for q in load_answer_questions(args.datasets / name):
-            about = "code" if q.repo else "meetings"
-            sets[about if q.kind != "unanswerable" else f"unanswerable {about}"].append(q)
+    if args.tuning:
+        sets = {"meetings (QMSum train)": load_answer_questions(args.tuning)}
+    else:
+        for name in ("sweqa-dev.jsonl", "qmsum-dev.jsonl", "unanswerable-dev.jsonl"):
+            for q in load_answer_questions(args.datasets / name):
+                about = "code" if q.repo else "meetings"
+                sets[about if q.kind != "unanswerable" else f"unanswerable {about}"].append(q)
+
+    def scope_of(q: AnswerQuestion) -> dict[str, str] | None:
+        return {"lecture": f"{args.folder}/{q.meeting}"} if args.tuning and q.meeting else scope(q)
 
     report: dict[str, dict] = {}
     for name, questions in sets.items():
         caught: list[dict] = []
         lacking: Counter[int] = Counter()
         for q in questions:
-            allowed = allowed_chunk_ids(svc.store, parse_filters(scope(q)))
-            missing = unmentioned(q.question, words, bm25, allowed)
+            allowed = allowed_chunk_ids(svc.store, parse_filters(scope_of(q)))
+            if not allowed.size:
+                raise SystemExit(f"{q.id}: nothing ingested in its scope {scope_of(q)}")
+            missing = svc.search.unmentioned(q.question, scope_of(q))  # as the answer path decides it
             if missing:
                 caught.append({"id": q.id, "words": missing})
                 continue

@@ -56,11 +56,34 @@ FRAMING_WORDS = frozenset("""
     long whole entire before after first last next during while since until
     equipment hardware software device tool feature component material resource item stuff factor aspect
     area topic element requirement measure step pipeline stage
+    advantage disadvantage merit demerit solution difficulty attitude future react reaction elaborate
+    explanation contribute contribution tackle consider encounter incorporate
 """.split())
 
+# Pronouns name no subject ("what did he say about ..."), whoever they stand for.
+PRONOUNS = frozenset("i me my we us our you your he him his she her hers it its they them their theirs".split())
+
 # Prefixes that negate a word or name a part of it: the sources about "unprocessed" input or a
-# "subtree" speak of processing and trees. Only these: "re-", "pre-" or "in-" change what is meant.
-PREFIXES = ("non", "un", "sub")
+# "subtree" speak of processing and trees, those who "disagree" of agreeing. Only these: "re-",
+# "pre-" or "in-" change what is meant.
+PREFIXES = ("non", "un", "sub", "dis")
+
+# British and American spellings of one word, either way round: a question asks about the
+# "color" of a remote control whose meeting says "colour", or how to "criminalize" what a Welsh
+# committee calls "criminalise".
+SPELLINGS = (("our", "or"), ("or", "our"), ("ise", "ize"), ("ize", "ise"), ("isation", "ization"),
+             ("ization", "isation"), ("yse", "yze"), ("yze", "yse"), ("tre", "ter"), ("ter", "tre"))
+
+# Meeting questions are written in the asker's words, summing up what was said: "the
+# prioritization of government matters", "the systematic racism", "recruiting participants". A
+# word derived with one of these endings that the speakers never say is how the question sums up,
+# not a subject they skipped, so in a transcript it does not count as unmentioned. Plain nouns and
+# names ("laptop", "cinemas", "GPU") still do; code and docs keep the strict rule, since a question
+# about code names what the code would say.
+DERIVED_ENDINGS = tuple(sorted("""
+    ization isation ation ition tion sion ment ness ity ities ance ence ical ial al ic ive ous
+    izing ising ized ised ize ise ing ed ly ship ism ist age
+""".split(), key=len, reverse=True))
 
 # How code abbreviates words that questions spell out: ``uuid.hex``, ``cfg``, ``tmpdir``.
 ABBREVIATIONS: dict[str, tuple[str, ...]] = {
@@ -86,14 +109,14 @@ class SubjectWords:
         self.stemmer = stemmer
         stem = stemmer_for(stemmer).stemWord if stemmer else (lambda w: w)
         # both forms: tokenize drops "have" as a stop word, yet stems "having" to "have"
-        self.framing = frozenset({t for w in FRAMING_WORDS for t in tokenize(w, stemmer)} | {stem(w) for w in FRAMING_WORDS}
-                                 | STOP_WORDS)
+        self.framing = frozenset({t for w in FRAMING_WORDS | PRONOUNS for t in tokenize(w, stemmer)}
+                                 | {stem(w) for w in FRAMING_WORDS | PRONOUNS} | STOP_WORDS)
         self.abbreviations = {t: tuple(a for abbr in abbrs for a in tokenize(abbr, stemmer))
                               for w, abbrs in ABBREVIATIONS.items() for t in tokenize(w, stemmer)}
 
     def variants(self, token: str, word: str) -> list[str]:
         """Other tokens that mention what ``token`` (from ``word`` of the question) names: the word
-        without a negating or part-of prefix, and code's abbreviations of it."""
+        without a negating or part-of prefix, its other spelling, and code's abbreviations of it."""
         out = list(self.abbreviations.get(token, ()))
         low = word.lower()
         for p in PREFIXES:
@@ -101,7 +124,20 @@ class SubjectWords:
             if low.startswith(p) and len(rest) >= 4 and rest.isalpha():
                 out.extend(tokenize(rest, self.stemmer))
                 break
-        return [t for t in out if t != token]
+        for a, b in SPELLINGS:
+            at = low.rfind(a)
+            if at >= 2 and len(low) - at <= len(a) + 3 and low.isalpha():  # in the word's ending only
+                out.extend(tokenize(low[:at] + b + low[at + len(a):], self.stemmer))
+        return [t for t in dict.fromkeys(out) if t != token]
+
+    @staticmethod
+    def derived(word: str) -> bool:
+        """A lower-case word with a derivational ending (see DERIVED_ENDINGS; a plural's too) on a
+        stem of four letters or more: how a question sums up, as opposed to a name or a plain noun."""
+        if not (word.isalpha() and word.islower()):
+            return False
+        forms = (word, word[:-1]) if word.endswith("s") and not word.endswith("ss") else (word,)
+        return any(w.endswith(e) and len(w) - len(e) >= 4 for w in forms for e in DERIVED_ENDINGS)
 
     def of(self, question: str) -> dict[str, str]:
         """The question's subject tokens, each with the word of the question it came from."""
@@ -114,10 +150,14 @@ class SubjectWords:
         return out
 
 
-def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np.ndarray | None) -> list[str]:
+def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np.ndarray | None, *,
+                transcripts: bool = False) -> list[str]:
     """The question's subject words that no chunk of ``allowed`` (None: all) mentions, as the
-    question writes them; empty when the sources mention every one."""
+    question writes them; empty when the sources mention every one. ``transcripts``: the scope is
+    talk, where a derived word that sums up (``SubjectWords.derived``) does not count."""
     subject = words.of(question)
+    if transcripts:
+        subject = {t: w for t, w in subject.items() if not words.derived(w)}
     if not subject:
         return []
     held = bm25.holders(subject, allowed)

@@ -25,10 +25,11 @@ def fill(store: Store) -> dict[str, list[int]]:
         # another repository: its words must not count for a question scoped to o/flask
         "other": add_source(store, "doc:o/other:README.md", ["Brotli compression and a GPU kernel."],
                             kind="doc", repo="o/other", path="README.md", title="README.md"),
-        "meeting": add_source(store, "lecture:meetings/ts1", [
+        "meeting": add_source(store, "transcript:meetings/ts1", [
             "Marketing: the L_C_D_ screen costs more. We set it up on the remote.",
             "Designer: a set of buttons, and the case goes up in price.",
-        ], kind="lecture", title="ts1"),
+            "Designer: we agree the colour stays yellow, and we prioritise the buttons.",
+        ], kind="transcript", title="ts1", lecture="ts1"),
     }
 
 
@@ -115,3 +116,29 @@ def test_a_prefixed_or_abbreviated_word_is_mentioned_by_its_stem_or_the_code_abb
     assert check("Which subzebra gets the response?") == ["subzebra"]
     # an abbreviation counts only for its own word
     assert check("What caps the minimum content length?") == ["minimum"]
+
+
+def test_in_a_transcript_a_word_that_sums_up_does_not_count_but_a_plain_noun_does(settings: Settings, store: Store) -> None:
+    fill(store)
+    search = SearchService(settings, store)
+    ts1, flask = {"lecture": "ts1"}, {"repo": "o/flask"}
+    # QMSum-style questions sum up in the asker's words: the speakers never say "prioritization",
+    # "affordability" or "recruiting", yet that is what they talk about
+    assert search.unmentioned("What did Marketing think about the affordability of the screen?", ts1) == []
+    assert search.unmentioned("Summarize the recruiting of buttons and the prioritization of the case.", ts1) == []
+    # a plain noun or a name the meeting never says is a subject it skipped
+    assert search.unmentioned("What did Marketing think about the laptop?", ts1) == ["laptop"]
+    assert search.unmentioned("What did Marketing think about the GPU affordability?", ts1) == ["GPU"]
+    # code keeps the strict rule: a question about code names what the code would say
+    assert search.unmentioned("How is the affordability of the request body capped?", flask) == ["affordability"]
+
+
+def test_pronouns_other_spellings_and_dis_words_are_not_missing_subjects(store: Store) -> None:
+    check = _in_meeting(store)
+    assert check("What did he say about the screen?") == []  # a pronoun names no subject
+    # the meeting spells "colour" and "prioritise"; the question "color" and "prioritize"
+    assert check("What did Designer say about the color?") == []
+    assert check("What did Designer say about how to prioritize buttons?") == []
+    # "disagree" is about agreeing, which the meeting does; the other word must still be there
+    assert check("Why did Designer disagree about the zebra?") == ["zebra"]
+    assert check("Why did Designer disagree about the buttons?") == []
