@@ -78,11 +78,12 @@ SPELLINGS = (("our", "or"), ("or", "our"), ("ise", "ize"), ("ize", "ise"), ("isa
 # prioritization of government matters", "the systematic racism", "recruiting participants". A
 # word derived with one of these endings that the speakers never say is how the question sums up,
 # not a subject they skipped, so in a transcript it does not count as unmentioned. Plain nouns and
-# names ("laptop", "cinemas", "GPU") still do; code and docs keep the strict rule, since a question
-# about code names what the code would say.
+# names ("laptop", "cinemas", "GPU") still do, and so do "-ing" words, which name an activity that
+# would be said ("swimming lessons", "renting servers"); code and docs keep the strict rule, since a
+# question about code names what the code would say.
 DERIVED_ENDINGS = tuple(sorted("""
     ization isation ation ition tion sion ment ness ity ities ance ence ical ial al ic ive ous
-    izing ising ized ised ize ise ing ed ly ship ism ist age
+    izing ising ized ised ize ise ed ly ship ism ist age
 """.split(), key=len, reverse=True))
 
 # How code abbreviates words that questions spell out: ``uuid.hex``, ``cfg``, ``tmpdir``.
