@@ -12,6 +12,10 @@ vLLM dtype (`generation.vllm_dtype`), to compare precisions on the same question
 `small+NAME` answers with the LoRA adapter NAME given by `--adapter NAME=FOLDER` (served beside its
 base model, `generation.adapters`), so a tuned adapter and its base run on the same questions.
 Prints a markdown table for docs/benchmarks.md.
+
+``--meetings FILE --folder NAME`` runs other QMSum queries instead of the dev ones (e.g. the train
+queries of `bench/build_evalsets.py`, `.evaldata/qmsum-tuning.jsonl`, in a home where their
+meetings were ingested from `.evaldata/tuning-meetings`): each is searched within `NAME/<meeting>`.
 """
 
 from __future__ import annotations
@@ -59,6 +63,16 @@ def _filter_code(tmp: Path, repos: set[str] | None, per_repo: int | None = None)
     return out
 
 
+def _in_folder(tmp: Path, questions: Path, folder: str) -> Path:
+    """The meeting questions, each searched within ``folder``/<meeting> (as is for ``meetings``)."""
+    if folder == "meetings":
+        return questions
+    out = tmp / questions.name
+    rows = [json.loads(x) for x in questions.read_text().splitlines() if x.strip()]
+    out.write_text("".join(json.dumps({**r, "lecture": f"{folder}/{r['meeting']}"}) + "\n" for r in rows))
+    return out
+
+
 def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters: dict[str, str]) -> dict:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     cmd = [str(ROOT / ".venv/bin/lorebase"), "eval", "answers", *map(str, files), "--out", str(out)]
@@ -94,6 +108,8 @@ def main() -> None:
     ap.add_argument("--sets", default="code,meetings", help="which sets to run: code, meetings or both (default)")
     ap.add_argument("--adapter", action="append", default=[], metavar="NAME=FOLDER",
                     help="a LoRA adapter folder for rows `PROFILE+NAME` (repeatable)")
+    ap.add_argument("--meetings", type=Path, default=DATA / "qmsum-dev.jsonl", help="the QMSum queries (default: the dev set)")
+    ap.add_argument("--folder", default="meetings", help="the folder the meetings were ingested from (default: meetings)")
     ap.add_argument("--out", type=Path, default=Path("bench-answers.json"))
     args = ap.parse_args()
     if bad := [a for a in args.adapter if "=" not in a]:
@@ -103,7 +119,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     un_code, un_meet = _split_unanswerable(tmp, repos)
     every = {"code": (args.code_home, [_filter_code(tmp, repos, args.per_repo), un_code]),
-             "meetings": (args.meetings_home, [DATA / "qmsum-dev.jsonl", un_meet])}
+             # the unanswerable meeting questions are about the dev meetings: only beside them
+             "meetings": (args.meetings_home, [_in_folder(tmp, args.meetings, args.folder)]
+                          + ([un_meet] if args.folder == "meetings" else []))}
     chosen = args.sets.split(",")
     if unknown := set(chosen) - set(every):
         raise SystemExit(f"--sets: unknown {', '.join(sorted(unknown))}; choose from code, meetings")

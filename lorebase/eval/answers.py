@@ -47,6 +47,7 @@ class AnswerQuestion:
     meeting: str | None = None
     gold_files: list[str] = field(default_factory=list)
     gold_spans: list[tuple[float, float]] = field(default_factory=list)
+    lecture: str | None = None  # the meeting's lecture key when it is not meetings/<meeting>
 
 
 def load_answer_questions(path: Path) -> list[AnswerQuestion]:
@@ -68,7 +69,7 @@ def load_answer_questions(path: Path) -> list[AnswerQuestion]:
         out.append(AnswerQuestion(
             id=str(d.get("id") or f"{Path(path).stem}-{n}"), question=q, kind=kind, answer=str(d.get("answer") or ""),
             repo=d.get("repo"), meeting=d.get("meeting"), gold_files=list(d.get("gold_files") or []),
-            gold_spans=[(float(a), float(b)) for a, b in d.get("gold_spans") or []],
+            gold_spans=[(float(a), float(b)) for a, b in d.get("gold_spans") or []], lecture=d.get("lecture"),
         ))
     return out
 
@@ -98,7 +99,7 @@ def scope(q: AnswerQuestion) -> dict[str, Any] | None:
     holds several would choose them (QMSum's queries are about one meeting; SWE-QA's about one
     repository, often without naming it)."""
     if q.meeting:
-        return {"lecture": f"meetings/{q.meeting}"}
+        return {"lecture": q.lecture or f"meetings/{q.meeting}"}
     if q.repo:
         return {"repo": q.repo}
     return None
