@@ -13,7 +13,10 @@ looked up one by one. A word is mentioned when some chunk holds it (stemmed, as 
 holds it as a compound without separators ("LCD" as ``L_C_D_``), holds both halves of it as
 words ("setup" as "set up") in one chunk, holds it without a negating or part-of prefix
 ("unprocessed" as "processed", "subtree" as "tree"), or holds the abbreviation code writes for it
-("hexadecimal" as ``hex``). Each of these was a false abstention on a real SWE-QA question.
+("hexadecimal" as ``hex``) or its other spelling ("color" as "colour"). Each of these was a
+false abstention on a real SWE-QA or QMSum question. In a transcript, a derived word that sums up
+what was said ("prioritization") is not looked up at all: meeting questions are written in the
+asker's words (see DERIVED_ENDINGS).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ SPELLINGS = (("our", "or"), ("or", "our"), ("ise", "ize"), ("ize", "ise"), ("isa
              ("ization", "isation"), ("yse", "yze"), ("yze", "yse"), ("tre", "ter"), ("ter", "tre"))
 
 # Meeting questions are written in the asker's words, summing up what was said: "the
-# prioritization of government matters", "the systematic racism", "recruiting participants". A
+# prioritization of government matters", "the governmental issue of allocating the fund". A
 # word derived with one of these endings that the speakers never say is how the question sums up,
 # not a subject they skipped, so in a transcript it does not count as unmentioned. Plain nouns and
 # names ("laptop", "cinemas", "GPU") still do, and so do "-ing" words, which name an activity that
