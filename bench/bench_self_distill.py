@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ def train(answers: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = training.main(train_config(load_settings(), out), rows)
+    shutil.rmtree(out / "trainer", ignore_errors=True)  # the trainer's checkpoints; the adapter is beside them
     print(json.dumps({"examples": result.examples, "steps": result.steps, "seconds": result.seconds,
                       "final_loss": result.final_loss, "precision": result.precision}))
 
