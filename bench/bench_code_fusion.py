@@ -15,6 +15,11 @@ figures are the estimate to trust; the default is then the point best on all thr
 
 ``--bm25-names`` also indexes each chunk's qualified symbol and class line in its BM25 text
 (identifier-aware chunk BM25), to compare with the separate symbol-level score.
+
+``--test-biases -0.05,-0.1`` tries a prior against test files: a code chunk under ``test/``,
+``tests/`` or ``testing/``, or in ``test_*.py``, ``*_test.py`` or ``conftest.py``, gets the bias of
+a kind ``test`` (in memory only; lorebase has no such kind), one value at a time from the default
+and in the grid.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,6 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def is_test_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return bool(re.search(r"(^|/)(tests?|testing)/", path)) or name.startswith("test_") or name.endswith("_test.py") \
+        or name == "conftest.py"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
@@ -40,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bm25-names", action="store_true")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--path-weights", default="0", metavar="W,W,...", help="grid over these path-level BM25 weights (default 0)")
+    ap.add_argument("--test-biases", default="", metavar="B,B,...", help="also try these biases for test files (see above)")
     ap.add_argument("--dense-weights", default="", metavar="W,W,...",
                     help="also grid over these hybrid dense weights (default: only the configured one)")
     args = ap.parse_args(argv)
@@ -75,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     everything = settings.retrieval.model_copy(update={"file_weight": 1.0, "file_dense_weight": 1.0, "symbol_weight": 1.0,
                                                        "path_weight": 1.0, "kind_bias": {"commit": -0.1}})
+    test_biases = [float(x) for x in args.test_biases.split(",") if x.strip()]
     rows = [json.loads(x) for x in args.questions.read_text().splitlines() if x.strip()]
     cached: list[tuple[dict[str, Any], FusionInputs, dict[int, Hit]]] = []
     n = settings.retrieval.candidates
@@ -85,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         b, b_of_dense = svc.bm25.search_scoring(q["question"], n, allowed, also=[i for i, _ in dense])
         inputs = svc.fusion_inputs(q["question"], vec, dense, b, b_of_dense, everything)
         hits = {h.chunk_id: h for h in svc._load([(i, 0.0) for i in dict.fromkeys(inputs.candidates)])}
+        if test_biases:
+            for i, h in hits.items():
+                if inputs.kinds.get(i) == "code" and is_test_file(h.source.path or ""):
+                    inputs.kinds[i] = "test"
         cached.append((q, inputs, hits))
     print(f"inputs for {len(cached)} questions {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
@@ -118,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     base = settings.retrieval
     grid = []
     biases = [{}, {"commit": -0.3, "doc": -0.2}, {"commit": -0.5, "doc": -0.3}, {"commit": -0.3, "doc": -0.1}]
+    biases += [{"commit": -0.5, "doc": -0.3, "test": t} for t in test_biases]
     dense_weights = [float(x) for x in args.dense_weights.split(",") if x.strip()] or [base.dense_weight]
     path_weights = [float(x) for x in args.path_weights.split(",") if x.strip()] or [0.0]
     for dw, pw, fw, fdw, sw, kb in itertools.product(dense_weights, path_weights, (0.0, 0.15, 0.3, 0.5, 0.8), (0.0, 0.1, 0.2, 0.4),
@@ -151,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         for v in values:
             r = base.model_copy(update={key: v})
             report["one_at_a_time"].append({key: v, "scores": score(r)})
+    for t in [0.0, *test_biases]:
+        r = base.model_copy(update={"kind_bias": {**base.kind_bias, "test": t}})
+        report["one_at_a_time"].append({"test_bias": t, "scores": score(r)})
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
