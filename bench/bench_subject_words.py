@@ -12,7 +12,10 @@ separate the unanswerable questions that pass the check.
 ``--tuning FILE`` checks QMSum *train* queries instead (the 289 of the 40 tuning meetings that
 `bench/build_evalsets.py` writes), in a home where those meetings were ingested from
 ``--folder`` (default tuning-meetings): all are answerable, so every abstention there is false.
-The check's rules are chosen there and confirmed on the dev questions.
+The check's rules are chosen there and confirmed on the dev questions. ``--sweqa FILE --repo SLUG``
+checks the questions of another SWE-QA-Bench repository (its ``Benchmark/<name>.jsonl``, read where
+`fetch` put the benchmark), in a home where that repository was ingested at its pinned commit: code
+questions the word lists were never written on, all answerable.
 
 Prints JSON: per set, how many questions the check abstains on (false abstentions on answerable
 sets), and the distribution of "subject words the best chunk lacks" among the questions it lets
@@ -37,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="also list the questions the check abstains on")
     ap.add_argument("--tuning", type=Path, help="QMSum train queries (qmsum-tuning.jsonl) instead of the dev sets")
     ap.add_argument("--folder", default="tuning-meetings", help="with --tuning: the folder the meetings were ingested from")
+    ap.add_argument("--sweqa", type=Path, help="a SWE-QA-Bench question file (Benchmark/<name>.jsonl) instead of the dev sets")
+    ap.add_argument("--repo", help="with --sweqa: the repository's owner/name as ingested")
     args = ap.parse_args(argv)
+    if bool(args.sweqa) != bool(args.repo):
+        ap.error("--sweqa and --repo go together")
 
     from lorebase.eval.answers import AnswerQuestion, load_answer_questions, scope
     from lorebase.index.coverage import SubjectWords
@@ -51,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     sets: dict[str, list[AnswerQuestion]] = {"code": [], "meetings": [], "unanswerable code": [], "unanswerable meetings": []}
     if args.tuning:
         sets = {"meetings (QMSum train)": load_answer_questions(args.tuning)}
+    elif args.sweqa:
+        rows = [json.loads(x) for x in args.sweqa.read_text().splitlines() if x.strip()]
+        sets = {f"code ({args.repo})": [AnswerQuestion(f"{args.repo}-{n}", r["question"], "code", repo=args.repo)
+                                        for n, r in enumerate(rows, start=1)]}
     else:
         for name in ("sweqa-dev.jsonl", "qmsum-dev.jsonl", "unanswerable-dev.jsonl"):
             for q in load_answer_questions(args.datasets / name):
@@ -66,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         lacking: Counter[int] = Counter()
         for q in questions:
             allowed = allowed_chunk_ids(svc.store, parse_filters(scope_of(q)))
-            if not allowed.size:
+            if allowed is None or not allowed.size:
                 raise SystemExit(f"{q.id}: nothing ingested in its scope {scope_of(q)}")
             missing = svc.search.unmentioned(q.question, scope_of(q))  # as the answer path decides it
             if missing:

@@ -229,14 +229,6 @@ class Bm25Index:
         _, _, chunk_doc, _, ids = self._files
         return _per_chunk(model, tokenize(query), vocab, chunk_doc, ids, _held(ids, chunk_ids))
 
-    def kind_share(self, kind: str, allowed: np.ndarray | None = None) -> float:
-        """The share of the chunks of ``allowed`` ids (None: all) whose source is of ``kind``."""
-        self.refresh()
-        _, _, _, kinds, ids = self._files
-        inside = np.isin(ids, allowed) if allowed is not None else np.ones(ids.size, dtype=bool)
-        n = int(inside.sum())
-        return float(np.count_nonzero(kinds[inside] == kind)) / n if n else 0.0
-
     def file_members(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
         """For each chunk id of a file (a code or doc source): the ids of all that file's chunks."""
         self.refresh()

@@ -14,9 +14,9 @@ holds it as a compound without separators ("LCD" as ``L_C_D_``), holds both halv
 words ("setup" as "set up") in one chunk, holds it without a negating or part-of prefix
 ("unprocessed" as "processed", "subtree" as "tree"), or holds the abbreviation code writes for it
 ("hexadecimal" as ``hex``) or its other spelling ("color" as "colour"). Each of these was a
-false abstention on a real SWE-QA or QMSum question. In a transcript, a derived word that sums up
-what was said ("prioritization") is not looked up at all: meeting questions are written in the
-asker's words (see DERIVED_ENDINGS).
+false abstention on a real SWE-QA or QMSum question. A derived word that sums up ("prioritization",
+"conceptual") is not looked up at all: questions are written in the asker's words (see
+DERIVED_ENDINGS).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ FRAMING_WORDS = frozenset("""
     equipment hardware software device tool feature component material resource item stuff factor aspect
     area topic element requirement measure step pipeline stage
     advantage disadvantage merit demerit solution difficulty attitude future react reaction elaborate
-    explanation contribute contribution tackle consider encounter incorporate
+    explanation contribute contribution tackle consider encounter incorporate broad broader justify
+    justification scenario
 """.split())
 
 # Pronouns name no subject ("what did he say about ..."), whoever they stand for.
@@ -77,16 +78,16 @@ PREFIXES = ("non", "un", "sub", "dis")
 SPELLINGS = (("our", "or"), ("or", "our"), ("ise", "ize"), ("ize", "ise"), ("isation", "ization"),
              ("ization", "isation"), ("yse", "yze"), ("yze", "yse"), ("tre", "ter"), ("ter", "tre"))
 
-# Meeting questions are written in the asker's words, summing up what was said: "the
-# prioritization of government matters", "the governmental issue of allocating the fund". A
-# word derived with one of these endings that the speakers never say is how the question sums up,
-# not a subject they skipped, so in a transcript it does not count as unmentioned. Plain nouns and
-# names ("laptop", "cinemas", "GPU") still do, and so do "-ing" words, which name an activity that
-# would be said ("swimming lessons", "renting servers"); code and docs keep the strict rule, since a
-# question about code names what the code would say.
+# Questions are written in the asker's words, summing up what was said or what the code does:
+# "the prioritization of government matters", "the governmental issue of allocating the fund",
+# "the conceptual role of the stateless session-agnostic handler". A word derived with one of
+# these endings that the sources never say is how the question sums up, not a subject they
+# skipped, so it does not count as unmentioned (in a compound, such a part is left out). Plain
+# nouns and names ("laptop", "cinemas", "GPU", "Brotli") still count, and so do "-ing" words,
+# which name an activity that would be said ("swimming lessons", "renting servers").
 DERIVED_ENDINGS = tuple(sorted("""
     ization isation ation ition tion sion ment ness ity ities ance ence ical ial al ic ive ous
-    izing ising ized ised ize ise ed ly ship ism ist age
+    izing ising ized ised ize ise ed ly ship ism ist age less ful
 """.split(), key=len, reverse=True))
 
 # How code abbreviates words that questions spell out: ``uuid.hex``, ``cfg``, ``tmpdir``.
@@ -143,6 +144,12 @@ class SubjectWords:
         forms = (word, word[:-1]) if word.endswith("s") and not word.endswith("ss") else (word,)
         return any(w.endswith(e) and len(w) - len(e) >= 4 for w in forms for e in DERIVED_ENDINGS)
 
+    def summing_up(self, token: str, word: str) -> bool:
+        """Is ``token`` (from ``word``) a derived word, or the derived part of a compound, that sums up?"""
+        if "-" not in word:
+            return self.derived(word)
+        return any(self.derived(part) and tokenize(part, self.stemmer) == [token] for part in word.lower().split("-"))
+
     def of(self, question: str) -> dict[str, str]:
         """The question's subject tokens, each with the word of the question it came from."""
         out: dict[str, str] = {}
@@ -154,14 +161,11 @@ class SubjectWords:
         return out
 
 
-def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np.ndarray | None, *,
-                transcripts: bool = False) -> list[str]:
+def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np.ndarray | None) -> list[str]:
     """The question's subject words that no chunk of ``allowed`` (None: all) mentions, as the
-    question writes them; empty when the sources mention every one. ``transcripts``: the scope is
-    talk, where a derived word that sums up (``SubjectWords.derived``) does not count."""
-    subject = words.of(question)
-    if transcripts:
-        subject = {t: w for t, w in subject.items() if not words.derived(w)}
+    question writes them; empty when the sources mention every one. A derived word that sums up
+    (``SubjectWords.derived``) is not looked up, nor such a part of a compound."""
+    subject = {t: w for t, w in words.of(question).items() if not words.summing_up(t, w)}
     if not subject:
         return []
     held = bm25.holders(subject, allowed)

@@ -23,7 +23,7 @@ from lorebase.errors import InvalidInput
 from lorebase.index.bm25 import Bm25Index
 from lorebase.index.filters import allowed_chunk_ids, parse_filters
 from lorebase.index.fusion import convex_fusion, reciprocal_rank_fusion
-from lorebase.store.models import Chunk, Source, SourceKind
+from lorebase.store.models import Chunk, Source
 
 if TYPE_CHECKING:
     from lorebase.index.coverage import SubjectWords
@@ -208,8 +208,7 @@ class SearchService:
         with self._init_lock:
             if self._subject_words is None:
                 self._subject_words = SubjectWords(self.bm25.stemmer)
-        talk = self.bm25.kind_share(SourceKind.transcript.value, allowed) > 0.5
-        return unmentioned(question, self._subject_words, self.bm25, allowed, transcripts=talk)
+        return unmentioned(question, self._subject_words, self.bm25, allowed)
 
     def search(
         self,
