@@ -87,7 +87,7 @@ SPELLINGS = (("our", "or"), ("or", "our"), ("ise", "ize"), ("ize", "ise"), ("isa
 # which name an activity that would be said ("swimming lessons", "renting servers").
 DERIVED_ENDINGS = tuple(sorted("""
     ization isation ation ition tion sion ment ness ity ities ance ence ical ial al ic ive ous
-    izing ising ized ised ize ise ed ly ship ism ist age less ful
+    izing ising ized ised ize ise ed ly ship ism ist less ful
 """.split(), key=len, reverse=True))
 
 # How code abbreviates words that questions spell out: ``uuid.hex``, ``cfg``, ``tmpdir``.

@@ -28,7 +28,7 @@ def fill(store: Store) -> dict[str, list[int]]:
         "meeting": add_source(store, "transcript:meetings/ts1", [
             "Marketing: the L_C_D_ screen costs more. We set it up on the remote.",
             "Designer: a set of buttons, and the case goes up in price.",
-            "Designer: we agree the colour stays yellow, and we prioritise the buttons.",
+            "Designer: we agree the colour stays yellow, and we prioritise the centre buttons.",
         ], kind="transcript", title="ts1", lecture="ts1"),
     }
 
@@ -136,14 +136,16 @@ def test_a_derived_word_that_sums_up_does_not_count_but_a_plain_noun_does(settin
     assert search.unmentioned("What did Marketing say about swimming?", ts1) == ["swimming"]
     assert search.unmentioned("What did Marketing think about the GPU affordability?", ts1) == ["GPU"]
     assert search.unmentioned("How is the affordability of Brotli request bodies capped?", flask) == ["Brotli"]
+    # a plain noun with an ending like a derived word's still counts ("storage", "package")
+    assert search.unmentioned("Which storage caps the request body?", flask) == ["storage"]
 
 
 def test_pronouns_other_spellings_and_dis_words_are_not_missing_subjects(store: Store) -> None:
     check = _in_meeting(store)
     assert check("What did he say about the screen?") == []  # a pronoun names no subject
-    # the meeting spells "colour" and "prioritise"; the question "color" and "prioritize"
+    # the meeting spells "colour" and "centre"; the question "color" and "center"
     assert check("What did Designer say about the color?") == []
-    assert check("What did Designer say about how to prioritize buttons?") == []
+    assert check("What did Designer say about the center buttons?") == []
     # "disagree" is about agreeing, which the meeting does; the other word must still be there
     assert check("Why did Designer disagree about the zebra?") == ["zebra"]
     assert check("Why did Designer disagree about the buttons?") == []
