@@ -52,8 +52,11 @@ def test_questions_load_by_kind_and_are_scoped_to_their_meeting_or_repository(tm
         {"id": "c1", "repo": "pallets/flask", "question": "How are blueprints registered?", "answer": "x", "gold_files": ["src/flask/app.py"]},
         {"id": "m1", "meeting": "lab_2", "question": "What about the microphones?", "answer": "y", "gold_spans": [[20, 40]]},
         {"id": "u1", "set": "meetings", "meeting": "lab_2", "question": "Which vaccine was approved?"},
+        # ingested from another folder (QMSum's train meetings): the row names its lecture key
+        {"id": "t1", "meeting": "lab_3", "lecture": "tuning-meetings/lab_3", "question": "Why?", "gold_spans": [[1, 2]]},
     ]) + "\n\n")
-    code, meeting, unanswerable = load_answer_questions(f)
+    code, meeting, unanswerable, other = load_answer_questions(f)
+    assert scope(other) == {"lecture": "tuning-meetings/lab_3"}
     assert [q.kind for q in (code, meeting, unanswerable)] == ["code", "meetings", "unanswerable"]
     assert scope(code) == {"repo": "pallets/flask"}
     assert scope(meeting) == scope(unanswerable) == {"lecture": "meetings/lab_2"}
