@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 NOTHING_FOUND = "I could not find anything about this in the ingested sources."
 NOT_IN_SOURCES = f"{ABSTAIN_TEXT} The closest sources are listed below."
 EXTRACTIVE_LEAD = "The sources say:"
+TOP_QUOTE_LEAD = "The top source says:"
 
 
 @dataclass
@@ -140,6 +141,10 @@ class AnswerService:
 
         if shown:
             text = "".join(s if i == 0 else _sep(s) + s for i, s in enumerate(shown))
+            if (quote := self._top_quote(kept, by_label, checker.results)) is not None:
+                checker.results.append(quote[1])
+                text += quote[0]
+                yield AnswerEvent("delta", text=quote[0])
             verdict = Verdict(mode="generated", supported=True, abstained=False, sentences=checker.results,
                               removed=checker.removed,
                               reason="supported" if not checker.removed else
@@ -174,6 +179,23 @@ class AnswerService:
         assert final is not None and final.verdict is not None
         return Answer(final.answer, final.sources, final.verdict, final.usage or Usage(0, 0),
                       kwargs.get("model") or self.generator.base_model, final.finish_reason or "stop")
+
+    def _top_quote(self, kept: Sequence[Evidence], by_label: dict[str, ev_select.Selection],
+                   results: Sequence[SentenceSupport]) -> tuple[str, SentenceSupport] | None:
+        """The top-ranked source's best line, quoted, when no shown sentence cites that source. On the
+        QMSum train queries the model wrote about a lower-ranked source while the first held the gold
+        span for 30 of 289 answers: the quote shows it, with its time, without a second model call."""
+        if not self.settings.answer.quote_top_source or not kept:
+            return None
+        top = kept[0].label
+        if any(top in r.labels for r in results if r.supported):
+            return None
+        sel = by_label[top]
+        if sel.score < self.settings.answer.min_evidence_score:
+            return None
+        quote = " ".join(sel.best.text.split())
+        return f"\n\n{TOP_QUOTE_LEAD}\n> {quote} [{top}]", SentenceSupport(
+            text=quote, labels=[top], supported=True, reason="quoted from the top-ranked source")
 
     # --- evidence and relevance -----------------------------------------------------------------
 

@@ -34,6 +34,12 @@ class AnswerSettings(Section):
         "at least this (then the line is quoted): small models say so about sources that hold the answer, and whether "
         "the sources mention the question's subject at all is checked before (`abstain_when_unmentioned`).",
     )
+    quote_top_source: bool = Field(
+        True,
+        description="When no sentence of a generated answer cites the top-ranked source, its best evidence line is "
+        "quoted after the answer with its citation (if it scores at least `min_evidence_score`): the model often "
+        "writes about a lower-ranked source, and the passage retrieval ranks first is the likeliest to hold the answer.",
+    )
     evidence_tokens_per_source: int = Field(
         80, ge=16, le=2000,
         description="About how many tokens of each retrieved chunk's best lines the prompt carries.",

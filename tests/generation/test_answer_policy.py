@@ -46,7 +46,15 @@ SCRIPTS = {
     "[wrong]": "The scheduler sends an email to the project manager every Friday afternoon [S1].",
     "[abstain]": "The sources do not contain the answer to this question.",
     "[uncited]": "After the third failure the scheduler writes a dead letter record.",
+    "[second]": "The operator on call is paged when the dead letter queue holds more than fifty records [S2].",
 }
+
+# A second lecture, ranked below the first for questions about retries.
+ALERTS_VTT = """WEBVTT
+
+00:00:00.000 --> 00:00:09.000
+The operator on call is paged when the dead letter queue holds more than fifty records.
+"""
 
 
 class _Scripted(BaseHTTPRequestHandler):
@@ -99,10 +107,12 @@ async def svc_default(tmp_path: Path, upstream: str) -> AsyncIterator[Services]:
 
 
 @contextlib.asynccontextmanager
-async def _services(tmp_path: Path, upstream: str, **overrides: object) -> AsyncIterator[Services]:
+async def _services(tmp_path: Path, upstream: str, *, alerts: bool = False, **overrides: object) -> AsyncIterator[Services]:
     lectures = tmp_path / "lectures"
     lectures.mkdir()
     (lectures / "jobs.vtt").write_text(VTT)
+    if alerts:
+        (lectures / "alerts.vtt").write_text(ALERTS_VTT)
     s = Services.build(load_settings(home=tmp_path / "home", **overrides))
     assert s.ingest.ingest([str(lectures)]).ok
     backend = OpenAIBackend(base_url=upstream, base_model="m", context_length=4096, queue=GenerationQueue(2, 2), timeout_s=30)
@@ -183,3 +193,35 @@ async def test_a_question_in_other_words_about_what_the_sources_say_is_answered(
     """"What is the strategy ..." frames the question: only its subject words must be in the sources."""
     _, final = await _run(svc_default, "What is the strategy after the third failure of a job?")
     assert final.verdict.mode == "generated" and "dead letter record" in final.answer
+
+
+QUESTION_ON_RETRIES = "How many times is a failed job retried with exponential backoff? [second]"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("quote", [True, False])
+async def test_an_answer_that_skips_the_top_source_quotes_it(tmp_path: Path, upstream: str, quote: bool) -> None:
+    """The model wrote about the second source only: the first, which retrieval ranked above it and
+    whose best line answers the question, is quoted after the answer with its own citation."""
+    async with _services(tmp_path, upstream, alerts=True,
+                         answer={"abstain_when_unmentioned": False, "quote_top_source": quote}) as s:
+        shown, final = await _run(s, QUESTION_ON_RETRIES)
+    first = next(c for c in final.sources if c.id == "S1")
+    assert "retried" in first.snippet  # the premise: the retries lecture ranks first
+    v = final.verdict
+    assert v.mode == "generated" and shown == final.answer
+    assert final.answer.startswith("The operator on call is paged when the dead letter queue holds more than fifty records. [S2]")
+    if quote:
+        assert final.answer.endswith("\n\nThe top source says:\n> A failed job is retried three times with exponential "
+                                     "backoff, starting at thirty seconds. [S1]")
+        assert v.sentences[-1].labels == ["S1"] and v.sentences[-1].supported
+    else:
+        assert "[S1]" not in final.answer and all(s.labels == ["S2"] for s in v.sentences)
+
+
+@pytest.mark.asyncio
+async def test_a_weak_top_source_is_not_quoted(tmp_path: Path, upstream: str) -> None:
+    async with _services(tmp_path, upstream, alerts=True,
+                         answer={"abstain_when_unmentioned": False, "min_evidence_score": 0.99}) as s:
+        _, final = await _run(s, QUESTION_ON_RETRIES)
+    assert final.verdict.mode == "generated" and "[S1]" not in final.answer
