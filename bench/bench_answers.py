@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "datasets" / "eval"
-COLUMNS = ("verified_and_cites_gold", "verified", "cites_gold", "extractive_share", "rougeL", "similarity",
+COLUMNS = ("verified_and_cites_gold", "verified", "cites_gold", "citations_mean", "citation_precision",
+           "extractive_share", "rougeL", "similarity",
            "abstention", "false_abstention", "prompt_tokens_p50", "ttft_p50_s", "latency_p50_s")
 
 

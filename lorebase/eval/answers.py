@@ -176,6 +176,8 @@ class AnswerBench:
             "id": q.id, "kind": q.kind, "question": q.question, "answer": text, "mode": mode,
             "verified": verified, "abstained": abstained,
             "cites_gold": cites_gold(q, cited) if q.kind != "unanswerable" else None,
+            # how many of the cited sources are gold: citing more sources should not pass for precision
+            "cited_gold": sum(cites_gold(q, [c]) for c in cited) if q.kind != "unanswerable" else None,
             "cited": [{"label": c.label, "path": c.path, "start_time": c.start_time, "end_time": c.end_time} for c in cited],
             "rougeL": rouge_l(q.answer, text) if q.answer and text else (0.0 if q.answer else None),
             "prompt_tokens": prompt_tokens, "ttft_s": ttft, "latency_s": round(latency, 3),
@@ -201,6 +203,8 @@ def summarize_rows(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     def share(rows: Sequence[dict[str, Any]], pred: Callable[[dict[str, Any]], bool]) -> float | None:
         return round(sum(1 for r in rows if pred(r)) / len(rows), 3) if rows else None
 
+    answered = [r for r in answerable if not r["abstained"] and r.get("cited_gold") is not None]
+    n_cited = sum(len(r["cited"]) for r in answered)
     ttfts = [r["ttft_s"] for r in records if r["ttft_s"] is not None]
     lat = [r["latency_s"] for r in records]
     return {
@@ -209,6 +213,8 @@ def summarize_rows(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "verified": share(answerable, lambda r: bool(r["verified"])),
         "cites_gold": share(answerable, lambda r: bool(r["cites_gold"])),
         "extractive_share": share(answerable, lambda r: r["mode"] == "extractive"),
+        "citations_mean": round(n_cited / len(answered), 2) if answered else None,
+        "citation_precision": round(sum(r["cited_gold"] for r in answered) / n_cited, 3) if n_cited else None,
         "rougeL": round(mean([r["rougeL"] for r in answerable if r["rougeL"] is not None]) or 0.0, 4) if answerable else None,
         "similarity": round(mean([r.get("similarity", 0.0) for r in answerable]) or 0.0, 4) if answerable else None,
         "abstention": share(unanswerable, lambda r: bool(r["abstained"])),

@@ -78,18 +78,23 @@ def test_a_cited_gold_file_or_an_overlapping_gold_span_counts_and_nothing_else()
 
 
 def test_summary_rates_count_answerable_and_unanswerable_apart() -> None:
-    def rec(kind: str, *, verified: bool = True, gold: bool | None = True, abstained: bool = False) -> dict:
+    def rec(kind: str, *, verified: bool = True, gold: bool | None = True, abstained: bool = False,
+            cited: int = 1, cited_gold: int | None = None) -> dict:
         return {"kind": kind, "verified": verified, "cites_gold": gold, "abstained": abstained, "mode": "generated",
+                "cited": [{}] * cited, "cited_gold": (int(bool(gold)) if cited_gold is None else cited_gold)
+                if kind != "unanswerable" else None,
                 "rougeL": 0.5 if kind != "unanswerable" else None, "similarity": 0.5, "prompt_tokens": 100,
                 "ttft_s": 1.0, "latency_s": 2.0}
 
-    rows = [rec("code"), rec("code", gold=False), rec("code", verified=False, abstained=True),
+    rows = [rec("code", cited=3, cited_gold=1), rec("code", gold=False), rec("code", verified=False, abstained=True),
             rec("unanswerable", gold=None, abstained=True), rec("unanswerable", gold=None)]
     s = summarize_rows(rows)
     assert s["n"] == 5
     assert s["verified_and_cites_gold"] == round(1 / 3, 3)
     assert s["false_abstention"] == round(1 / 3, 3)
     assert s["abstention"] == 0.5
+    # over the two answered answerable questions: 4 sources cited, 1 of them gold
+    assert s["citations_mean"] == 2.0 and s["citation_precision"] == 0.25
 
 
 @pytest.mark.slow
