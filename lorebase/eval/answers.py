@@ -152,7 +152,9 @@ class AnswerBench:
         assert final is not None
         cited = cited_in(final.text, final.sources)
         v = final.verdict
-        return self._record(q, final.text, v.mode, v.supported, v.abstained, cited, final.usage.prompt_tokens, ttft, latency)
+        rec = self._record(q, final.text, v.mode, v.supported, v.abstained, cited, final.usage.prompt_tokens, ttft, latency)
+        rec["reason"] = v.reason  # why it abstained or quoted: the model's own abstention, the subject words, ...
+        return rec
 
     async def _extractive(self, q: AnswerQuestion) -> dict[str, Any]:
         from lorebase.citations import cite

@@ -166,7 +166,9 @@ class AnswerService:
                 text, sentences = _extractive(strong)
                 verdict = Verdict(mode="extractive", supported=True, abstained=False, sentences=sentences,
                                   removed=checker.removed,
-                                  reason="nothing the model wrote could be verified; quoting the best evidence")
+                                  reason=("the model found no answer in the sources, but an evidence line is close "
+                                          "to the question; quoting it") if checker.abstained else
+                                  "nothing the model wrote could be verified; quoting the best evidence")
             yield AnswerEvent("delta", text=text)
         yield AnswerEvent("final", sources=sources, verdict=verdict, usage=usage, finish_reason=finish, answer=text)
 

@@ -173,6 +173,7 @@ async def test_the_model_abstaining_is_overruled_by_an_evidence_line_that_answer
     0.5B model did so for 7 of 24 answerable questions): a line close to the question is quoted instead."""
     _, final = await _run(svc, "How many times is a failed job retried with exponential backoff? [abstain]")
     assert final.verdict.mode == "extractive" and not final.verdict.abstained
+    assert final.verdict.reason.startswith("the model found no answer in the sources")  # and why it quotes anyway
     assert "retried three times" in final.answer and "[S1]" in final.answer
 
 
