@@ -13,7 +13,8 @@ looked up one by one. A word is mentioned when some chunk holds it (stemmed, as 
 holds it as a compound without separators ("LCD" as ``L_C_D_``), holds both halves of it as
 words ("setup" as "set up") in one chunk, holds it without a negating or part-of prefix
 ("unprocessed" as "processed", "subtree" as "tree"), or holds the abbreviation code writes for it
-("hexadecimal" as ``hex``) or its other spelling ("color" as "colour"). Each of these was a
+("hexadecimal" as ``hex``) or its other spelling ("color" as "colour"), and a long name one letter
+from how the transcript spells it ("Shillabeer" as "Dhillabeer"). Each of these was a
 false abstention on a real SWE-QA or QMSum question. A derived word that sums up ("prioritization",
 "conceptual") is not looked up at all: questions are written in the asker's words (see
 DERIVED_ENDINGS).
@@ -107,6 +108,12 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# A name is written as its speaker or the transcriber heard it ("Shillabeer" asked about, "Dhillabeer"
+# transcribed, 3 QMSum train queries): a capitalised word this long is also found one letter away.
+# Shorter names would meet too many other words ("Davies" and "Davis" are two people).
+NAME_MIN_LETTERS = 7
+
+
 class SubjectWords:
     """The framing words in the index's own token form, made once per stemmer."""
 
@@ -133,6 +140,8 @@ class SubjectWords:
             at = low.rfind(a)
             if at >= 2 and len(low) - at <= len(a) + 3 and low.isalpha():  # in the word's ending only
                 out.extend(tokenize(low[:at] + b + low[at + len(a):], self.stemmer))
+        if len(word) >= NAME_MIN_LETTERS and word.isalpha() and word[0].isupper() and word[1:].islower():
+            out.extend(t for v in _one_edit(low) for t in tokenize(v, self.stemmer))
         return [t for t in dict.fromkeys(out) if t != token]
 
     @staticmethod
@@ -184,6 +193,14 @@ def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np
             continue
         out.append(subject[t])
     return list(dict.fromkeys(out))
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every lower-case spelling one letter away: one changed, dropped, added or two swapped."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    cuts = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + c + b[1:] for a, b in cuts if b for c in letters} | {a + b[1:] for a, b in cuts if b}
+            | {a + c + b for a, b in cuts for c in letters} | {a + b[1] + b[0] + b[2:] for a, b in cuts if len(b) > 1})
 
 
 def _halves(tokens: Sequence[str]) -> dict[str, list[tuple[str, str]]]:

@@ -29,6 +29,7 @@ def fill(store: Store) -> dict[str, list[int]]:
             "Marketing: the L_C_D_ screen costs more. We set it up on the remote.",
             "Designer: a set of buttons, and the case goes up in price.",
             "Designer: we agree the colour stays yellow, and we prioritise the centre buttons.",
+            "Chair: Carol Dhillabeer, the finance director, joins us.",
         ], kind="transcript", title="ts1", lecture="ts1"),
     }
 
@@ -149,3 +150,14 @@ def test_pronouns_other_spellings_and_dis_words_are_not_missing_subjects(store: 
     # "disagree" is about agreeing, which the meeting does; the other word must still be there
     assert check("Why did Designer disagree about the zebra?") == ["zebra"]
     assert check("Why did Designer disagree about the buttons?") == []
+
+
+def test_a_long_name_one_letter_from_the_transcripts_spelling_is_mentioned(store: Store) -> None:
+    check = _in_meeting(store)
+    # the transcript heard "Dhillabeer"; the asker wrote "Shillabeer", "Dhilabeer" or "Dhillaebeer"
+    for name in ("Shillabeer", "Dhilabeer", "Dhillaebeer"):
+        assert check(f"What did Carol {name} think about the buttons?") == []
+    # two letters away is another name; so is a lower-case word one letter away, or a short name
+    assert check("What did Carol Shilabeer think about the buttons?") == ["Shilabeer"]
+    assert check("What did Carol say about the yellow zolour?") == ["zolour"]
+    assert check("What did Carol Yellov say about the buttons?") == ["Yellov"]  # six letters: "yellow" does not count
