@@ -7,6 +7,10 @@ subjects: a sentence scores by how often the whole meeting uses its words (the S
 subjects of a meeting are the content words it keeps coming back to); conversational words do not
 count, a sentence said twice in a passage counts once, and short sentences come only after long ones. What the model is shown is still the meeting's own words, in
 order, each under the time of its passage.
+
+The same measure chooses a long summary's points (`salient_points`): the checked bullets of every
+part compete for a word budget, so the summary covers the whole meeting rather than what a small
+model's merge step kept (usually the first part's bullets, or none).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from lorebase.generation.grounding import content_words, split_sentences
 # Words every conversation is full of; they say nothing about what this one is about.
 _TALK_WORDS = frozenset(content_words(
     "yeah yep okay ok right think know mean like guess well gonna wanna kind sort thing things stuff actually "
-    "really sure oh alright good great fine yes no one two three get got go going goes say said saying see look "
+    "really sure oh alright good great fine yes no one two three get got go going goes say says said saying see look "
     "want let lot bit maybe probably something anything everything way little mm hmm uh um"))
 _SPEAKER = re.compile(r"^([A-Z][\w .'-]{0,40}:\s+)")
 MIN_WORDS = 6  # content words a sentence needs to be worth summarising
@@ -49,6 +53,31 @@ def salient_passages(passages: Sequence[str], keep: int) -> list[str]:
         best = sorted(i for *_, i in sorted(scored, reverse=True)[:keep])
         out.append("\n".join(f"{sents[i][0]}{sents[i][1]}" for i in best))
     return out
+
+
+def salient_points(points: Sequence[str], texts: Sequence[str], words: int) -> list[str]:
+    """Up to about ``words`` words of ``points`` (a summary's bullets, in the order of the parts they
+    cite), those about what ``texts`` (the parts summarised) keep coming back to, in their order.
+    SumBasic: a point scores by the mean frequency of its words; once one is taken its words count
+    for less (their frequency squared), so the next point says something else."""
+    # by passage, without the speaker labels: a name that speaks in every passage is not a subject
+    counts: Counter[str] = Counter(w for t in texts for w in {w for *_, ws in _sentences(t) for w in ws})
+    total = sum(counts.values()) or 1
+    weight = {w: c / total for w, c in counts.items()}
+    vocab = [{w for w in content_words(p) if w not in _TALK_WORDS} for p in points]
+    left = [i for i, v in enumerate(vocab) if v]
+    chosen: list[int] = []
+    used = 0
+    while left and used < words:
+        best = max(left, key=lambda i: (sum(weight.get(w, 0.0) for w in vocab[i]) / len(vocab[i]), -i))
+        left.remove(best)
+        if any(len(vocab[best] & vocab[j]) >= 0.7 * len(vocab[best]) for j in chosen):
+            continue  # the same point from another part
+        chosen.append(best)
+        used += len(points[best].split())
+        for w in vocab[best]:
+            weight[w] = weight.get(w, 0.0) ** 2
+    return [points[i] for i in sorted(chosen)]
 
 
 def _sentences(passage: str) -> list[tuple[str, str, list[str]]]:

@@ -26,7 +26,7 @@ from lorebase.generation.backend import GenerationRequest, Generator
 from lorebase.generation.disfluency import clean_transcript
 from lorebase.generation.grounding import content_words
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
-from lorebase.generation.salience import salient_passages
+from lorebase.generation.salience import salient_passages, salient_points
 from lorebase.generation.summary_targets import SummaryTarget, find_target
 from lorebase.generation.support import check_claim
 from lorebase.settings import Settings
@@ -104,14 +104,14 @@ class SummaryService:
     # --- writing it ---------------------------------------------------------------------------
 
     async def summarize(self, target: SummaryTarget, model: str | None = None, progress: ProgressFn | None = None) -> Summary:
-        done = 0
+        total = 1
         async for ev in self.stream(target, model):
             if ev.type == "progress" and progress is not None:
                 progress(SummaryProgress(ev.stage, ev.done, ev.total))
-                done = ev.done
+                total = ev.total
             if ev.summary is not None:
                 if progress is not None:
-                    progress(SummaryProgress("done", done + 1, done + 1))  # the last call, streamed, counts too
+                    progress(SummaryProgress("done", total, total))  # the last call, streamed, counts too
                 return ev.summary
         raise AssertionError("the summary stream ended without a final event")
 
@@ -190,7 +190,8 @@ class SummaryService:
                 yield ev
             return
         n = len(batches)
-        calls.total = n + 1  # the maps and at least one merge
+        select = self.settings.generation.summary_merge == "select"
+        calls.total = n + (0 if select else 1)  # the maps and, unless bullets are selected, at least one merge
         partials: list[str] = []
         yield SummaryEvent("progress", f"Summarising part 1 of {n}", 0, n, stage="map", done=0, total=calls.total)
         async for k, texts in calls.all([(summary_messages(title, [(p.ref, p.text) for p in b]), b) for b in batches]):
@@ -200,6 +201,14 @@ class SummaryService:
         threshold = self.settings.answer.support_threshold
         checked = [check_bullets(text, batch, threshold) for text, batch in zip(partials, batches, strict=True)]
         mapped.extend(ln for text, verdict in checked if verdict.supported for ln in text.split("\n") if ln.strip())
+        if select and mapped:
+            yield SummaryEvent("progress", f"Choosing the summary's points from {n} partial summaries", 1, 1,
+                               stage="merge", done=calls.done, total=calls.total)
+            yield SummaryEvent("delta", "\n".join(salient_points(mapped, [p.text for p in parts],
+                                                                  self.settings.generation.summary_words)))
+            return
+        if select:  # no part's bullets held up: the model's merge is all there is to try
+            calls.total += 1
         # The merge reads the checked bullets of each part (a part with none keeps its raw text).
         merged_parts = [Part("", text if verdict.supported else raw) for (text, verdict), raw in zip(checked, partials, strict=True)]
         while True:

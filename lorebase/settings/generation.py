@@ -65,6 +65,16 @@ class GenerationSettings(Section):
         description="A transcript too long to summarise in one call is read by this many sentences of each passage, "
         "those whose words the whole transcript keeps coming back to (0: every sentence).",
     )
+    summary_merge: Literal["select", "model"] = Field(
+        "select",
+        description="How a summary too long for one call joins its parts' checked bullets: `select` chooses those about what "
+        "the source keeps coming back to, up to `summary_words` (no model call); `model` asks the model to merge them.",
+    )
+    summary_words: int = Field(
+        120, ge=20, le=2000,
+        description="About how long a selected summary is, in words (QMSum's reference summaries of whole meetings: median "
+        "110 words in its train split).",
+    )
     summary_concurrency: int = Field(
         0, ge=0, description="Summary calls (map batches, merges) sent at once, for the server to batch; 0: max_concurrency, 1: one at a time."
     )

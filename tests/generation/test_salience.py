@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lorebase.generation.salience import salient_passages
+from lorebase.generation.salience import salient_passages, salient_points
 
 PASSAGES = [
     "Grad A: OK, we're on.\nGrad E: Check one. Check one.\n"
@@ -28,3 +28,18 @@ def test_each_passage_keeps_its_sentences_about_what_the_meeting_keeps_discussin
         "Grad B: The transcripts of the microphones channel need the speaker names checked before release.",
         "Grad E: Lunch is at noon today in the small room downstairs near the kitchen."]
     assert salient_passages(PASSAGES, keep=0) == PASSAGES
+
+
+def test_a_summary_keeps_the_points_about_what_the_meeting_keeps_discussing() -> None:
+    points = [
+        "- Grad E says lunch is at noon in the small room downstairs. [00:40]",
+        "- The wireless microphones record each speaker on a separate channel for the transcripts. [00:10]",
+        "- The transcripts need the speaker names checked before release. [00:30]",
+        "- The microphones record each speaker on a separate channel for transcripts. [05:00]",  # said again, shorter
+    ]
+    # the recurring subject first (microphones, speaker, channel, transcripts), in its shorter wording
+    assert salient_points(points, PASSAGES, words=5) == [points[3]]
+    # then something else about it, in the order of the meeting; the one-off lunch remark waits
+    assert salient_points(points, PASSAGES, words=15) == [points[2], points[3]]
+    # with room for everything: lunch too, but never the same point twice
+    assert salient_points(points, PASSAGES, words=100) == [points[0], points[2], points[3]]

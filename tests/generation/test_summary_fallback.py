@@ -32,11 +32,13 @@ GENERIC = "- The meeting covers many topics in general."
 class _Model(BaseHTTPRequestHandler):
     merge_keeps_references = False
     map_cites = True
+    merges = 0  # merge prompts served
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         prompt = body["messages"][-1]["content"]
         if prompt.startswith("Merge these partial summaries"):
+            type(self).merges += 1
             first = next(ln for ln in prompt.splitlines() if ln.startswith("- "))
             text = first if type(self).merge_keeps_references else GENERIC
         else:
@@ -55,9 +57,11 @@ def model_url() -> Iterator[str]:
         yield url
 
 
-async def _summarise(tmp_path: Path, url: str) -> Summary:
+async def _summarise(tmp_path: Path, url: str, merge: str = "model", words: int = 120) -> Summary:
     # every sentence of each part: the map batches hold one part each
-    settings = load_settings(home=tmp_path / "home", generation={"max_concurrency": 2, "summary_sentences_per_part": 0})
+    _Model.merges = 0
+    settings = load_settings(home=tmp_path / "home", generation={
+        "max_concurrency": 2, "summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words})
     settings.ensure_home()
     store = Store(settings.db_url)
     meeting = SourceDraft(
@@ -117,3 +121,16 @@ def test_a_bullet_too_short_to_say_anything_is_not_shown_as_verified() -> None:
                                   parts, 0.6)
     assert text == "- The noise robustness of the two front ends was compared. [05:00]"  # its part found
     assert [s.reason for s in verdict.sentences][:2] == ["too short to summarise anything"] * 2
+
+
+@pytest.mark.asyncio
+async def test_selected_points_are_the_summary_without_a_merge_call(tmp_path: Path, model_url: str) -> None:
+    _Model.merge_keeps_references, _Model.map_cites = True, True
+    summary = await _summarise(tmp_path, model_url, merge="select")
+    # every part's checked bullet fits the budget: all of them, in order, and the model was not asked to merge
+    assert summary.text.splitlines() == [f"- We talked about {topic} for a while. [{5 * i:02d}:00]"
+                                         for i, topic in enumerate(TOPICS)]
+    assert _Model.merges == 0
+    assert summary.verdict is not None and summary.verdict.supported and not summary.verdict.removed
+    short = await _summarise(tmp_path / "short", model_url, merge="select", words=20)
+    assert len(short.text.splitlines()) == 2  # 11 words a bullet: the budget of 20 is passed on the second
