@@ -176,7 +176,7 @@ class SummaryService:
 
     def _budget(self) -> int:
         out = min(self.settings.generation.max_new_tokens, 512)
-        return max(256, self.generator.context_length - out - 64)
+        return min(max(256, self.generator.context_length - out - 64), self.settings.generation.summary_call_tokens)
 
     async def _reduce(self, title: str, parts: list[Part], model: str | None,
                       mapped: list[str]) -> AsyncIterator[SummaryEvent]:

@@ -65,6 +65,12 @@ class GenerationSettings(Section):
         description="A transcript too long to summarise in one call is read by this many sentences of each passage, "
         "those whose words the whole transcript keeps coming back to (0: every sentence).",
     )
+    summary_call_tokens: int = Field(
+        1536, ge=256,
+        description="The most prompt tokens one summary call reads (less when the model's context is smaller); a longer "
+        "source is summarised in parts. Small models summarise a page well and a one-hour meeting read at once badly: "
+        "they write about its first minutes.",
+    )
     summary_merge: Literal["select", "model"] = Field(
         "select",
         description="How a summary too long for one call joins its parts' checked bullets: `select` chooses those about what "

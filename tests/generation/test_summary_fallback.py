@@ -57,11 +57,13 @@ def model_url() -> Iterator[str]:
         yield url
 
 
-async def _summarise(tmp_path: Path, url: str, merge: str = "model", words: int = 120) -> Summary:
+async def _summarise(tmp_path: Path, url: str, merge: str = "model", words: int = 120, context: int = 700,
+                     call_tokens: int = 1536) -> Summary:
     # every sentence of each part: the map batches hold one part each
     _Model.merges = 0
     settings = load_settings(home=tmp_path / "home", generation={
-        "max_concurrency": 2, "summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words})
+        "max_concurrency": 2, "summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words,
+        "summary_call_tokens": call_tokens})
     settings.ensure_home()
     store = Store(settings.db_url)
     meeting = SourceDraft(
@@ -78,7 +80,7 @@ async def _summarise(tmp_path: Path, url: str, merge: str = "model", words: int 
 
     try:
         assert IngestService(settings, store, progress=False).run([Fixed()], inputs=[]).ok
-        backend = OpenAIBackend(base_url=url, base_model="m", context_length=700,  # one part per map batch
+        backend = OpenAIBackend(base_url=url, base_model="m", context_length=context,  # 700: one part per map batch
                                 queue=GenerationQueue(2, 8), timeout_s=30)
         service = SummaryService(settings, store, backend)
         summary = await service.summarize(service.target(lecture="Long meeting"))
@@ -134,3 +136,14 @@ async def test_selected_points_are_the_summary_without_a_merge_call(tmp_path: Pa
     assert summary.verdict is not None and summary.verdict.supported and not summary.verdict.removed
     short = await _summarise(tmp_path / "short", model_url, merge="select", words=20)
     assert len(short.text.splitlines()) == 2  # 11 words a bullet: the budget of 20 is passed on the second
+
+
+@pytest.mark.asyncio
+async def test_a_model_with_a_long_context_still_reads_a_long_meeting_in_parts(tmp_path: Path, model_url: str) -> None:
+    """Qwen2.5's 32k context holds a one-hour meeting at once, and the 0.5B model then writes about its
+    first minutes: each call reads at most generation.summary_call_tokens."""
+    _Model.merge_keeps_references, _Model.map_cites = True, True
+    parts = await _summarise(tmp_path, model_url, merge="select", context=32768, call_tokens=256)
+    assert len(parts.text.splitlines()) == len(TOPICS)  # a part a call, as with a 700-token context
+    whole = await _summarise(tmp_path / "whole", model_url, merge="select", context=32768, call_tokens=100_000)
+    assert whole.text.splitlines() == [f"- We talked about {TOPICS[0]} for a while. [00:00]"]  # one call: the first part
