@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lorebase.generation.grounding import content_words, split_sentences
 
@@ -27,6 +27,7 @@ _TALK_WORDS = frozenset(content_words(
     "really sure oh alright good great fine yes no one two three get got go going goes say says said saying see look "
     "want let lot bit maybe probably something anything everything way little mm hmm uh um"))
 _SPEAKER = re.compile(r"^([A-Z][\w .'-]{0,40}:\s+)")
+_BRACKETS = re.compile(r"\[[^\]\n]*\]")
 MIN_WORDS = 6  # content words a sentence needs to be worth summarising
 
 
@@ -55,29 +56,34 @@ def salient_passages(passages: Sequence[str], keep: int) -> list[str]:
     return out
 
 
-def salient_points(points: Sequence[str], texts: Sequence[str], words: int) -> list[str]:
-    """Up to about ``words`` words of ``points`` (a summary's bullets, in the order of the parts they
-    cite), those about what ``texts`` (the parts summarised) keep coming back to, in their order.
-    SumBasic: a point scores by the mean frequency of its words; once one is taken its words count
-    for less (their frequency squared), so the next point says something else."""
+def salient_points(points: Sequence[str], texts: Sequence[str], words: int, quotes: Sequence[str] = (),
+                   position: Callable[[str], float] | None = None) -> list[str]:
+    """Up to about ``words`` words of ``points`` (a summary's bullets), those about what ``texts``
+    (the parts summarised) keep coming back to. When the points run out first, ``quotes`` (the
+    parts' own sentences as bullets) fill the rest the same way. Returned in the order of
+    ``position`` (a bullet's place in the source; default: points, then quotes, as given).
+    SumBasic: a bullet scores by the mean frequency of its words; once one is taken its words count
+    for less (their frequency squared), so the next bullet says something else."""
     # by passage, without the speaker labels: a name that speaks in every passage is not a subject
     counts: Counter[str] = Counter(w for t in texts for w in {w for *_, ws in _sentences(t) for w in ws})
     total = sum(counts.values()) or 1
     weight = {w: c / total for w, c in counts.items()}
-    vocab = [{w for w in content_words(p) if w not in _TALK_WORDS} for p in points]
-    left = [i for i, v in enumerate(vocab) if v]
+    pool = [*points, *quotes]
+    vocab = [{w for *_, ws in _sentences(_BRACKETS.sub("", p)) for w in ws} for p in pool]  # not the [12:30]
     chosen: list[int] = []
     used = 0
-    while left and used < words:
-        best = max(left, key=lambda i: (sum(weight.get(w, 0.0) for w in vocab[i]) / len(vocab[i]), -i))
-        left.remove(best)
-        if any(len(vocab[best] & vocab[j]) >= 0.7 * len(vocab[best]) for j in chosen):
-            continue  # the same point from another part
-        chosen.append(best)
-        used += len(points[best].split())
-        for w in vocab[best]:
-            weight[w] = weight.get(w, 0.0) ** 2
-    return [points[i] for i in sorted(chosen)]
+    for group in (range(len(points)), range(len(points), len(pool))):
+        left = [i for i in group if vocab[i]]
+        while left and used < words:
+            best = max(left, key=lambda i: (sum(weight.get(w, 0.0) for w in vocab[i]) / len(vocab[i]), -i))
+            left.remove(best)
+            if any(len(vocab[best] & vocab[j]) >= 0.7 * len(vocab[best]) for j in chosen):
+                continue  # the same point from another part
+            chosen.append(best)
+            used += len(pool[best].split())
+            for w in vocab[best]:
+                weight[w] = weight.get(w, 0.0) ** 2
+    return [pool[i] for i in sorted(chosen, key=lambda i: (position(pool[i]) if position else 0.0, i))]
 
 
 def _sentences(passage: str) -> list[tuple[str, str, list[str]]]:

@@ -204,8 +204,12 @@ class SummaryService:
         if select and mapped:
             yield SummaryEvent("progress", f"Choosing the summary's points from {n} partial summaries", 1, 1,
                                stage="merge", done=calls.done, total=calls.total)
+            # a transcript's own sentences fill the summary when too few of the model's bullets held up
+            quotes = [f"- {line.strip()} [{p.ref}]" for p in parts if not p.ref.startswith("S")
+                      for line in p.text.split("\n") if line.strip()]
             yield SummaryEvent("delta", "\n".join(salient_points(mapped, [p.text for p in parts],
-                                                                  self.settings.generation.summary_words)))
+                                                                  self.settings.generation.summary_words, quotes,
+                                                                  position=_position)))
             return
         if select:  # no part's bullets held up: the model's merge is all there is to try
             calls.total += 1
@@ -376,6 +380,15 @@ def _locate(body: str, words_of: dict[str, set[str]]) -> str | None:
         if score > best_score:
             best, best_score = ref, score
     return best
+
+
+def _position(bullet: str) -> float:
+    """Where a bullet's first reference points: seconds for [mm:ss], n for [Sn]."""
+    m = _REF.search(bullet)
+    if m is None:
+        return float("inf")
+    ref = m.group(1)
+    return float(ref[1:]) if ref.startswith("S") else float(_seconds(ref))
 
 
 def _seconds(ref: str) -> int:

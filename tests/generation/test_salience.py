@@ -43,3 +43,20 @@ def test_a_summary_keeps_the_points_about_what_the_meeting_keeps_discussing() ->
     assert salient_points(points, PASSAGES, words=15) == [points[2], points[3]]
     # with room for everything: lunch too, but never the same point twice
     assert salient_points(points, PASSAGES, words=100) == [points[0], points[2], points[3]]
+
+
+def test_the_meetings_own_sentences_fill_a_summary_when_too_few_points_held_up() -> None:
+    points = ["- The transcripts need the speaker names checked before release. [00:30]"]
+    quotes = ["- Grad A: The wireless microphones record each speaker on a separate channel for the transcripts. [00:10]",
+              "- Grad E: Lunch is at noon today in the small room downstairs near the kitchen. [00:40]"]
+    at = {"00:10": 10.0, "00:30": 30.0, "00:40": 40.0}
+
+    def position(bullet: str) -> float:
+        return at[bullet[-6:-1]]
+
+    # the model's point first; the budget left goes to the meeting's sentence about its subject, in time order
+    assert salient_points(points, PASSAGES, 25, quotes, position) == [quotes[0], points[0]]
+    # the points alone fill a small budget: no quote
+    assert salient_points(points, PASSAGES, 5, quotes, position) == points
+    # room for everything: the one-off remark comes in last, still in time order
+    assert salient_points(points, PASSAGES, 100, quotes, position) == [quotes[0], points[0], quotes[1]]

@@ -128,7 +128,7 @@ def test_a_bullet_too_short_to_say_anything_is_not_shown_as_verified() -> None:
 @pytest.mark.asyncio
 async def test_selected_points_are_the_summary_without_a_merge_call(tmp_path: Path, model_url: str) -> None:
     _Model.merge_keeps_references, _Model.map_cites = True, True
-    summary = await _summarise(tmp_path, model_url, merge="select")
+    summary = await _summarise(tmp_path, model_url, merge="select", words=70)
     # every part's checked bullet fits the budget: all of them, in order, and the model was not asked to merge
     assert summary.text.splitlines() == [f"- We talked about {topic} for a while. [{5 * i:02d}:00]"
                                          for i, topic in enumerate(TOPICS)]
@@ -143,7 +143,7 @@ async def test_a_model_with_a_long_context_still_reads_a_long_meeting_in_parts(t
     """Qwen2.5's 32k context holds a one-hour meeting at once, and the 0.5B model then writes about its
     first minutes: each call reads at most generation.summary_call_tokens."""
     _Model.merge_keeps_references, _Model.map_cites = True, True
-    parts = await _summarise(tmp_path, model_url, merge="select", context=32768, call_tokens=256)
+    parts = await _summarise(tmp_path, model_url, merge="select", words=70, context=32768, call_tokens=256)
     assert len(parts.text.splitlines()) == len(TOPICS)  # a part a call, as with a 700-token context
     whole = await _summarise(tmp_path / "whole", model_url, merge="select", context=32768, call_tokens=100_000)
     assert whole.text.splitlines() == [f"- We talked about {TOPICS[0]} for a while. [00:00]"]  # one call: the first part
