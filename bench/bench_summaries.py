@@ -12,7 +12,9 @@ share the check kept, and wall time per meeting.
         [--generator small] [--dtype bfloat16] [--limit N] [--out results.json]
 
 The data home must hold the meetings as SRT (`bench/build_evalsets.py`). QMSum's test split is
-reserved for acceptance and is not in the set.
+reserved for acceptance and is not in the set. Summary settings are chosen on other train meetings:
+``--set .evaldata/qmsum-tuning-summaries.jsonl`` (written by `bench/build_evalsets.py`) with
+``LOREBASE_HOME`` a home where ``.evaldata/tuning-meetings`` was ingested.
 """
 
 from __future__ import annotations

@@ -28,9 +28,10 @@ Output (``--out``, default ``.evaldata/``, git-ignored):
       meetings/<meeting>.srt      one QMSum meeting each; ingest the folder, lecture ids meetings/<meeting>
       repos/<name>/               a clone at the pinned commit (detached HEAD, full history),
                                   origin set to https://github.com/<owner>/<name> so lorebase names it owner/name
-      tuning-meetings/<meeting>.srt, qmsum-tuning.jsonl
-                                  40 other QMSum train meetings and their specific queries, made the
-                                  same way, for choosing retrieval settings off the dev set
+      tuning-meetings/<meeting>.srt, qmsum-tuning.jsonl, qmsum-tuning-summaries.jsonl
+                                  40 other QMSum train meetings, their specific queries and their
+                                  reference summaries, made the same way, for choosing retrieval,
+                                  answer and summary settings off the dev set
       retrieval/<set>.jsonl       the question files in lorebase's retrieval-eval format (gold as
                                   {"lecture", "start", "end"} or {"path", "repo"}), made from datasets/eval/
       manifest.json               what was built from which commit, the speaking rate, the counts
@@ -230,6 +231,7 @@ def build_tuning(qmsum: Path, out: Path, limit: int) -> int:
     names = [g[i] for i in range(max(map(len, groups))) for g in groups if i < len(g)]
     (out / "tuning-meetings").mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
+    general: list[dict] = []  # their reference summaries, for choosing summary settings
     used = 0
     for name in names:
         if name in dev or used >= limit:
@@ -248,7 +250,11 @@ def build_tuning(qmsum: Path, out: Path, limit: int) -> int:
                 continue
             rows.append({"id": f"qmsum-{name}-{i}", "meeting": name, "split": "train", "question": q["query"].strip(),
                          "answer": q["answer"].strip(), "gold_spans": spans})
+        for i, q in enumerate(data["general_query_list"], start=1):
+            general.append({"id": f"qmsum-{name}-summary-{i}", "meeting": name, "split": "train",
+                            "question": q["query"].strip(), "answer": q["answer"].strip()})
     write_jsonl(out / "qmsum-tuning.jsonl", rows)
+    write_jsonl(out / "qmsum-tuning-summaries.jsonl", general)
     return len(rows)
 
 
