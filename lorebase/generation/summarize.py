@@ -1,8 +1,10 @@
 """Summaries of a lecture, a commit range, an issue or PR thread, or any set of sources.
 
 Parts are labelled with where they come from ([mm:ss] for a lecture, [S1]… otherwise) so every
-bullet can point back. When the parts do not fit the model's context at once, they are summarised
-in batches (map) and the partial summaries merged (reduce), recursively.
+bullet can point back. When the parts do not fit one call (`generation.summary_call_tokens`, or the
+model's context if smaller), they are summarised in batches (map); the summary is then chosen from
+the batches' checked bullets (`generation.summary_merge: select`) or the partial summaries are
+merged by the model (reduce), recursively.
 
 `SummaryService.stream` yields progress ("part k of n") while the parts are summarised and the final
 text as it is written; `summarize` waits for the whole summary. The calls of one step (map batches,
@@ -111,7 +113,7 @@ class SummaryService:
                 total = ev.total
             if ev.summary is not None:
                 if progress is not None:
-                    progress(SummaryProgress("done", total, total))  # the last call, streamed, counts too
+                    progress(SummaryProgress("done", total, total))  # every call known, the streamed last one too
                 return ev.summary
         raise AssertionError("the summary stream ended without a final event")
 
