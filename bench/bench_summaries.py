@@ -87,6 +87,35 @@ async def run(args: argparse.Namespace) -> list[dict]:
     return out
 
 
+def naive(args: argparse.Namespace) -> list[dict]:
+    """Two baselines without a model, on the same meetings: the first ``--words`` words of the
+    cleaned transcript (LEAD), and its sentences chosen SumBasic-style up to ``--words`` (what the
+    select step's fill would pick with no bullet from the model)."""
+    from lorebase.generation.disfluency import clean_transcript
+    from lorebase.generation.salience import salient_passages, salient_points
+    from lorebase.generation.summary_targets import find_target
+    from lorebase.settings import load_settings
+    from lorebase.store import Store
+
+    settings = load_settings()
+    store = Store(settings.db_url)
+    rows = [json.loads(x) for x in args.set.read_text().splitlines() if x.strip()][: args.limit]
+    out = []
+    try:
+        for row in rows:
+            src = find_target(store, lecture=row["meeting"]).sources[0]
+            texts = [clean_transcript(c.text) for c in src.chunks if c.joins is None]
+            talk = " ".join(re.sub(r"^[^:\n]{1,40}:\s+", "", ln) for t in texts for ln in t.split("\n"))
+            lead = " ".join(talk.split()[: args.words])
+            salient = salient_passages(texts, settings.generation.summary_sentences_per_part)
+            picked = salient_points([], salient, args.words, [f"- {ln}" for t in salient for ln in t.split("\n") if ln])
+            for name, text in (("lead", lead), ("sumbasic", "\n".join(picked))):
+                out.append({"meeting": row["meeting"], "baseline": name, **score(row["answer"], text)})
+    finally:
+        store.close()
+    return out
+
+
 def table(records: list[dict], args: argparse.Namespace) -> str:
     def mean(k: str) -> float:
         return statistics.fmean(r[k] for r in records)
@@ -112,7 +141,16 @@ def main() -> None:
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="vLLM precision (default: the setting)")
     ap.add_argument("--limit", type=int, default=None, help="the first N meetings")
     ap.add_argument("--out", type=Path, default=None, help="also write every summary and score as JSON here")
+    ap.add_argument("--naive", action="store_true", help="only the baselines without a model (LEAD and SumBasic)")
+    ap.add_argument("--words", type=int, default=120, help="with --naive: the baselines' length in words")
     args = ap.parse_args()
+    if args.naive:
+        rows = naive(args)
+        for name in ("lead", "sumbasic"):
+            mine = [r for r in rows if r["baseline"] == name]
+            print(f"| {name} {args.words} words | {len(mine)} | " + " | ".join(
+                f"{statistics.fmean(r[k] for r in mine):.1f}" for k in ("rouge1", "rouge2", "rougeL")) + " |")
+        return
     records = asyncio.run(run(args))
     if not records:
         sys.exit("no meeting of the set could be summarised in this data home")
