@@ -142,22 +142,8 @@ class SummaryService:
             checked, verdict = check_bullets("\n".join(mapped), parts, self.settings.answer.support_threshold)
             verdict = verdict.model_copy(update={"reason": "the merged summary could not be verified; "
                                                            f"the checked bullets of each part are shown ({verdict.reason})"})
-        if self.settings.generation.summary_merge == "select" and not mapped:
-            checked, verdict = self._fill(checked if verdict.supported else "", verdict, parts)
         summary = Summary(target.title, checked, citations, input_chars, model or self.generator.base_model, verdict)
         yield SummaryEvent("final", summary=summary)
-
-    def _fill(self, checked: str, verdict: Verdict, parts: Sequence[Part]) -> tuple[str, Verdict]:
-        """A one-call summary of a transcript whose checked bullets fall short of ``summary_words``
-        is filled with the transcript's own sentences, as the select step fills a long one (on the
-        demo lectures most of the model's bullets fail the check, leaving 18-26 words)."""
-        words = self.settings.generation.summary_words
-        quotes = _quotes(parts)
-        if not quotes or len(checked.split()) >= words:
-            return checked, verdict
-        points = [ln for ln in checked.split("\n") if ln.strip()]
-        filled = "\n".join(salient_points(points, [p.text for p in parts], words, quotes, position=_position))
-        return check_bullets(filled, parts, self.settings.answer.support_threshold)
 
     def _parts(self, target: SummaryTarget) -> tuple[list[Part], list[Citation]]:
         """The parts to summarise. A transcript too long for one call is read by its salient
@@ -221,8 +207,10 @@ class SummaryService:
             yield SummaryEvent("progress", f"Choosing the summary's points from {n} partial summaries", 1, 1,
                                stage="merge", done=calls.done, total=calls.total)
             # a transcript's own sentences fill the summary when too few of the model's bullets held up
+            quotes = [f"- {line.strip()} [{p.ref}]" for p in parts if not p.ref.startswith("S")
+                      for line in p.text.split("\n") if line.strip()]
             yield SummaryEvent("delta", "\n".join(salient_points(mapped, [p.text for p in parts],
-                                                                  self.settings.generation.summary_words, _quotes(parts),
+                                                                  self.settings.generation.summary_words, quotes,
                                                                   position=_position)))
             return
         if select:  # no part's bullets held up: the model's merge is all there is to try
@@ -394,12 +382,6 @@ def _locate(body: str, words_of: dict[str, set[str]]) -> str | None:
         if score > best_score:
             best, best_score = ref, score
     return best
-
-
-def _quotes(parts: Sequence[Part]) -> list[str]:
-    """A transcript's parts, each line a bullet with its time; none for parts labelled [S#]."""
-    return [f"- {line.strip()} [{p.ref}]" for p in parts if p.ref and not p.ref.startswith("S")
-            for line in p.text.split("\n") if line.strip()]
 
 
 def _position(bullet: str) -> float:
