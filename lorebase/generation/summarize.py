@@ -188,8 +188,14 @@ class SummaryService:
         calls = _Calls(self, model)
         if len(batches) == 1:
             yield SummaryEvent("progress", "Writing the summary", 1, 1, stage="map", done=0, total=1)
+            pieces: list[str] = []
             async for ev in self._generate_stream(summary_messages(title, [(p.ref, p.text) for p in batches[0]]), batches[0], model):
+                pieces.append(ev.text)
                 yield ev
+            if self.settings.generation.summary_merge == "select":
+                fill = self._fill("".join(pieces), parts)
+                if fill:  # streamed after the model's bullets, so the summary is still what was streamed, checked
+                    yield SummaryEvent("delta", "\n" + "\n".join(fill))
             return
         n = len(batches)
         select = self.settings.generation.summary_merge == "select"
@@ -207,10 +213,8 @@ class SummaryService:
             yield SummaryEvent("progress", f"Choosing the summary's points from {n} partial summaries", 1, 1,
                                stage="merge", done=calls.done, total=calls.total)
             # a transcript's own sentences fill the summary when too few of the model's bullets held up
-            quotes = [f"- {line.strip()} [{p.ref}]" for p in parts if not p.ref.startswith("S")
-                      for line in p.text.split("\n") if line.strip()]
             yield SummaryEvent("delta", "\n".join(salient_points(mapped, [p.text for p in parts],
-                                                                  self.settings.generation.summary_words, quotes,
+                                                                  self.settings.generation.summary_words, _quotes(parts),
                                                                   position=_position)))
             return
         if select:  # no part's bullets held up: the model's merge is all there is to try
@@ -232,6 +236,22 @@ class SummaryService:
                 yield SummaryEvent("progress", f"Merging partial summaries, pair {min(k + 1, len(pairs))} of {len(pairs)}",
                                    k, len(pairs), stage="merge", done=calls.done, total=calls.total)
                 merged_parts = [Part("", t) for t in texts] if texts else merged_parts
+
+    def _fill(self, text: str, parts: Sequence[Part]) -> list[str]:
+        """The transcript's own sentences that fill a one-call summary whose checked bullets fall
+        short of ``summary_words``, chosen as the select step fills a long one; none for a summary
+        of anything but one timed transcript, or one long enough. On the demo lectures most of the
+        model's bullets fail the check, which left summaries of 18 and 26 words."""
+        quotes = _quotes(parts)
+        if not quotes:
+            return []
+        words = self.settings.generation.summary_words
+        checked, verdict = check_bullets(text, parts, self.settings.answer.support_threshold)
+        points = [ln for ln in checked.split("\n") if ln.strip()] if verdict.supported else []
+        if sum(len(p.split()) for p in points) >= words:
+            return []
+        chosen = salient_points(points, [p.text for p in parts], words, quotes, position=_position)
+        return [q for q in chosen if q not in points]
 
     def _fits(self, title: str, parts: Sequence[Part]) -> bool:
         return self.generator.count_prompt_tokens(summary_messages(title, [(x.ref, x.text) for x in parts])) <= self._budget()
@@ -382,6 +402,12 @@ def _locate(body: str, words_of: dict[str, set[str]]) -> str | None:
         if score > best_score:
             best, best_score = ref, score
     return best
+
+
+def _quotes(parts: Sequence[Part]) -> list[str]:
+    """A transcript's parts, each line a bullet with its time; none for parts labelled [S#]."""
+    return [f"- {line.strip()} [{p.ref}]" for p in parts if p.ref and not p.ref.startswith("S")
+            for line in p.text.split("\n") if line.strip()]
 
 
 def _position(bullet: str) -> float:

@@ -145,5 +145,54 @@ async def test_a_model_with_a_long_context_still_reads_a_long_meeting_in_parts(t
     _Model.merge_keeps_references, _Model.map_cites = True, True
     parts = await _summarise(tmp_path, model_url, merge="select", words=70, context=32768, call_tokens=256)
     assert len(parts.text.splitlines()) == len(TOPICS)  # a part a call, as with a 700-token context
-    whole = await _summarise(tmp_path / "whole", model_url, merge="select", context=32768, call_tokens=100_000)
+    whole = await _summarise(tmp_path / "whole", model_url, merge="model", context=32768, call_tokens=100_000)
     assert whole.text.splitlines() == [f"- We talked about {TOPICS[0]} for a while. [00:00]"]  # one call: the first part
+
+
+async def _stream(tmp_path: Path, url: str, merge: str, words: int) -> tuple[str, Summary]:
+    """A one-call summary of the meeting: the streamed text and the final summary."""
+    settings = load_settings(home=tmp_path / "home", generation={
+        "summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words, "summary_call_tokens": 100_000})
+    settings.ensure_home()
+    store = Store(settings.db_url)
+    meeting = SourceDraft(
+        key="transcript:m/short", kind=SourceKind.transcript, title="Short meeting", lecture="Short meeting", text="...",
+        chunks=[ChunkDraft(text=f"We talked about {topic} for a while. The {topic.split()[-1]} came up twice.",
+                           start_time=60.0 * i, end_time=60.0 * (i + 1)) for i, topic in enumerate(TOPICS)])
+
+    class Fixed:
+        label = "fixed"
+
+        def read(self, ctx):  # type: ignore[no-untyped-def]
+            yield Upsert(meeting)
+
+    try:
+        assert IngestService(settings, store, progress=False).run([Fixed()], inputs=[]).ok
+        backend = OpenAIBackend(base_url=url, base_model="m", context_length=32768, queue=GenerationQueue(2, 8), timeout_s=30)
+        service = SummaryService(settings, store, backend)
+        events = [ev async for ev in service.stream(service.target(lecture="Short meeting"))]
+        await backend.aclose()
+        final = events[-1].summary
+        assert final is not None
+        return "".join(ev.text for ev in events if ev.type == "delta"), final
+    finally:
+        store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_one_call_summary_too_short_is_filled_with_the_meetings_own_sentences(tmp_path: Path,
+                                                                                    model_url: str) -> None:
+    """The model writes one bullet about the meeting's first minute (a 0.5B model writes 18-26 words
+    about a demo lecture); the meeting's sentences about what else it keeps coming back to follow it,
+    each with its time, and are streamed like the model's text."""
+    _Model.merge_keeps_references, _Model.map_cites = True, True
+    model_bullet = f"- We talked about {TOPICS[0]} for a while. [00:00]"
+    streamed, filled = await _stream(tmp_path / "filled", model_url, "select", words=40)
+    lines = filled.text.splitlines()
+    assert lines[0] == model_bullet and len(lines) > 2  # the model's bullet, said once, then the meeting's own
+    assert all(re.search(r"\[\d\d:\d\d\]$", ln) for ln in lines)  # each with its time
+    assert sum(len(ln.split()) for ln in lines) >= 40 > sum(len(ln.split()) for ln in lines[:-1])  # up to the budget
+    assert streamed.startswith(model_bullet) and all(ln in streamed for ln in lines)  # what was streamed, checked
+    assert filled.verdict is not None and filled.verdict.supported
+    _, plain = await _stream(tmp_path / "model", model_url, "model", words=40)
+    assert plain.text.splitlines() == [model_bullet]  # the model's merge chosen: its bullet alone
