@@ -74,7 +74,8 @@ class GenerationSettings(Section):
     summary_merge: Literal["select", "model"] = Field(
         "select",
         description="How a summary too long for one call joins its parts' checked bullets: `select` chooses those about what "
-        "the source keeps coming back to, up to `summary_words` (no model call); `model` asks the model to merge them.",
+        "the source keeps coming back to, up to `summary_words` (no model call), and a transcript's own salient sentences fill "
+        "what is left of that budget, in one-call summaries too; `model` asks the model to merge them.",
     )
     summary_words: int = Field(
         120, ge=20, le=2000,
