@@ -154,6 +154,8 @@ class AnswerBench:
         v = final.verdict
         rec = self._record(q, final.text, v.mode, v.supported, v.abstained, cited, final.usage.prompt_tokens, ttft, latency)
         rec["reason"] = v.reason  # why it abstained or quoted: the model's own abstention, the subject words, ...
+        # each sentence the model wrote with the check's ruling: why answers end up quoted
+        rec["sentences"] = [{"text": s.text, "supported": s.supported, "reason": s.reason} for s in v.sentences]
         return rec
 
     async def _extractive(self, q: AnswerQuestion) -> dict[str, Any]:

@@ -164,7 +164,8 @@ class AnswerService:
                                   removed=checker.removed, reason=reason)
             else:
                 text, sentences = _extractive(strong)
-                verdict = Verdict(mode="extractive", supported=True, abstained=False, sentences=sentences,
+                # the model's sentences the check turned down stay on record before the quotes, as in `generated`
+                verdict = Verdict(mode="extractive", supported=True, abstained=False, sentences=[*checker.results, *sentences],
                                   removed=checker.removed,
                                   reason=("the model found no answer in the sources, but an evidence line is close "
                                           "to the question; quoting it") if checker.abstained else
