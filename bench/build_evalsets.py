@@ -33,7 +33,9 @@ Output (``--out``, default ``.evaldata/``, git-ignored):
                                   reference summaries, made the same way, for choosing retrieval,
                                   answer and summary settings off the dev set
       retrieval/<set>.jsonl       the question files in lorebase's retrieval-eval format (gold as
-                                  {"lecture", "start", "end"} or {"path", "repo"}), made from datasets/eval/
+                                  {"lecture", "start", "end"} or {"path", "repo"}), made from datasets/eval/;
+                                  qmsum-tuning.jsonl searches each tuning query within its meeting
+                                  (`lorebase eval retrieval` in a home where tuning-meetings/ was ingested)
       manifest.json               what was built from which commit, the speaking rate, the counts
 
 SRT synthesis: QMSum gives turns without times. Each turn is timed at 150 words a minute
@@ -348,6 +350,16 @@ def retrieval_files(datasets: Path, out: Path) -> dict[str, int]:
             f.write(json.dumps({"id": q["id"], "question": q["question"], "kind": "transcript", "gold": gold,
                                 "answer": q["answer"]}) + "\n")
     counts["qmsum-dev"] = len(meetings)
+    tuning = out / "qmsum-tuning.jsonl"
+    if tuning.exists():  # for `lorebase eval retrieval FILE` in a home where tuning-meetings/ was ingested
+        rows = [json.loads(x) for x in tuning.read_text().splitlines() if x.strip()]
+        with (out / "retrieval" / "qmsum-tuning.jsonl").open("w") as f:
+            for q in rows:
+                lecture = f"tuning-meetings/{q['meeting']}"
+                gold = [{"lecture": lecture, "start": s, "end": e} for s, e in q["gold_spans"]]
+                f.write(json.dumps({"id": q["id"], "question": q["question"], "kind": "transcript",
+                                    "filters": {"lecture": lecture}, "gold": gold}) + "\n")
+        counts["qmsum-tuning"] = len(rows)
     code = [json.loads(x) for x in (datasets / "sweqa-dev.jsonl").read_text().splitlines() if x.strip()]
     for name in REPOS:
         rows = [q for q in code if q["repo"] == REPOS[name]]

@@ -52,9 +52,14 @@ def store_signature(store: Store) -> tuple[int, int]:
 class Bm25Index:
     """BM25 over all chunks of the store; ``search`` refreshes it first when the store changed."""
 
-    def __init__(self, store: Store, stemmer: str | None = None) -> None:
+    def __init__(self, store: Store, stemmer: str | None = None, k1: float = 1.5, b: float = 0.75,
+                 transcript_b: float | None = None) -> None:
         self.store = store
         self.stemmer = stemmer
+        # the chunk index's parameters (transcript chunks: their own length normalisation); the file,
+        # symbol and path indexes keep bm25s's defaults
+        self.k1, self.b = k1, b
+        self.transcript_b = b if transcript_b is None else transcript_b
         self._lock = threading.Lock()
         self._signature: tuple[int, int] | None = None
         # (chunk ids in document order, bm25s model or None, vocabulary): replaced whole, never edited,
@@ -107,8 +112,11 @@ class Bm25Index:
         symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (None, {}, np.zeros(0, dtype=np.int64), ids[:0])
         if rows:
             tokens = [tokenize(self._chunk_text(r), self.stemmer) for r in rows]
-            bm25 = bm25s.BM25()
+            bm25 = bm25s.BM25(k1=self.k1, b=self.b)
             bm25.index(tokens, show_progress=False)
+            talk = np.fromiter((r[4] == "transcript" for r in rows), dtype=bool, count=len(rows))
+            if self.transcript_b != self.b and talk.any():
+                _renormalise(bm25, tokens, talk, self.k1, self.transcript_b)
             files = (*self._file_index(rows, tokens), ids)
             symbols = (*self._symbol_index(rows, self.stemmer), ids)
         chunk_doc = files[2]
@@ -303,6 +311,22 @@ def _joined_forms(vocab: dict[str, int]) -> dict[str, list[int]]:
 
 
 _SEPARATORS = re.compile(r"[._\-]+")
+
+
+def _renormalise(model: Any, tokens: list[list[str]], docs: np.ndarray, k1: float, b: float) -> None:
+    """Give the documents marked in ``docs`` length normalisation ``b`` in ``model``'s scores, the
+    rest keeping theirs: same vocabulary, IDF and average length, so the scores stay comparable.
+    bm25s stores each (word, document) score, and indexing the same tokens with another ``b``
+    gives the same entries with other values."""
+    import bm25s
+
+    other = bm25s.BM25(k1=k1, b=b)
+    other.index(tokens, show_progress=False)
+    mine, theirs = model.scores, other.scores
+    if not (np.array_equal(mine["indptr"], theirs["indptr"]) and np.array_equal(mine["indices"], theirs["indices"])):
+        log.warning("bm25: the transcript length normalisation could not be applied (score layouts differ)")
+        return
+    mine["data"] = np.where(docs[mine["indices"]], theirs["data"], mine["data"]).astype(mine["data"].dtype)
 
 
 def _path_index(rows: Sequence[Any], chunk_doc: np.ndarray) -> tuple[Any, dict[str, int]]:

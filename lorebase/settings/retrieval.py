@@ -44,6 +44,20 @@ class IndexSettings(Section):
         description="Snowball stemmer for BM25's prose words and identifier parts (english, german, french, ...); unset: no stemming.",
     )
 
+    bm25_k1: float = Field(
+        1.5, ge=0.0, le=5.0,
+        description="BM25's term-frequency saturation for chunks: lower lets a word said once count nearly as much as one said often.",
+    )
+    bm25_b: float = Field(
+        0.75, ge=0.0, le=1.0,
+        description="BM25's length normalisation for chunks other than transcripts (0: none, 1: full): how much a long chunk is marked down for its length.",
+    )
+    bm25_transcript_b: float = Field(
+        0.4, ge=0.0, le=1.0,
+        description="BM25's length normalisation for transcript chunks, whose windows come at three lengths (45-90 s and joined): "
+        "less than `bm25_b`, so a joined window is not marked down for the length that lets it hold the answer.",
+    )
+
     @field_validator("bm25_stemmer")
     @classmethod
     def _known_stemmer(cls, v: str | None) -> str | None:

@@ -1,0 +1,60 @@
+"""Transcript chunks get BM25 length normalisation of their own (`index.bm25_transcript_b`): a real
+store, real bm25s. With b = 0 a word said once scores the same in a short window and in a long
+joined one, while code chunks keep theirs and a long chunk is still marked down."""
+
+from __future__ import annotations
+
+import pytest
+
+from lorebase.index.bm25 import Bm25Index
+from lorebase.settings import load_settings
+from lorebase.store import Store
+from tests.index.corpus import add_source
+
+FILLER = " ".join(f"word{i}" for i in range(60))
+
+
+def fill(store: Store) -> dict[str, list[int]]:
+    return {
+        "meeting": add_source(store, "transcript:m/budget", [
+            {"text": "We should fix the microphone budget today.", "start_time": 0.0, "end_time": 45.0},
+            {"text": "We should fix the microphone budget today. " + FILLER, "start_time": 0.0, "end_time": 180.0},
+        ], kind="transcript", title="Budget meeting", lecture="Budget meeting"),
+        "code": add_source(store, "code:o/r:src/audio.py", [
+            "def microphone(): return 1",
+            "def microphone(): return 1\n" + FILLER,
+        ], kind="code", repo="o/r", path="src/audio.py"),
+    }
+
+
+def scores(bm25: Bm25Index, ids: list[int]) -> list[float]:
+    _, extra = bm25.search_scoring("microphone", 0, also=ids)
+    return [extra[i] for i in ids]
+
+
+def test_transcript_chunks_are_normalised_for_length_on_their_own(store: Store) -> None:
+    ids = fill(store)
+    short, long = scores(Bm25Index(store, "english", b=0.75, transcript_b=0.0), ids["meeting"])
+    assert short == pytest.approx(long) and short > 0  # no length normalisation for transcripts
+    code_short, code_long = scores(Bm25Index(store, "english", b=0.75, transcript_b=0.0), ids["code"])
+    assert code_short > 1.5 * code_long  # code keeps b = 0.75
+    # one b for every chunk, as before: the long window is marked down like a long code chunk
+    same_short, same_long = scores(Bm25Index(store, "english", b=0.75), ids["meeting"])
+    assert same_short > 1.5 * same_long
+    assert scores(Bm25Index(store, "english", b=0.75), ids["code"]) == pytest.approx([code_short, code_long])
+    # in between: the long window is marked down less than with b = 0.75
+    mid_short, mid_long = scores(Bm25Index(store, "english", b=0.75, transcript_b=0.4), ids["meeting"])
+    assert same_long / same_short < mid_long / mid_short < 1.0
+
+
+def test_search_builds_its_index_with_the_settings(store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lorebase.index.search import SearchService
+
+    ids = fill(store)
+    settings = load_settings(home=tmp_path / "home", index={"bm25_transcript_b": 0.0})
+    short, long = scores(SearchService(settings, store).bm25, ids["meeting"])
+    assert short == pytest.approx(long)
+    default = SearchService(load_settings(home=tmp_path / "home"), store).bm25
+    assert default.transcript_b < default.b  # transcripts normalised less than code out of the box
+    d_short, d_long = scores(default, ids["meeting"])
+    assert d_long < d_short
