@@ -43,7 +43,6 @@ class IndexSettings(Section):
         "english",
         description="Snowball stemmer for BM25's prose words and identifier parts (english, german, french, ...); unset: no stemming.",
     )
-
     bm25_k1: float = Field(
         1.5, ge=0.0, le=5.0,
         description="BM25's term-frequency saturation for chunks: lower lets a word said once count nearly as much as one said often.",

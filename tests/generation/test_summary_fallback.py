@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -57,20 +58,13 @@ def model_url() -> Iterator[str]:
         yield url
 
 
-async def _summarise(tmp_path: Path, url: str, merge: str = "model", words: int = 120, context: int = 700,
-                     call_tokens: int = 1536) -> Summary:
-    # every sentence of each part: the map batches hold one part each
-    _Model.merges = 0
-    settings = load_settings(home=tmp_path / "home", generation={
-        "max_concurrency": 2, "summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words,
-        "summary_call_tokens": call_tokens})
+@asynccontextmanager
+async def _service(tmp_path: Path, url: str, meeting: SourceDraft, generation: dict[str, object],
+                   context: int) -> AsyncIterator[SummaryService]:
+    """A summary service over a home holding ``meeting`` alone, its model the stand-in at ``url``."""
+    settings = load_settings(home=tmp_path / "home", generation=generation)
     settings.ensure_home()
     store = Store(settings.db_url)
-    meeting = SourceDraft(
-        key="transcript:m/long", kind=SourceKind.transcript, title="Long meeting", lecture="Long meeting", text="...",
-        chunks=[ChunkDraft(text=f"We talked about {topic} for a while. " + "Then people agreed and moved on. " * 12,
-                           start_time=300.0 * i, end_time=300.0 * (i + 1)) for i, topic in enumerate(TOPICS)],
-    )
 
     class Fixed:
         label = "fixed"
@@ -80,14 +74,28 @@ async def _summarise(tmp_path: Path, url: str, merge: str = "model", words: int 
 
     try:
         assert IngestService(settings, store, progress=False).run([Fixed()], inputs=[]).ok
-        backend = OpenAIBackend(base_url=url, base_model="m", context_length=context,  # 700: one part per map batch
-                                queue=GenerationQueue(2, 8), timeout_s=30)
-        service = SummaryService(settings, store, backend)
-        summary = await service.summarize(service.target(lecture="Long meeting"))
-        await backend.aclose()
-        return summary
+        backend = OpenAIBackend(base_url=url, base_model="m", context_length=context, queue=GenerationQueue(2, 8), timeout_s=30)
+        try:
+            yield SummaryService(settings, store, backend)
+        finally:
+            await backend.aclose()
     finally:
         store.close()
+
+
+async def _summarise(tmp_path: Path, url: str, merge: str = "model", words: int = 120, context: int = 700,
+                     call_tokens: int = 1536) -> Summary:
+    # every sentence of each part: the map batches hold one part each (700 tokens of context: one part per map batch)
+    _Model.merges = 0
+    meeting = SourceDraft(
+        key="transcript:m/long", kind=SourceKind.transcript, title="Long meeting", lecture="Long meeting", text="...",
+        chunks=[ChunkDraft(text=f"We talked about {topic} for a while. " + "Then people agreed and moved on. " * 12,
+                           start_time=300.0 * i, end_time=300.0 * (i + 1)) for i, topic in enumerate(TOPICS)],
+    )
+    generation = {"max_concurrency": 2, "summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words,
+                  "summary_call_tokens": call_tokens}
+    async with _service(tmp_path, url, meeting, generation, context) as service:
+        return await service.summarize(service.target(lecture="Long meeting"))
 
 
 @pytest.mark.parametrize("map_cites", [True, False])
@@ -150,33 +158,18 @@ async def test_a_model_with_a_long_context_still_reads_a_long_meeting_in_parts(t
 
 
 async def _stream(tmp_path: Path, url: str, merge: str, words: int) -> tuple[str, Summary]:
-    """A one-call summary of the meeting: the streamed text and the final summary."""
-    settings = load_settings(home=tmp_path / "home", generation={
-        "summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words, "summary_call_tokens": 100_000})
-    settings.ensure_home()
-    store = Store(settings.db_url)
+    """A one-call summary of a short meeting: the streamed text and the final summary."""
     meeting = SourceDraft(
         key="transcript:m/short", kind=SourceKind.transcript, title="Short meeting", lecture="Short meeting", text="...",
         chunks=[ChunkDraft(text=f"We talked about {topic} for a while. The {topic.split()[-1]} came up twice.",
                            start_time=60.0 * i, end_time=60.0 * (i + 1)) for i, topic in enumerate(TOPICS)])
-
-    class Fixed:
-        label = "fixed"
-
-        def read(self, ctx):  # type: ignore[no-untyped-def]
-            yield Upsert(meeting)
-
-    try:
-        assert IngestService(settings, store, progress=False).run([Fixed()], inputs=[]).ok
-        backend = OpenAIBackend(base_url=url, base_model="m", context_length=32768, queue=GenerationQueue(2, 8), timeout_s=30)
-        service = SummaryService(settings, store, backend)
+    generation = {"summary_sentences_per_part": 0, "summary_merge": merge, "summary_words": words,
+                  "summary_call_tokens": 100_000}
+    async with _service(tmp_path, url, meeting, generation, 32768) as service:
         events = [ev async for ev in service.stream(service.target(lecture="Short meeting"))]
-        await backend.aclose()
-        final = events[-1].summary
-        assert final is not None
-        return "".join(ev.text for ev in events if ev.type == "delta"), final
-    finally:
-        store.close()
+    final = events[-1].summary
+    assert final is not None
+    return "".join(ev.text for ev in events if ev.type == "delta"), final
 
 
 @pytest.mark.asyncio
