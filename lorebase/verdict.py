@@ -22,7 +22,8 @@ class Verdict(BaseModel):
 
     - `generated`: the model's sentences that the check verified, each with its sources (sentences it
       could not verify were removed; `removed` counts them);
-    - `extractive`: nothing the model wrote held up, so the answer quotes the best evidence lines;
+    - `extractive`: nothing the model wrote held up, so the answer quotes the best evidence lines
+      (`sentences`: the model's turned-down ones, then the quotes);
     - `abstained`: retrieval found nothing relevant, or the model said the sources do not hold the
       answer and no evidence line clearly does;
     - `summary`, `chat`: other modes (summaries are checked bullet by bullet; plain chat is not checked).
