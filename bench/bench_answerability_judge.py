@@ -1,0 +1,155 @@
+"""Can a generator tell, from the top retrieved chunks, whether the sources answer a code question?
+
+For every question of a set (SWE-QA questions, answerable, and our unanswerable ones) that the
+subject-word check lets through: search its repository as the answer path does, give the model the
+top 3 chunks (each cut to 600 characters, with its path) and the question, and read the log-odds of
+"yes" against "no" as its next token (one forward pass, no generation; transformers, bf16). A gate
+would abstain below a threshold.
+
+Score a set (one data home per call; LOREBASE_HOME holds the repositories):
+
+    LOREBASE_HOME=H .venv/bin/python bench/bench_answerability_judge.py score --model FOLDER \\
+        --questions Q.jsonl [--questions U.jsonl] --out scores.json
+
+SWE-QA rows (``Benchmark/<repo>.jsonl``, with no ``repo`` field) take ``--repo OWNER/NAME``, which
+also keeps only that repository's rows of the other files. Meeting rows are left out.
+Then choose the threshold on one scored set and apply it to another:
+
+    .venv/bin/python bench/bench_answerability_judge.py report --tune a.json [--tune b.json] \\
+        --test dev.json [--max-false 0.05]
+
+The threshold is the highest one whose false abstention on the tuning set's answerable questions is
+at most ``--max-false``. The report gives the AUC of both sets and what the threshold does on each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SYSTEM = ("You check whether code and documentation excerpts contain the answer to a question about a software "
+          "project. Reply with one word: yes or no.")
+
+
+def load(paths: list[Path], repo: str | None) -> list[dict[str, Any]]:
+    rows = []
+    for p in paths:
+        for i, line in enumerate(p.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("set") == "meetings" or (repo and r.get("repo", repo) != repo):
+                continue  # code questions only; with --repo, that repository's only
+            unanswerable = "answer" not in r
+            rows.append({"id": r.get("id") or f"{p.stem}-{i}", "question": r["question"], "repo": r.get("repo") or repo,
+                         "kind": "unanswerable" if unanswerable else "answerable"})
+    return rows
+
+
+def score(args: argparse.Namespace) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from lorebase.cli.scaffold import opened_store
+    from lorebase.index.search import SearchService
+
+    rows = load(args.questions, args.repo)
+    prompts: list[tuple[dict[str, Any], str]] = []
+    checked_out = 0
+    with opened_store() as (settings, store):
+        search = SearchService(settings, store)
+        for r in rows:
+            hits, unmentioned = search.retrieve_checked(r["question"], 3, {"repo": r["repo"]} if r["repo"] else None)
+            if unmentioned or not hits:
+                checked_out += 1  # the answer path abstains before any model: nothing to judge
+                continue
+            excerpts = "\n\n".join(f"[{h.source.path or h.source.title}]\n{h.chunk.text[:600]}" for h in hits)
+            prompts.append((r, excerpts))
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.bfloat16)
+    model.eval()
+    yes = [t for w in (" yes", "yes", "Yes") for t in tok.encode(w)]
+    no = [t for w in (" no", "no", "No") for t in tok.encode(w)]
+    out = []
+    t0 = time.perf_counter()
+    for r, excerpts in prompts:
+        messages = [{"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": f"Excerpts:\n{excerpts}\n\nQuestion: {r['question']}\n\n"
+                                                "Do the excerpts show how the project does what the question asks about? "
+                                                "Reply yes or no."}]
+        ids = tok(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), return_tensors="pt").input_ids
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, -1].float(), -1)
+        s = float(torch.logsumexp(logp[yes], 0) - torch.logsumexp(logp[no], 0))
+        out.append({**r, "score": round(s, 4)})
+    elapsed = time.perf_counter() - t0
+    report = {"model": str(args.model), "questions": len(rows), "left_by_the_check": checked_out,
+              "judged": len(out), "seconds": round(elapsed, 1), "scores": out}
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{len(out)} judged ({checked_out} left out by the subject-word check) in {elapsed:.0f} s; "
+          f"AUC {auc(out):.3f}", file=sys.stderr)
+    return 0
+
+
+def auc(rows: list[dict[str, Any]]) -> float:
+    pos = [r["score"] for r in rows if r["kind"] == "answerable"]
+    neg = [r["score"] for r in rows if r["kind"] == "unanswerable"]
+    if not pos or not neg:
+        return float("nan")
+    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+
+
+def effect(rows: list[dict[str, Any]], threshold: float) -> tuple[int, int, int, int]:
+    """(answerable abstained, answerable, unanswerable caught, unanswerable) below ``threshold``."""
+    ans = [r for r in rows if r["kind"] == "answerable"]
+    un = [r for r in rows if r["kind"] == "unanswerable"]
+    return (sum(r["score"] < threshold for r in ans), len(ans), sum(r["score"] < threshold for r in un), len(un))
+
+
+def merged(paths: list[Path]) -> dict[str, Any]:
+    """Several scored files (one per data home) as one set."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    return {"judged": sum(p["judged"] for p in parts), "left_by_the_check": sum(p["left_by_the_check"] for p in parts),
+            "scores": [r for p in parts for r in p["scores"]]}
+
+
+def report(args: argparse.Namespace) -> int:
+    tune, test = merged(args.tune), merged(args.test)
+    rows = tune["scores"]
+    n_ans = sum(r["kind"] == "answerable" for r in rows)
+    candidates = sorted({r["score"] for r in rows} | {float("-inf")})
+    threshold = max(t for t in candidates if effect(rows, t)[0] <= args.max_false * n_ans)
+    print(f"| set | judged (left by the check) | AUC | abstains below {threshold:.3f}: answerable | unanswerable caught |")
+    print("|---|---:|---:|---:|---:|")
+    for name, data in (("tuning", tune), ("test", test)):
+        fa, na, cu, nu = effect(data["scores"], threshold)
+        print(f"| {name} | {data['judged']} ({data['left_by_the_check']}) | {auc(data['scores']):.3f} | "
+              f"{fa} of {na} | {cu} of {nu} |")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("score")
+    s.add_argument("--model", type=Path, required=True, help="a Hugging Face model folder (e.g. the base profile's)")
+    s.add_argument("--questions", type=Path, action="append", required=True)
+    s.add_argument("--repo", help="the repository of SWE-QA rows that do not name one")
+    s.add_argument("--out", type=Path, required=True)
+    r = sub.add_parser("report")
+    r.add_argument("--tune", type=Path, action="append", required=True, help="scored files to choose on (repeatable)")
+    r.add_argument("--test", type=Path, action="append", required=True, help="scored files to apply it to (repeatable)")
+    r.add_argument("--max-false", type=float, default=0.05, help="false abstention allowed on the tuning set")
+    args = ap.parse_args(argv)
+    return score(args) if args.cmd == "score" else report(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
