@@ -157,6 +157,10 @@ async def test_nothing_supported_quotes_the_evidence_with_its_citation(svc: Serv
     assert v.mode == "extractive" and v.supported and v.removed == 1
     assert shown == final.answer and "retried three times" in final.answer and "[S1]" in final.answer
     assert "email" not in final.answer
+    # the model's turned-down sentence stays on record ahead of the quotes, as in a generated verdict
+    first, *quotes = v.sentences
+    assert "email" in first.text and not first.supported
+    assert quotes and all(q.supported and q.text in final.answer for q in quotes)
     cited = next(c for c in final.sources if c.id == "S1")
     assert cited.start_time is not None and 8.0 <= cited.start_time < 17.0  # the cue that says it, not the chunk
 

@@ -192,6 +192,10 @@ def test_eval_answers_runs_the_conversation_and_the_extractive_row(env: Path, tm
         answered = next(r for r in records if r["id"] == "m1")
         assert answered["mode"] in ({"extractive"} if extra else {"generated", "extractive", "abstained"})
         assert answered["latency_s"] >= 0 and "similarity" in answered
+        if not extra and answered["mode"] != "abstained":  # each sentence with the check's ruling
+            kept = [x for x in answered["sentences"] if x["supported"]]
+            assert kept and all(set(x) == {"text", "supported", "reason"} for x in answered["sentences"])
+            assert all(x["text"].split()[0] in answered["answer"] for x in kept)
     # --model names what answers (a tuned adapter against its base): a name nobody serves is refused
     assert main(["eval", "answers", str(questions), "--model", "no-such-adapter"]) == 2
     assert "the model 'no-such-adapter' does not exist" in capsys.readouterr().err
