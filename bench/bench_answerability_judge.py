@@ -11,7 +11,8 @@ Score a set (one data home per call; LOREBASE_HOME holds the repositories):
     LOREBASE_HOME=H .venv/bin/python bench/bench_answerability_judge.py score --model FOLDER \\
         --questions Q.jsonl [--questions U.jsonl] --out scores.json
 
-SWE-QA rows (``Benchmark/<repo>.jsonl``, with no ``repo`` field) take ``--repo OWNER/NAME``, which
+With ``--answers FILE`` (a `bench/bench_answers.py --out` file) the model reads each answer's quoted
+lines instead of the chunks. SWE-QA rows (``Benchmark/<repo>.jsonl``, with no ``repo`` field) take ``--repo OWNER/NAME``, which
 also keeps only that repository's rows of the other files. Meeting rows are left out.
 Then choose the threshold on one scored set and apply it to another:
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -57,10 +59,65 @@ def score(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    rows = load(args.questions, args.repo)
+    if args.answers is not None:
+        prompts, checked_out = from_answers(args.answers, rows)
+    else:
+        prompts, checked_out = from_search(rows)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.bfloat16)
+    model.eval()
+    yes = [t for w in (" yes", "yes", "Yes") for t in tok.encode(w)]
+    no = [t for w in (" no", "no", "No") for t in tok.encode(w)]
+    out = []
+    t0 = time.perf_counter()
+    for r, excerpts in prompts:
+        with torch.no_grad():
+            ids = tok(tok.apply_chat_template(messages(r["question"], excerpts, args.answers is not None),
+                                              add_generation_prompt=True, tokenize=False), return_tensors="pt").input_ids
+            logp = torch.log_softmax(model(ids).logits[0, -1].float(), -1)
+        s = float(torch.logsumexp(logp[yes], 0) - torch.logsumexp(logp[no], 0))
+        out.append({**r, "score": round(s, 4)})
+    elapsed = time.perf_counter() - t0
+    report = {"model": str(args.model), "reads": "answers" if args.answers else "top 3 chunks", "questions": len(rows),
+              "left_by_the_check": checked_out, "judged": len(out), "seconds": round(elapsed, 1), "scores": out}
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{len(out)} judged ({checked_out} left out before any model) in {elapsed:.0f} s; AUC {auc(out):.3f}",
+          file=sys.stderr)
+    return 0
+
+
+def messages(question: str, text: str, quoted: bool) -> list[dict[str, str]]:
+    if quoted:  # the answer's quoted lines
+        return [{"role": "system", "content": "You check whether source text answers a question. Reply with one word: yes or no."},
+                {"role": "user", "content": f"Question: {question}\n\nSource text:\n{text[:1500]}\n\n"
+                                            "Does the source text answer the question? Reply yes or no."}]
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Excerpts:\n{text}\n\nQuestion: {question}\n\n"
+                                        "Do the excerpts show how the project does what the question asks about? Reply yes or no."}]
+
+
+def from_answers(path: Path, rows: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], str]], int]:
+    """Each question's answer from a `bench/bench_answers.py --out` file, without its citations and
+    lead-ins; questions the answer path abstained on are left out."""
+    by_id = {rec["id"]: rec for sets in json.loads(path.read_text())["results"].values()
+             for data in sets.values() for rec in data["records"]}
+    prompts, left = [], 0
+    for r in rows:
+        rec = by_id.get(r["id"])
+        if rec is None or rec["abstained"] or not rec["answer"]:
+            left += 1
+            continue
+        text = re.sub(r"\[S\d+\]", "", rec["answer"]).replace("The sources say:", "").replace("The top source says:", "")
+        prompts.append((r, text))
+    return prompts, left
+
+
+def from_search(rows: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], str]], int]:
+    """Each question's top 3 chunks in its repository; questions the subject-word check stops are left out."""
     from lorebase.cli.scaffold import opened_store
     from lorebase.index.search import SearchService
 
-    rows = load(args.questions, args.repo)
     prompts: list[tuple[dict[str, Any], str]] = []
     checked_out = 0
     with opened_store() as (settings, store):
@@ -72,30 +129,7 @@ def score(args: argparse.Namespace) -> int:
                 continue
             excerpts = "\n\n".join(f"[{h.source.path or h.source.title}]\n{h.chunk.text[:600]}" for h in hits)
             prompts.append((r, excerpts))
-    tok = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.bfloat16)
-    model.eval()
-    yes = [t for w in (" yes", "yes", "Yes") for t in tok.encode(w)]
-    no = [t for w in (" no", "no", "No") for t in tok.encode(w)]
-    out = []
-    t0 = time.perf_counter()
-    for r, excerpts in prompts:
-        messages = [{"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": f"Excerpts:\n{excerpts}\n\nQuestion: {r['question']}\n\n"
-                                                "Do the excerpts show how the project does what the question asks about? "
-                                                "Reply yes or no."}]
-        ids = tok(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), return_tensors="pt").input_ids
-        with torch.no_grad():
-            logp = torch.log_softmax(model(ids).logits[0, -1].float(), -1)
-        s = float(torch.logsumexp(logp[yes], 0) - torch.logsumexp(logp[no], 0))
-        out.append({**r, "score": round(s, 4)})
-    elapsed = time.perf_counter() - t0
-    report = {"model": str(args.model), "questions": len(rows), "left_by_the_check": checked_out,
-              "judged": len(out), "seconds": round(elapsed, 1), "scores": out}
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{len(out)} judged ({checked_out} left out by the subject-word check) in {elapsed:.0f} s; "
-          f"AUC {auc(out):.3f}", file=sys.stderr)
-    return 0
+    return prompts, checked_out
 
 
 def auc(rows: list[dict[str, Any]]) -> float:
@@ -142,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--model", type=Path, required=True, help="a Hugging Face model folder (e.g. the base profile's)")
     s.add_argument("--questions", type=Path, action="append", required=True)
     s.add_argument("--repo", help="the repository of SWE-QA rows that do not name one")
+    s.add_argument("--answers", type=Path, help="judge each answer's quoted lines from this bench_answers.py --out file "
+                   "instead of the top 3 chunks")
     s.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("report")
     r.add_argument("--tune", type=Path, action="append", required=True, help="scored files to choose on (repeatable)")
