@@ -36,10 +36,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SYSTEM = ("You check whether code and documentation excerpts contain the answer to a question about a software "
-          "project. Reply with one word: yes or no.")
-
-
 def load(paths: list[Path], repo: str | None) -> list[dict[str, Any]]:
     rows = []
     for p in paths:
@@ -56,28 +52,20 @@ def load(paths: list[Path], repo: str | None) -> list[dict[str, Any]]:
 
 
 def score(args: argparse.Namespace) -> int:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from lorebase.generation.answerability import AnswerabilityJudge
+    from lorebase.generation.answerability import messages as chunk_messages
 
     rows = load(args.questions, args.repo)
     if args.answers is not None:
         prompts, checked_out = from_answers(args.answers, rows)
     else:
         prompts, checked_out = from_search(rows)
-    tok = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.bfloat16)
-    model.eval()
-    yes = [t for w in (" yes", "yes", "Yes") for t in tok.encode(w)]
-    no = [t for w in (" no", "no", "No") for t in tok.encode(w)]
+    judge = AnswerabilityJudge(args.model.name, args.model)  # the answer path's own judge and prompt
     out = []
     t0 = time.perf_counter()
-    for r, excerpts in prompts:
-        with torch.no_grad():
-            ids = tok(tok.apply_chat_template(messages(r["question"], excerpts, args.answers is not None),
-                                              add_generation_prompt=True, tokenize=False), return_tensors="pt").input_ids
-            logp = torch.log_softmax(model(ids).logits[0, -1].float(), -1)
-        s = float(torch.logsumexp(logp[yes], 0) - torch.logsumexp(logp[no], 0))
-        out.append({**r, "score": round(s, 4)})
+    for r, text in prompts:
+        chat = quoted_messages(r["question"], text) if args.answers is not None else chunk_messages(r["question"], text)
+        out.append({**r, "score": round(judge.score_messages(chat), 4)})
     elapsed = time.perf_counter() - t0
     report = {"model": str(args.model), "reads": "answers" if args.answers else "top 3 chunks", "questions": len(rows),
               "left_by_the_check": checked_out, "judged": len(out), "seconds": round(elapsed, 1), "scores": out}
@@ -87,14 +75,11 @@ def score(args: argparse.Namespace) -> int:
     return 0
 
 
-def messages(question: str, text: str, quoted: bool) -> list[dict[str, str]]:
-    if quoted:  # the answer's quoted lines
-        return [{"role": "system", "content": "You check whether source text answers a question. Reply with one word: yes or no."},
-                {"role": "user", "content": f"Question: {question}\n\nSource text:\n{text[:1500]}\n\n"
-                                            "Does the source text answer the question? Reply yes or no."}]
-    return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Excerpts:\n{text}\n\nQuestion: {question}\n\n"
-                                        "Do the excerpts show how the project does what the question asks about? Reply yes or no."}]
+def quoted_messages(question: str, text: str) -> list[dict[str, str]]:
+    """An answer's quoted lines (tried, not used: AUC 0.47 for 0.5B, 0.60 for 1.5B)."""
+    return [{"role": "system", "content": "You check whether source text answers a question. Reply with one word: yes or no."},
+            {"role": "user", "content": f"Question: {question}\n\nSource text:\n{text[:1500]}\n\n"
+                                        "Does the source text answer the question? Reply yes or no."}]
 
 
 def from_answers(path: Path, rows: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], str]], int]:
@@ -114,8 +99,10 @@ def from_answers(path: Path, rows: list[dict[str, Any]]) -> tuple[list[tuple[dic
 
 
 def from_search(rows: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], str]], int]:
-    """Each question's top 3 chunks in its repository; questions the subject-word check stops are left out."""
+    """Each question's top chunks in its repository, as the answer path gives them to the judge;
+    questions the subject-word check stops are left out."""
     from lorebase.cli.scaffold import opened_store
+    from lorebase.generation.answerability import TOP_CHUNKS, excerpts
     from lorebase.index.search import SearchService
 
     prompts: list[tuple[dict[str, Any], str]] = []
@@ -123,12 +110,11 @@ def from_search(rows: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], 
     with opened_store() as (settings, store):
         search = SearchService(settings, store)
         for r in rows:
-            hits, unmentioned = search.retrieve_checked(r["question"], 3, {"repo": r["repo"]} if r["repo"] else None)
+            hits, unmentioned = search.retrieve_checked(r["question"], TOP_CHUNKS, {"repo": r["repo"]} if r["repo"] else None)
             if unmentioned or not hits:
                 checked_out += 1  # the answer path abstains before any model: nothing to judge
                 continue
-            excerpts = "\n\n".join(f"[{h.source.path or h.source.title}]\n{h.chunk.text[:600]}" for h in hits)
-            prompts.append((r, excerpts))
+            prompts.append((r, excerpts(hits)))
     return prompts, checked_out
 
 
@@ -159,8 +145,10 @@ def report(args: argparse.Namespace) -> int:
     rows = tune["scores"]
     n_ans = sum(r["kind"] == "answerable" for r in rows)
     candidates = sorted({r["score"] for r in rows} | {float("-inf")})
-    threshold = max(t for t in candidates if effect(rows, t)[0] <= args.max_false * n_ans)
-    print(f"| set | judged (left by the check) | AUC | abstains below {threshold:.3f}: answerable | unanswerable caught |")
+    chosen = max(t for t in candidates if effect(rows, t)[0] <= args.max_false * n_ans)
+    below = max((t for t in candidates if t < chosen), default=chosen)
+    threshold = round((chosen + below) / 2, 4) if below > float("-inf") else chosen  # midway to the next score down
+    print(f"| set | judged (left by the check) | AUC | abstains below {threshold:.4f}: answerable | unanswerable caught |")
     print("|---|---:|---:|---:|---:|")
     for name, data in (("tuning", tune), ("test", test)):
         fa, na, cu, nu = effect(data["scores"], threshold)

@@ -13,6 +13,10 @@ vLLM dtype (`generation.vllm_dtype`), to compare precisions on the same question
 base model, `generation.adapters`), so a tuned adapter and its base run on the same questions.
 Prints a markdown table for docs/benchmarks.md.
 
+A row `small@judge` answers with the answerability judge on (`answer.answerability_judge` set to
+`--judge`, default the base profile); every other generator row runs with it off, so the two sit
+side by side whatever the home has prepared.
+
 ``--meetings FILE --folder NAME`` runs other QMSum queries instead of the dev ones (e.g. the train
 queries of `bench/build_evalsets.py`, `.evaldata/qmsum-tuning.jsonl`, in a home where their
 meetings were ingested from `.evaldata/tuning-meetings`): each is searched within `NAME/<meeting>`.
@@ -74,7 +78,7 @@ def _in_folder(tmp: Path, questions: Path, folder: str) -> Path:
     return out
 
 
-def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters: dict[str, str]) -> dict:
+def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters: dict[str, str], judge: str) -> dict:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     cmd = [str(ROOT / ".venv/bin/lorebase"), "eval", "answers", *map(str, files), "--out", str(out)]
     if row == "extractive":
@@ -83,6 +87,10 @@ def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters
         cmd += ["--limit", str(limit)]
     env = {**os.environ, "LOREBASE_HOME": str(home)}
     if row != "extractive":
+        row, _, judged = row.partition("@")
+        if judged not in ("", "judge"):
+            raise SystemExit(f"row {row}@{judged}: the only suffix is @judge")
+        env["LOREBASE_ANSWER__ANSWERABILITY_JUDGE"] = judge if judged else "off"
         spec, _, dtype = row.partition(":")
         profile, _, adapter = spec.partition("+")
         if adapter:
@@ -111,6 +119,7 @@ def main() -> None:
                     help="a LoRA adapter folder for rows `PROFILE+NAME` (repeatable)")
     ap.add_argument("--meetings", type=Path, default=DATA / "qmsum-dev.jsonl", help="the QMSum queries (default: the dev set)")
     ap.add_argument("--folder", default="meetings", help="the folder the meetings were ingested from (default: meetings)")
+    ap.add_argument("--judge", default="base", help="the answerability judge of `@judge` rows: a profile or a model folder")
     ap.add_argument("--out", type=Path, default=Path("bench-answers.json"))
     args = ap.parse_args()
     if bad := [a for a in args.adapter if "=" not in a]:
@@ -130,7 +139,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     for row in args.rows.split(","):
         for home, files in sets:
-            for name, data in run_row(row, home, files, args.limit, adapters).items():
+            for name, data in run_row(row, home, files, args.limit, adapters, args.judge).items():
                 results.setdefault(row, {})[name] = data
     load = Path("/proc/loadavg").read_text().split()[:3]
     args.out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"), "load": load,

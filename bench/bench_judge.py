@@ -41,11 +41,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
-from lorebase.eval.judge import Judge, larger_judge_profile, open_judge  # noqa: E402
+from lorebase.eval.judge import Judge, open_judge  # noqa: E402
 from lorebase.eval.ragas_scoring import RagasScoring, Sample  # noqa: E402
 from lorebase.eval.retrieval import load_questions  # noqa: E402
 from lorebase.generation.factory import open_generator  # noqa: E402
 from lorebase.generation.support import check_claim  # noqa: E402
+from lorebase.offline_models import larger_prepared_profile  # noqa: E402
 from lorebase.services import Services  # noqa: E402
 from lorebase.settings import load_settings  # noqa: E402
 
@@ -183,7 +184,7 @@ async def main_async(args: argparse.Namespace) -> str:
     batch = await asyncio.to_thread(samples, svc, args.set, args.questions, args.k) if args.questions else []
     support = support_sample(args.support_set, args.support, args.seed) if args.support else []
     # The generator is started only when it is the judge: a larger profile or a URL judges alone.
-    judged_elsewhere = settings.eval.judge_url or (larger_judge_profile(settings) and settings.generation.backend == "vllm")
+    judged_elsewhere = settings.eval.judge_url or (larger_prepared_profile(settings) and settings.generation.backend == "vllm")
     gen = None if judged_elsewhere else await open_generator(settings)
     try:
         runs = [await judge_run(svc, gen, mode, batch, support if i == 0 else []) for i, mode in enumerate(args.modes)]

@@ -83,6 +83,20 @@ def builtin_generator_dir(settings: Settings, p: GeneratorProfile) -> Path:
     return settings.models_dir / f"generator-{p.name}"
 
 
+def larger_prepared_profile(settings: Settings) -> tuple[str, Path] | None:
+    """The largest prepared generator profile, when it is larger than the generator itself: a 1.5B
+    model is too slow to serve answers on 2 cores but can judge an evaluation, or whether the
+    sources answer a question, in one forward pass."""
+    order = list(generator_profiles.PROFILES)  # smallest first
+    current = generator_profiles.profile(settings.models.generator)
+    floor = order.index(current.name) if current is not None else len(order)  # a folder of one's own: keep it
+    for name in reversed(order[floor + 1:]):
+        folder = builtin_generator_dir(settings, generator_profiles.PROFILES[name])
+        if _is_model_folder(folder):
+            return name, folder
+    return None
+
+
 def generator_path(settings: Settings, *, prepare_missing: bool = True, log: Callable[[str], None] | None = None) -> Path:
     """The folder of the generator that transformers, peft and vLLM load.
 

@@ -26,6 +26,7 @@ from ragas.llms.base import InstructorBaseRagasLLM, InstructorLLM, InstructorMod
 
 from lorebase.errors import InvalidInput, LorebaseError
 from lorebase.generation.backend import GenerationRequest, Generator
+from lorebase.offline_models import larger_prepared_profile
 from lorebase.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ async def open_judge(settings: Settings, generator: Generator | None, *, url: st
     if url:
         key = ev.judge_api_key.get_secret_value() if ev.judge_api_key else None
         return await _endpoint_judge(settings, url, model, key)
-    larger = larger_judge_profile(settings)
+    larger = larger_prepared_profile(settings)
     if larger is not None and settings.generation.backend == "vllm":
         return await _profile_judge(settings, *larger, model)
     if generator is None:
@@ -85,22 +86,6 @@ async def open_judge(settings: Settings, generator: Generator | None, *, url: st
         return await _endpoint_judge(settings, served_url, model or generator.base_model, key)
     llm = GeneratorJudge(generator, max_tokens=ev.judge_max_tokens, structured=ev.judge_mode == "json_schema")
     return Judge(llm, f"{generator.base_model} (in-process generator)", None, generator.base_model, ev.judge_mode)
-
-
-def larger_judge_profile(settings: Settings) -> tuple[str, Path] | None:
-    """The largest prepared generator profile, when it is larger than the generator itself: a 1.5B
-    judge is too slow to serve answers on 2 cores but can score a nightly evaluation."""
-    from lorebase.generator_profiles import PROFILES, profile
-    from lorebase.offline_models import builtin_generator_dir
-
-    order = list(PROFILES)  # smallest first
-    current = profile(settings.models.generator)
-    floor = order.index(current.name) if current is not None else len(order)  # a folder of one's own: keep it
-    for name in reversed(order[floor + 1:]):
-        folder = builtin_generator_dir(settings, PROFILES[name])
-        if (folder / "config.json").is_file():
-            return name, folder
-    return None
 
 
 def judge_engine(settings: Settings, folder: Path) -> VLLMOptions:

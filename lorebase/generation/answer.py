@@ -29,6 +29,7 @@ from lorebase.settings import Settings
 from lorebase.verdict import SentenceSupport, Verdict
 
 if TYPE_CHECKING:
+    from lorebase.generation.answerability import AnswerabilityJudge
     from lorebase.index.search import Hit, SearchService
 
 NOTHING_FOUND = "I could not find anything about this in the ingested sources."
@@ -61,10 +62,12 @@ class Answer:
 
 
 class AnswerService:
-    def __init__(self, settings: Settings, search: SearchService, generator: Generator) -> None:
+    def __init__(self, settings: Settings, search: SearchService, generator: Generator,
+                 judge: AnswerabilityJudge | None = None) -> None:
         self.settings = settings
         self.search = search
         self.generator = generator
+        self.judge = judge  # whether the sources answer a repository question at all (None: not asked)
 
     async def stream(
         self,
@@ -90,12 +93,15 @@ class AnswerService:
                                                     check=self.settings.answer.abstain_when_unmentioned)
         closest = [cite(h.source, h.chunk, f"S{i}", score=round(h.score, 6)) for i, h in enumerate(hits, start=1)]
         selections = await asyncio.to_thread(self._select, question, hits, closest) if hits and not unmentioned else []
-        if not hits or unmentioned or not self._relevant(selections):
+        unanswered = await self._judged_unanswerable(question, hits) if selections and self._relevant(selections) else None
+        if not hits or unmentioned or not self._relevant(selections) or unanswered:
             yield AnswerEvent("sources", sources=closest)
             text, reason = NOTHING_FOUND, "retrieval found nothing relevant to the question"
             if unmentioned:
                 names = _quoted(unmentioned)
                 text, reason = f"The sources never mention {names}. {NOT_IN_SOURCES}", f"the sources never mention {names}"
+            elif unanswered:
+                text, reason = NOT_IN_SOURCES, unanswered
             elif closest:
                 text = NOT_IN_SOURCES
             yield AnswerEvent("delta", text=text)
@@ -182,6 +188,20 @@ class AnswerService:
         assert final is not None and final.verdict is not None
         return Answer(final.answer, final.sources, final.verdict, final.usage or Usage(0, 0),
                       kwargs.get("model") or self.generator.base_model, final.finish_reason or "stop")
+
+    async def _judged_unanswerable(self, question: str, hits: Sequence[Hit]) -> str | None:
+        """Why the answer abstains when the answerability judge says the top chunks do not answer a
+        repository question; None when they do, or when the question is not judged."""
+        from lorebase.generation.answerability import judged
+
+        if self.judge is None or not judged(hits):
+            return None
+        score = await asyncio.to_thread(self.judge.score, question, hits)
+        threshold = self.settings.answer.answerability_threshold
+        if score >= threshold:
+            return None
+        return (f"the answerability judge ({self.judge.name}) scored the top sources {score:.2f}, below "
+                f"{threshold:g}: they do not appear to answer the question")
 
     def _top_quote(self, kept: Sequence[Evidence], by_label: dict[str, ev_select.Selection],
                    results: Sequence[SentenceSupport]) -> tuple[str, SentenceSupport] | None:

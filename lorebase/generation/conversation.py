@@ -33,6 +33,7 @@ from lorebase.verdict import Verdict
 
 if TYPE_CHECKING:
     from lorebase.generation.answer import AnswerService
+    from lorebase.generation.answerability import AnswerabilityJudge
     from lorebase.generation.summarize import SummaryService
     from lorebase.index.search import SearchService
     from lorebase.settings import Settings
@@ -238,6 +239,8 @@ class ConversationService:
         self.readiness = readiness
         self._default_adapter = default_adapter
         self._engine: Engine | None = None
+        self._judge: AnswerabilityJudge | None = None
+        self._judge_opened = False
 
     @classmethod
     def serving(cls, settings: Settings, store: Store, search: SearchService, generator: Generator,
@@ -252,9 +255,12 @@ class ConversationService:
 
     def attach(self, generator: Generator) -> None:
         from lorebase.generation.answer import AnswerService
+        from lorebase.generation.answerability import open_answerability_judge
         from lorebase.generation.summarize import SummaryService
 
-        self._engine = Engine(generator, AnswerService(self.settings, self.search, generator),
+        if not self._judge_opened:  # once: a model swap re-attaches, and the judge keeps its loaded weights
+            self._judge, self._judge_opened = open_answerability_judge(self.settings), True
+        self._engine = Engine(generator, AnswerService(self.settings, self.search, generator, self._judge),
                               SummaryService(self.settings, self.store, generator))
 
     def detach(self) -> Generator | None:

@@ -47,6 +47,20 @@ class AnswerSettings(Section):
     support_threshold: float = Field(
         0.6, ge=0.0, le=1.0, description="Share of a sentence's content words its cited source must contain to support it."
     )
+    answerability_judge: str = Field(
+        "auto",
+        description="Before a question about a repository is answered, a larger generator reads the top 3 retrieved "
+        "chunks and says whether they answer it; below `answerability_threshold` the answer abstains. `auto`: the base "
+        "profile when it is prepared and `models.generator` is a smaller profile (else no check); a profile name or a "
+        "Hugging Face model folder; `off`. Costs that model's memory (3 GB for base) and one forward pass a question "
+        "(about 1.4 s on 2 cores for base). Transcript questions are not judged.",
+    )
+    answerability_threshold: float = Field(
+        -0.0576,
+        description="Log-odds of \"yes\" against \"no\" from the answerability judge below which the answer abstains. "
+        "The default was chosen for the 1.5B base profile on repositories other than the evaluation's "
+        "(bench/bench_answerability_judge.py: at most 8% of answerable questions turned away there).",
+    )
 
 
 class GenerationSettings(Section):

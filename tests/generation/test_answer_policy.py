@@ -24,6 +24,7 @@ from lorebase.generation.queue import GenerationQueue
 from lorebase.services import Services
 from lorebase.settings import load_settings
 from tests.local_http import serving
+from tests.ui.corpus import make_repo
 
 pytestmark = pytest.mark.slow  # loads the embedder
 
@@ -107,14 +108,15 @@ async def svc_default(tmp_path: Path, upstream: str) -> AsyncIterator[Services]:
 
 
 @contextlib.asynccontextmanager
-async def _services(tmp_path: Path, upstream: str, *, alerts: bool = False, **overrides: object) -> AsyncIterator[Services]:
+async def _services(tmp_path: Path, upstream: str, *, alerts: bool = False, repo: bool = False,
+                    **overrides: object) -> AsyncIterator[Services]:
     lectures = tmp_path / "lectures"
     lectures.mkdir()
     (lectures / "jobs.vtt").write_text(VTT)
     if alerts:
         (lectures / "alerts.vtt").write_text(ALERTS_VTT)
     s = Services.build(load_settings(home=tmp_path / "home", **overrides))
-    assert s.ingest.ingest([str(lectures)]).ok
+    assert s.ingest.ingest([str(lectures)] + ([str(make_repo(tmp_path))] if repo else [])).ok
     backend = OpenAIBackend(base_url=upstream, base_model="m", context_length=4096, queue=GenerationQueue(2, 2), timeout_s=30)
     await s.start_generator(backend, load_adapters=False)
     yield s
@@ -230,3 +232,34 @@ async def test_a_weak_top_source_is_not_quoted(tmp_path: Path, upstream: str) ->
                          answer={"abstain_when_unmentioned": False, "min_evidence_score": 0.99}) as s:
         _, final = await _run(s, QUESTION_ON_RETRIES)
     assert final.verdict.mode == "generated" and "[S1]" not in final.answer
+
+
+def _judged(tiny_llama: Path, threshold: float) -> dict[str, object]:
+    return {"answerability_judge": str(tiny_llama), "answerability_threshold": threshold}
+
+
+@pytest.mark.asyncio
+async def test_the_answerability_judge_turns_away_a_repository_question_before_the_model(
+        tmp_path: Path, upstream: str, tiny_llama: Path) -> None:
+    """A judge whose bar no score reaches abstains on every question about the repository, says why,
+    lists the closest sources and never asks the model; a question about the lecture is not judged."""
+    async with _services(tmp_path, upstream, repo=True, answer=_judged(tiny_llama, float("inf"))) as svc:
+        shown, final = await _run(svc, "What does retry_delay return for each later retry?")
+        v = final.verdict
+        assert shown == final.answer == NOT_IN_SOURCES and v.mode == "abstained" and v.abstained
+        assert v.reason.startswith(f"the answerability judge ({tiny_llama.name}) scored the top sources")
+        assert final.usage is not None and final.usage.prompt_tokens == 0  # the model was not asked
+        assert final.sources[0].path == "jobs/retry.py"
+
+        _, final = await _run(svc, "What does the scheduler write after the third failure of a job?")
+        assert final.sources[0].start_time is not None  # the lecture ranks first: no judge
+        assert not final.verdict.abstained and final.usage.prompt_tokens > 0
+
+
+@pytest.mark.asyncio
+async def test_a_repository_question_the_judge_lets_through_is_answered_by_the_model(
+        tmp_path: Path, upstream: str, tiny_llama: Path) -> None:
+    async with _services(tmp_path, upstream, repo=True, answer=_judged(tiny_llama, float("-inf"))) as svc:
+        _, final = await _run(svc, "What does retry_delay return for each later retry?")
+        assert final.sources[0].path == "jobs/retry.py"
+        assert "answerability judge" not in final.verdict.reason and final.usage.prompt_tokens > 0

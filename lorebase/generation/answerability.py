@@ -1,0 +1,124 @@
+"""Do the retrieved chunks answer a question about a repository? A larger generator reads the top
+chunks and the question once, and its log-odds of "yes" against "no" as the next token is the
+score; the answer abstains below a threshold.
+
+Why a second model: SWE-QA questions describe code in other words than the code uses, so whether
+the question's words occur in the sources does not separate answerable questions from ones the
+repository cannot answer, and the served 0.5B model asked the same thing scores at chance (AUC
+0.47-0.54). The 1.5B profile reading the top 3 chunks separates them (AUC 0.82 on the SWE-QA dev
+repositories, 0.83 on two others; docs/benchmarks.md). One forward pass, no generation.
+
+`bench/bench_answerability_judge.py` scores with this module, so its thresholds are this gate's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lorebase.errors import ModelNotAvailable
+from lorebase.settings import Settings
+
+if TYPE_CHECKING:
+    from lorebase.index.search import Hit
+
+log = logging.getLogger(__name__)
+
+TOP_CHUNKS = 3
+CHUNK_CHARS = 600
+SYSTEM = ("You check whether code and documentation excerpts contain the answer to a question about a software "
+          "project. Reply with one word: yes or no.")
+ASK = "Do the excerpts show how the project does what the question asks about? Reply yes or no."
+
+
+def excerpts(hits: Sequence[Hit]) -> str:
+    """The top chunks as the judge reads them: each under its path (or title), cut to CHUNK_CHARS."""
+    return "\n\n".join(f"[{h.source.path or h.source.title}]\n{h.chunk.text[:CHUNK_CHARS]}" for h in hits[:TOP_CHUNKS])
+
+
+def messages(question: str, text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Excerpts:\n{text}\n\nQuestion: {question}\n\n{ASK}"}]
+
+
+def judged(hits: Sequence[Hit]) -> bool:
+    """Only questions whose top source is in a repository: the judge was chosen and measured on code
+    questions; meeting questions already abstain when they should (1.000 on the QMSum dev set)."""
+    return bool(hits) and hits[0].source.kind != "transcript"
+
+
+class AnswerabilityJudge:
+    """The model loads on first use (seconds; it is a second model beside the served one) and scores
+    one question at a time: on 2 cores two forward passes at once are no faster than in turn."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name = name
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._tok: Any = None
+        self._yes: list[int] = []
+        self._no: list[int] = []
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        t0 = time.monotonic()
+        log.info("loading the answerability judge %s from %s", self.name, self.folder)
+        tok = AutoTokenizer.from_pretrained(self.folder)
+        model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=torch.bfloat16)
+        model.eval()
+        # every spelling the reply may start with; a word the tokenizer splits counts by its first piece
+        self._yes = sorted({tok.encode(w, add_special_tokens=False)[0] for w in (" yes", "yes", "Yes")})
+        self._no = sorted({tok.encode(w, add_special_tokens=False)[0] for w in (" no", "no", "No")})
+        self._tok, self._model = tok, model
+        log.info("answerability judge ready in %.1f s", time.monotonic() - t0)
+
+    def score(self, question: str, hits: Sequence[Hit]) -> float:
+        """Log-odds that the top chunks answer ``question`` (blocking: call it in a thread)."""
+        return self.score_text(question, excerpts(hits))
+
+    def score_text(self, question: str, text: str) -> float:
+        return self.score_messages(messages(question, text))
+
+    def score_messages(self, chat: list[dict[str, str]]) -> float:
+        """Log-odds of "yes" against "no" as the reply's first token to ``chat``."""
+        import torch
+
+        with self._lock:
+            if self._model is None:
+                self._load()
+            prompt = self._tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+            ids = self._tok(prompt, return_tensors="pt").input_ids
+            with torch.no_grad():
+                logp = torch.log_softmax(self._model(ids).logits[0, -1].float(), -1)
+            return float(torch.logsumexp(logp[self._yes], 0) - torch.logsumexp(logp[self._no], 0))
+
+
+def open_answerability_judge(settings: Settings) -> AnswerabilityJudge | None:
+    """The judge `answer.answerability_judge` names, or None when it is off (or `auto` finds no larger
+    prepared profile). A name that resolves to nothing is an error naming the setting."""
+    from lorebase import generator_profiles
+    from lorebase.offline_models import builtin_generator_dir, larger_prepared_profile
+
+    name = settings.answer.answerability_judge.strip()
+    if name.lower() in ("", "off", "none"):
+        return None
+    if name.lower() == "auto":
+        # base only: its separation and the default threshold were measured; small's judgement is at chance
+        larger = larger_prepared_profile(settings)
+        return AnswerabilityJudge(*larger) if larger is not None and larger[0] == "base" else None
+    p = generator_profiles.profile(name)
+    folder = builtin_generator_dir(settings, p) if p is not None else Path(name).expanduser()
+    if not (folder / "config.json").is_file():
+        hint = (f"prepare it with LOREBASE_MODELS__GENERATOR={p.name} lorebase models prepare" if p is not None
+                else "give a Hugging Face model folder")
+        raise ModelNotAvailable(
+            f"answer.answerability_judge {name!r} has no model at {folder}: {hint}, or set it to auto or off"
+        )
+    return AnswerabilityJudge(p.name if p is not None else folder.name, folder)
