@@ -97,6 +97,28 @@ def larger_prepared_profile(settings: Settings) -> tuple[str, Path] | None:
     return None
 
 
+def answerability_judge_path(settings: Settings) -> tuple[str, Path] | None:
+    """The model `answer.answerability_judge` names, as (name, folder); None when it is off, or when
+    `auto` finds no prepared base profile above the generator (base only: the default threshold and
+    the measured separation are its own; small reading the same chunks scores at chance). A name
+    that resolves to no model is an error naming the setting."""
+    name = settings.answer.answerability_judge.strip()
+    if name.lower() in ("", "off", "none"):
+        return None
+    if name.lower() == "auto":
+        larger = larger_prepared_profile(settings)
+        return larger if larger is not None and larger[0] == "base" else None
+    p = generator_profiles.profile(name)
+    folder = builtin_generator_dir(settings, p) if p is not None else Path(name).expanduser()
+    if not _is_model_folder(folder):
+        hint = (f"prepare it with LOREBASE_MODELS__GENERATOR={p.name} lorebase models prepare" if p is not None
+                else "give a Hugging Face model folder")
+        raise ModelNotAvailable(
+            f"answer.answerability_judge {name!r} has no model at {folder}: {hint}, or set it to auto or off"
+        )
+    return (p.name if p is not None else folder.name), folder
+
+
 def generator_path(settings: Settings, *, prepare_missing: bool = True, log: Callable[[str], None] | None = None) -> Path:
     """The folder of the generator that transformers, peft and vLLM load.
 
@@ -341,6 +363,14 @@ def available(settings: Settings) -> list[ModelInfo]:
             out.append(ModelInfo(role, name, p, True, detail))
         except ModelNotAvailable as e:
             out.append(ModelInfo(role, name, None, False, str(e)))
+    setting = settings.answer.answerability_judge
+    try:
+        judge = answerability_judge_path(settings)
+        out.append(ModelInfo("answerability", setting, judge[1], True, _describe_folder(judge[1])) if judge else
+                   ModelInfo("answerability", setting, None, True, "off: repository questions are not judged "
+                             "(prepare the base profile, or name a model folder, to judge them)"))
+    except ModelNotAvailable as e:
+        out.append(ModelInfo("answerability", setting, None, False, str(e)))
     return out
 
 

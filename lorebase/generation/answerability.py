@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lorebase.errors import ModelNotAvailable
 from lorebase.settings import Settings
 
 if TYPE_CHECKING:
@@ -101,24 +100,8 @@ class AnswerabilityJudge:
 
 
 def open_answerability_judge(settings: Settings) -> AnswerabilityJudge | None:
-    """The judge `answer.answerability_judge` names, or None when it is off (or `auto` finds no larger
-    prepared profile). A name that resolves to nothing is an error naming the setting."""
-    from lorebase import generator_profiles
-    from lorebase.offline_models import builtin_generator_dir, larger_prepared_profile
+    """The judge `answer.answerability_judge` names, or None when there is none (nothing is loaded yet)."""
+    from lorebase.offline_models import answerability_judge_path
 
-    name = settings.answer.answerability_judge.strip()
-    if name.lower() in ("", "off", "none"):
-        return None
-    if name.lower() == "auto":
-        # base only: its separation and the default threshold were measured; small's judgement is at chance
-        larger = larger_prepared_profile(settings)
-        return AnswerabilityJudge(*larger) if larger is not None and larger[0] == "base" else None
-    p = generator_profiles.profile(name)
-    folder = builtin_generator_dir(settings, p) if p is not None else Path(name).expanduser()
-    if not (folder / "config.json").is_file():
-        hint = (f"prepare it with LOREBASE_MODELS__GENERATOR={p.name} lorebase models prepare" if p is not None
-                else "give a Hugging Face model folder")
-        raise ModelNotAvailable(
-            f"answer.answerability_judge {name!r} has no model at {folder}: {hint}, or set it to auto or off"
-        )
-    return AnswerabilityJudge(p.name if p is not None else folder.name, folder)
+    found = answerability_judge_path(settings)
+    return AnswerabilityJudge(*found) if found is not None else None

@@ -64,3 +64,17 @@ def test_a_model_folder_scores_yes_against_no_from_one_forward_pass(tmp_path: Pa
     no = {tok.encode(w, add_special_tokens=False)[0] for w in (" no", "no", "No")}
     expected = float(torch.logsumexp(logp[sorted(yes)], 0) - torch.logsumexp(logp[sorted(no)], 0))
     assert b == pytest.approx(expected, abs=1e-4)
+
+
+def test_models_list_says_whether_repository_questions_are_judged_and_by_what(tmp_path: Path) -> None:
+    from lorebase.offline_models import available
+
+    def row(settings: Settings):  # type: ignore[no-untyped-def]
+        return next(i for i in available(settings) if i.role == "answerability")
+
+    off = row(_settings(tmp_path, "auto"))
+    assert off.ready and off.path is None and off.detail.startswith("off")  # a choice, not a fault
+    base = _prepare(_settings(tmp_path, "auto"), "base")
+    assert row(_settings(tmp_path, "auto")).path == base
+    missing = row(_settings(tmp_path, str(tmp_path / "nowhere")))
+    assert not missing.ready and "answer.answerability_judge" in missing.detail
