@@ -5,8 +5,9 @@ score; the answer abstains below a threshold.
 Why a second model: SWE-QA questions describe code in other words than the code uses, so whether
 the question's words occur in the sources does not separate answerable questions from ones the
 repository cannot answer, and the served 0.5B model asked the same thing scores at chance (AUC
-0.47-0.54). The 1.5B profile reading the top 3 chunks separates them (AUC 0.82 on the SWE-QA dev
-repositories, 0.83 on two others; docs/benchmarks.md). One forward pass, no generation.
+0.47-0.54). The 1.5B profile reading the top 3 chunks separates them: AUC 0.92 on two SWE-QA
+repositories where the question's wording and the threshold were chosen, 0.86 on the three dev
+repositories (docs/benchmarks.md, "Twelfth run"). One forward pass, no generation.
 
 `bench/bench_answerability_judge.py` scores with this module, so its thresholds are this gate's.
 """
@@ -31,7 +32,7 @@ TOP_CHUNKS = 3
 CHUNK_CHARS = 600
 SYSTEM = ("You check whether code and documentation excerpts contain the answer to a question about a software "
           "project. Reply with one word: yes or no.")
-ASK = "Do the excerpts show how the project does what the question asks about? Reply yes or no."
+ASK = "Can the question be answered from these excerpts alone? Reply yes or no."
 
 
 def excerpts(hits: Sequence[Hit]) -> str:

@@ -56,7 +56,7 @@ class AnswerSettings(Section):
         "(about 1.4 s on 2 cores for base). Transcript questions are not judged.",
     )
     answerability_threshold: float = Field(
-        -0.0576,
+        0.1915,
         description="Log-odds of \"yes\" against \"no\" from the answerability judge below which the answer abstains. "
         "The default was chosen for the 1.5B base profile on repositories other than the evaluation's "
         "(bench/bench_answerability_judge.py: at most 8% of answerable questions turned away there).",
