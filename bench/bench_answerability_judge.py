@@ -2,9 +2,11 @@
 
 For every question of a set (SWE-QA questions, answerable, and our unanswerable ones) that the
 subject-word check lets through: search its repository as the answer path does, give the model the
-top 3 chunks (each cut to 600 characters, with its path) and the question, and read the log-odds of
-"yes" against "no" as its next token (one forward pass, no generation; transformers, bf16). A gate
-would abstain below a threshold.
+top chunks and the question, and read the log-odds of "yes" against "no" as its next token (one
+forward pass, no generation; transformers, bf16). This is the answer path's own gate
+(`lorebase/generation/answerability.py`); its defaults are the gate's (top 3 chunks, 600 characters
+each, "Can the question be answered from these excerpts alone?"), and ``--top``, ``--chars`` and
+``--ask`` try other readings.
 
 Score a set (one data home per call; LOREBASE_HOME holds the repositories):
 
@@ -19,8 +21,8 @@ Then choose the threshold on one scored set and apply it to another:
     .venv/bin/python bench/bench_answerability_judge.py report --tune a.json [--tune b.json] \\
         --test dev.json [--max-false 0.05]
 
-The threshold is the highest one whose false abstention on the tuning set's answerable questions is
-at most ``--max-false``. The report gives the AUC of both sets and what the threshold does on each.
+The threshold lies midway between the highest score whose false abstention on the tuning set's
+answerable questions is at most ``--max-false`` and the next score below it. The report gives the AUC of both sets and what the threshold does on each.
 """
 
 from __future__ import annotations
@@ -59,15 +61,17 @@ def score(args: argparse.Namespace) -> int:
     if args.answers is not None:
         prompts, checked_out = from_answers(args.answers, rows)
     else:
-        prompts, checked_out = from_search(rows)
+        prompts, checked_out = from_search(rows, args.top, args.chars)
     judge = AnswerabilityJudge(args.model.name, args.model)  # the answer path's own judge and prompt
     out = []
     t0 = time.perf_counter()
     for r, text in prompts:
-        chat = quoted_messages(r["question"], text) if args.answers is not None else chunk_messages(r["question"], text)
+        chat = (quoted_messages(r["question"], text) if args.answers is not None
+                else chunk_messages(r["question"], text, args.ask))
         out.append({**r, "score": round(judge.score_messages(chat), 4)})
     elapsed = time.perf_counter() - t0
-    report = {"model": str(args.model), "reads": "answers" if args.answers else "top 3 chunks", "questions": len(rows),
+    report = {"model": str(args.model), "reads": "answers" if args.answers else f"top {args.top} chunks",
+              "chars": args.chars, "ask": args.ask, "questions": len(rows),
               "left_by_the_check": checked_out, "judged": len(out), "seconds": round(elapsed, 1), "scores": out}
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"{len(out)} judged ({checked_out} left out before any model) in {elapsed:.0f} s; AUC {auc(out):.3f}",
@@ -98,11 +102,11 @@ def from_answers(path: Path, rows: list[dict[str, Any]]) -> tuple[list[tuple[dic
     return prompts, left
 
 
-def from_search(rows: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], str]], int]:
+def from_search(rows: list[dict[str, Any]], top: int, chars: int) -> tuple[list[tuple[dict[str, Any], str]], int]:
     """Each question's top chunks in its repository, as the answer path gives them to the judge;
     questions the subject-word check stops are left out."""
     from lorebase.cli.scaffold import opened_store
-    from lorebase.generation.answerability import TOP_CHUNKS, excerpts
+    from lorebase.generation.answerability import excerpts
     from lorebase.index.search import SearchService
 
     prompts: list[tuple[dict[str, Any], str]] = []
@@ -110,11 +114,11 @@ def from_search(rows: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], 
     with opened_store() as (settings, store):
         search = SearchService(settings, store)
         for r in rows:
-            hits, unmentioned = search.retrieve_checked(r["question"], TOP_CHUNKS, {"repo": r["repo"]} if r["repo"] else None)
+            hits, unmentioned = search.retrieve_checked(r["question"], top, {"repo": r["repo"]} if r["repo"] else None)
             if unmentioned or not hits:
                 checked_out += 1  # the answer path abstains before any model: nothing to judge
                 continue
-            prompts.append((r, excerpts(hits)))
+            prompts.append((r, excerpts(hits, top, chars)))
     return prompts, checked_out
 
 
@@ -158,6 +162,8 @@ def report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lorebase.generation import answerability
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("score")
@@ -166,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--repo", help="the repository of SWE-QA rows that do not name one")
     s.add_argument("--answers", type=Path, help="judge each answer's quoted lines from this bench_answers.py --out file "
                    "instead of the top 3 chunks")
+    s.add_argument("--top", type=int, default=answerability.TOP_CHUNKS, help="how many chunks the model reads")
+    s.add_argument("--chars", type=int, default=answerability.CHUNK_CHARS, help="each chunk cut to this many characters")
+    s.add_argument("--ask", default=answerability.ASK, help="the question put to the model after the excerpts")
     s.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("report")
     r.add_argument("--tune", type=Path, action="append", required=True, help="scored files to choose on (repeatable)")

@@ -368,7 +368,7 @@ def available(settings: Settings) -> list[ModelInfo]:
         judge = answerability_judge_path(settings)
         out.append(ModelInfo("answerability", setting, judge[1], True, _describe_folder(judge[1])) if judge else
                    ModelInfo("answerability", setting, None, True, "off: repository questions are not judged "
-                             "(prepare the base profile, or name a model folder, to judge them)"))
+                             "(answer.answerability_judge: base, once prepared, or a model folder)"))
     except ModelNotAvailable as e:
         out.append(ModelInfo("answerability", setting, None, False, str(e)))
     return out

@@ -35,14 +35,14 @@ SYSTEM = ("You check whether code and documentation excerpts contain the answer 
 ASK = "Can the question be answered from these excerpts alone? Reply yes or no."
 
 
-def excerpts(hits: Sequence[Hit]) -> str:
-    """The top chunks as the judge reads them: each under its path (or title), cut to CHUNK_CHARS."""
-    return "\n\n".join(f"[{h.source.path or h.source.title}]\n{h.chunk.text[:CHUNK_CHARS]}" for h in hits[:TOP_CHUNKS])
+def excerpts(hits: Sequence[Hit], top: int = TOP_CHUNKS, chars: int = CHUNK_CHARS) -> str:
+    """The top chunks as the judge reads them: each under its path (or title), cut to ``chars``."""
+    return "\n\n".join(f"[{h.source.path or h.source.title}]\n{h.chunk.text[:chars]}" for h in hits[:top])
 
 
-def messages(question: str, text: str) -> list[dict[str, str]]:
+def messages(question: str, text: str, ask: str = ASK) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Excerpts:\n{text}\n\nQuestion: {question}\n\n{ASK}"}]
+            {"role": "user", "content": f"Excerpts:\n{text}\n\nQuestion: {question}\n\n{ask}"}]
 
 
 def judged(hits: Sequence[Hit]) -> bool:

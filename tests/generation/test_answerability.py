@@ -35,6 +35,8 @@ def test_auto_judges_with_the_base_profile_only_once_it_is_prepared(tmp_path: Pa
     assert judge is not None and (judge.name, judge.folder) == ("base", base)
     assert open_answerability_judge(_settings(tmp_path, "auto", "base")) is None  # nothing larger than itself
     assert open_answerability_judge(_settings(tmp_path, "off")) is None
+    # off unless asked for: it costs 3 GB and triples the time to first token under load
+    assert open_answerability_judge(load_settings(home=tmp_path / "h", models={"generator": "small"})) is None
 
 
 def test_a_named_judge_that_is_not_there_is_an_error_naming_the_setting(tmp_path: Path) -> None:
