@@ -196,7 +196,7 @@ class AnswerService:
 
         if self.judge is None or not judged(hits):
             return None
-        score = await asyncio.to_thread(self.judge.score, question, hits)
+        score = await self.judge.ascore(question, hits)
         threshold = self.settings.answer.answerability_threshold
         if score >= threshold:
             return None

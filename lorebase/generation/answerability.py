@@ -14,10 +14,12 @@ repositories (docs/benchmarks.md, "Twelfth run"). One forward pass, no generatio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +55,15 @@ def judged(hits: Sequence[Hit]) -> bool:
 
 class AnswerabilityJudge:
     """The model loads on first use (seconds; it is a second model beside the served one) and scores
-    one question at a time: on 2 cores two forward passes at once are no faster than in turn."""
+    one question at a time: on 2 cores two forward passes at once are no faster than in turn. Async
+    callers queue on the judge's own thread, not in the event loop's shared pool, where questions
+    waiting for the judge would hold the threads other questions' retrieval needs."""
 
     def __init__(self, name: str, folder: Path) -> None:
         self.name = name
         self.folder = folder
         self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answerability")
         self._model: Any = None
         self._tok: Any = None
         self._yes: list[int] = []
@@ -78,6 +83,10 @@ class AnswerabilityJudge:
         self._no = sorted({tok.encode(w, add_special_tokens=False)[0] for w in (" no", "no", "No")})
         self._tok, self._model = tok, model
         log.info("answerability judge ready in %.1f s", time.monotonic() - t0)
+
+    async def ascore(self, question: str, hits: Sequence[Hit]) -> float:
+        """``score`` on the judge's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.score, question, hits)
 
     def score(self, question: str, hits: Sequence[Hit]) -> float:
         """Log-odds that the top chunks answer ``question`` (blocking: call it in a thread)."""

@@ -80,3 +80,15 @@ def test_models_list_says_whether_repository_questions_are_judged_and_by_what(tm
     assert row(_settings(tmp_path, "auto")).path == base
     missing = row(_settings(tmp_path, str(tmp_path / "nowhere")))
     assert not missing.ready and "answer.answerability_judge" in missing.detail
+
+
+@pytest.mark.asyncio
+async def test_questions_wait_for_the_judge_on_its_own_thread_not_the_shared_pool(tiny_llama: Path) -> None:
+    import asyncio
+    import threading
+
+    judge = AnswerabilityJudge("t", tiny_llama)
+    ran: list[str] = []
+    judge.score = lambda q, hits: ran.append(threading.current_thread().name) or 0.0  # type: ignore[method-assign,func-returns-value]
+    assert await asyncio.gather(*(judge.ascore(f"q{i}", []) for i in range(8))) == [0.0] * 8
+    assert len(ran) == 8 and {n.split("_")[0] for n in ran} == {"answerability"}
