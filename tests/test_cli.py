@@ -50,3 +50,10 @@ def test_models_list_reports_missing_generator(monkeypatch, tmp_path: Path, caps
     rows = {r["role"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["embedder"]["ready"] is True
     assert rows["generator"]["ready"] is False and "models prepare" in rows["generator"]["detail"]
+    assert rows["answerability"] == {"role": "answerability", "name": "off", "path": None, "ready": True,
+                                     "detail": rows["answerability"]["detail"]}
+    assert main(["models", "list"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[:2] for ln in lines[::2]] == [["generator", "MISSING"], ["embedder", "ready"],
+                                                      ["whisper", "MISSING"], ["answerability", "ready"]]
+    assert all(ln.startswith(" " * 14) and ln[14] != " " for ln in lines[1::2])  # details line up under the names

@@ -28,5 +28,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         for i in infos:
             state = "ready  " if i.ready else "MISSING"
-            print(f"{i.role:<10} {state} {i.name}\n           {i.path or ''}  {i.detail}".rstrip())
+            where = "  ".join(x for x in (str(i.path) if i.path else "", i.detail) if x)
+            print(f"{i.role:<13} {state} {i.name}\n{'':14}{where}".rstrip())
     return 0 if all(i.ready for i in infos) else 1
