@@ -93,8 +93,9 @@ class AnswerService:
                                                     check=self.settings.answer.abstain_when_unmentioned)
         closest = [cite(h.source, h.chunk, f"S{i}", score=round(h.score, 6)) for i, h in enumerate(hits, start=1)]
         selections = await asyncio.to_thread(self._select, question, hits, closest) if hits and not unmentioned else []
-        unanswered = await self._judged_unanswerable(question, hits) if selections and self._relevant(selections) else None
-        if not hits or unmentioned or not self._relevant(selections) or unanswered:
+        relevant = self._relevant(selections)
+        unanswered = await self._judged_unanswerable(question, hits) if selections and relevant else None
+        if not hits or unmentioned or not relevant or unanswered:
             yield AnswerEvent("sources", sources=closest)
             text, reason = NOTHING_FOUND, "retrieval found nothing relevant to the question"
             if unmentioned:

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lorebase.errors import ModelNotAvailable
 from lorebase.settings import Settings
 
 if TYPE_CHECKING:
@@ -75,12 +76,21 @@ class AnswerabilityJudge:
 
         t0 = time.monotonic()
         log.info("loading the answerability judge %s from %s", self.name, self.folder)
-        tok = AutoTokenizer.from_pretrained(self.folder)
-        model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=torch.bfloat16)
+        try:
+            tok = AutoTokenizer.from_pretrained(self.folder)
+            model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=torch.bfloat16)
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelNotAvailable(f"the answerability judge {self.name} at {self.folder} could not be loaded "
+                                    f"({e}); set answer.answerability_judge to another model or off") from e
         model.eval()
-        # every spelling the reply may start with; a word the tokenizer splits counts by its first piece
-        self._yes = sorted({tok.encode(w, add_special_tokens=False)[0] for w in (" yes", "yes", "Yes")})
-        self._no = sorted({tok.encode(w, add_special_tokens=False)[0] for w in (" no", "no", "No")})
+        # every spelling the reply may start with; a word the tokenizer splits counts by its first piece,
+        # and a piece both words start with (a bare leading space) tells nothing
+        yes = {tok.encode(w, add_special_tokens=False)[0] for w in (" yes", "yes", "Yes")}
+        no = {tok.encode(w, add_special_tokens=False)[0] for w in (" no", "no", "No")}
+        self._yes, self._no = sorted(yes - no), sorted(no - yes)
+        if not self._yes or not self._no:
+            raise ModelNotAvailable(f"the answerability judge {self.name}'s tokenizer has no token that tells "
+                                    "\"yes\" from \"no\"; set answer.answerability_judge to another model or off")
         self._tok, self._model = tok, model
         log.info("answerability judge ready in %.1f s", time.monotonic() - t0)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lorebase.errors import ModelNotAvailable
-from lorebase.generation.answerability import AnswerabilityJudge, messages, open_answerability_judge
+from lorebase.generation.answerability import AnswerabilityJudge, open_answerability_judge
 from lorebase.generator_profiles import PROFILES
 from lorebase.offline_models import builtin_generator_dir
 from lorebase.settings import Settings, load_settings
@@ -50,22 +50,31 @@ def test_a_model_folder_scores_yes_against_no_from_one_forward_pass(tmp_path: Pa
     judge = open_answerability_judge(_settings(tmp_path, str(tiny_llama)))
     assert isinstance(judge, AnswerabilityJudge) and judge.name == tiny_llama.name
     q = "How is a failed job retried?"
-    a = judge.score_text(q, "[jobs/retry.py]\ndef retry_delay(attempt): return 30 * 2 ** (attempt - 1)")
-    assert a == judge.score_text(q, "[jobs/retry.py]\ndef retry_delay(attempt): return 30 * 2 ** (attempt - 1)")
-    b = judge.score_text(q, "[README.md]\nA tiny job scheduler.")
-    assert a != b  # the excerpts are read: a different text moves the score
-    # log-odds of the two answer words, computed by hand from the model's next-token distribution
+    code = "[jobs/retry.py]\ndef retry_delay(attempt): return 30 * 2 ** (attempt - 1)"
+    a = judge.score_text(q, code)
+    assert a == judge.score_text(q, code)
+    assert a != judge.score_text(q, "[README.md]\nA tiny job scheduler.")  # the excerpts are read
+
+    # The score is the log-odds of the answer words as the next token: with logits set by hand, the
+    # two yes-tokens at 2.0, the two no-tokens at -1.0 and every other token far below, it is 3.0.
+    # (This tokenizer starts " yes" and " no" with the same bare-space piece, which counts for neither.)
     import torch
 
-    tok, model = judge._tok, judge._model
-    prompt = tok.apply_chat_template(messages(q, "[README.md]\nA tiny job scheduler."), add_generation_prompt=True,
-                                     tokenize=False)
-    with torch.no_grad():
-        logp = torch.log_softmax(model(tok(prompt, return_tensors="pt").input_ids).logits[0, -1].float(), -1)
-    yes = {tok.encode(w, add_special_tokens=False)[0] for w in (" yes", "yes", "Yes")}
-    no = {tok.encode(w, add_special_tokens=False)[0] for w in (" no", "no", "No")}
-    expected = float(torch.logsumexp(logp[sorted(yes)], 0) - torch.logsumexp(logp[sorted(no)], 0))
-    assert b == pytest.approx(expected, abs=1e-4)
+    assert len(judge._yes) == len(judge._no) == 2 and not set(judge._yes) & set(judge._no)
+    logits = torch.full((1, 1, len(judge._tok)), -1e4)
+    logits[0, 0, judge._yes], logits[0, 0, judge._no] = 2.0, -1.0
+    judge._model = lambda ids: type("Out", (), {"logits": logits})()
+    assert judge.score_text(q, code) == pytest.approx(3.0, abs=1e-4)
+
+
+def test_a_judge_folder_that_holds_no_model_is_a_clear_error_when_first_used(tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")  # looks like a model folder, holds none
+    judge = open_answerability_judge(_settings(tmp_path, str(folder)))
+    assert judge is not None
+    with pytest.raises(ModelNotAvailable, match=r"(?s)answerability judge broken at .* could not be loaded .*set answer.answerability_judge"):
+        judge.score_text("q", "text")
 
 
 def test_models_list_says_whether_repository_questions_are_judged_and_by_what(tmp_path: Path) -> None:
