@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def answer(questions: Path, out: Path, folder: str, concurrency: int) -> None:
+def answer(questions: Path, out: Path, folder: str, concurrency: int, passes: int = 1, temperature: float = 0.8) -> None:
     from lorebase.cli.scaffold import running_services
     from lorebase.eval.answers import AnswerBench, load_answer_questions, summarize_rows
     from lorebase.finetune.public_guard import dev_set_paths, public_questions
@@ -45,48 +44,52 @@ def answer(questions: Path, out: Path, folder: str, concurrency: int) -> None:
     for q in qs:
         q.lecture = f"{folder}/{q.meeting}"
     prompts: dict[str, list[dict[str, str]]] = {}
+    written: dict[str, str] = {}  # the model's own text per prompt, before the check quoted or trimmed it
 
     async def go() -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
         async with running_services(generator=True) as svc:
             gen = svc.conversation.generator
             assert gen is not None
             served = gen.stream
 
-            def stream(req: GenerationRequest) -> Any:  # keep each prompt exactly as served
-                prompts.setdefault(req.messages[-1]["content"], req.messages)
-                return served(req)
+            async def stream(req: GenerationRequest) -> Any:  # keep each prompt exactly as served
+                user = req.messages[-1]["content"]
+                prompts.setdefault(user, req.messages)
+                parts: list[str] = []
+                async for d in served(req):
+                    parts.append(d.text)
+                    yield d
+                written[user] = "".join(parts)
 
             gen.stream = stream  # type: ignore[method-assign]
             bench = AnswerBench(svc.conversation, concurrency=concurrency)
-            return await bench.run(qs, progress=lambda m: print(f"\r{m}", end="", file=sys.stderr, flush=True))
+            for p in range(passes):  # pass 0 as served (the settings' temperature), then sampled ones
+                if p:
+                    svc.settings.generation.temperature = temperature
+                written.clear()
+                rows = await bench.run(qs, progress=lambda m, p=p: print(f"\rpass {p + 1}/{passes} {m}", end="",
+                                                                         file=sys.stderr, flush=True))
+                for r in rows:
+                    user = next((u for u in prompts if f"Question: {r['question']}\n" in u), None)
+                    r.update({"pass": p, "messages": prompts.get(user or ""), "written": written.get(user or "")})
+                records.extend(rows)
+        return records
 
     records = asyncio.run(go())
-    for r in records:
-        r["messages"] = next((m for user, m in prompts.items() if f"Question: {r['question']}\n" in user), None)
-    out.write_text(json.dumps({"summary": summarize_rows(records), "records": records}, indent=1, default=str))
-    print(json.dumps(summarize_rows(records)))
-
-
-def target(record: dict[str, Any]) -> str | None:
-    """What to train on: a verified answer that cites gold, as the model would write it."""
-    if not (record.get("verified") and record.get("cites_gold") and record.get("messages")):
-        return None
-    if record["mode"] == "generated":
-        return str(record["answer"])
-    if record["mode"] == "extractive":  # "The sources say:\n> Name: line [S1]" -> "line [S1]"
-        lines = [x[2:] for x in str(record["answer"]).splitlines() if x.startswith("> ")]
-        return " ".join(re.sub(r"^[^:\n]{1,40}: ", "", x) for x in lines) or None
-    return None
+    out.write_text(json.dumps({"summary": summarize_rows([r for r in records if r["pass"] == 0]),
+                               "records": records}, indent=1, default=str))
+    print(json.dumps(summarize_rows([r for r in records if r["pass"] == 0])))
 
 
 def train(answers: Path, out: Path) -> None:
     from lorebase.finetune import training
     from lorebase.finetune.adapter_training import train_config
+    from lorebase.finetune.preference import imitation_rows, target
     from lorebase.settings import load_settings
 
-    records = json.loads(answers.read_text())["records"]
-    rows = [{"prompt": r["messages"], "completion": [{"role": "assistant", "content": t}]}
-            for r in records if (t := target(r))]
+    records = [r for r in json.loads(answers.read_text())["records"] if int(r.get("pass", 0)) == 0]
+    rows = imitation_rows(records)
     modes = {m: sum(1 for r in records if target(r) and r["mode"] == m) for m in ("generated", "extractive")}
     print(json.dumps({"answers": len(records), "examples": len(rows), **modes}), file=sys.stderr, flush=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,28 @@ def train(answers: Path, out: Path) -> None:
     result = training.main(train_config(load_settings(), out), rows)
     shutil.rmtree(out / "trainer", ignore_errors=True)  # the trainer's checkpoints; the adapter is beside them
     print(json.dumps({"examples": result.examples, "steps": result.steps, "seconds": result.seconds,
+                      "final_loss": result.final_loss, "precision": result.precision}))
+
+
+def pairs(answers: Path, out: Path) -> None:
+    from lorebase.finetune.preference import PairStats, preference_pairs
+
+    stats = PairStats()
+    rows = preference_pairs(json.loads(answers.read_text())["records"], stats)
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print(json.dumps(stats.__dict__))
+
+
+def dpo(pairs_file: Path, out: Path) -> None:
+    from lorebase.finetune import preference_training
+    from lorebase.finetune.adapter_training import train_config
+    from lorebase.settings import load_settings
+
+    rows = [json.loads(x) for x in pairs_file.read_text().splitlines() if x.strip()]
+    out.mkdir(parents=True, exist_ok=True)
+    result = preference_training.main(train_config(load_settings(), out), rows)
+    shutil.rmtree(out / "trainer", ignore_errors=True)
+    print(json.dumps({"pairs": result.examples, "steps": result.steps, "seconds": result.seconds,
                       "final_loss": result.final_loss, "precision": result.precision}))
 
 
@@ -105,12 +130,24 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("out", type=Path)
     a.add_argument("--folder", default="tuning-meetings", help="the folder the meetings were ingested from")
     a.add_argument("--concurrency", type=int, default=8)
+    a.add_argument("--passes", type=int, default=1, help="answer each query this many times: once as served, then sampled")
+    a.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of the passes after the first")
     t = sub.add_parser("train", help="train a LoRA adapter on the verified, gold-citing answers")
     t.add_argument("answers", type=Path)
     t.add_argument("out", type=Path, help="the adapter folder to write")
+    pr = sub.add_parser("pairs", help="preference pairs: a good and a bad answer to the same prompt, across passes")
+    pr.add_argument("answers", type=Path)
+    pr.add_argument("out", type=Path, help="the pairs file to write (JSON lines)")
+    d = sub.add_parser("dpo", help="train a LoRA adapter on the preference pairs (DPO)")
+    d.add_argument("pairs", type=Path)
+    d.add_argument("out", type=Path, help="the adapter folder to write")
     args = ap.parse_args(argv)
     if args.step == "answer":
-        answer(args.questions, args.out, args.folder, args.concurrency)
+        answer(args.questions, args.out, args.folder, args.concurrency, args.passes, args.temperature)
+    elif args.step == "pairs":
+        pairs(args.answers, args.out)
+    elif args.step == "dpo":
+        dpo(args.pairs, args.out)
     else:
         train(args.answers, args.out)
     return 0

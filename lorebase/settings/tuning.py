@@ -99,6 +99,13 @@ class FinetuneSettings(Section):
     batch_size: int = Field(4, ge=1, description="Examples per device step (4 keeps a CPU run of evidence prompts within a few GB; the logits alone are batch x length x vocabulary floats).")
     grad_accum: int = Field(4, ge=1, description="Steps accumulated per optimizer update (16 examples per update with the default batch).")
     learning_rate: float = Field(3e-4, gt=0.0)
+    preference_beta: float = Field(
+        0.1, gt=0.0, description="Preference tuning (DPO): how far the tuned model may move from its base; higher stays closer."
+    )
+    preference_learning_rate: float = Field(5e-5, gt=0.0, description="Learning rate of preference tuning (DPO).")
+    preference_sft_weight: float = Field(
+        0.0, ge=0.0, description="Preference tuning: weight of a likelihood term on the chosen answer beside the DPO loss (0: DPO alone)."
+    )
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
     precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="Training precision: auto is bf16 on a GPU that has it, else float32 (bfloat16 forces bf16 autocast, also on CPU)."
