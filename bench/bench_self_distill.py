@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import json
 import shutil
 import sys
@@ -44,10 +45,10 @@ def answer(questions: Path, out: Path, folder: str, concurrency: int, passes: in
     for q in qs:
         q.lecture = f"{folder}/{q.meeting}"
     prompts: dict[str, list[dict[str, str]]] = {}
-    written: dict[str, str] = {}  # the model's own text per prompt, before the check quoted or trimmed it
+    written: dict[tuple[str, int], str] = {}  # the model's own text per prompt and pass, before the check quoted or trimmed it
+    current: contextvars.ContextVar[int] = contextvars.ContextVar("current", default=0)
 
     async def go() -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
         async with running_services(generator=True) as svc:
             gen = svc.conversation.generator
             assert gen is not None
@@ -60,21 +61,30 @@ def answer(questions: Path, out: Path, folder: str, concurrency: int, passes: in
                 async for d in served(req):
                     parts.append(d.text)
                     yield d
-                written[user] = "".join(parts)
+                written[(user, current.get())] = "".join(parts)
 
             gen.stream = stream  # type: ignore[method-assign]
             bench = AnswerBench(svc.conversation, concurrency=concurrency)
-            for p in range(passes):  # pass 0 as served (the settings' temperature), then sampled ones
-                if p:
-                    svc.settings.generation.temperature = temperature
-                written.clear()
-                rows = await bench.run(qs, progress=lambda m, p=p: print(f"\rpass {p + 1}/{passes} {m}", end="",
-                                                                         file=sys.stderr, flush=True))
+            done = [0] * passes
+
+            async def one_pass(p: int) -> list[dict[str, Any]]:
+                # Pass 0 as served (the settings' temperature), the others sampled. The passes run side by side,
+                # so the server batches them and meets each prompt close together (its prefix cache can reuse it).
+                current.set(p)
+
+                def progress(m: str) -> None:
+                    done[p] += 1
+                    print(f"\r{' '.join(f'pass {i + 1}: {n}/{len(qs)}' for i, n in enumerate(done))}", end="",
+                          file=sys.stderr, flush=True)
+
+                rows = await bench.run(qs, progress=progress, temperature=temperature if p else None)
                 for r in rows:
                     user = next((u for u in prompts if f"Question: {r['question']}\n" in u), None)
-                    r.update({"pass": p, "messages": prompts.get(user or ""), "written": written.get(user or "")})
-                records.extend(rows)
-        return records
+                    r.update({"pass": p, "messages": prompts.get(user or ""), "written": written.get((user or "", p), "")})
+                return rows
+
+            runs = await asyncio.gather(*(one_pass(p) for p in range(passes)))
+        return [r for rows in runs for r in rows]
 
     records = asyncio.run(go())
     out.write_text(json.dumps({"summary": summarize_rows([r for r in records if r["pass"] == 0]),

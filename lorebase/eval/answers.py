@@ -120,14 +120,15 @@ class AnswerBench:
         self.concurrency = concurrency
 
     async def run(self, questions: Sequence[AnswerQuestion], *, extractive: bool = False, model: str | None = None,
-                  progress: Progress | None = None) -> list[dict[str, Any]]:
+                  progress: Progress | None = None, temperature: float | None = None) -> list[dict[str, Any]]:
+        """One record per question; ``temperature`` (None: the settings') samples answers, e.g. for preference pairs."""
         sem = asyncio.Semaphore(1 if extractive else self.concurrency)
         done = 0
 
         async def one(q: AnswerQuestion) -> dict[str, Any]:
             nonlocal done
             async with sem:
-                rec = await (self._extractive(q) if extractive else self._answer(q, model))
+                rec = await (self._extractive(q) if extractive else self._answer(q, model, temperature))
             done += 1
             if progress:
                 progress(f"{done}/{len(questions)} {q.id}")
@@ -137,13 +138,13 @@ class AnswerBench:
         self._similarity(records, questions)
         return records
 
-    async def _answer(self, q: AnswerQuestion, model: str | None) -> dict[str, Any]:
+    async def _answer(self, q: AnswerQuestion, model: str | None, temperature: float | None = None) -> dict[str, Any]:
         from lorebase.generation.conversation import ConversationRequest
 
         t0 = time.perf_counter()
         ttft: float | None = None
         final = None
-        async for ev in self.conv.stream(ConversationRequest.ask(q.question, model=model, filters=scope(q))):
+        async for ev in self.conv.stream(ConversationRequest.ask(q.question, model=model, filters=scope(q), temperature=temperature)):
             if ev.type == "delta" and ev.text and ttft is None:
                 ttft = time.perf_counter() - t0
             if ev.result is not None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -25,6 +26,7 @@ from lorebase.generation.backend import GenerationRequest, Generator, Usage
 from lorebase.generation.prompts import ABSTAIN_TEXT, Evidence, answer_messages, fit_evidence
 from lorebase.generation.sentence_stream import FENCE, SentenceStream
 from lorebase.generation.support import check_claim
+from lorebase.generation.vector_cache import VectorCache
 from lorebase.settings import Settings
 from lorebase.verdict import SentenceSupport, Verdict
 
@@ -68,6 +70,7 @@ class AnswerService:
         self.search = search
         self.generator = generator
         self.judge = judge  # whether the sources answer a repository question at all (None: not asked)
+        self.vectors = VectorCache(settings.answer.evidence_vector_cache)
 
     async def stream(
         self,
@@ -225,7 +228,9 @@ class AnswerService:
 
     def _select(self, question: str, hits: Sequence[Hit], cites: Sequence[Citation]) -> list[ev_select.Selection]:
         emb = self.search.embedder
-        embed = getattr(emb, "embed", None)
+        raw = getattr(emb, "embed", None)
+        model = str(getattr(emb, "model_name", ""))
+        embed = None if raw is None else partial(self.vectors.embed, model, embed=raw)
         qvec = np.asarray(emb.get_query_embedding(question), dtype=np.float32)
         qvec /= max(float(np.linalg.norm(qvec)), 1e-9)
         chunks = [(c, h.chunk.text, h.chunk.meta) for c, h in zip(cites, hits, strict=True)]

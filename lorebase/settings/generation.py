@@ -44,6 +44,11 @@ class AnswerSettings(Section):
         80, ge=16, le=2000,
         description="About how many tokens of each retrieved chunk's best lines the prompt carries.",
     )
+    evidence_vector_cache: int = Field(
+        50_000, ge=0,
+        description="Vectors of evidence lines kept between questions (about 1.5 KB each), so a source retrieved again is "
+        "not embedded again; 0: no cache.",
+    )
     support_threshold: float = Field(
         0.6, ge=0.0, le=1.0, description="Share of a sentence's content words its cited source must contain to support it."
     )
