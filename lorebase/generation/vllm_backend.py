@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lorebase.errors import EngineUnavailable
+from lorebase.errors import EngineUnavailable, ModelNotAvailable
 from lorebase.generation.backend import ChatTokenizer, Delta, GenerationRequest
 from lorebase.generation.openai_backend import OpenAIBackend
 from lorebase.generation.queue import GenerationQueue
@@ -122,6 +122,9 @@ class VLLMBackend(OpenAIBackend):
     # --- adapters ------------------------------------------------------------------------------
 
     async def load_adapter(self, name: str, path: Path) -> None:
+        if self.server is not None and not self.server.options.enable_lora:
+            raise ModelNotAvailable(f"adapter {name!r} cannot be loaded: the engine has no LoRA slots "
+                                    "(generation.vllm_lora is off); serve it merged or turn the setting on")
         await super().load_adapter(name, path)
         if self.server is not None:
             self.server.adapters[name] = path

@@ -45,6 +45,7 @@ class VLLMOptions:
             "log_file": settings.logs_dir / "vllm.log",
             "cache_dir": settings.home / "vllm-cache",
             "cpu_bind": cpu_ranges(cpu_plan(settings).vllm_cpus),
+            "enable_lora": settings.generation.vllm_lora,
         }
         return cls(settings.generation, model_dir, served_name, max_model_len, **{**own, **engine})
 

@@ -113,6 +113,11 @@ class GenerationSettings(Section):
         description="vLLM's precision for every engine it runs (base and merged); auto: bfloat16 on a CPU with AVX512-BF16 or AMX "
         "(~1.5x faster, answer quality measured level with float32), float32 on other CPUs, the checkpoint's own on a GPU.",
     )
+    vllm_lora: bool = Field(
+        True,
+        description="vLLM: give the base engine LoRA slots, so adapters load at run time. Off: none, and each token skips "
+        "the LoRA work (on a CPU the base model then decodes faster); a promoted adapter is then served merged only.",
+    )
     vllm_kv_cache_gib: float = Field(2.0, gt=0, description="vLLM: KV cache per engine, in GiB (a merged engine has its own).")
     vllm_eager: bool = Field(
         True,

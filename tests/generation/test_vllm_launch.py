@@ -129,3 +129,29 @@ def test_one_dtype_setting_reaches_the_base_and_the_merged_engines(tmp_path: Pat
     assert merged_cmd[merged_cmd.index("--served-model-name") + 1] == "a"
     assert merged.options.port != server.options.port and merged.options.log_file.name == "vllm-merged-a.log"
     assert merged.environment()["VLLM_CPU_OMP_THREADS_BIND"] == server.environment()["VLLM_CPU_OMP_THREADS_BIND"]
+
+
+def test_a_base_engine_without_lora_slots_refuses_adapters_with_a_clear_error(tmp_path: Path) -> None:
+    """`generation.vllm_lora: false`: no LoRA work per token, and an adapter loaded at run time is our error,
+    not a failed request to the engine."""
+    import asyncio
+
+    from lorebase.errors import ModelNotAvailable
+    from lorebase.generation.backend import ChatTokenizer
+    from lorebase.generation.queue import GenerationQueue
+    from lorebase.generation.vllm_backend import VLLMBackend
+    from lorebase.settings import load_settings
+
+    settings = load_settings(home=tmp_path, generation={"vllm_lora": False})
+    server = VLLMServer.from_settings(settings, model_dir=tmp_path / "model", served_name="m", max_model_len=64,
+                                      adapters={"a": tmp_path / "a"})
+    cmd = server.command()
+    assert "--enable-lora" not in cmd and "--lora-modules" not in cmd
+    backend = VLLMBackend(base_url=server.url + "/v1", base_model="m", context_length=64, queue=GenerationQueue(1, 1),
+                          tokenizer=ChatTokenizer(tmp_path / "model"), server=server)
+    with pytest.raises(ModelNotAvailable, match="generation.vllm_lora"):
+        asyncio.run(backend.load_adapter("b", tmp_path / "b"))
+    assert "b" not in server.adapters
+    on = VLLMServer.from_settings(load_settings(home=tmp_path), model_dir=tmp_path / "model", served_name="m",
+                                  max_model_len=64).command()
+    assert "--enable-lora" in on
