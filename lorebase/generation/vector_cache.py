@@ -22,7 +22,7 @@ class VectorCache:
         self.size = size
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # evidence is chosen on worker threads, several questions at once
-        self.hits = 0
+        self.hits = 0  # texts found, and texts embedded: what the cache saves, for benchmarks
         self.misses = 0
 
     def __len__(self) -> int:
@@ -31,6 +31,7 @@ class VectorCache:
     def embed(self, model: str, texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """``embed(texts)``, row for row, computing only the texts this model has not embedded lately."""
         if self.size <= 0 or not texts:
+            self.misses += len(texts)
             return embed(texts)
         unique = list(dict.fromkeys(texts))
         found: dict[str, np.ndarray] = {}

@@ -47,4 +47,4 @@ def test_size_zero_embeds_every_time() -> None:
     cache, emb = VectorCache(0), Counting()
     cache.embed("m", ["a"], emb)
     cache.embed("m", ["a"], emb)
-    assert emb.calls == [["a"], ["a"]] and len(cache) == 0
+    assert emb.calls == [["a"], ["a"]] and len(cache) == 0 and cache.misses == 2
