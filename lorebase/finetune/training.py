@@ -107,33 +107,41 @@ def lora_config(ft: FinetuneSettings, num_layers: int) -> LoraConfig:
     )
 
 
-def sft_config(run: TrainRun, examples: int, on_gpu: bool, bf16: bool) -> SFTConfig:
-    """trl's arguments, straight from settings.finetune and the run."""
+def trainer_arguments(run: TrainRun, examples: int, on_gpu: bool, bf16: bool, learning_rate: float) -> dict[str, Any]:
+    """The Trainer arguments every objective shares (supervised, preference), from settings.finetune and the run."""
     ft = run.finetune
     steps_per_epoch = math.ceil(examples / (ft.batch_size * ft.grad_accum))
     total = run.max_steps if run.max_steps > 0 else steps_per_epoch * ft.epochs
+    return {
+        "output_dir": str(run.output_dir / "trainer"),
+        "use_cpu": not on_gpu,
+        "bf16": bf16,
+        "fp16": False,
+        "num_train_epochs": ft.epochs,
+        "max_steps": run.max_steps,
+        "per_device_train_batch_size": ft.batch_size,
+        "gradient_accumulation_steps": ft.grad_accum,
+        "learning_rate": learning_rate,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": max(0, round(ft.warmup_ratio * total)),
+        "gradient_checkpointing": ft.gradient_checkpointing,
+        "logging_steps": ft.logging_steps,
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": ft.seed,
+        "disable_tqdm": not run.progress,
+        "dataloader_num_workers": 0,
+    }
+
+
+def sft_config(run: TrainRun, examples: int, on_gpu: bool, bf16: bool) -> SFTConfig:
+    """trl's arguments, straight from settings.finetune and the run."""
+    ft = run.finetune
     return SFTConfig(
-        output_dir=str(run.output_dir / "trainer"),
-        use_cpu=not on_gpu,
-        bf16=bf16,
-        fp16=False,
+        **trainer_arguments(run, examples, on_gpu, bf16, ft.learning_rate),
         max_length=ft.max_length,
         completion_only_loss=True,
-        num_train_epochs=ft.epochs,
-        max_steps=run.max_steps,
-        per_device_train_batch_size=ft.batch_size,
-        gradient_accumulation_steps=ft.grad_accum,
-        learning_rate=ft.learning_rate,
-        lr_scheduler_type="cosine",
         train_sampling_strategy="group_by_length" if ft.group_by_length else "random",  # evidence prompts vary: little padding
-        warmup_steps=max(0, round(ft.warmup_ratio * total)),
-        gradient_checkpointing=ft.gradient_checkpointing,
-        logging_steps=ft.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=ft.seed,
-        disable_tqdm=not run.progress,
-        dataloader_num_workers=0,
     )
 
 
@@ -187,14 +195,19 @@ class TargetRowsSFTTrainer(SFTTrainer):
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
 
 
+def base_model(config: TrainRun) -> tuple[Any, Any]:
+    """The base model (float32; precision is the trainer's autocast) and its tokenizer, with a pad token."""
+    tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32), tokenizer
+
+
 def make_trainer(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> SFTTrainer:
     """The SFTTrainer for ``rows`` (prompt-completion), with the LoRA adapter in place, not yet trained."""
     on_gpu = torch.cuda.is_available()
     bf16, _ = _precision(config.finetune.precision)
-    tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
+    model, tokenizer = base_model(config)
     peft_config = lora_config(config.finetune, int(model.config.num_hidden_layers))
     args = sft_config(config, len(rows), on_gpu, bf16)
     target_rows = config.target_rows_head if config.target_rows_head is not None else not on_gpu
@@ -209,12 +222,11 @@ def make_trainer(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Se
     )
 
 
-def main(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
-    """Train a LoRA adapter on ``rows`` (prompt-completion) and save it to ``config.output_dir``."""
+def train_and_save(config: TrainRun, trainer: Any, curve: LossCurve, **record: Any) -> TrainResult:
+    """Run ``trainer`` (its model a PeftModel), save the adapter alone to ``config.output_dir`` with its loss
+    curve (plus ``record``), and say how it went."""
     on_gpu = torch.cuda.is_available()
     _, precision = _precision(config.finetune.precision)
-    curve = LossCurve()
-    trainer = make_trainer(config, rows, [curve, *callbacks])
     tuned: Any = trainer.model  # the PeftModel trl wrapped
     trainable = sum(int(p.numel()) for p in tuned.parameters() if p.requires_grad)
     started = time.monotonic()
@@ -226,7 +238,7 @@ def main(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[T
     result = TrainResult(
         output_dir=config.output_dir,
         steps=int(out.global_step),
-        examples=len(trainer.train_dataset),  # type: ignore[arg-type]
+        examples=len(trainer.train_dataset),
         seconds=round(seconds, 2),
         final_loss=curve.points[-1]["loss"] if curve.points else float(out.training_loss),
         loss_curve=curve.points,
@@ -236,6 +248,12 @@ def main(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[T
     )
     (config.output_dir / "loss_curve.json").write_text(json.dumps({
         "points": curve.points, "train_loss": float(out.training_loss), "steps": result.steps,
-        "seconds": result.seconds, "examples": result.examples,
+        "seconds": result.seconds, "examples": result.examples, **record,
     }, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def main(config: TrainRun, rows: Sequence[dict[str, Any]], callbacks: Sequence[TrainerCallback] = ()) -> TrainResult:
+    """Train a LoRA adapter on ``rows`` (prompt-completion) and save it to ``config.output_dir``."""
+    curve = LossCurve()
+    return train_and_save(config, make_trainer(config, rows, [curve, *callbacks]), curve)
