@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lorebase.cpu_budget import THREAD_VARS
-from lorebase.errors import EngineUnavailable
+from lorebase.errors import EngineUnavailable, SettingsError
 from lorebase.generation.vllm_options import VLLMOptions, cpu_binding
 from lorebase.settings import Settings
 
@@ -142,7 +142,10 @@ class VLLMServer:
             cmd += ["--enable-lora", "--max-lora-rank", str(o.max_lora_rank), "--max-loras", str(o.max_loras)]
         if o.compact_json:
             cmd += ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
-        if self.adapters and o.enable_lora:
+        if self.adapters and not o.enable_lora:
+            raise SettingsError(f"adapters {', '.join(sorted(self.adapters))} are to be served as LoRA, but the engine has no "
+                                "LoRA slots (generation.vllm_lora is off): turn it on, or serve the promoted adapter merged")
+        if self.adapters:
             cmd += ["--lora-modules", *(f"{name}={path}" for name, path in self.adapters.items())]
         return cmd
 

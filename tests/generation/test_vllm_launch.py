@@ -136,15 +136,17 @@ def test_a_base_engine_without_lora_slots_refuses_adapters_with_a_clear_error(tm
     not a failed request to the engine."""
     import asyncio
 
-    from lorebase.errors import ModelNotAvailable
+    from lorebase.errors import ModelNotAvailable, SettingsError
     from lorebase.generation.backend import ChatTokenizer
     from lorebase.generation.queue import GenerationQueue
     from lorebase.generation.vllm_backend import VLLMBackend
     from lorebase.settings import load_settings
 
     settings = load_settings(home=tmp_path, generation={"vllm_lora": False})
-    server = VLLMServer.from_settings(settings, model_dir=tmp_path / "model", served_name="m", max_model_len=64,
-                                      adapters={"a": tmp_path / "a"})
+    with pytest.raises(SettingsError, match="generation.vllm_lora"):  # adapters to serve as LoRA need the slots
+        VLLMServer.from_settings(settings, model_dir=tmp_path / "model", served_name="m", max_model_len=64,
+                                 adapters={"a": tmp_path / "a"}).command()
+    server = VLLMServer.from_settings(settings, model_dir=tmp_path / "model", served_name="m", max_model_len=64)
     cmd = server.command()
     assert "--enable-lora" not in cmd and "--lora-modules" not in cmd
     backend = VLLMBackend(base_url=server.url + "/v1", base_model="m", context_length=64, queue=GenerationQueue(1, 1),
