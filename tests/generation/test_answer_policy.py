@@ -58,12 +58,16 @@ The operator on call is paged when the dead letter queue holds more than fifty r
 """
 
 
+TEMPERATURES: list[float | None] = []  # what each request to the scripted model asked for
+
+
 class _Scripted(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         prompt = body["messages"][-1]["content"]
+        TEMPERATURES.append(body.get("temperature"))
         text = next((t for tag, t in SCRIPTS.items() if tag in prompt), SCRIPTS["[uncited]"])
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -136,6 +140,24 @@ async def _run(svc: Services, question: str) -> tuple[str, AnswerEvent]:
 
 
 @pytest.mark.asyncio
+async def test_the_answer_bench_samples_at_the_temperature_asked_and_evidence_vectors_are_reused(svc: Services) -> None:
+    from lorebase.eval.answers import AnswerBench, AnswerQuestion
+
+    assert svc.answers is not None and svc.conversation is not None
+    q = AnswerQuestion(id="m", question="How often is a failed job retried? [mixed]", kind="meetings", meeting="jobs", lecture="lectures/jobs",
+                       gold_spans=[(8.0, 17.0)])
+    bench = AnswerBench(svc.conversation, concurrency=1)
+    TEMPERATURES.clear()
+    [first] = await bench.run([q])
+    cache = svc.answers.vectors
+    embedded, hits = cache.misses, cache.hits
+    [sampled] = await bench.run([q], temperature=0.7)
+    assert TEMPERATURES == [svc.settings.generation.temperature, 0.7]
+    assert first["verified"] and sampled["verified"] and first["cites_gold"]
+    # the same sources again: every evidence line's vector comes from the cache, none is embedded anew
+    assert cache.misses == embedded and cache.hits > hits
+
+
 async def test_only_supported_sentences_are_shown_once_each(svc: Services) -> None:
     shown, final = await _run(svc, "How often is a failed job retried? [mixed]")
     assert shown == final.answer == "A failed job is retried three times with exponential backoff. [S1]"
