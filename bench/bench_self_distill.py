@@ -15,6 +15,14 @@ then `bench/bench_answers.py --rows small,small+sd --adapter sd=ADAPTER_FOLDER -
 compares the adapter with its base on the dev meetings, which it never saw. An extractive answer
 (the fallback's quoted lines) is trained as its lines, without the quote marks and speaker labels.
 Queries of the public dev sets are refused (`finetune/public_guard.py`).
+
+Preference tuning (DPO) instead of imitation: answer each query several times (`answer --passes 3`,
+the first pass as served, the others sampled at `--temperature`; the passes run side by side so the
+server batches them), pair a good and a bad answer to the same prompt, and train on the pairs:
+
+    ... bench_self_distill.py answer .evaldata/qmsum-tuning.jsonl answers.json --passes 3
+    ... bench_self_distill.py pairs answers.json pairs.jsonl        # lorebase/finetune/preference.py
+    ... bench_self_distill.py dpo pairs.jsonl ADAPTER_FOLDER        # lorebase/finetune/preference_training.py
 """
 
 from __future__ import annotations
