@@ -116,7 +116,8 @@ class GenerationSettings(Section):
     vllm_lora: bool = Field(
         True,
         description="vLLM: give the base engine LoRA slots, so adapters load at run time. Off: none, and each token skips "
-        "the LoRA work (on a CPU the base model then decodes faster); a promoted adapter is then served merged only.",
+        "the LoRA work, for serving the base model alone (benchmarks, a base-only deployment); an adapter to serve "
+        "(generation.adapters, a promoted one) is then an error at start.",
     )
     vllm_kv_cache_gib: float = Field(2.0, gt=0, description="vLLM: KV cache per engine, in GiB (a merged engine has its own).")
     vllm_eager: bool = Field(
