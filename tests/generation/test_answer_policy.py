@@ -158,6 +158,7 @@ async def test_the_answer_bench_samples_at_the_temperature_asked_and_evidence_ve
     assert cache.misses == embedded and cache.hits > hits
 
 
+@pytest.mark.asyncio
 async def test_only_supported_sentences_are_shown_once_each(svc: Services) -> None:
     shown, final = await _run(svc, "How often is a failed job retried? [mixed]")
     assert shown == final.answer == "A failed job is retried three times with exponential backoff. [S1]"
