@@ -46,7 +46,7 @@ class VectorCache:
             new = embed(missing)
             with self._lock:
                 for t, v in zip(missing, new, strict=True):
-                    found[t] = self._vectors[(model, t)] = v
+                    found[t] = self._vectors[(model, t)] = v.copy()  # its own row: a view would keep the whole batch alive
                 while len(self._vectors) > self.size:
                     self._vectors.popitem(last=False)
         with self._lock:
