@@ -1,0 +1,213 @@
+"""Transcript retrieval that looks beyond one window: neighbour smoothing and pseudo-relevance feedback.
+
+A meeting question is often answered by a discussion that runs over several windows, while a window
+that mentions a question word once, out of context, can outrank it. Three ideas, each on top of the
+shipped ranking (convex fusion, dense weight 0.4, speaker share 0.2, lorebase's windows at three
+scales, overlapping windows dropped; in memory, as ``bench_speaker_boost.py`` ranks):
+
+- ``smooth A``: a window's fused score plus A times the better fused score of the two base windows
+  just before and just after it (a discussion that goes on around a window lifts it);
+- ``rm3 L``: BM25 pseudo-relevance feedback: the 10 terms most weighted in the top 3 windows of a
+  first pass (term frequency share times the window's fused score; question terms left out) are
+  scored as a second BM25 query, added with weight L to the first;
+- ``rocchio B``: dense feedback: the question vector plus B times the mean vector of the first pass's
+  top 3 windows.
+
+Choose on the tuning meetings (``--tuning``: QMSum train), then report the dev figure:
+
+    nice -n 19 .venv/bin/python bench/bench_transcript_context.py --evaldata .evaldata --tuning
+    nice -n 19 .venv/bin/python bench/bench_transcript_context.py --evaldata .evaldata
+
+Embeddings are cached in --cache (shared with bench_speaker_boost.py's format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_speaker_boost import embed_all, windows  # noqa: E402
+
+from lorebase.index.code_tokens import tokenize  # noqa: E402
+from lorebase.index.speaker_turns import speaker_words  # noqa: E402
+from lorebase.index.speakers import named_speakers  # noqa: E402
+
+
+@dataclass
+class Question:
+    row: dict
+    idx: np.ndarray  # global window indices of its meeting
+    d: np.ndarray  # cosine of every window of the meeting
+    b: np.ndarray  # BM25 of every window of the meeting
+    share: np.ndarray  # the named speakers' share of each window's words (zeros when none named)
+    q_tokens: list[str]
+    qv: np.ndarray  # the question's vector
+
+
+def fused(d: np.ndarray, b: np.ndarray, share: np.ndarray, dense_weight: float, speaker_weight: float) -> np.ndarray:
+    """Fused score of every window, normalised over the candidates (top 40 of each retriever) as
+    lorebase does; windows outside the candidates are clipped into the candidates' range."""
+    cand = np.union1d(np.argsort(-d)[:40], np.argsort(-b)[:40])
+
+    def norm(x: np.ndarray) -> np.ndarray:
+        lo, hi = float(x[cand].min()), float(x[cand].max())
+        return np.clip((x - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(x)
+
+    f = dense_weight * norm(d) + (1 - dense_weight) * norm(b) + speaker_weight * share
+    out = np.full_like(f, -np.inf)
+    out[cand] = f[cand]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
+    ap.add_argument("--tuning", action="store_true", help="the 40 QMSum train meetings (choose here)")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/lorebase-speaker-bench.npz"))
+    ap.add_argument("--dense-weight", type=float, default=0.4)
+    ap.add_argument("--speaker-weight", type=float, default=0.2)
+    ap.add_argument("--misses", action="store_true", help="list the questions the shipped ranking misses at 5")
+    args = ap.parse_args(argv)
+    import bm25s
+
+    if args.tuning:
+        rows = [json.loads(x) for x in (args.evaldata / "qmsum-tuning.jsonl").read_text().splitlines() if x.strip()]
+        ws, spk = windows(args.evaldata / "tuning-meetings")
+    else:
+        rows = [json.loads(x) for x in (ROOT / "datasets/eval/qmsum-dev.jsonl").read_text().splitlines() if x.strip()]
+        ws, spk = windows(args.evaldata / "meetings")
+    vecs = embed_all(ws, args.cache)
+    toks = [tokenize(w.text, "english") or ["_"] for w in ws]
+    model = bm25s.BM25()
+    model.index(toks, show_progress=False)
+    vocab = model.vocab_dict
+    meetings = np.asarray([w.meeting for w in ws])
+    words = [speaker_words(w.text, w.speakers) for w in ws]
+    df = Counter(t for x in toks for t in set(x))
+    n_docs = len(toks)
+
+    # The base windows just before and after each window (by global index; -1 where none).
+    prev = np.full(len(ws), -1)
+    nxt = np.full(len(ws), -1)
+    for m in set(meetings.tolist()):
+        base = [i for i in np.flatnonzero(meetings == m) if ws[i].joins is None]
+        pos = {g: k for k, g in enumerate(base)}
+        for i in np.flatnonzero(meetings == m):
+            lo, hi = ws[i].joins or (i, i)
+            if pos[lo] > 0:
+                prev[i] = base[pos[lo] - 1]
+            if pos[hi] + 1 < len(base):
+                nxt[i] = base[pos[hi] + 1]
+
+    from lorebase.index.embeddings import load_sentence_model, resolve_dtype
+    from lorebase.offline_models import embedder_path
+    from lorebase.settings import Settings
+
+    qmodel = load_sentence_model(embedder_path(Settings()), resolve_dtype("auto"))
+    qvecs = qmodel.encode([r["question"] for r in rows], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    questions: list[Question] = []
+    for r, qv in zip(rows, qvecs, strict=True):
+        idx = np.flatnonzero(meetings == r["meeting"])
+        q_tokens = [t for t in tokenize(r["question"], "english") if t in vocab]
+        b = np.asarray(model.get_scores(q_tokens), dtype=np.float32)[idx] if q_tokens else np.zeros(idx.size, np.float32)
+        named = named_speakers(r["question"], spk[r["meeting"]])
+        share = np.zeros(idx.size)
+        if named:
+            for j, c in enumerate(idx):
+                total = sum(words[c].values())
+                share[j] = sum(words[c].get(n, 0) for n in named) / total if total else 0.0
+        questions.append(Question(r, idx, vecs[idx] @ qv, b, share, q_tokens, qv))
+
+    def kept_order(q: Question, f: np.ndarray, n: int = 10) -> list[int]:
+        order = q.idx[np.argsort(-f, kind="stable")]
+        kept: list[int] = []
+        for i in order:
+            if not any(ws[k].start < ws[i].end and ws[i].start < ws[k].end for k in kept):
+                kept.append(int(i))
+            if len(kept) == n:
+                break
+        return kept
+
+    def rank(q: Question, mode: str, x: float) -> list[int]:
+        f = fused(q.d, q.b, q.share, args.dense_weight, args.speaker_weight)
+        if mode == "none" or x == 0:
+            return kept_order(q, f)
+        if mode == "smooth":
+            local = {int(g): k for k, g in enumerate(q.idx)}
+            base = np.where(np.isfinite(f), f, 0.0)
+            around = np.zeros_like(f)
+            for k, g in enumerate(q.idx):
+                near = [base[local[int(n)]] for n in (prev[g], nxt[g]) if n >= 0]
+                around[k] = max(near) if near else 0.0
+            return kept_order(q, f + x * around)
+        top = kept_order(q, f)[:3]
+        if mode == "rocchio":
+            v = q.qv + x * vecs[top].mean(0)
+            v = v / np.linalg.norm(v)
+            return kept_order(q, fused(vecs[q.idx] @ v, q.b, q.share, args.dense_weight, args.speaker_weight))
+        # rm3: expansion terms from the top windows, weighted by their fused score.
+        fpos = {int(g): k for k, g in enumerate(q.idx)}
+        weight: Counter[str] = Counter()
+        for g in top:
+            tf = Counter(toks[g])
+            total = sum(tf.values())
+            for t, c in tf.items():
+                if t not in q.q_tokens and df[t] > 1:
+                    idf = float(np.log(1 + (n_docs - df[t] + 0.5) / (df[t] + 0.5)))
+                    weight[t] += f[fpos[g]] * c / total * idf
+        terms = weight.most_common(10)
+        if not terms:
+            return kept_order(q, f)
+        b2 = np.zeros(q.idx.size)
+        norm = max(w for _, w in terms)
+        for t, w in terms:
+            b2 += (w / norm) * np.asarray(model.get_scores([t]), dtype=np.float64)[q.idx]
+        return kept_order(q, fused(q.d, q.b + x * b2, q.share, args.dense_weight, args.speaker_weight))
+
+    def score(mode: str, x: float) -> dict[str, float]:
+        h1 = h5 = rr = 0.0
+        spans = []
+        for q in questions:
+            kept = rank(q, mode, x)
+            rel = [any(ws[i].start < e and s < ws[i].end for s, e in q.row["gold_spans"]) for i in kept]
+            h1 += bool(rel and rel[0])
+            h5 += any(rel[:5])
+            first = next((k for k, y in enumerate(rel) if y), None)
+            rr += 1 / (first + 1) if first is not None else 0
+            spans.extend(ws[i].end - ws[i].start for i in kept[:5])
+        n = len(questions)
+        return {"hit@1": round(h1 / n, 3), "hit@5": round(h5 / n, 3), "mrr": round(rr / n, 3),
+                "span_s": round(float(np.median(spans)), 0)}
+
+    print(json.dumps({"questions": len(questions), "windows": len(ws)}))
+    if args.misses:
+        for q in questions:
+            f = fused(q.d, q.b, q.share, args.dense_weight, args.speaker_weight)
+            kept = kept_order(q, np.where(np.isfinite(f), f, -1e9), 40)
+            rel = [any(ws[i].start < e and s < ws[i].end for s, e in q.row["gold_spans"]) for i in kept]
+            first = next((k for k, y in enumerate(rel) if y), None)
+            if first is None or first >= 5:
+                gold = [(round(s), round(e)) for s, e in q.row["gold_spans"]]
+                top = [(round(ws[i].start), round(ws[i].end)) for i in kept[:5]]
+                print(json.dumps({"question": q.row["question"], "first_hit": first, "gold": gold, "top5": top}))
+        return 0
+    print(json.dumps({"variant": "shipped", **score("none", 0)}), flush=True)
+    for mode, grid in (("smooth", (0.1, 0.2, 0.3, 0.5)), ("rm3", (0.1, 0.2, 0.3, 0.5)), ("rocchio", (0.2, 0.5, 1.0))):
+        for x in grid:
+            print(json.dumps({"variant": f"{mode} {x}", **score(mode, x)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
