@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def answer(questions: Path, out: Path, folder: str, concurrency: int, passes: int = 1, temperature: float = 0.8) -> None:
+def answer(
+    questions: Path, out: Path, folder: str, concurrency: int, passes: int = 1, temperature: float = 0.8, batch: int = 0
+) -> None:
     from lorebase.cli.scaffold import running_services
     from lorebase.eval.answers import AnswerBench, load_answer_questions, summarize_rows
     from lorebase.finetune.public_guard import dev_set_paths, public_questions
@@ -52,11 +54,21 @@ def answer(questions: Path, out: Path, folder: str, concurrency: int, passes: in
     qs = [q for q in load_answer_questions(questions) if question_hash(q.question) not in banned]
     for q in qs:
         q.lecture = f"{folder}/{q.meeting}"
+    # A long run is written after each batch of queries, and a rerun goes on from the queries already answered.
+    records: list[dict[str, Any]] = json.loads(out.read_text())["records"] if out.exists() else []
+    done_before = {r["question"] for r in records}
+    qs = [q for q in qs if q.question not in done_before]
+    if done_before:
+        print(f"{len(done_before)} queries already answered in {out}; {len(qs)} to go", file=sys.stderr)
     prompts: dict[str, list[dict[str, str]]] = {}
     written: dict[tuple[str, int], str] = {}  # the model's own text per prompt and pass, before the check quoted or trimmed it
     current: contextvars.ContextVar[int] = contextvars.ContextVar("current", default=0)
 
-    async def go() -> list[dict[str, Any]]:
+    def save() -> None:
+        first = [r for r in records if r["pass"] == 0]
+        out.write_text(json.dumps({"summary": summarize_rows(first), "records": records}, indent=1, default=str))
+
+    async def go() -> None:
         async with running_services(generator=True) as svc:
             gen = svc.conversation.generator
             assert gen is not None
@@ -75,7 +87,7 @@ def answer(questions: Path, out: Path, folder: str, concurrency: int, passes: in
             bench = AnswerBench(svc.conversation, concurrency=concurrency)
             done = [0] * passes
 
-            async def one_pass(p: int) -> list[dict[str, Any]]:
+            async def one_pass(p: int, qs: list[Any]) -> list[dict[str, Any]]:
                 # Pass 0 as served (the settings' temperature), the others sampled. The passes run side by side,
                 # so the server batches them and meets each prompt close together (its prefix cache can reuse it).
                 current.set(p)
@@ -91,12 +103,17 @@ def answer(questions: Path, out: Path, folder: str, concurrency: int, passes: in
                     r.update({"pass": p, "messages": prompts.get(user or ""), "written": written.get((user or "", p), "")})
                 return rows
 
-            runs = await asyncio.gather(*(one_pass(p) for p in range(passes)))
-        return [r for rows in runs for r in rows]
+            size = batch or len(qs) or 1
+            for start in range(0, len(qs), size):
+                part = qs[start:start + size]
+                done[:] = [0] * passes
+                runs = await asyncio.gather(*(one_pass(p, part) for p in range(passes)))
+                records.extend(r for rows in runs for r in rows)
+                save()
+                print(f"\n{len(records) // passes} queries answered, saved to {out}", file=sys.stderr, flush=True)
 
-    records = asyncio.run(go())
-    out.write_text(json.dumps({"summary": summarize_rows([r for r in records if r["pass"] == 0]),
-                               "records": records}, indent=1, default=str))
+    asyncio.run(go())
+    save()
     print(json.dumps(summarize_rows([r for r in records if r["pass"] == 0])))
 
 
@@ -150,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--concurrency", type=int, default=8)
     a.add_argument("--passes", type=int, default=1, help="answer each query this many times: once as served, then sampled")
     a.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of the passes after the first")
+    a.add_argument("--batch", type=int, default=0, help="save after each batch of this many queries (0: once, at the end)")
     t = sub.add_parser("train", help="train a LoRA adapter on the verified, gold-citing answers")
     t.add_argument("answers", type=Path)
     t.add_argument("out", type=Path, help="the adapter folder to write")
@@ -161,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("out", type=Path, help="the adapter folder to write")
     args = ap.parse_args(argv)
     if args.step == "answer":
-        answer(args.questions, args.out, args.folder, args.concurrency, args.passes, args.temperature)
+        answer(args.questions, args.out, args.folder, args.concurrency, args.passes, args.temperature, args.batch)
     elif args.step == "pairs":
         pairs(args.answers, args.out)
     elif args.step == "dpo":

@@ -31,16 +31,30 @@ def good(record: Record) -> bool:
 
 
 def target(record: Record) -> str | None:
-    """A good answer as the model would write it: its own verified answer, or the quoted evidence lines of
-    the extractive fallback without the quote marks and speaker labels ("> Name: line [S1]" -> "line [S1]")."""
+    """A good answer as the model would write it: its own verified answer (without the top source's quote the
+    service may append), or the quoted evidence lines of the extractive fallback without the quote marks and
+    speaker labels ("> Name: line [S1]" -> "line [S1]")."""
     if not good(record):
         return None
     if record["mode"] == "generated":
-        return str(record["answer"])
+        from lorebase.generation.answer import TOP_QUOTE_LEAD
+
+        # The service appends the top source's quote when the answer skips it: the model did not write it.
+        return str(record["answer"]).split(f"\n\n{TOP_QUOTE_LEAD}\n", 1)[0].strip()
     if record["mode"] == "extractive":
         lines = [x[len(_QUOTE):] for x in str(record["answer"]).splitlines() if x.startswith(_QUOTE)]
         return " ".join(_SPEAKER.sub("", x) for x in lines) or None
     return None
+
+
+def failed_text(record: Record) -> str | None:
+    """What the model wrote when its own words did not hold up: the whole answer failed, or the check turned
+    down every sentence and the extractive fallback quoted the evidence instead (the quote held up, the
+    model's text did not). None when nothing was written."""
+    text = str(record.get("written") or "").strip()
+    if not text or (good(record) and record.get("mode") != "extractive"):
+        return None
+    return text
 
 
 @dataclass
@@ -61,7 +75,9 @@ def _chosen_rank(r: Record) -> tuple[int, int, int]:
 def preference_pairs(records: Iterable[Record], stats: PairStats | None = None) -> list[dict[str, Any]]:
     """One pair per prompt that has both a good and a bad answer among ``records`` (several passes over the
     same questions). Answers are grouped by question *and* exact prompt, since a pair compares two answers
-    to one prompt. Only answerable questions count; a bad answer must have written something."""
+    to one prompt. Only answerable questions count. The rejected answer is the model's own text that failed
+    (``failed_text``), also where the fallback's quote then held up: with one greedy and a few sampled passes,
+    most prompts have a verified answer in one pass and a turned-down one in another."""
     stats = stats if stats is not None else PairStats()
     groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in records:
@@ -72,7 +88,7 @@ def preference_pairs(records: Iterable[Record], stats: PairStats | None = None) 
     for answers in groups.values():
         stats.prompts += 1
         chosen = [r for r in answers if target(r)]
-        rejected = [r for r in answers if not good(r) and str(r.get("written") or "").strip()]
+        rejected = [r for r in answers if failed_text(r)]
         if not chosen:
             stats.all_bad += 1
             continue
@@ -86,7 +102,7 @@ def preference_pairs(records: Iterable[Record], stats: PairStats | None = None) 
         rows.append({
             "prompt": best["messages"],
             "chosen": [{"role": "assistant", "content": target(best)}],
-            "rejected": [{"role": "assistant", "content": str(worst["written"]).strip()}],
+            "rejected": [{"role": "assistant", "content": failed_text(worst)}],
             "question": best["question"],
         })
     return rows

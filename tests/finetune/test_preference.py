@@ -56,8 +56,29 @@ def test_the_chosen_answer_is_the_models_own_words_then_the_one_citing_more_gold
     assert row["chosen"][0]["content"] == "The fix landed in May [S1] and was reviewed [S2]."
     # a quoted answer is trained as its lines, without the quote marks and speaker labels
     assert target(records[1]) == "the fix landed in May [S1] it was reviewed [S2]"
+    # the top source's quote the service appends to an answer that skipped it is not the model's
+    appended = rec("q", good=True, answer="The fix landed in May [S2].\n\nThe top source says:\n> Ann: reviewed [S1]")
+    assert target(appended) == "The fix landed in May [S2]."
     [only_quote] = preference_pairs(records[:2])
     assert only_quote["chosen"][0]["content"] == "the fix landed in May [S1] it was reviewed [S2]"
+
+
+def test_text_the_check_turned_down_is_rejected_even_where_the_quoted_fallback_held_up() -> None:
+    quoted = "The sources say:\n> Ann: the fix landed in May [S1]"
+    records = [
+        rec("q", p=0, good=True, answer="The fix landed in May [S1]."),
+        rec("q", p=1, good=True, mode="extractive", answer=quoted, written="The fix landed in June [S1]."),
+        rec("r", p=0, good=True, mode="extractive", answer=quoted, written="It landed in June [S1]."),
+        rec("s", p=0, good=True, mode="extractive", answer=quoted, written=""),  # the model wrote nothing
+    ]
+    stats = PairStats()
+    rows = preference_pairs(records, stats)
+    assert [(r["question"], r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows] == [
+        ("q", "The fix landed in May [S1].", "The fix landed in June [S1]."),
+        # with no answer in the model's own words, the quote is preferred to what the model wrote
+        ("r", "the fix landed in May [S1]", "It landed in June [S1]."),
+    ]
+    assert stats.pairs == 2 and stats.all_good == 1 and stats.chosen_generated == 1
 
 
 def test_imitation_keeps_one_good_answer_per_question_from_the_earliest_pass() -> None:
