@@ -144,14 +144,14 @@ def pairs(answers: Path, out: Path) -> None:
     print(json.dumps(stats.__dict__))
 
 
-def dpo(pairs_file: Path, out: Path) -> None:
+def dpo(pairs_file: Path, out: Path, max_steps: int = -1) -> None:
     from lorebase.finetune import preference_training
     from lorebase.finetune.adapter_training import train_config
     from lorebase.settings import load_settings
 
     rows = [json.loads(x) for x in pairs_file.read_text().splitlines() if x.strip()]
     out.mkdir(parents=True, exist_ok=True)
-    result = preference_training.main(train_config(load_settings(), out), rows)
+    result = preference_training.main(train_config(load_settings(), out, max_steps=max_steps), rows)
     shutil.rmtree(out / "trainer", ignore_errors=True)
     print(json.dumps({"pairs": result.examples, "steps": result.steps, "seconds": result.seconds,
                       "final_loss": result.final_loss, "precision": result.precision}))
@@ -177,13 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("dpo", help="train a LoRA adapter on the preference pairs (DPO)")
     d.add_argument("pairs", type=Path)
     d.add_argument("out", type=Path, help="the adapter folder to write")
+    d.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps (-1: the epochs)")
     args = ap.parse_args(argv)
     if args.step == "answer":
         answer(args.questions, args.out, args.folder, args.concurrency, args.passes, args.temperature, args.batch)
     elif args.step == "pairs":
         pairs(args.answers, args.out)
     elif args.step == "dpo":
-        dpo(args.pairs, args.out)
+        dpo(args.pairs, args.out, args.max_steps)
     else:
         train(args.answers, args.out)
     return 0
