@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,44 @@ def embed_all(ws: list[Win], cache: Path) -> np.ndarray:
     return out
 
 
+@dataclass
+class MeetingSet:
+    """The questions of one set, lorebase's windows of their meetings, and everything ranking them needs."""
+
+    rows: list[dict]
+    ws: list[Win]
+    speakers: dict[str, list[str]]  # each meeting's speakers
+    vecs: np.ndarray  # one unit vector per window
+    toks: list[list[str]]  # each window's BM25 tokens
+    bm25: Any  # bm25s.BM25 over ``toks``
+    meetings: np.ndarray  # each window's meeting
+    words: list[dict[str, int]]  # each window's words per speaker
+    qvecs: np.ndarray  # one unit vector per question
+
+
+def load_set(evaldata: Path, tuning: bool, cache: Path) -> MeetingSet:
+    """The tuning meetings (QMSum train) or the dev meetings, with their questions, windows and indexes."""
+    import bm25s
+
+    from lorebase.index.embeddings import load_sentence_model, resolve_dtype
+    from lorebase.offline_models import embedder_path
+    from lorebase.settings import Settings
+
+    if tuning:
+        rows = [json.loads(x) for x in (evaldata / "qmsum-tuning.jsonl").read_text().splitlines() if x.strip()]
+        ws, spk = windows(evaldata / "tuning-meetings")
+    else:
+        rows = [json.loads(x) for x in (ROOT / "datasets/eval/qmsum-dev.jsonl").read_text().splitlines() if x.strip()]
+        ws, spk = windows(evaldata / "meetings")
+    toks = [tokenize(w.text, "english") or ["_"] for w in ws]
+    model = bm25s.BM25()
+    model.index(toks, show_progress=False)
+    qmodel = load_sentence_model(embedder_path(Settings()), resolve_dtype("auto"))
+    qvecs = qmodel.encode([r["question"] for r in rows], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    return MeetingSet(rows, ws, spk, embed_all(ws, cache), toks, model, np.asarray([w.meeting for w in ws]),
+                      [speaker_words(w.text, w.speakers) for w in ws], qvecs)
+
+
 def minmax(x: np.ndarray) -> np.ndarray:
     lo, hi = float(x.min()), float(x.max())
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
@@ -105,28 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/lorebase-speaker-bench.npz"))
     ap.add_argument("--dense-weight", type=float, default=0.4)
     args = ap.parse_args(argv)
-    import bm25s
-
-    if args.tuning:
-        rows = [json.loads(x) for x in (args.evaldata / "qmsum-tuning.jsonl").read_text().splitlines() if x.strip()]
-        ws, spk = windows(args.evaldata / "tuning-meetings")
-    else:
-        rows = [json.loads(x) for x in (ROOT / "datasets/eval/qmsum-dev.jsonl").read_text().splitlines() if x.strip()]
-        ws, spk = windows(args.evaldata / "meetings")
-    vecs = embed_all(ws, args.cache)
-    toks = [tokenize(w.text, "english") or ["_"] for w in ws]
-    model = bm25s.BM25()
-    model.index(toks, show_progress=False)
+    m = load_set(args.evaldata, args.tuning, args.cache)
+    rows, ws, spk, vecs, toks, model, meetings, words, qvecs = (
+        m.rows, m.ws, m.speakers, m.vecs, m.toks, m.bm25, m.meetings, m.words, m.qvecs)
     vocab = model.vocab_dict
-    meetings = np.asarray([w.meeting for w in ws])
-    words = [speaker_words(w.text, w.speakers) for w in ws]
-
-    from lorebase.index.embeddings import load_sentence_model, resolve_dtype
-    from lorebase.offline_models import embedder_path
-    from lorebase.settings import Settings
-
-    qmodel = load_sentence_model(embedder_path(Settings()), resolve_dtype("auto"))
-    qvecs = qmodel.encode([r["question"] for r in rows], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
     # Per question: candidates and their fused base scores, and the two speaker signals.
     prepared = []

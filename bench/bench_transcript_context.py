@@ -36,10 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_speaker_boost import embed_all, windows  # noqa: E402
+from bench_speaker_boost import load_set  # noqa: E402
 
 from lorebase.index.code_tokens import tokenize  # noqa: E402
-from lorebase.index.speaker_turns import speaker_words  # noqa: E402
 from lorebase.index.speakers import named_speakers  # noqa: E402
 
 
@@ -78,46 +77,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speaker-weight", type=float, default=0.2)
     ap.add_argument("--misses", action="store_true", help="list the questions the shipped ranking misses at 5")
     args = ap.parse_args(argv)
-    import bm25s
-
-    if args.tuning:
-        rows = [json.loads(x) for x in (args.evaldata / "qmsum-tuning.jsonl").read_text().splitlines() if x.strip()]
-        ws, spk = windows(args.evaldata / "tuning-meetings")
-    else:
-        rows = [json.loads(x) for x in (ROOT / "datasets/eval/qmsum-dev.jsonl").read_text().splitlines() if x.strip()]
-        ws, spk = windows(args.evaldata / "meetings")
-    vecs = embed_all(ws, args.cache)
-    toks = [tokenize(w.text, "english") or ["_"] for w in ws]
-    model = bm25s.BM25()
-    model.index(toks, show_progress=False)
+    m = load_set(args.evaldata, args.tuning, args.cache)
+    ws, spk, vecs, toks, model, meetings, words = m.ws, m.speakers, m.vecs, m.toks, m.bm25, m.meetings, m.words
     vocab = model.vocab_dict
-    meetings = np.asarray([w.meeting for w in ws])
-    words = [speaker_words(w.text, w.speakers) for w in ws]
     df = Counter(t for x in toks for t in set(x))
     n_docs = len(toks)
 
     # The base windows just before and after each window (by global index; -1 where none).
     prev = np.full(len(ws), -1)
     nxt = np.full(len(ws), -1)
-    for m in set(meetings.tolist()):
-        base = [i for i in np.flatnonzero(meetings == m) if ws[i].joins is None]
+    for meeting in set(meetings.tolist()):
+        base = [i for i in np.flatnonzero(meetings == meeting) if ws[i].joins is None]
         pos = {g: k for k, g in enumerate(base)}
-        for i in np.flatnonzero(meetings == m):
+        for i in np.flatnonzero(meetings == meeting):
             lo, hi = ws[i].joins or (i, i)
             if pos[lo] > 0:
                 prev[i] = base[pos[lo] - 1]
             if pos[hi] + 1 < len(base):
                 nxt[i] = base[pos[hi] + 1]
 
-    from lorebase.index.embeddings import load_sentence_model, resolve_dtype
-    from lorebase.offline_models import embedder_path
-    from lorebase.settings import Settings
-
-    qmodel = load_sentence_model(embedder_path(Settings()), resolve_dtype("auto"))
-    qvecs = qmodel.encode([r["question"] for r in rows], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-
     questions: list[Question] = []
-    for r, qv in zip(rows, qvecs, strict=True):
+    for r, qv in zip(m.rows, m.qvecs, strict=True):
         idx = np.flatnonzero(meetings == r["meeting"])
         q_tokens = [t for t in tokenize(r["question"], "english") if t in vocab]
         b = np.asarray(model.get_scores(q_tokens), dtype=np.float32)[idx] if q_tokens else np.zeros(idx.size, np.float32)
