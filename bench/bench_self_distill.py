@@ -48,16 +48,18 @@ def answer(
     from lorebase.finetune.public_guard import dev_set_paths, public_questions
     from lorebase.finetune.qa_drafts import question_hash
     from lorebase.generation.backend import GenerationRequest
+    from lorebase.index.atomic_files import write_atomic
     from lorebase.settings import load_settings
 
     banned = public_questions(dev_set_paths(load_settings()))
     qs = [q for q in load_answer_questions(questions) if question_hash(q.question) not in banned]
     for q in qs:
         q.lecture = f"{folder}/{q.meeting}"
-    # A long run is written after each batch of queries, and a rerun goes on from the queries already answered.
+    # A long run is written after each batch of queries (atomically: a crash mid-write keeps the last batch),
+    # and a rerun goes on from the queries already answered.
     records: list[dict[str, Any]] = json.loads(out.read_text())["records"] if out.exists() else []
-    done_before = {r["question"] for r in records}
-    qs = [q for q in qs if q.question not in done_before]
+    done_before = {r["id"] for r in records}
+    qs = [q for q in qs if q.id not in done_before]
     if done_before:
         print(f"{len(done_before)} queries already answered in {out}; {len(qs)} to go", file=sys.stderr)
     prompts: dict[str, list[dict[str, str]]] = {}
@@ -66,7 +68,7 @@ def answer(
 
     def save() -> None:
         first = [r for r in records if r["pass"] == 0]
-        out.write_text(json.dumps({"summary": summarize_rows(first), "records": records}, indent=1, default=str))
+        write_atomic(out, json.dumps({"summary": summarize_rows(first), "records": records}, indent=1, default=str).encode())
 
     async def go() -> None:
         async with running_services(generator=True) as svc:
@@ -112,7 +114,8 @@ def answer(
                 save()
                 print(f"\n{len(records) // passes} queries answered, saved to {out}", file=sys.stderr, flush=True)
 
-    asyncio.run(go())
+    if qs:
+        asyncio.run(go())
     save()
     print(json.dumps(summarize_rows([r for r in records if r["pass"] == 0])))
 
@@ -153,7 +156,9 @@ def dpo(pairs_file: Path, out: Path, max_steps: int = -1) -> None:
     out.mkdir(parents=True, exist_ok=True)
     result = preference_training.main(train_config(load_settings(), out, max_steps=max_steps), rows)
     shutil.rmtree(out / "trainer", ignore_errors=True)
-    print(json.dumps({"pairs": result.examples, "steps": result.steps, "seconds": result.seconds,
+    ft = load_settings().finetune
+    seen = min(result.examples, result.steps * ft.batch_size * ft.grad_accum)  # --max-steps can stop inside the epoch
+    print(json.dumps({"pairs": result.examples, "pairs_seen": seen, "steps": result.steps, "seconds": result.seconds,
                       "final_loss": result.final_loss, "precision": result.precision}))
 
 
