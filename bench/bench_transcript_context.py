@@ -53,16 +53,22 @@ class Question:
     qv: np.ndarray  # the question's vector
 
 
-def fused(d: np.ndarray, b: np.ndarray, share: np.ndarray, dense_weight: float, speaker_weight: float) -> np.ndarray:
-    """Fused score of every window, normalised over the candidates (top 40 of each retriever) as
-    lorebase does; windows outside the candidates are clipped into the candidates' range."""
+def fused_all(d: np.ndarray, b: np.ndarray, share: np.ndarray, dense_weight: float, speaker_weight: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The fused score of every window, normalised over the candidates (top 40 of each retriever) as lorebase
+    does, windows outside them clipped into the candidates' range; and the candidates."""
     cand = np.union1d(np.argsort(-d)[:40], np.argsort(-b)[:40])
 
     def norm(x: np.ndarray) -> np.ndarray:
         lo, hi = float(x[cand].min()), float(x[cand].max())
         return np.clip((x - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(x)
 
-    f = dense_weight * norm(d) + (1 - dense_weight) * norm(b) + speaker_weight * share
+    return dense_weight * norm(d) + (1 - dense_weight) * norm(b) + speaker_weight * share, cand
+
+
+def fused(d: np.ndarray, b: np.ndarray, share: np.ndarray, dense_weight: float, speaker_weight: float) -> np.ndarray:
+    """``fused_all`` for ranking: only the candidates can be ranked (the rest score -inf)."""
+    f, cand = fused_all(d, b, share, dense_weight, speaker_weight)
     out = np.full_like(f, -np.inf)
     out[cand] = f[cand]
     return out
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return kept_order(q, f)
         if mode == "smooth":
             local = {int(g): k for k, g in enumerate(q.idx)}
-            base = np.where(np.isfinite(f), f, 0.0)
+            # A neighbour need not be a candidate itself: it scores as lorebase would score it.
+            base, _ = fused_all(q.d, q.b, q.share, args.dense_weight, args.speaker_weight)
             around = np.zeros_like(f)
             for k, g in enumerate(q.idx):
                 near = [base[local[int(n)]] for n in (prev[g], nxt[g]) if n >= 0]
@@ -170,6 +177,26 @@ def main(argv: list[str] | None = None) -> int:
         return {"hit@1": round(h1 / n, 3), "hit@5": round(h5 / n, 3), "mrr": round(rr / n, 3),
                 "span_s": round(float(np.median(spans)), 0)}
 
+    def naive() -> dict[str, float]:
+        """lorebase eval retrieval's naive baseline on the same SRT files: fixed 60 s windows, plain BM25."""
+        from lorebase.eval.baselines import WindowRetriever, fixed_windows
+        from lorebase.ingest.transcripts.formats import parse_transcript
+
+        folder = args.evaldata / ("tuning-meetings" if args.tuning else "meetings")
+        wins = [w for p in sorted(folder.glob("*.srt"))
+                for w in fixed_windows(p.stem, parse_transcript(p.read_text(encoding="utf-8"), ".srt").segments)]
+        retriever = WindowRetriever(wins, "bm25")
+        h1 = h5 = rr = 0.0
+        for q in questions:
+            ranked = retriever.rank(q.row["question"], q.row["meeting"], 10)
+            rel = [any(w.start < e and s < w.end for s, e in q.row["gold_spans"]) for w in ranked]
+            h1 += bool(rel and rel[0])
+            h5 += any(rel[:5])
+            first = next((k for k, y in enumerate(rel) if y), None)
+            rr += 1 / (first + 1) if first is not None else 0
+        n = len(questions)
+        return {"hit@1": round(h1 / n, 3), "hit@5": round(h5 / n, 3), "mrr": round(rr / n, 3), "span_s": 60.0}
+
     print(json.dumps({"questions": len(questions), "windows": len(ws)}))
     if args.misses:
         for q in questions:
@@ -182,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 top = [(round(ws[i].start), round(ws[i].end)) for i in kept[:5]]
                 print(json.dumps({"question": q.row["question"], "first_hit": first, "gold": gold, "top5": top}))
         return 0
+    print(json.dumps({"variant": "naive 60 s BM25", **naive()}), flush=True)
     print(json.dumps({"variant": "shipped", **score("none", 0)}), flush=True)
     for mode, grid in (("smooth", (0.1, 0.2, 0.3, 0.5)), ("rm3", (0.1, 0.2, 0.3, 0.5)), ("rocchio", (0.2, 0.5, 1.0))):
         for x in grid:
