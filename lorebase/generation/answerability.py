@@ -74,11 +74,15 @@ class AnswerabilityJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from lorebase.index.embeddings import resolve_dtype
+
         t0 = time.monotonic()
         log.info("loading the answerability judge %s from %s", self.name, self.folder)
         try:
             tok = AutoTokenizer.from_pretrained(self.folder)
-            model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=torch.bfloat16)
+            # bf16 only where the CPU computes in it: elsewhere it is emulated and several times slower
+            dtype = torch.bfloat16 if resolve_dtype("auto") == "bfloat16" else torch.float32
+            model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=dtype)
         except (OSError, ValueError, KeyError) as e:
             raise ModelNotAvailable(f"the answerability judge {self.name} at {self.folder} could not be loaded "
                                     f"({e}); set answer.answerability_judge to another model or off") from e
