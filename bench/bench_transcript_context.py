@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_speaker_boost import load_set  # noqa: E402
+from bench_speaker_boost import MeetingSet, Win, load_set  # noqa: E402
 
 from lorebase.index.code_tokens import tokenize  # noqa: E402
 from lorebase.index.speakers import named_speakers  # noqa: E402
@@ -74,6 +74,38 @@ def fused(d: np.ndarray, b: np.ndarray, share: np.ndarray, dense_weight: float, 
     return out
 
 
+def questions_of(m: MeetingSet) -> list[Question]:
+    """Every question of the set with what ranking it needs: its meeting's windows, their cosine, BM25 and
+    named-speaker share."""
+    vocab = m.bm25.vocab_dict
+    out: list[Question] = []
+    for r, qv in zip(m.rows, m.qvecs, strict=True):
+        idx = np.flatnonzero(m.meetings == r["meeting"])
+        q_tokens = [t for t in tokenize(r["question"], "english") if t in vocab]
+        b = np.asarray(m.bm25.get_scores(q_tokens), dtype=np.float32)[idx] if q_tokens else np.zeros(idx.size, np.float32)
+        named = named_speakers(r["question"], m.speakers[r["meeting"]])
+        share = np.zeros(idx.size)
+        if named:
+            for j, c in enumerate(idx):
+                total = sum(m.words[c].values())
+                share[j] = sum(m.words[c].get(n, 0) for n in named) / total if total else 0.0
+        out.append(Question(r, idx, m.vecs[idx] @ qv, b, share, q_tokens, qv))
+    return out
+
+
+def kept_windows(ws: list[Win], q: Question, f: np.ndarray, n: int = 10) -> list[int]:
+    """The top ``n`` windows by ``f`` (one score per window of the question's meeting), a window overlapping one
+    already kept dropped, as lorebase drops overlapping transcript hits."""
+    order = q.idx[np.argsort(-f, kind="stable")]
+    kept: list[int] = []
+    for i in order:
+        if not any(ws[k].start < ws[i].end and ws[i].start < ws[k].end for k in kept):
+            kept.append(int(i))
+        if len(kept) == n:
+            break
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
@@ -84,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--misses", action="store_true", help="list the questions the shipped ranking misses at 5")
     args = ap.parse_args(argv)
     m = load_set(args.evaldata, args.tuning, args.cache)
-    ws, spk, vecs, toks, model, meetings, words = m.ws, m.speakers, m.vecs, m.toks, m.bm25, m.meetings, m.words
-    vocab = model.vocab_dict
+    ws, vecs, toks, model, meetings = m.ws, m.vecs, m.toks, m.bm25, m.meetings
     df = Counter(t for x in toks for t in set(x))
     n_docs = len(toks)
 
@@ -102,28 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             if pos[hi] + 1 < len(base):
                 nxt[i] = base[pos[hi] + 1]
 
-    questions: list[Question] = []
-    for r, qv in zip(m.rows, m.qvecs, strict=True):
-        idx = np.flatnonzero(meetings == r["meeting"])
-        q_tokens = [t for t in tokenize(r["question"], "english") if t in vocab]
-        b = np.asarray(model.get_scores(q_tokens), dtype=np.float32)[idx] if q_tokens else np.zeros(idx.size, np.float32)
-        named = named_speakers(r["question"], spk[r["meeting"]])
-        share = np.zeros(idx.size)
-        if named:
-            for j, c in enumerate(idx):
-                total = sum(words[c].values())
-                share[j] = sum(words[c].get(n, 0) for n in named) / total if total else 0.0
-        questions.append(Question(r, idx, vecs[idx] @ qv, b, share, q_tokens, qv))
+    questions = questions_of(m)
 
     def kept_order(q: Question, f: np.ndarray, n: int = 10) -> list[int]:
-        order = q.idx[np.argsort(-f, kind="stable")]
-        kept: list[int] = []
-        for i in order:
-            if not any(ws[k].start < ws[i].end and ws[i].start < ws[k].end for k in kept):
-                kept.append(int(i))
-            if len(kept) == n:
-                break
-        return kept
+        return kept_windows(ws, q, f, n)
 
     def rank(q: Question, mode: str, x: float) -> list[int]:
         f = fused(q.d, q.b, q.share, args.dense_weight, args.speaker_weight)
