@@ -13,6 +13,10 @@ scales, overlapping windows dropped; in memory, as ``bench_speaker_boost.py`` ra
 - ``rocchio B``: dense feedback: the question vector plus B times the mean vector of the first pass's
   top 3 windows.
 
+With ``--pieces WORDS`` it ranks instead by the best piece (``maxpiece X``): the dense score becomes
+(1 - X) times the window's cosine plus X times its best piece's (each base window cut into pieces of
+WORDS words, stride half that; a joined window's best is its base windows' best), fused as shipped.
+
 Choose on the tuning meetings (``--tuning``: QMSum train), then report the dev figure:
 
     nice -n 19 .venv/bin/python bench/bench_transcript_context.py --evaldata .evaldata --tuning
@@ -106,6 +110,48 @@ def kept_windows(ws: list[Win], q: Question, f: np.ndarray, n: int = 10) -> list
     return kept
 
 
+def piece_cosines(ws: list[Win], qvecs: np.ndarray, words: int, cache: Path) -> np.ndarray:
+    """(questions, windows): each question's best cosine with a piece of each window (``words`` words,
+    stride half that, the meeting name left out; a joined window's pieces are its base windows').
+    MiniLM was trained on 128-token inputs, so a piece may match a question a whole window blurs."""
+    import hashlib
+
+    from lorebase.index.embeddings import load_sentence_model, resolve_dtype
+    from lorebase.offline_models import embedder_path
+    from lorebase.settings import Settings
+
+    texts: list[str] = []
+    owner: list[int] = []
+    step = max(words // 2, 1)
+    for i, w in enumerate(ws):
+        if w.joins is None:
+            body = w.text.split("\n", 1)[-1].split()
+            starts = list(range(0, max(len(body) - words, 0) + 1, step))
+            if starts[-1] + words < len(body):
+                starts.append(len(body) - words)
+            for s in starts:
+                texts.append(" ".join(body[s: s + words]))
+                owner.append(i)
+    path = cache.with_name(f"{cache.stem}-pieces{words}.npz")
+    digest = hashlib.sha1("\0".join(texts).encode()).hexdigest()
+    saved = dict(np.load(path)) if path.exists() else {}
+    if saved.get("digest", np.array("")).item() == digest:
+        vecs = saved["vecs"]
+    else:
+        model = load_sentence_model(embedder_path(Settings()), resolve_dtype("auto"))
+        vecs = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        np.savez(path, vecs=vecs, digest=np.array(digest))
+    cos = qvecs @ vecs.T  # (questions, pieces)
+    out = np.full((len(qvecs), len(ws)), -1.0, dtype=np.float32)
+    own = np.asarray(owner)
+    for i in np.unique(own):
+        out[:, i] = cos[:, own == i].max(1)
+    for i, w in enumerate(ws):
+        if w.joins is not None:
+            out[:, i] = out[:, w.joins[0]: w.joins[1] + 1].max(1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
@@ -114,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dense-weight", type=float, default=0.4)
     ap.add_argument("--speaker-weight", type=float, default=0.2)
     ap.add_argument("--misses", action="store_true", help="list the questions the shipped ranking misses at 5")
+    ap.add_argument("--pieces", type=int, default=0, metavar="WORDS",
+                    help="also rank by the best piece: each base window cut into pieces of WORDS words (stride half that)")
     args = ap.parse_args(argv)
     m = load_set(args.evaldata, args.tuning, args.cache)
     ws, vecs, toks, model, meetings = m.ws, m.vecs, m.toks, m.bm25, m.meetings
@@ -134,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 nxt[i] = base[pos[hi] + 1]
 
     questions = questions_of(m)
+    best_piece = piece_cosines(ws, m.qvecs, args.pieces, args.cache) if args.pieces else None
+    row_of = {id(q): k for k, q in enumerate(questions)}
 
     def kept_order(q: Question, f: np.ndarray, n: int = 10) -> list[int]:
         return kept_windows(ws, q, f, n)
@@ -151,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
                 near = [base[local[int(n)]] for n in (prev[g], nxt[g]) if n >= 0]
                 around[k] = max(near) if near else 0.0
             return kept_order(q, f + x * around)
+        if mode == "maxpiece":
+            assert best_piece is not None
+            d = (1 - x) * q.d + x * best_piece[row_of[id(q)]][q.idx]
+            return kept_order(q, fused(d, q.b, q.share, args.dense_weight, args.speaker_weight))
         top = kept_order(q, f)[:3]
         if mode == "rocchio":
             v = q.qv + x * vecs[top].mean(0)
@@ -224,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(json.dumps({"variant": "naive 60 s BM25", **naive()}), flush=True)
     print(json.dumps({"variant": "shipped", **score("none", 0)}), flush=True)
+    if args.pieces:
+        for x in (0.25, 0.5, 0.75, 1.0):
+            print(json.dumps({"variant": f"maxpiece {args.pieces} words, {x}", **score("maxpiece", x)}), flush=True)
+        return 0
     for mode, grid in (("smooth", (0.1, 0.2, 0.3, 0.5)), ("rm3", (0.1, 0.2, 0.3, 0.5)), ("rocchio", (0.2, 0.5, 1.0))):
         for x in grid:
             print(json.dumps({"variant": f"{mode} {x}", **score(mode, x)}), flush=True)
