@@ -324,7 +324,8 @@ def tune(settings: Settings, store: Store, syncer: IndexSyncer, bm25: Bm25Index,
     seconds = round(time.monotonic() - t0, 1)
     base = current.base or settings.models.embedder
     candidate = LorebaseEmbedding(out, model_name=f"{base}+{name}", dtype=resolve_dtype(settings.index.embed_dtype),
-                                  embed_batch_size=settings.index.embed_batch_size, base=base)
+                                  embed_batch_size=settings.index.embed_batch_size, base=base,
+                                  long_texts=settings.index.embed_long_texts)
     pool = pool_ids(store, data.held_out, cfg.gate_pool, cfg.seed)
     texts = {**data.texts, **chunk_texts(store, [c for c in pool if c not in data.texts])}
     # Each scoring embeds the whole pool: minutes on a small CPU, so say what is going on.
@@ -376,5 +377,6 @@ def use_tuned(settings: Settings, syncer: IndexSyncer, name: str) -> int:
     if meta["base"] != settings.models.embedder:
         raise InvalidInput(f"{name} was tuned from {meta['base']!r}, but the configured embedder is {settings.models.embedder!r}")
     emb = LorebaseEmbedding(folder, model_name=f"{meta['base']}+{name}", dtype=resolve_dtype(settings.index.embed_dtype),
-                            embed_batch_size=settings.index.embed_batch_size, base=meta["base"])
+                            embed_batch_size=settings.index.embed_batch_size, base=meta["base"],
+                            long_texts=settings.index.embed_long_texts)
     return syncer.rebuild(emb).total

@@ -97,6 +97,9 @@ def active_embedder(settings: Settings) -> tuple[Path, str, str | None]:
     return embedder_path(settings), configured, None
 
 
+MAX_PIECES = 8  # a longer text is read for its first 8 pieces (about 2,000 tokens for MiniLM)
+
+
 class LorebaseEmbedding(BaseEmbedding):
     """Normalized sentence embeddings, as a llama-index embedding model.
 
@@ -108,12 +111,15 @@ class LorebaseEmbedding(BaseEmbedding):
     path: str
     dtype: str = "float32"
     base: str | None = None
+    long_texts: str = "truncate"
     _model: Any = PrivateAttr()
 
     def __init__(
-        self, path: Path | str, model_name: str, dtype: str = "float32", embed_batch_size: int = 64, base: str | None = None
+        self, path: Path | str, model_name: str, dtype: str = "float32", embed_batch_size: int = 64, base: str | None = None,
+        long_texts: str = "truncate",
     ) -> None:
-        super().__init__(model_name=model_name, path=str(path), dtype=dtype, embed_batch_size=embed_batch_size, base=base)
+        super().__init__(model_name=model_name, path=str(path), dtype=dtype, embed_batch_size=embed_batch_size, base=base,
+                         long_texts=long_texts)
         self._model = load_sentence_model(Path(path), dtype)
 
     @classmethod
@@ -121,7 +127,7 @@ class LorebaseEmbedding(BaseEmbedding):
         """The configured embedder, or the embedder tuned from it that the saved index was built with."""
         path, name, base = active_embedder(settings)
         return cls(path, model_name=name, dtype=resolve_dtype(settings.index.embed_dtype),
-                   embed_batch_size=settings.index.embed_batch_size, base=base)
+                   embed_batch_size=settings.index.embed_batch_size, base=base, long_texts=settings.index.embed_long_texts)
 
     @classmethod
     def configured(cls, settings: Settings) -> LorebaseEmbedding:
@@ -129,7 +135,7 @@ class LorebaseEmbedding(BaseEmbedding):
         from lorebase.offline_models import embedder_path
 
         return cls(embedder_path(settings), model_name=settings.models.embedder, dtype=resolve_dtype(settings.index.embed_dtype),
-                   embed_batch_size=settings.index.embed_batch_size)
+                   embed_batch_size=settings.index.embed_batch_size, long_texts=settings.index.embed_long_texts)
 
     def switch(self, path: Path | str, model_name: str, base: str | None) -> None:
         """Embed with the model in ``path`` from now on: the index was swapped to it (or back)."""
@@ -152,18 +158,60 @@ class LorebaseEmbedding(BaseEmbedding):
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
 
+        pieces, owners, weights = self._pieces(texts) if self.long_texts == "pool" else (texts, None, None)
         with torch.inference_mode():
             vecs = self._model.encode(
-                texts,
+                pieces,
                 batch_size=self.embed_batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        if owners is not None and weights is not None and len(pieces) > len(texts):
+            pooled = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            np.add.at(pooled, owners, vecs * weights[:, None])
+            vecs = pooled
         # Normalize again in fp32: a bf16 model's own normalization is off by up to ~0.2%.
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return vecs / np.maximum(norms, 1e-12)
+
+    def _pieces(self, texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Texts longer than the model reads, cut into pieces it reads whole, each under the text's
+        first line (a chunk's path or title): the pieces, the text each belongs to, and each piece's
+        share of its text's tokens (the weights of its mean). A text that fits is one piece.
+
+        Why: the model stops at ``max_seq_length`` tokens (256 for MiniLM), and about a fifth of code
+        chunks and two fifths of doc chunks are longer, so their vector saw only their start."""
+        tok = self._model.tokenizer
+        limit = int(self._model.max_seq_length or 0) - 2  # the model adds [CLS] and [SEP]
+        if limit <= 0 or not getattr(tok, "is_fast", False):
+            return texts, np.arange(len(texts)), np.ones(len(texts), dtype=np.float32)
+        pieces: list[str] = []
+        owners: list[int] = []
+        weights: list[float] = []
+        ids = tok(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        for i, (text, offsets) in enumerate(zip(texts, ids["offset_mapping"], strict=True)):
+            if len(offsets) <= limit:
+                pieces.append(text)
+                owners.append(i)
+                weights.append(1.0)
+                continue
+            head, _, body = text.partition("\n")
+            head_tokens = len(tok(head, add_special_tokens=False, verbose=False)["input_ids"]) if body else limit
+            if head_tokens > limit // 4:  # no title line, or one too long to repeat: plain pieces
+                head, head_tokens = "", 0
+            start = len(head) + 1 if head else 0
+            body_offsets = [o for o in offsets if o[0] >= start]
+            room = limit - head_tokens
+            parts = [body_offsets[k: k + room] for k in range(0, len(body_offsets), room)][:MAX_PIECES]
+            total = sum(len(p) for p in parts)
+            for part in parts:
+                piece = text[part[0][0]: part[-1][1]]
+                pieces.append(f"{head}\n{piece}" if head else piece)
+                owners.append(i)
+                weights.append(len(part) / total)
+        return pieces, np.asarray(owners), np.asarray(weights, dtype=np.float32)
 
     def embed_query(self, query: str) -> np.ndarray:
         """One query's vector, computed on a single CPU thread.

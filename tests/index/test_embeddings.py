@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from lorebase.index.embeddings import LorebaseEmbedding, resolve_dtype
@@ -40,3 +41,32 @@ def test_precision_follows_the_setting_and_the_cpu(embedder: LorebaseEmbedding, 
 def test_model_is_loaded_once_per_process(embedder: LorebaseEmbedding) -> None:
     again = LorebaseEmbedding(embedder.path, model_name="same", dtype=embedder.dtype)
     assert again._model is embedder._model
+
+
+def test_a_text_longer_than_the_model_reads_is_pooled_from_pieces_under_its_title(embedder: LorebaseEmbedding) -> None:
+    pooled = LorebaseEmbedding(embedder.path, model_name="same", dtype=embedder.dtype, long_texts="pool")
+    # A file whose first 300 tokens are about one thing and the rest about another.
+    head = "\n".join(f"def parse_header_{i}(line): return line.split(':', 1)" for i in range(25))
+    tail = "\n".join(f"def send_email_{i}(to, subject): smtp.sendmail(to, subject)" for i in range(25))
+    long = f"mail/tools.py\n{head}\n{tail}"
+    pieces, owners, weights = pooled._pieces([long, "short text"])
+    assert len(pieces) >= 3 and owners.tolist() == [0] * (len(pieces) - 1) + [1]
+    assert all(p.startswith("mail/tools.py\n") for p in pieces[:-1])  # each piece keeps the path
+    assert all(len(embedder._model.tokenizer(p).input_ids) <= embedder._model.max_seq_length for p in pieces)
+    assert weights[:-1].sum() == pytest.approx(1.0) and weights[-1] == 1.0
+    assert "send_email_24" in pieces[-2]  # the end of the text is read
+
+    query = embedder.embed_query("sending an email over smtp")
+    truncated, whole = embedder.embed([long])[0], pooled.embed([long])[0]
+    assert float(np.linalg.norm(whole)) == pytest.approx(1.0, abs=1e-5)
+    # Truncated, the vector saw only the header parsers; pooled, it sees the mail functions too.
+    assert float(query @ whole) > float(query @ truncated) + 0.05
+    # A text that fits is embedded as it was.
+    short = ["def main(): pass"]
+    assert float(pooled.embed(short)[0] @ embedder.embed(short)[0]) > 0.9999
+
+
+def test_the_setting_picks_truncation_or_pooling(tmp_path: Path) -> None:
+    assert LorebaseEmbedding.from_settings(load_settings(home=tmp_path / "a")).long_texts == "truncate"
+    s = load_settings(home=tmp_path / "b", index={"embed_long_texts": "pool"})
+    assert LorebaseEmbedding.from_settings(s).long_texts == "pool" and LorebaseEmbedding.configured(s).long_texts == "pool"
