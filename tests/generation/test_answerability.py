@@ -106,7 +106,7 @@ async def test_questions_wait_for_the_judge_on_its_own_thread_not_the_shared_poo
 @pytest.mark.parametrize("native", [False, True])
 def test_the_judge_computes_in_bf16_only_where_the_cpu_does(tmp_path: Path, tiny_llama: Path, native: bool,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    # Without AVX512-BF16 or AMX, torch emulates bf16: a 400-token pass of the 0.5B took 19.5 s against 2.8 s in fp32.
+    # Without AVX512-BF16 or AMX torch emulates bf16, 6-7x slower than fp32 (bench/bench_judge_dtype.py).
     import torch
 
     monkeypatch.setattr("lorebase.index.embeddings.cpu_supports_bf16", lambda: native)
