@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import cpu_name  # noqa: E402
+from machine import run_header  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(time.perf_counter() - t0)
         seconds[name] = round(statistics.median(times), 2)
         del model
-    print(json.dumps({"machine": f"{cpu_name()}, {os.cpu_count()} cores", "load": round(os.getloadavg()[0], 1),
+    print(json.dumps({**run_header(),
                       "model": args.model.name, "tokens": ids.shape[1], "threads": torch.get_num_threads(),
                       "seconds per pass (median)": seconds, "bf16 / fp32": round(seconds["bfloat16"] / seconds["float32"], 1),
                       "auto picks": resolve_dtype("auto")}, indent=1))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import cpu_name  # noqa: E402
+from machine import run_header  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             emb.embed(texts)
             times[name].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(json.dumps({"machine": f"{cpu_name()}, {os.cpu_count()} cores", "load": round(os.getloadavg()[0], 1), "chunks": len(texts), "kinds": kinds, "longer than the model reads": longer,
+    print(json.dumps({**run_header(), "chunks": len(texts), "kinds": kinds, "longer than the model reads": longer,
                       "pieces pooled": len(pieces), "rounds": args.rounds,
                       "seconds (median)": {k: round(v, 1) for k, v in med.items()},
                       "chunks/s": {k: round(len(texts) / v, 1) for k, v in med.items()},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import time
 from pathlib import Path
 
 
@@ -15,3 +17,9 @@ def cpu_name(default: str | None = None) -> str:
     except OSError:
         pass
     return default or platform.processor() or platform.machine() or "unknown CPU"
+
+
+def run_header() -> dict[str, object]:
+    """The machine, the load when the run ended and the date, for a bench's JSON report."""
+    return {"machine": f"{cpu_name()}, {os.cpu_count()} cores", "load": round(os.getloadavg()[0], 1),
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
