@@ -318,3 +318,30 @@ def test_mini_batches_bound_memory_without_changing_what_is_learnt(
     assert learnt > 0.5  # the two steps moved the model
     assert float(np.linalg.norm(sliced - whole)) < 0.05 * learnt
     assert float(np.linalg.norm(smaller - whole)) > 0.2 * learnt  # the comparison can tell batches apart
+
+
+def test_a_tuned_embedder_put_in_use_embeds_long_chunks_as_the_setting_says(
+    settings: Settings, store: Store, embedder: LorebaseEmbedding  # noqa: F811
+) -> None:
+    import json
+    import shutil
+
+    from lorebase.finetune.embedder_tuning import META_FILE, embedders_dir, use_tuned
+
+    pooled = settings.model_copy(update={"index": settings.index.model_copy(update={"embed_long_texts": "pool"})})
+    body = "\n".join(f"def parse_header_{i}(line): return line.split(':', 1)" for i in range(25)) + "\n" + \
+        "\n".join(f"def send_email_{i}(to, subject): smtp.sendmail(to, subject)" for i in range(25))
+    [cid] = add_source(store, "code:r:mail.py", [body], kind="code", repo="r", path="mail.py", title="mail.py")
+    syncer = IndexSyncer(pooled, store, LorebaseEmbedding.from_settings(pooled), progress=False)
+    syncer.open()
+    syncer.sync()
+    # A tuned embedder in the data home (the base model's own weights, so the expected vectors are known).
+    folder = embedders_dir(pooled) / "tuned-copy"
+    shutil.copytree(embedder.path, folder)
+    (folder / META_FILE).write_text(json.dumps({"name": "tuned-copy", "base": DEFAULT_EMBEDDER}), encoding="utf-8")
+    assert use_tuned(pooled, syncer, "tuned-copy") == 1
+    stored = syncer.dense.store.vectors(np.asarray([cid], dtype=np.int64))[0]
+    text = [indexed_text("mail.py", body)]
+    whole = LorebaseEmbedding(folder, model_name="x", dtype=embedder.dtype, long_texts="pool").embed(text)[0]
+    start = LorebaseEmbedding(folder, model_name="x", dtype=embedder.dtype).embed(text)[0]
+    assert float(stored @ whole) > 0.999 and float(stored @ start) < 0.99
