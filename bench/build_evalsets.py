@@ -7,7 +7,7 @@ Sources (public, nobody here wrote them):
   general query ("Summarize the whole meeting") with a reference summary.
 - SWE-QA-Bench (github.com/peng-weihan/SWE-QA-Bench, Apache-2.0): 48 questions with reference
   answers per repository, each repository pinned to one commit (its repo_commit.txt).
-- The code repositories themselves (pallets/flask, pytest-dev/pytest, sqlfluff/sqlfluff).
+- The code repositories themselves (pallets/flask, pytest-dev/pytest, sqlfluff/sqlfluff, pydata/xarray).
 
 Only QMSum's train and validation meetings and SWE-QA repositories other than psf/requests are
 used: QMSum's test split and psf/requests are reserved for acceptance.
@@ -84,15 +84,16 @@ MEETINGS = {
 SPLIT_DIR = {"train": "train", "val": "val"}  # never "test": reserved for acceptance
 
 # SWE-QA-Bench repositories used here; psf/requests is reserved for acceptance and refused.
-REPOS = {"flask": "pallets/flask", "pytest": "pytest-dev/pytest", "sqlfluff": "sqlfluff/sqlfluff"}
+REPOS = {"flask": "pallets/flask", "pytest": "pytest-dev/pytest", "sqlfluff": "sqlfluff/sqlfluff", "xarray": "pydata/xarray"}
 RESERVED_REPOS = {"requests"}
 
 _EVENT = re.compile(r"\{\w+\}")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.?!;:%)])")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _ROLE = re.compile(r"\s*\(.*\)\s*$")
-# A path-like mention in a reference answer: at least a file name with an extension we index.
-_PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:py|pyi|rst|md|txt|toml|cfg|ini|ya?ml|json|sql|html|jinja|js|css))(?![\w/])")
+# A path-like mention in a reference answer: at least a file name with an extension we index; a
+# leading slash ("/src/pkg/mod.py", the repository root) is not part of the path.
+_PATH = re.compile(r"(?<![\w/.-])/?((?:[\w.-]+/)*[\w.-]+\.(?:py|pyi|rst|md|txt|toml|cfg|ini|ya?ml|json|sql|html|jinja|js|css))(?![\w/])")
 
 
 # --- mirrors and git ------------------------------------------------------------------------------
