@@ -7,8 +7,8 @@ of weights, scoring file hit@1, hit@5 and MRR@10 exactly as ``lorebase eval retr
 (overlapping chunks dropped, each file at the rank of its best chunk).
 
 Weights are chosen by leave-one-repository-out: for each repository, the grid point best on the
-*other two* (mean of hit@1 and MRR, macro over the repositories) is scored on it. Those held-out
-figures are the estimate to trust; the default is then the point best on all three.
+*others* (mean of hit@1 and MRR, macro over the repositories) is scored on it. Those held-out
+figures are the estimate to trust; the default is then the point best on all of them.
 
     nice -n 10 .venv/bin/python bench/bench_code_fusion.py [--bm25-names] [--dense-weights 0.3,0.4,0.5]
         [--path-weights 0,0.1,0.2] [--json FILE]
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--path-weights", default="0", metavar="W,W,...", help="grid over these path-level BM25 weights (default 0)")
     ap.add_argument("--test-biases", default="", metavar="B,B,...", help="also try these biases for test files (see above)")
+    ap.add_argument("--definition-weights", default="0,0.25,0.5,1", metavar="W,W,...",
+                    help="grid over these weights of the chunks defining a name the question writes as code")
     ap.add_argument("--dense-weights", default="", metavar="W,W,...",
                     help="also grid over these hybrid dense weights (default: only the configured one)")
     args = ap.parse_args(argv)
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"warm {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
     everything = settings.retrieval.model_copy(update={"file_weight": 1.0, "file_dense_weight": 1.0, "symbol_weight": 1.0,
-                                                       "path_weight": 1.0, "kind_bias": {"commit": -0.1}})
+                                                       "path_weight": 1.0, "definition_weight": 1.0,
+                                                       "kind_bias": {"commit": -0.1}})
     test_biases = [float(x) for x in args.test_biases.split(",") if x.strip()]
     rows = [json.loads(x) for x in args.questions.read_text().splitlines() if x.strip()]
     cached: list[tuple[dict[str, Any], FusionInputs, dict[int, Hit]]] = []
@@ -96,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         allowed = allowed_chunk_ids(store, parse_filters({"repo": q["repo"]}))
         vec = svc.embedder.embed_query(q["question"])
         dense = svc._dense_search(vec, n, allowed)
-        b, b_of_dense = svc.bm25.search_scoring(q["question"], n, allowed, also=[i for i, _ in dense])
-        inputs = svc.fusion_inputs(q["question"], vec, dense, b, b_of_dense, everything)
+        defs = svc.bm25.definitions(q["question"], allowed)
+        b, b_of_dense = svc.bm25.search_scoring(q["question"], n, allowed, also=[i for i, _ in dense] + list(defs))
+        inputs = svc.fusion_inputs(q["question"], vec, dense, b, b_of_dense, everything, defs)
         hits = {h.chunk_id: h for h in svc._load([(i, 0.0) for i in dict.fromkeys(inputs.candidates)])}
         if test_biases:
             for i, h in hits.items():
@@ -139,22 +143,24 @@ def main(argv: list[str] | None = None) -> int:
     biases += [{"commit": -0.5, "doc": -0.3, "test": t} for t in test_biases]
     dense_weights = [float(x) for x in args.dense_weights.split(",") if x.strip()] or [base.dense_weight]
     path_weights = [float(x) for x in args.path_weights.split(",") if x.strip()] or [0.0]
-    for dw, pw, fw, fdw, sw, kb in itertools.product(dense_weights, path_weights, (0.0, 0.15, 0.3, 0.5, 0.8), (0.0, 0.1, 0.2, 0.4),
-                                                     (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), range(len(biases))):
+    definition_weights = [float(x) for x in args.definition_weights.split(",") if x.strip()] or [0.0]
+    for dw, pw, fw, fdw, sw, kb, dfw in itertools.product(dense_weights, path_weights, (0.0, 0.15, 0.3, 0.5, 0.8), (0.0, 0.1, 0.2, 0.4),
+                                                          (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), range(len(biases)), definition_weights):
         grid.append(base.model_copy(update={"dense_weight": dw, "path_weight": pw, "file_weight": fw, "file_dense_weight": fdw,
-                                            "symbol_weight": sw, "kind_bias": biases[kb]}))
+                                            "symbol_weight": sw, "kind_bias": biases[kb], "definition_weight": dfw}))
     repos = sorted({q["repo"] for q in rows})
     results = [score(r) for r in grid]
     print(f"grid of {len(grid)} scored {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
     def label(r: Any) -> dict[str, Any]:
         return {"dense_weight": r.dense_weight, "path_weight": r.path_weight, "file_weight": r.file_weight, "file_dense_weight": r.file_dense_weight,
-                "symbol_weight": r.symbol_weight, "kind_bias": r.kind_bias}
+                "symbol_weight": r.symbol_weight, "kind_bias": r.kind_bias, "definition_weight": r.definition_weight}
 
     report: dict[str, Any] = {"bm25_names": args.bm25_names, "grid": len(grid),
                               "bm25": score(base, mode="bm25"), "dense": score(base, mode="dense"),
                               "plain convex": score(base.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0,
-                                                                            "symbol_weight": 0.0, "kind_bias": {}})),
+                                                                            "symbol_weight": 0.0, "definition_weight": 0.0,
+                                                                            "kind_bias": {}})),
                               "current default": score(base), "held_out": {}}
     for held in repos:
         train = [r for r in repos if r != held]
@@ -166,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     # One weight at a time from the current default: what each prior is worth on its own.
     report["one_at_a_time"] = []
     for key, values in (("symbol_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)), ("file_weight", (0.0, 0.15, 0.3, 0.5, 0.8)),
-                        ("file_dense_weight", (0.0, 0.1, 0.2, 0.4)), ("path_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8))):
+                        ("file_dense_weight", (0.0, 0.1, 0.2, 0.4)), ("path_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)),
+                        ("definition_weight", (0.0, 0.1, 0.25, 0.5, 1.0))):
         for v in values:
             r = base.model_copy(update={key: v})
             report["one_at_a_time"].append({key: v, "scores": score(r)})

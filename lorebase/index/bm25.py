@@ -29,6 +29,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from lorebase.index.code_tokens import tokenize
+from lorebase.index.definitions import DefinitionIndex, code_names, defined_name
 from lorebase.index.texts import indexed_text
 from lorebase.store.models import Chunk, Source
 
@@ -77,6 +78,7 @@ class Bm25Index:
         # (symbol-level model or None, its vocabulary, each chunk's symbol document or -1, the chunk ids it follows)
         self._symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self._definitions = DefinitionIndex()  # defined name -> the chunks defining it (lorebase.index.definitions)
         # compound tokens by their letters alone: "lcd" -> the ids of "l_c_d_", "l.c.d" (a transcript's acronyms)
         self._joined: dict[str, list[int]] = {}
 
@@ -131,6 +133,7 @@ class Bm25Index:
         self._members = [np.asarray(m, dtype=np.int64) for m in members]
         self._paths = _path_index(rows, chunk_doc)
         self._speakers = _speaker_index(rows)
+        self._definitions = DefinitionIndex((r[0], r[3], defined_name(r[4], r[5])) for r in rows)
         self._signature = sig
         log.debug("bm25 index built over %d chunks in %.2f s", len(rows), time.monotonic() - t0)
 
@@ -186,6 +189,15 @@ class Bm25Index:
         self.refresh()
         model, vocab, chunk_doc, ids = self._symbols
         return _per_chunk(model, tokenize(query, self.stemmer), vocab, chunk_doc, ids, _held(ids, chunk_ids))
+
+    def definitions(self, query: str, allowed: np.ndarray | None = None) -> dict[int, float]:
+        """The chunks (within ``allowed``) defining a name ``query`` writes as code, each weighted
+        1/n for a name defined in n files (lorebase.index.definitions)."""
+        names = code_names(query)
+        if not names:
+            return {}
+        self.refresh()
+        return self._definitions.weights(names, allowed)
 
     def speaker_shares(self, query: str, chunk_ids: Iterable[int]) -> dict[int, float]:
         """For each transcript chunk id held whose source has a speaker the query names

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "dense", "bm25")
 MAX_K = 100
+# A name defined in at most this many files brings its definitions into the candidates even when
+# neither retriever found them; a commoner one (``__init__``, ``run``) only lifts those found.
+DEFINITIONS_JOINING = 3
 
 
 @dataclass
@@ -247,24 +250,33 @@ class SearchService:
         if mode == "dense":
             return dense, len(dense) < n
         r = self.settings.retrieval
-        bm25, bm25_of_dense = self.bm25.search_scoring(query, n, allowed, also=[i for i, _ in dense])
+        convex = r.fusion == "convex"
+        definitions = self.bm25.definitions(query, allowed) if convex and r.definition_weight > 0 else {}
+        bm25, bm25_of_dense = self.bm25.search_scoring(query, n, allowed, also=[i for i, _ in dense] + list(definitions))
         exhausted = len(dense) < n and len(bm25) < n
-        if r.fusion == "rrf":
+        if not convex:
             lists = [[i for i, _ in dense], [i for i, _ in bm25]]
             return reciprocal_rank_fusion(lists, r.rrf_k, (r.dense_weight, 1.0 - r.dense_weight)), exhausted
-        return fuse(self.fusion_inputs(query, vec, dense, bm25, bm25_of_dense, r), r), exhausted
+        return fuse(self.fusion_inputs(query, vec, dense, bm25, bm25_of_dense, r, definitions), r), exhausted
 
     def fusion_inputs(
         self, query: str, vec: np.ndarray, dense: list[tuple[int, float]], bm25: list[tuple[int, float]],
-        bm25_of_dense: dict[int, float], r: RetrievalSettings,
+        bm25_of_dense: dict[int, float], r: RetrievalSettings, definitions: dict[int, float] | None = None,
     ) -> FusionInputs:
         """Every score convex fusion needs for the candidates of both retrievers; the priors only
-        where ``r`` gives them a weight."""
+        where ``r`` gives them a weight. ``definitions`` (``Bm25Index.definitions``, its chunks
+        scored in ``bm25_of_dense``): the chunks defining a name the question writes as code; those
+        of a name defined in at most ``DEFINITIONS_JOINING`` files join the candidates."""
+        definitions = definitions or {}
+        joining = [i for i, w in definitions.items() if w >= 1.0 / DEFINITIONS_JOINING]
         # Convex fusion wants both scores of every candidate: BM25 scored the dense ones already;
         # the dense index scores the BM25-only ones from their stored vectors.
         dense_scores = dict(dense)
-        dense_scores.update(self.dense.scores_of(vec, [i for i, _ in bm25 if i not in dense_scores]))
-        inputs = FusionInputs([i for i, _ in dense] + [i for i, _ in bm25], dense_scores, {**bm25_of_dense, **dict(bm25)})
+        dense_scores.update(self.dense.scores_of(vec, [i for i, _ in bm25 if i not in dense_scores]
+                                                 + [i for i in joining if i not in dense_scores]))
+        inputs = FusionInputs([i for i, _ in dense] + [i for i, _ in bm25] + joining, dense_scores,
+                              {**bm25_of_dense, **dict(bm25)})
+        inputs.definitions = definitions
         if r.file_weight > 0 or r.file_dense_weight > 0 or r.kind_bias:
             inputs.files, inputs.kinds = self.bm25.file_scores(query, inputs.candidates)
         if r.file_dense_weight > 0:
@@ -349,12 +361,14 @@ class FusionInputs:
     symbols: dict[int, float] = field(default_factory=dict)  # symbol-level BM25 (names only)
     speakers: dict[int, float] = field(default_factory=dict)  # share of its words the question's named speakers say
     paths: dict[int, float] = field(default_factory=dict)  # path-level BM25 of its file
+    definitions: dict[int, float] = field(default_factory=dict)  # 1/files defining a code name the question writes
 
 
 def fuse(inputs: FusionInputs, r: RetrievalSettings) -> list[tuple[int, float]]:
     """Convex fusion of dense and BM25 plus the priors: ``file_weight``, ``file_dense_weight``,
     ``symbol_weight`` and ``path_weight`` times the min-max normalised file BM25, file dense,
-    symbol BM25 and path BM25 scores; the kind bias; and ``speaker_weight`` times the share of a
+    symbol BM25 and path BM25 scores; the kind bias; ``definition_weight`` times the weight of a
+    chunk defining a name the question writes as code; and ``speaker_weight`` times the share of a
     transcript window's words that the speakers the question names say (as is: a share is
     comparable across windows). Kept apart from the retrievers so the weights can be chosen on
     cached inputs."""
@@ -364,6 +378,9 @@ def fuse(inputs: FusionInputs, r: RetrievalSettings) -> list[tuple[int, float]]:
         if weight > 0 and scores:
             for cid, x in _normalised(scores).items():
                 extra[cid] = extra.get(cid, 0.0) + weight * x
+    if r.definition_weight > 0:
+        for cid, w in inputs.definitions.items():
+            extra[cid] = extra.get(cid, 0.0) + r.definition_weight * w
     if r.speaker_weight > 0:
         for cid, share in inputs.speakers.items():
             extra[cid] = extra.get(cid, 0.0) + r.speaker_weight * share

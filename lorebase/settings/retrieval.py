@@ -105,6 +105,10 @@ class RetrievalSettings(Section):
         0.0, ge=0.0, le=2.0,
         description="Hybrid (convex): weight of the path-level BM25 score (a code or doc file's path alone) added to each of its chunks.",
     )
+    definition_weight: float = Field(
+        1.0, ge=0.0, le=2.0,
+        description="Hybrid (convex): added to a code chunk that defines a name the question writes as code (backticked, called, dotted, snake_case or CamelCase), divided by the number of files defining that name; such chunks join the candidates.",
+    )
     speaker_weight: float = Field(
         0.2, ge=0.0, le=2.0,
         description="Hybrid (convex): for a question that names a speaker of a transcript, weight of the share of a window's words that speaker says, added to it.",

@@ -347,3 +347,42 @@ def test_a_reranker_path_that_is_not_a_model_is_refused_with_the_setting_named(
         s = settings.model_copy(update={"index": settings.index.model_copy(update={"reranker": str(bad)})})
         with pytest.raises(ModelNotAvailable, match="index.reranker"):
             SearchService(s, store, embedder=embedder)
+
+
+def test_a_question_naming_code_finds_where_it_is_defined(
+    store: Store, settings: Settings, make_service: Callable[..., SearchService]
+) -> None:
+    """The test file says the name three times, its definition once: BM25 and the embedder prefer
+    the caller; the definition prior brings the definition first, even from outside the candidates."""
+    calls = "\n".join(f"def test_subprocess_{i}(pytester):\n    result = pytester.runpytest_subprocess()\n    assert result.ret == 0"
+                      for i in range(3))
+    (caller,) = add_source(store, "code:o/r:testing/test_pytester.py",
+                           [{"text": calls, "start_line": 1, "end_line": 9, "meta": {"symbol": "test_subprocess_0", "symbol_kind": "function"}}],
+                           kind="code", repo="o/r", path="testing/test_pytester.py")
+    (definition,) = add_source(store, "code:o/r:src/pytester.py", [{
+        "text": "    def runpytest_subprocess(self, *args, timeout=None):\n        \"\"\"Run pytest as a subprocess with given arguments.\"\"\"\n"
+                "        return self.run(*args, timeout=timeout)",
+        "start_line": 10, "end_line": 12, "meta": {"symbol": "Pytester.runpytest_subprocess", "symbol_kind": "method"}}],
+        kind="code", repo="o/r", path="src/pytester.py")
+    add_source(store, "doc:o/r:docs/other.md", ["Boil the pasta for nine minutes."], kind="doc", repo="o/r", path="docs/other.md")
+    question = "What exit code does pytester.runpytest_subprocess() return in result.ret?"
+
+    # Three chunks: min-max fusion puts the caller at 1 and the others near 0, so the file priors
+    # (which also favour the caller's file) are off to weigh the definition prior alone.
+    only = {"file_weight": 0.0, "file_dense_weight": 0.0}
+
+    def ranked(weight: float, candidates: int = 40, k: int = 2) -> list[int]:
+        s = load_settings(home=settings.home, retrieval={**only, "definition_weight": weight, "candidates": candidates})
+        return chunk_ids(make_service(s), question, k=k, mode="hybrid")
+
+    assert ranked(0.0) == [caller, definition]
+    assert ranked(0.5) == [definition, caller]
+    # One candidate from each retriever: both pick the caller, and only the prior finds the definition
+    # (then min-max over two chunks scores it 0 in both retrievers: only a weight above 1 lifts it).
+    assert ranked(0.0, candidates=1, k=1) == [caller]
+    assert ranked(1.5, candidates=1, k=1) == [definition]
+    # A question writing no code is left as it was.
+    plain = "what exit code does the subprocess run return"
+    scored = [[(h.chunk_id, round(h.score, 6)) for h in make_service(load_settings(
+        home=settings.home, retrieval={**only, "definition_weight": w})).retrieve(plain, k=2)] for w in (0.0, 0.5)]
+    assert scored[0] == scored[1] and len(scored[0]) == 2
