@@ -13,6 +13,9 @@ scales, overlapping windows dropped; in memory, as ``bench_speaker_boost.py`` ra
 - ``rocchio B``: dense feedback: the question vector plus B times the mean vector of the first pass's
   top 3 windows.
 
+With ``--diverse`` it spreads the top windows in time instead: the first stays, each next slot goes
+to the best window left after a mark-down of X when it lies within GAP seconds of one placed.
+
 With ``--pieces WORDS`` it ranks instead by the best piece (``maxpiece X``): the dense score becomes
 (1 - X) times the window's cosine plus X times its best piece's (each base window cut into pieces of
 WORDS words, stride half that; a joined window's best is its base windows' best), fused as shipped.
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dense-weight", type=float, default=0.4)
     ap.add_argument("--speaker-weight", type=float, default=0.2)
     ap.add_argument("--misses", action="store_true", help="list the questions the shipped ranking misses at 5")
+    ap.add_argument("--diverse", action="store_true",
+                    help="only the time-diversity variants: a window within GAP s of a better one marked down by X")
     ap.add_argument("--pieces", type=int, default=0, metavar="WORDS",
                     help="also rank by the best piece: each base window cut into pieces of WORDS words (stride half that)")
     args = ap.parse_args(argv)
@@ -201,6 +206,22 @@ def main(argv: list[str] | None = None) -> int:
                 near = [base[local[int(n)]] for n in (prev[g], nxt[g]) if n >= 0]
                 around[k] = max(near) if near else 0.0
             return kept_order(q, f + x * around)
+        if mode.startswith("diverse"):
+            # Time diversity: the first window stays; each next slot goes to the best window still
+            # left, marked down by x when it lies within GAP seconds of one already placed.
+            gap = float(mode.split()[1])
+            local = {int(g): k for k, g in enumerate(q.idx)}
+            pool = kept_order(q, np.where(np.isfinite(f), f, -1e9), 40)
+            placed = pool[:1]
+            left = pool[1:]
+            while left and len(placed) < 10:
+                def adjusted(i: int) -> float:
+                    near = any(ws[i].start - ws[k].end < gap and ws[k].start - ws[i].end < gap for k in placed)
+                    return float(f[local[i]]) - (x if near else 0.0)
+                best = max(left, key=adjusted)  # max keeps the first of equals: the fused order
+                placed.append(best)
+                left.remove(best)
+            return placed
         if mode == "maxpiece":
             assert best_piece is not None
             d = (1 - x) * q.d + x * best_piece[row_of[id(q)]][q.idx]
@@ -278,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(json.dumps({"variant": "naive 60 s BM25", **naive()}), flush=True)
     print(json.dumps({"variant": "shipped", **score("none", 0)}), flush=True)
+    if args.diverse:
+        for gap in (0, 30, 60, 120, 300):
+            for x in (0.05, 0.1, 0.2, 0.4, 10.0):
+                print(json.dumps({"variant": f"diverse {gap} s, {x}", **score(f"diverse {gap}", x)}), flush=True)
+        return 0
     if args.pieces:
         for x in (0.25, 0.5, 0.75, 1.0):
             print(json.dumps({"variant": f"maxpiece {args.pieces} words, {x}", **score("maxpiece", x)}), flush=True)
