@@ -275,8 +275,7 @@ class SearchService:
         dense_scores.update(self.dense.scores_of(vec, [i for i, _ in bm25 if i not in dense_scores]
                                                  + [i for i in joining if i not in dense_scores]))
         inputs = FusionInputs([i for i, _ in dense] + [i for i, _ in bm25] + joining, dense_scores,
-                              {**bm25_of_dense, **dict(bm25)})
-        inputs.definitions = definitions
+                              {**bm25_of_dense, **dict(bm25)}, definitions=definitions)
         if r.file_weight > 0 or r.file_dense_weight > 0 or r.kind_bias:
             inputs.files, inputs.kinds = self.bm25.file_scores(query, inputs.candidates)
         if r.file_dense_weight > 0:
