@@ -5,7 +5,8 @@ Pipeline: filters -> allowed chunk ids (from the store); each retriever takes it
 normalised scores over the candidates, or reciprocal rank fusion; see ``fusion``); rows loaded from the
 store (ids deleted since the last sync drop out here); optional cross-encoder rerank; chunks
 overlapping a better one of the same source dropped; top k; optional neighbour context.
-If dropping leaves fewer than k, the candidate pool is widened and the query run again.
+If dropping leaves fewer than k (or k is beyond the pool), the pool is widened and the query run
+again; the wider ranking only extends the first, so the top k never depends on k.
 """
 
 from __future__ import annotations
@@ -75,6 +76,22 @@ def drop_overlaps(hits: list[Hit]) -> list[Hit]:
         if not any(_overlaps(h.chunk, k.chunk) for k in kept):
             kept.append(h)
     return kept
+
+
+def extended_ranking(head: list[tuple[int, float]], wider: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """``head`` then the ids of ``wider`` (a ranking of a larger pool) it lacks, in their order. A
+    score from the wider pool is on another scale, so an appended one is capped at the score above
+    it: the list stays best first."""
+    if not head:
+        return list(wider)
+    out = list(head)
+    seen = {i for i, _ in head}
+    floor = head[-1][1]
+    for i, score in wider:
+        if i not in seen:
+            floor = min(floor, score)
+            out.append((i, floor))
+    return out
 
 
 class SearchService:
@@ -186,16 +203,21 @@ class SearchService:
         if allowed is not None and allowed.size == 0:
             return [], []
 
-        n = max(self.settings.retrieval.candidates, k)
+        # The first ``candidates`` of each retriever always make the head of the ranking, whatever
+        # ``k``: fusion normalises over its pool, so ranking a wider pool reorders the top, and the
+        # top 5 must be the first 5 of the top 50. A wider pool only extends the list.
+        n = self.settings.retrieval.candidates
+        ranked: list[tuple[int, float]] = []
         while True:
-            ranked, exhausted = self._ranked(query, n, allowed, mode)
+            wider, exhausted = self._ranked(query, n, allowed, mode)
+            ranked = extended_ranking(ranked, wider)
             hits = self._load(ranked)
             if self.reranker is not None and hits:
                 hits = self._rerank(query, hits)
             hits = drop_overlaps(hits)
             if len(hits) >= k or exhausted:
                 break
-            n *= 4  # deleted-but-unsynced ids or overlaps ate into the pool: widen it
+            n *= 4  # k beyond the pool, deleted-but-unsynced ids or overlaps ate into it: widen it
         hits = hits[:k]
         if neighbors:
             hits = self._with_neighbors(hits, neighbors)
