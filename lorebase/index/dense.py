@@ -9,7 +9,9 @@
   entry the index reflects (saved with it, so index and position are one commit). An index
   embedded by a tuned embedder (lorebase.finetune.embedder_tuning) also names its folder and the
   configured embedder it was tuned from: the manifest decides which embedder searches this index,
-  so one rename swaps both.
+  so one rename swaps both. ``long_texts`` is how chunks longer than the embedder reads were
+  embedded (``index.embed_long_texts``): vectors made one way beside vectors made the other would
+  rank long chunks inconsistently, so a changed setting asks for a rebuild like a changed embedder.
 
 Saving writes a new generation file (tmp, fsync, rename), then the manifest (tmp, fsync, rename):
 the manifest rename is the single commit point, so a reader or a crash sees the old index or the
@@ -74,6 +76,7 @@ class Manifest:
     format: int = FORMAT_VERSION
     embedder_path: str | None = None  # a tuned embedder's folder (None: the configured embedder)
     embedder_base: str | None = None  # the configured embedder it was tuned from
+    long_texts: str = "truncate"  # index.embed_long_texts when embedded (older manifests: always truncate)
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -87,6 +90,13 @@ class Manifest:
         write_atomic(path, (json.dumps(asdict(self), indent=2) + "\n").encode("utf-8"))
 
 
+def long_texts_hint(directory: Path, built: str, wanted: str) -> str:
+    return (
+        f"the index in {directory} embedded long chunks with index.embed_long_texts {built!r}, but the setting is "
+        f"now {wanted!r}: run `lorebase index rebuild` to re-embed everything that way, or set it back to {built!r}"
+    )
+
+
 def rebuild_hint(directory: Path, built: str, built_dim: int, wanted: str, wanted_dim: int) -> str:
     return (
         f"the index in {directory} was built with embedder {built!r} (dim {built_dim}), but the configured embedder "
@@ -97,12 +107,14 @@ def rebuild_hint(directory: Path, built: str, built_dim: int, wanted: str, wante
 class DenseIndex:
     """The persisted dense index of one directory, for one embedder (name and dim)."""
 
-    def __init__(self, directory: Path, settings: IndexSettings, embedder_name: str, dim: int, embed_dtype: str = "float32") -> None:
+    def __init__(self, directory: Path, settings: IndexSettings, embedder_name: str, dim: int, embed_dtype: str = "float32",
+                 long_texts: str = "truncate") -> None:
         self.directory = Path(directory)
         self.settings = settings
         self.embedder_name = embedder_name
         self.dim = dim
         self.embed_dtype = embed_dtype
+        self.long_texts = long_texts
         self.lock = threading.RLock()
         self.store: ChunkFaissStore = self.new_store("flat")
         self.manifest: Manifest | None = None
@@ -154,7 +166,8 @@ class DenseIndex:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def load(self) -> None:
-        """Load the saved index. StoreError when it belongs to another embedder; IndexDamaged when broken."""
+        """Load the saved index. StoreError when it belongs to another embedder or was embedded with
+        another ``index.embed_long_texts``; IndexDamaged when broken."""
         import faiss
 
         with self.lock:
@@ -165,6 +178,8 @@ class DenseIndex:
             switch = m.embedder != self.embedder_name or m.dim != self.dim
             if switch and (self.on_switch is None or not m.embedder_path):
                 raise StoreError(rebuild_hint(self.directory, m.embedder, m.dim, self.embedder_name, self.dim))
+            if m.long_texts != self.long_texts:
+                raise StoreError(long_texts_hint(self.directory, m.long_texts, self.long_texts))
             path = self.directory / m.file
             if not path.is_file():
                 raise IndexDamaged(f"index file {path} is missing")
@@ -268,6 +283,7 @@ class DenseIndex:
             log_seq=log_seq,
             embedder_path=self.embedder_path,
             embedder_base=self.embedder_base,
+            long_texts=self.long_texts,
         )
         m.write(directory / MANIFEST_NAME)
         remove_stale_files(directory, keep=name)

@@ -83,7 +83,8 @@ class IndexSyncer:
         self.store = store
         self.embedder = embedder
         self.dense = dense or DenseIndex(
-            settings.index_dir, settings.index, embedder.model_name, embedder.dim, embed_dtype=embedder.dtype
+            settings.index_dir, settings.index, embedder.model_name, embedder.dim, embed_dtype=embedder.dtype,
+            long_texts=embedder.long_texts,
         )
         self.dense.on_switch = self._follow
         self.progress = progress
@@ -338,7 +339,8 @@ class IndexSyncer:
         fresh = fitted(fresh, self.settings.index)
         built_dir = self.settings.index_dir / f".rebuild-{uuid.uuid4().hex[:8]}"
         try:
-            staging = DenseIndex(built_dir, self.settings.index, emb.model_name, emb.dim, embed_dtype=emb.dtype)
+            staging = DenseIndex(built_dir, self.settings.index, emb.model_name, emb.dim, embed_dtype=emb.dtype,
+                                 long_texts=emb.long_texts)
             staging.embedder_path, staging.embedder_base = emb.path, emb.base
             staging.adopt(fresh)
             staging.log_seq = at
@@ -349,7 +351,7 @@ class IndexSyncer:
                     self.embedder.switch(emb.path, emb.model_name, emb.base)
                 if (d.embedder_name, d.dim) != (emb.model_name, emb.dim):
                     d.generation += 1
-                d.embedder_name, d.dim, d.embed_dtype = emb.model_name, emb.dim, emb.dtype
+                d.embedder_name, d.dim, d.embed_dtype, d.long_texts = emb.model_name, emb.dim, emb.dtype, emb.long_texts
                 d.embedder_path, d.embedder_base = emb.path, emb.base
                 d.adopt(fresh)
         finally:
@@ -377,6 +379,7 @@ class IndexSyncer:
             "embedder": self.dense.embedder_name,
             "dim": self.dense.dim,
             "embed_dtype": self.dense.embed_dtype,
+            "long_texts": self.dense.long_texts,
             "index_type": self.dense.index_type,
             "count": self.dense.count,
             "chunks": chunks,

@@ -31,8 +31,8 @@ class IndexSettings(Section):
     embed_long_texts: Literal["truncate", "pool"] = Field(
         "truncate",
         description="A chunk longer than the embedder reads (256 tokens for MiniLM): truncate (its vector sees its start) or pool "
-        "(pieces the embedder reads whole, each under the chunk's path or title, averaged). Changing it applies to chunks embedded "
-        "from then on: `lorebase index rebuild` re-embeds the rest.",
+        "(pieces the embedder reads whole, each under the chunk's path or title, averaged). The index records it: after a change "
+        "the saved index is refused until `lorebase index rebuild` re-embeds every chunk the new way.",
     )
     hnsw_ef_construction: int = Field(40, gt=0, description="HNSW build breadth: higher builds slower with better recall.")
     reranker: str | None = Field(None, description="Local cross-encoder folder to rerank candidates; off when unset.")

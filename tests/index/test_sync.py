@@ -3,13 +3,14 @@ on PostgreSQL (every test runs on both)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from lorebase.errors import StoreError
-from lorebase.index.dense import DenseIndex
+from lorebase.index.dense import MANIFEST_NAME, DenseIndex
 from lorebase.index.embeddings import LorebaseEmbedding
 from lorebase.index.sync import IndexSyncer
 from lorebase.settings import Settings, load_settings
@@ -206,6 +207,36 @@ def test_embedder_change_needs_rebuild_and_rebuild_swaps_atomically(
     assert make_syncer().open() is None
     assert set(chunk_states(store).values()) == {True}
     assert reader.dense.count == 1  # it kept serving the old index until it looked again
+
+
+def test_a_changed_long_text_setting_needs_a_rebuild(
+    store: Store, settings: Settings, embedder: LorebaseEmbedding
+) -> None:
+    """Vectors of long chunks made by truncating and by pooling must not mix in one index: the
+    manifest records the way, and a server configured the other way refuses the index until it
+    is rebuilt (a manifest from before the setting existed was embedded by truncating)."""
+    fill(store)
+    first = IndexSyncer(settings, store, embedder, progress=False)
+    first.open()
+    first.sync()
+    assert first.status()["long_texts"] == "truncate"
+    manifest = settings.index_dir / MANIFEST_NAME
+    older = json.loads(manifest.read_text())
+    del older["long_texts"]  # as written before the setting existed
+    manifest.write_text(json.dumps(older))
+    assert IndexSyncer(settings, store, embedder, progress=False).open() is None
+
+    pooled_settings = settings.model_copy(update={"index": settings.index.model_copy(update={"embed_long_texts": "pool"})})
+    pooled = LorebaseEmbedding(embedder.path, model_name=embedder.model_name, dtype=embedder.dtype, long_texts="pool")
+    with pytest.raises(StoreError, match="embed_long_texts 'truncate'.*lorebase index rebuild"):
+        IndexSyncer(pooled_settings, store, pooled, progress=False).open()
+
+    r = IndexSyncer(pooled_settings, store, pooled, progress=False).rebuild()
+    assert r.rebuilt and r.total == 5
+    reopened = IndexSyncer(pooled_settings, store, pooled, progress=False)
+    assert reopened.open() is None and reopened.status()["long_texts"] == "pool"
+    with pytest.raises(StoreError, match="embed_long_texts 'pool'"):  # and back needs a rebuild too
+        IndexSyncer(settings, store, embedder, progress=False).open()
 
 
 @pytest.mark.parametrize("ann", ["ivfpq", "ivf", "hnsw"])
