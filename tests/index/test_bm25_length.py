@@ -1,6 +1,9 @@
-"""Transcript chunks get BM25 length normalisation of their own (`index.bm25_transcript_b`): a real
-store, real bm25s. With b = 0 a word said once scores the same in a short window and in a long
-joined one, while code chunks keep theirs and a long chunk is still marked down."""
+"""Transcript chunks get BM25 statistics of their own: a real store, real bm25s.
+
+Length normalisation (`index.bm25_transcript_b`): with b = 0 a word said once scores the same in a
+short window and in a long joined one, while code chunks keep theirs and a long chunk is still
+marked down. And IDF and average length: a meeting's scores do not depend on the code in the same
+home, nor the code's on the meetings."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 from lorebase.index.bm25 import Bm25Index
 from lorebase.settings import load_settings
 from lorebase.store import Store
-from tests.index.corpus import add_source
+from tests.index.corpus import add_source, delete_source
 
 FILLER = " ".join(f"word{i}" for i in range(60))
 
@@ -57,3 +60,29 @@ def test_search_builds_its_index_with_the_settings(store: Store, tmp_path) -> No
     default = SearchService(load_settings(home=tmp_path / "home"), store).bm25
     d_short, d_long = scores(default, ids["meeting"])
     assert d_long < d_short  # by default a long window is marked down, as a long code chunk is
+
+
+def test_a_meetings_scores_do_not_depend_on_the_code_beside_it(store: Store) -> None:
+    """"test" is said once in the meeting and written in every chunk of the repository: counted over
+    the whole home, the repository would make it a common word in the meeting too."""
+    meeting = add_source(store, "transcript:m/qa", [
+        {"text": "We should test the microphone before the talk.", "start_time": 0.0, "end_time": 45.0},
+        {"text": "The budget for the new room is settled.", "start_time": 45.0, "end_time": 90.0},
+        {"text": "Next week we test the headsets and the room.", "start_time": 90.0, "end_time": 135.0},
+    ], kind="transcript", title="QA meeting", lecture="QA meeting")
+    query = "test the microphone"
+
+    def of(ids: list[int]) -> list[float]:
+        _, extra = Bm25Index(store, "english").search_scoring(query, 0, also=ids)
+        return [extra[i] for i in ids]
+
+    alone = of(meeting)
+    assert alone[0] > alone[2] > alone[1] == 0.0
+    code = add_source(store, "code:o/r:tests/test_audio.py",
+                      [f"def test_case_{i}(): assert test_value({i}) is not None  # test" for i in range(40)],
+                      kind="code", repo="o/r", path="tests/test_audio.py")
+    assert of(meeting) == pytest.approx(alone)
+    beside = of(code)
+    assert all(x > 0 for x in beside)
+    delete_source(store, "transcript:m/qa")
+    assert of(code) == pytest.approx(beside)
