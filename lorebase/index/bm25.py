@@ -68,6 +68,9 @@ class Bm25Index:
         # (file-level model or None, its vocabulary, each chunk's file document or -1, each chunk's kind,
         # the chunk ids those arrays follow).
         self._state: tuple[np.ndarray, Any, dict[str, int]] = (np.zeros(0, dtype=np.int64), None, {})
+        # (the same model scored with each family's own statistics, or None when the index holds one
+        # family; which chunks, in the model's order, are transcripts): see ``_family_scores``
+        self._families: tuple[Any, np.ndarray] = (None, np.zeros(0, dtype=bool))
         self._files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
         self._members: list[np.ndarray] = []  # per file document: its chunk ids
@@ -112,13 +115,16 @@ class Bm25Index:
         files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), ids[:0])
         symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (None, {}, np.zeros(0, dtype=np.int64), ids[:0])
+        families: tuple[Any, np.ndarray] = (None, np.zeros(0, dtype=bool))
         if rows:
             tokens = [tokenize(self._chunk_text(r), self.stemmer) for r in rows]
             bm25 = bm25s.BM25(k1=self.k1, b=self.b)
             bm25.index(tokens, show_progress=False)
             talk = np.fromiter((r[4] == "transcript" for r in rows), dtype=bool, count=len(rows))
-            if (talk.any() and not talk.all()) or (talk.any() and self.transcript_b != self.b):
-                _family_statistics(bm25, tokens, talk, self.k1, self.b, self.transcript_b)
+            if self.transcript_b != self.b and talk.any():
+                _rescore(bm25, tokens, [(np.arange(talk.size), self.transcript_b)], self.k1, only=talk)
+            if talk.any() and not talk.all():
+                families = (_family_scores(bm25, tokens, talk, self.k1, self.b, self.transcript_b), talk)
             files = (*self._file_index(rows, tokens), ids)
             symbols = (*self._symbol_index(rows, self.stemmer), ids)
         chunk_doc = files[2]
@@ -127,6 +133,7 @@ class Bm25Index:
             if d >= 0:
                 members[d].append(cid)
         self._state = (ids, bm25, dict(bm25.vocab_dict) if bm25 is not None else {})
+        self._families = families
         self._joined = _joined_forms(self._state[2])
         self._files = files
         self._symbols = symbols
@@ -282,6 +289,15 @@ class Bm25Index:
             out[t] = docs[inside[docs]] if docs.size else none
         return out
 
+    def _model_for(self, pooled: Any, mask: np.ndarray | None) -> Any:
+        """The family-scored model when the search stays within transcripts or within the rest (a
+        meeting's questions, a repository's), else the pooled one, whose scores compare across both."""
+        family, talk = self._families
+        if family is None or mask is None or talk.size != mask.size:
+            return pooled
+        inside = talk[mask > 0]
+        return family if inside.size and (inside.all() or not inside.any()) else pooled
+
     def search(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to ``n`` (chunk id, score) pairs with a positive score, best first, within ``allowed`` ids."""
         return self.search_scoring(query, n, allowed)[0]
@@ -301,7 +317,7 @@ class Bm25Index:
         mask = None
         if allowed is not None:
             mask = np.isin(ids, allowed).astype(np.float32)
-        scores = np.asarray(bm25.get_scores(tokens, weight_mask=mask), dtype=np.float32)
+        scores = np.asarray(self._model_for(bm25, mask).get_scores(tokens, weight_mask=mask), dtype=np.float32)
         extra = {}
         for i in _held(ids, also):
             extra[i] = float(scores[np.searchsorted(ids, i)])
@@ -325,47 +341,60 @@ def _joined_forms(vocab: dict[str, int]) -> dict[str, list[int]]:
 _SEPARATORS = re.compile(r"[._\-]+")
 
 
-def _family_statistics(model: Any, tokens: list[list[str]], talk: np.ndarray, k1: float, b: float, talk_b: float) -> None:
-    """Score transcript chunks (``talk``) with the statistics of transcripts alone, and every other
-    chunk with those of the rest: each family its own IDF and average length, and transcripts their
-    own length normalisation ``talk_b``. Talk and code use words at other rates ("test" is rare in a
-    meeting and everywhere in a repository), so one home's code would otherwise decide how much a
-    word counts in its lectures. Measured on the public home: the 35,000 code chunks beside the 8
-    QMSum dev meetings cost their questions one hit at 1 and one at 5 (docs/benchmarks.md).
-
-    bm25s stores each (word, document) score; each family is indexed alone and its entries are
-    copied into ``model``'s layout (the same (word, document) pairs, other values)."""
+def _rescore(model: Any, tokens: list[list[str]], groups: Sequence[tuple[np.ndarray, float]], k1: float,
+             only: np.ndarray | None = None) -> bool:
+    """Re-score ``model`` in place: the entries of each group's documents (``model``'s numbering)
+    get the scores of a BM25 fitted on that group alone with length normalisation ``b``; with
+    ``only``, just the entries of the documents it marks. bm25s stores one score per (word,
+    document), so a group indexed alone gives the same pairs with other values. False (nothing
+    changed) when the layouts do not line up."""
     import bm25s
 
-    vocab = model.vocab_dict
     mine = model.scores
-    n_docs = talk.size
+    vocab = model.vocab_dict
+    n_docs = len(tokens)
     # the key (word id * documents + document) of each stored entry, in storage order
     entry_word = np.repeat(np.arange(mine["indptr"].size - 1, dtype=np.int64), np.diff(mine["indptr"]))
     keys = entry_word * n_docs + mine["indices"].astype(np.int64)
     order = np.argsort(keys, kind="stable")
     data = mine["data"].copy()
-    for members, fam_b in ((np.flatnonzero(talk), talk_b), (np.flatnonzero(~talk), b)):
-        if members.size == 0:
-            continue
-        sub = bm25s.BM25(k1=k1, b=fam_b)
+    for members, b in groups:
+        sub = bm25s.BM25(k1=k1, b=b)
         sub.index([tokens[i] for i in members.tolist()], show_progress=False)
         theirs = sub.scores
-        word_of = np.zeros(len(sub.vocab_dict), dtype=np.int64)
+        word_of = np.full(len(sub.vocab_dict), -1, dtype=np.int64)
         for token, tid in sub.vocab_dict.items():
             word_of[tid] = vocab.get(token, -1)
-        sub_word = np.repeat(np.arange(theirs["indptr"].size - 1, dtype=np.int64), np.diff(theirs["indptr"]))
-        words = word_of[sub_word]
+        words = word_of[np.repeat(np.arange(theirs["indptr"].size - 1, dtype=np.int64), np.diff(theirs["indptr"]))]
         wanted = words * n_docs + members[theirs["indices"].astype(np.int64)]
-        at = np.searchsorted(keys, wanted, sorter=order)
-        found = (words >= 0) & (at < keys.size)
-        pos = order[np.minimum(at, keys.size - 1)]
-        found &= keys[pos] == wanted
-        if not found.all() or int(found.sum()) != int(np.isin(mine["indices"], members).sum()):
-            log.warning("bm25: per-family statistics could not be applied (score layouts differ)")
-            return
-        data[pos] = theirs["data"]
+        pos = order[np.minimum(np.searchsorted(keys, wanted, sorter=order), keys.size - 1)]
+        if (words < 0).any() or not np.array_equal(keys[pos], wanted) \
+                or pos.size != int(np.isin(mine["indices"], members).sum()):
+            log.warning("bm25: could not re-score %d chunks on their own statistics (score layouts differ)", members.size)
+            return False
+        keep = only[mine["indices"][pos]] if only is not None else np.ones(pos.size, dtype=bool)
+        data[pos[keep]] = theirs["data"][keep]
     mine["data"] = data.astype(mine["data"].dtype)
+    return True
+
+
+def _family_scores(model: Any, tokens: list[list[str]], talk: np.ndarray, k1: float, b: float, talk_b: float) -> Any:
+    """A copy of ``model`` whose transcript chunks (``talk``) are scored with the statistics of the
+    transcripts alone (IDF, average length, ``talk_b``) and every other chunk with those of the rest;
+    None if that could not be done.
+
+    Talk and code use words at other rates ("test" is rare in a meeting and everywhere in a
+    repository): counted over the whole index, a home's repositories decide how much a word counts
+    in its lectures (on the public home, its 35,000 code chunks cost the 8 QMSum dev meetings'
+    questions one hit at 1 and one at 5; docs/benchmarks.md). A search within one family uses this
+    copy. A search across both keeps the pooled scores: each family's IDFs are on the scale of its
+    own size, so a small family's would all be lower and its chunks would lose across the board."""
+    import copy
+
+    family = copy.copy(model)
+    family.scores = dict(model.scores)  # its own dict: re-scoring replaces its data, not the pooled one's
+    groups = [(np.flatnonzero(talk), talk_b), (np.flatnonzero(~talk), b)]
+    return family if _rescore(family, tokens, groups, k1) else None
 
 
 def _path_index(rows: Sequence[Any], chunk_doc: np.ndarray) -> tuple[Any, dict[str, int]]:

@@ -7,6 +7,7 @@ home, nor the code's on the meetings."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lorebase.index.bm25 import Bm25Index
@@ -64,7 +65,9 @@ def test_search_builds_its_index_with_the_settings(store: Store, tmp_path) -> No
 
 def test_a_meetings_scores_do_not_depend_on_the_code_beside_it(store: Store) -> None:
     """"test" is said once in the meeting and written in every chunk of the repository: counted over
-    the whole home, the repository would make it a common word in the meeting too."""
+    the whole home, the repository would make it a common word in the meeting too. A search within
+    the meeting (or within the code) scores with its own family's statistics; a search across both
+    keeps the pooled ones, which compare across families."""
     meeting = add_source(store, "transcript:m/qa", [
         {"text": "We should test the microphone before the talk.", "start_time": 0.0, "end_time": 45.0},
         {"text": "The budget for the new room is settled.", "start_time": 45.0, "end_time": 90.0},
@@ -72,8 +75,9 @@ def test_a_meetings_scores_do_not_depend_on_the_code_beside_it(store: Store) -> 
     ], kind="transcript", title="QA meeting", lecture="QA meeting")
     query = "test the microphone"
 
-    def of(ids: list[int]) -> list[float]:
-        _, extra = Bm25Index(store, "english").search_scoring(query, 0, also=ids)
+    def of(ids: list[int], within: list[int] | None = None) -> list[float]:
+        scope = np.asarray(ids if within is None else within, dtype=np.int64)
+        _, extra = Bm25Index(store, "english").search_scoring(query, 0, scope, also=ids)
         return [extra[i] for i in ids]
 
     alone = of(meeting)
@@ -82,6 +86,7 @@ def test_a_meetings_scores_do_not_depend_on_the_code_beside_it(store: Store) -> 
                       [f"def test_case_{i}(): assert test_value({i}) is not None  # test" for i in range(40)],
                       kind="code", repo="o/r", path="tests/test_audio.py")
     assert of(meeting) == pytest.approx(alone)
+    assert of(meeting, meeting + code) != pytest.approx(alone)  # across both: the pooled statistics
     beside = of(code)
     assert all(x > 0 for x in beside)
     delete_source(store, "transcript:m/qa")
