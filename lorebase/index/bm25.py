@@ -68,9 +68,10 @@ class Bm25Index:
         # (file-level model or None, its vocabulary, each chunk's file document or -1, each chunk's kind,
         # the chunk ids those arrays follow).
         self._state: tuple[np.ndarray, Any, dict[str, int]] = (np.zeros(0, dtype=np.int64), None, {})
-        # (the same model scored with each family's own statistics, or None when the index holds one
-        # family; which chunks, in the model's order, are transcripts): see ``_family_scores``
-        self._families: tuple[Any, np.ndarray] = (None, np.zeros(0, dtype=bool))
+        # (the pooled model they belong to, the same model scored with each family's own statistics or
+        # None when the index holds one family, which chunks in the model's order are transcripts): see
+        # ``_family_scores``. Set after _state, so a search checks the first is the model it holds.
+        self._families: tuple[Any, Any, np.ndarray] = (None, None, np.zeros(0, dtype=bool))
         self._files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
         self._members: list[np.ndarray] = []  # per file document: its chunk ids
@@ -115,7 +116,7 @@ class Bm25Index:
         files: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] = (
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), ids[:0])
         symbols: tuple[Any, dict[str, int], np.ndarray, np.ndarray] = (None, {}, np.zeros(0, dtype=np.int64), ids[:0])
-        families: tuple[Any, np.ndarray] = (None, np.zeros(0, dtype=bool))
+        families: tuple[Any, Any, np.ndarray] = (None, None, np.zeros(0, dtype=bool))
         if rows:
             tokens = [tokenize(self._chunk_text(r), self.stemmer) for r in rows]
             bm25 = bm25s.BM25(k1=self.k1, b=self.b)
@@ -124,7 +125,7 @@ class Bm25Index:
             if self.transcript_b != self.b and talk.any():
                 _rescore(bm25, tokens, [(np.arange(talk.size), self.transcript_b)], self.k1, only=talk)
             if talk.any() and not talk.all():
-                families = (_family_scores(bm25, tokens, talk, self.k1, self.b, self.transcript_b), talk)
+                families = (bm25, _family_scores(bm25, tokens, talk, self.k1, self.b, self.transcript_b), talk)
             files = (*self._file_index(rows, tokens), ids)
             symbols = (*self._symbol_index(rows, self.stemmer), ids)
         chunk_doc = files[2]
@@ -292,9 +293,9 @@ class Bm25Index:
     def _model_for(self, pooled: Any, mask: np.ndarray | None) -> Any:
         """The family-scored model when the search stays within transcripts or within the rest (a
         meeting's questions, a repository's), else the pooled one, whose scores compare across both."""
-        family, talk = self._families
-        if family is None or mask is None or talk.size != mask.size:
-            return pooled
+        owner, family, talk = self._families
+        if family is None or owner is not pooled or mask is None or talk.size != mask.size:
+            return pooled  # one family only, a search across both, or a rebuild swapping the two in
         inside = talk[mask > 0]
         return family if inside.size and (inside.all() or not inside.any()) else pooled
 
