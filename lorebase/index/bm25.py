@@ -14,6 +14,11 @@ document of its names only (the path, the qualified symbol such as ``FlaskGroup.
 the class it sits in, its signature), and each doc chunk of its path and heading path. A question
 that describes a definition ("the CLI group class's command retrieval method") meets its name
 there without the body's words diluting it.
+
+Transcripts and everything else are two families with their own word statistics: a search whose
+scope lies within one of them scores with that family's IDF and average length, so a home's code
+does not change how its lectures rank (``_family_scores``); a search across both scores with the
+pooled statistics.
 """
 
 from __future__ import annotations
