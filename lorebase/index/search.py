@@ -208,8 +208,9 @@ class SearchService:
         # top 5 must be the first 5 of the top 50. A wider pool only extends the list.
         n = self.settings.retrieval.candidates
         ranked: list[tuple[int, float]] = []
+        vectors: dict[int, np.ndarray] = {}  # the query's vector per embedder generation: a wider pool reuses it
         while True:
-            wider, exhausted = self._ranked(query, n, allowed, mode)
+            wider, exhausted = self._ranked(query, n, allowed, mode, vectors)
             ranked = extended_ranking(ranked, wider)
             hits = self._load(ranked)
             if self.reranker is not None and hits:
@@ -250,8 +251,10 @@ class SearchService:
 
     # --- steps -----------------------------------------------------------------------------------
 
-    def _ranked(self, query: str, n: int, allowed: np.ndarray | None, mode: str) -> tuple[list[tuple[int, float]], bool]:
-        """Candidates best first, and whether asking for more could not give more."""
+    def _ranked(self, query: str, n: int, allowed: np.ndarray | None, mode: str,
+                vectors: dict[int, np.ndarray] | None = None) -> tuple[list[tuple[int, float]], bool]:
+        """Candidates best first, and whether asking for more could not give more. ``vectors`` keeps
+        the query's vector by embedder generation across calls for one question."""
         if mode == "bm25":
             bm25 = self.bm25_candidates(query, n, allowed)
             return bm25, len(bm25) < n
@@ -259,15 +262,20 @@ class SearchService:
         dense.reload_if_changed()  # before embedding: a swap to another embedder happens here
         for _ in range(3):
             generation = dense.generation
-            ranked = self._ranked_with_vector(query, n, allowed, mode)
+            if vectors is None or generation not in vectors:
+                vec = self.embedder.embed_query(query)
+                if vectors is not None:
+                    vectors[generation] = vec
+            else:
+                vec = vectors[generation]
+            ranked = self._ranked_with_vector(query, vec, n, allowed, mode)
             if dense.generation == generation:  # no swap between embedding the query and searching
                 return ranked
         return ranked
 
     def _ranked_with_vector(
-        self, query: str, n: int, allowed: np.ndarray | None, mode: str
+        self, query: str, vec: np.ndarray, n: int, allowed: np.ndarray | None, mode: str
     ) -> tuple[list[tuple[int, float]], bool]:
-        vec = self.embedder.embed_query(query)
         dense = self._dense_search(vec, n, allowed)
         if mode == "dense":
             return dense, len(dense) < n

@@ -186,14 +186,15 @@ def test_selective_filter_returns_k_with_few_candidates(shared: Shared, corpus: 
     assert sorted(got) == corpus["lecture"]
 
 
-def test_the_top_k_is_the_head_of_a_longer_list(shared: Shared) -> None:
+def test_the_top_k_is_the_head_of_a_longer_list(shared: Shared, monkeypatch: pytest.MonkeyPatch) -> None:
     """Asking for more results only appends. Fusion normalises over its pool, so a pool widened for
     a larger k could reorder the top (on the public home, k=100 against k=40 moved the gold file's
     rank for 8 of 189 code questions); here a wider pool ranks in reverse, to make that certain."""
 
     class WiderReorders(SearchService):
-        def _ranked(self, query: str, n: int, allowed: Any, mode: str) -> tuple[list[tuple[int, float]], bool]:
-            ranked, exhausted = super()._ranked(query, n, allowed, mode)
+        def _ranked(self, query: str, n: int, allowed: Any, mode: str,
+                    vectors: Any = None) -> tuple[list[tuple[int, float]], bool]:
+            ranked, exhausted = super()._ranked(query, n, allowed, mode, vectors)
             return (ranked if n <= 2 else [(i, 1.0 - s) for i, s in reversed(ranked)]), exhausted
 
     base = shared.variant(retrieval={"candidates": 2})
@@ -205,6 +206,17 @@ def test_the_top_k_is_the_head_of_a_longer_list(shared: Shared) -> None:
         assert [h.chunk_id for h in longer[:2]] == [h.chunk_id for h in short], q
         scores = [h.score for h in longer]
         assert scores == sorted(scores, reverse=True), q  # the appended tail never outscores the head
+
+    # the wider pool reuses the query's vector: one embedding per question, however often it widens
+    embedded: list[str] = []
+    real = type(service.embedder).embed_query
+
+    def counted(self: Any, text: str) -> Any:
+        embedded.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(type(service.embedder), "embed_query", counted)
+    assert len(service.retrieve("keep data in memory", k=10, mode="hybrid")) > 2 and embedded == ["keep data in memory"]
 
 
 def test_unknown_filter_key_and_bad_values(service: SearchService) -> None:
