@@ -8,6 +8,11 @@ Sources (public, nobody here wrote them):
 - SWE-QA-Bench (github.com/peng-weihan/SWE-QA-Bench, Apache-2.0): 48 questions with reference
   answers per repository, each repository pinned to one commit (its repo_commit.txt).
 - The code repositories themselves (pallets/flask, pytest-dev/pytest, sqlfluff/sqlfluff, pydata/xarray).
+- Optionally TutorialVQA (github.com/onue5/VideoQA; Colas et al., "TutorialVQA: Question Answering
+  Dataset for Tutorial Videos", LREC 2020): 76 Photoshop tutorial videos with their caption
+  sentences timed to the video, and questions whose answer is one segment of a video. Its
+  repository states no licence, so nothing of it is committed here: it is built into .evaldata/
+  only, from a local mirror, when the mirror is there (``--no-tutorials`` skips it).
 
 Only QMSum's train and validation meetings and SWE-QA repositories other than psf/requests are
 used: QMSum's test split and psf/requests are reserved for acceptance.
@@ -36,6 +41,9 @@ Output (``--out``, default ``.evaldata/``, git-ignored):
                                   {"lecture", "start", "end"} or {"path", "repo"}), made from datasets/eval/;
                                   qmsum-tuning.jsonl searches each tuning query within its meeting
                                   (`lorebase eval retrieval` in a home where tuning-meetings/ was ingested)
+      tutorials/<video>-<title>.srt, tutorialvqa-dev.jsonl
+                                  TutorialVQA's videos as SRT (real caption times) and its dev-split
+                                  questions with their gold segment's time span (when its mirror exists)
       manifest.json               what was built from which commit, the speaking rate, the counts
 
 SRT synthesis: QMSum gives turns without times. Each turn is timed at 150 words a minute
@@ -73,6 +81,7 @@ MAX_GOLD_SHARE = 0.25
 
 QMSUM = "Yale-LILY/QMSum"
 SWEQA = "peng-weihan/SWE-QA-Bench"
+TUTORIALVQA = "onue5/VideoQA"
 
 # Eight meetings of about one to two hours at 150 words a minute, from both allowed splits and all
 # three QMSum domains: ICSI research meetings (Bed, Bmr, Bro), an AMI product meeting (TS) and
@@ -94,6 +103,72 @@ _ROLE = re.compile(r"\s*\(.*\)\s*$")
 # A path-like mention in a reference answer: at least a file name with an extension we index; a
 # leading slash ("/src/pkg/mod.py", the repository root) is not part of the path.
 _PATH = re.compile(r"(?<![\w/.-])/?((?:[\w.-]+/)*[\w.-]+\.(?:py|pyi|rst|md|txt|toml|cfg|ini|ya?ml|json|sql|html|jinja|js|css))(?![\w/])")
+
+
+# --- TutorialVQA as SRT --------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48]
+
+
+def build_tutorials(mirror: Path, out: Path) -> tuple[list[dict], dict]:
+    """TutorialVQA's videos as SRT files (one cue per caption sentence, at its own times; the
+    ">>" mark of a new speaker dropped) and its dev questions, each with the time span of the video
+    segment that answers it. Only the dev split is written: train and test are left alone."""
+    videos = json.loads(show(mirror, "HEAD", "data/raw/helpx_photoshop_tutorials.events.json"))
+    segments = {v["video_id"]: v["segments"] for v in json.loads(show(mirror, "HEAD", "data/videos.json"))}
+    folder = out / "tutorials"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    stems: dict[str, str] = {}
+    sentences = 0
+    for v in videos:
+        stem = f"{v['video_id']}-{_slug(v['video_title'])}"
+        stems[v["video_id"]] = stem
+        lines: list[str] = []
+        n = 0
+        for text, begin, end in _timed_sentences([s for seg in v["segments"] for s in seg["sentences"]]):
+            n += 1
+            lines += [str(n), f"{srt_time(begin)} --> {srt_time(end)}", text, ""]
+        sentences += n
+        (folder / f"{stem}.srt").write_text("\n".join(lines), encoding="utf-8")
+    rows: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    for i, q in enumerate(json.loads(show(mirror, "HEAD", "data/dev.json"))):
+        vid, text = q["video_id"], " ".join(q["question"].split())
+        if (vid, text.lower()) in seen or vid not in stems:
+            continue
+        seen.add((vid, text.lower()))
+        segs = segments[vid] if isinstance(segments[vid], list) else _literal(segments[vid])
+        seg = next(s for s in segs if s["sentence_indexes"]["start"] == q["answer_start"]
+                   and s["sentence_indexes"]["end"] == q["answer_end"])
+        rows.append({"id": f"tutorialvqa-dev-{i}", "video": stems[vid], "question": text,
+                     "gold_spans": [[float(seg["timestamps"]["start"]), float(seg["timestamps"]["end"])]]})
+    write_jsonl(out / "tutorialvqa-dev.jsonl", rows)
+    return rows, {"videos": len(videos), "sentences": sentences}
+
+
+def _timed_sentences(sents: list[dict]) -> list[tuple[str, float, float]]:
+    """Each caption sentence with its times. 13 of the 3,664 lack a begin or an end: a missing
+    begin is the previous sentence's end, a missing end the next one's begin."""
+    out: list[tuple[str, float, float]] = []
+    for i, sent in enumerate(sents):
+        text = " ".join(sent["sent"].replace(">>", " ").split())
+        begin = sent["begin"] if sent["begin"] is not None else (sents[i - 1]["end"] if i else None)
+        end = sent["end"] if sent["end"] is not None else (sents[i + 1]["begin"] if i + 1 < len(sents) else None)
+        b = float(begin) if begin is not None else (out[-1][2] if out else 0.0)
+        e = float(end) if end is not None else b + 1.0
+        if text:
+            out.append((text, b, max(e, b + 0.1)))
+    return out
+
+
+def _literal(text: str) -> list[dict]:
+    import ast
+
+    return list(ast.literal_eval(text))
 
 
 # --- mirrors and git ------------------------------------------------------------------------------
@@ -386,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-datasets", action="store_true", help="also rewrite qmsum-dev, qmsum-dev-summaries and sweqa-dev.jsonl")
     ap.add_argument("--tuning-meetings", type=int, default=40,
                     help="other QMSum train meetings written to .evaldata/tuning-meetings for choosing settings (0: none)")
+    ap.add_argument("--no-tutorials", action="store_true", help="do not build TutorialVQA even when its mirror is there")
     args = ap.parse_args(argv)
 
     out: Path = args.out
@@ -402,6 +478,16 @@ def main(argv: list[str] | None = None) -> int:
         write_jsonl(args.datasets / "qmsum-dev-summaries.jsonl", summaries)
         write_jsonl(args.datasets / "sweqa-dev.jsonl", code)
     counts = retrieval_files(args.datasets, out)
+    tutorials: dict = {"built": False}
+    if not args.no_tutorials:
+        try:
+            mirror = find_mirror(args.mirrors, TUTORIALVQA)
+        except SystemExit as e:
+            print(f"TutorialVQA not built: {e}", file=sys.stderr)
+        else:
+            rows, stats = build_tutorials(mirror, out)
+            tutorials = {"built": True, "repo": TUTORIALVQA, "commit": git(["rev-parse", "HEAD"], cwd=mirror).strip(),
+                         "licence": "none stated; built locally, never committed", "dev_questions": len(rows), **stats}
     manifest = {
         "qmsum": {"repo": QMSUM, "commit": git(["rev-parse", "HEAD"], cwd=qmsum).strip(), "meetings": meeting_stats,
                   "words_per_second": WORDS_PER_SECOND, "pause_s": PAUSE_S, "min_turn_s": MIN_TURN_S,
@@ -409,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                   "tuning_meetings": args.tuning_meetings, "tuning_questions": tuning},
         "sweqa": {"repo": SWEQA, "commit": git(["rev-parse", "HEAD"], cwd=sweqa).strip(), "repos": repo_stats},
         "retrieval_files": counts,
+        "tutorialvqa": tutorials,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps(manifest, indent=2))

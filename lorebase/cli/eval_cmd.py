@@ -54,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         description=(
             "With FILE: that question file against the data home (format: see lorebase/eval/retrieval.py). Without: "
             "every public dev set (QMSum meetings, SWE-QA repositories, built by bench/build_evalsets.py) in a data "
-            "home of its own under --public-root, beside the naive baselines (60-second windows: plain BM25, MiniLM)."
+            "home of its own under --public-root, beside the naive baselines (60-second windows: plain BM25, MiniLM); "
+            "with TutorialVQA built there too, its questions searched across all its videos, in a second home."
         ),
     )
     r.add_argument("file", type=Path, nargs="?", help="questions with gold, .jsonl or .yaml (omit: every public set)")

@@ -16,7 +16,13 @@ repository, as distractors), then scores
   and ``span_s`` is the median length of the top-5 results, since longer windows hit more easily;
   all meetings together, then each of QMSum's collections (AMI, ICSI, committee) apart;
 - each code question within its repository, ranking files (each at the rank of its best chunk);
-  a result is a hit when it is a gold file (file hit@n).
+  a result is a hit when it is a gold file (file hit@n);
+- when ``bench/build_evalsets.py`` found TutorialVQA (``ROOT/tutorials/*.srt`` and
+  ``ROOT/tutorialvqa-dev.jsonl``; never committed, its repository states no licence): each
+  tutorial question across all 76 videos, as a student searches a course, in a data home of its
+  own (``ROOT/home-tutorials``, so the meetings' scores do not change with it); a result is a hit
+  when it is in the gold video and overlaps the gold segment. The naive baselines rank the same
+  way, across every video's windows.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEETINGS_FOLDER = "meetings"  # also the lecture-id prefix: ingesting ROOT/meetings names them meetings/<stem>
+TUTORIALS_FOLDER = "tutorials"  # likewise: tutorials/<video>
+TUTORIAL_QUESTIONS = "tutorialvqa-dev.jsonl"  # in ROOT, beside the videos (built, not committed)
 BASELINE_WINDOW_S = 60.0
 BUILD_HINT = "build it with: .venv/bin/python bench/build_evalsets.py (see datasets/eval/README.md)"
 
@@ -56,6 +64,8 @@ class PublicSets:
     repos: list[Path]
     meeting_rows: list[dict[str, Any]]
     code_rows: list[dict[str, Any]]
+    tutorials: Path | None = None  # TutorialVQA's videos, when built
+    tutorial_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def locate(cls, root: Path, datasets: Path) -> PublicSets:
@@ -67,7 +77,10 @@ class PublicSets:
         repos = sorted(p for p in (root / "repos").glob("*") if (p / ".git").exists())
         if not repos:
             raise InvalidInput(f"no repositories in {root / 'repos'}; {BUILD_HINT}")
-        return cls(root, meetings, repos, _jsonl(datasets / "qmsum-dev.jsonl"), _jsonl(datasets / "sweqa-dev.jsonl"))
+        tutorials = root / TUTORIALS_FOLDER
+        built = any(tutorials.glob("*.srt")) and (root / TUTORIAL_QUESTIONS).is_file()
+        return cls(root, meetings, repos, _jsonl(datasets / "qmsum-dev.jsonl"), _jsonl(datasets / "sweqa-dev.jsonl"),
+                   tutorials if built else None, _jsonl(root / TUTORIAL_QUESTIONS) if built else [])
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -94,6 +107,18 @@ def meeting_questions(rows: list[dict[str, Any]], prefix: str = MEETINGS_FOLDER)
         gold = [check_gold({"lecture": lecture, "start": float(s), "end": float(e)}) for s, e in r["gold_spans"]]
         out.append(Question(r["id"], r["question"], gold, "transcript", {"lecture": lecture}, r.get("answer")))
     return out
+
+
+def tutorial_questions(rows: list[dict[str, Any]], videos: list[str], prefix: str = TUTORIALS_FOLDER) -> list[Question]:
+    """TutorialVQA rows as retrieval questions: the gold segment of one video, searched across all
+    ``videos`` (their file stems), as a student searches a course."""
+    lectures = [f"{prefix}/{v}" for v in videos]
+    return [
+        Question(r["id"], r["question"],
+                 [check_gold({"lecture": f"{prefix}/{r['video']}", "start": float(s), "end": float(e)}) for s, e in r["gold_spans"]],
+                 "transcript", {"lecture": lectures})
+        for r in rows
+    ]
 
 
 def code_questions(rows: list[dict[str, Any]]) -> list[Question]:
@@ -129,17 +154,23 @@ def baseline_windows(meetings: Path, prefix: str = MEETINGS_FOLDER, size: float 
 
 
 def score_baseline(retriever: WindowRetriever, questions: list[Question], k: int) -> dict[str, Any]:
-    """hit@1, hit@5, recall@k (share of gold spans hit), MRR and span_s, as ``evaluate_questions``."""
+    """hit@1, hit@5, recall@k (share of gold spans hit), MRR and span_s, as ``evaluate_questions``.
+    A question filtered to one lecture ranks that lecture's windows; one filtered to several ranks
+    all the retriever's windows (build it from those lectures only)."""
     h1 = h5 = rec = rr = 0.0
     spans: list[float] = []
     for q in questions:
         lecture = q.filters["lecture"]
-        top = retriever.rank(q.question, lecture, max(k, 5))
-        gold = [(g["start"], g["end"]) for g in q.gold]
-        rel = [any(w.start < e and s < w.end for s, e in gold) for w in top]
+        top = retriever.rank(q.question, lecture if isinstance(lecture, str) else None, max(k, 5))
+        gold = [(g["lecture"], g["start"], g["end"]) for g in q.gold]
+
+        def hit(w: Window, g: tuple[str, float, float]) -> bool:
+            return w.lecture == g[0] and w.start < g[2] and g[1] < w.end
+
+        rel = [any(hit(w, g) for g in gold) for w in top]
         h1 += bool(rel[:1] and rel[0])
         h5 += any(rel[:5])
-        rec += sum(any(w.start < e and s < w.end for w in top[:k]) for s, e in gold) / len(gold)
+        rec += sum(any(hit(w, g) for w in top[:k]) for g in gold) / len(gold)
         first = next((i for i, r in enumerate(rel[:k]) if r), None)
         rr += 1.0 / (first + 1) if first is not None else 0.0
         spans += [w.end - w.start for w in top[:5]]
@@ -167,10 +198,11 @@ def minilm(settings: Settings) -> Callable[[list[str]], np.ndarray]:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def public_settings(settings: Settings, root: Path, max_commits: int) -> Settings:
-    """The caller's settings with the public data's own home and commit limit."""
+def public_settings(settings: Settings, root: Path, max_commits: int, home: str = "home") -> Settings:
+    """The caller's settings with the public data's own home (``ROOT/home``, or ``ROOT/<home>``)
+    and commit limit."""
     ingest = settings.ingest.model_copy(update={"max_commits": max_commits})
-    return settings.model_copy(update={"home": (Path(root) / "home").resolve(), "database_url": None, "ingest": ingest})
+    return settings.model_copy(update={"home": (Path(root) / home).resolve(), "database_url": None, "ingest": ingest})
 
 
 class RetrievalParts(Protocol):
@@ -224,7 +256,40 @@ def run_public(
                                    "unmatched_gold": r["unmatched_gold"], "problems": r["problems"]})
     finally:
         svc.store.close()
+    if sets.tutorials is not None:
+        report["sets"].append(_run_tutorials(settings, sets.root, sets.tutorials, sets.tutorial_rows, build, k=k,
+                                             max_commits=max_commits, ingest=ingest, baselines=baselines, report=report))
     return report
+
+
+def _run_tutorials(
+    settings: Settings, root: Path, tutorials: Path, rows_: list[dict[str, Any]], build: Callable[[Settings], RetrievalParts],
+    *, k: int, max_commits: int, ingest: bool, baselines: bool, report: dict[str, Any],
+) -> dict[str, Any]:
+    """The TutorialVQA set in its own home: every question across all the videos."""
+    from lorebase.eval.baselines import WindowRetriever
+
+    s = public_settings(settings, root, max_commits, home="home-tutorials")
+    svc = build(s)
+    report["tutorials_home"] = str(s.home)
+    try:
+        if ingest:
+            run = svc.ingest.ingest([str(tutorials)])
+            report["tutorials_ingest"] = {"status": run.status, "added": run.added, "updated": run.updated,
+                                          "unchanged": run.unchanged, "failed": run.failed, "errors": run.errors}
+        svc.indexer.sync()
+        videos = sorted(p.stem for p in tutorials.glob("*.srt"))
+        questions = tutorial_questions(rows_, videos)
+        r = evaluate_questions(svc.search, svc.store, questions, k=k)
+        rows = {m: r["modes"][m]["overall"] for m in MODES}
+        if baselines:
+            windows = baseline_windows(tutorials, prefix=TUTORIALS_FOLDER)
+            rows["naive 60s bm25"] = score_baseline(WindowRetriever(windows, "bm25"), questions, k)
+            rows["naive 60s minilm"] = score_baseline(WindowRetriever(windows, "dense", minilm(s)), questions, k)
+        return {"set": f"tutorialvqa-dev ({len(videos)} videos)", "kind": "transcript", "rows": rows,
+                "unmatched_gold": r["unmatched_gold"], "problems": r["problems"]}
+    finally:
+        svc.store.close()
 
 
 def format_public(report: dict[str, Any]) -> str:

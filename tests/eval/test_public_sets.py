@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from lorebase.cli.main import main
 from lorebase.errors import InvalidInput
@@ -17,11 +18,16 @@ from lorebase.eval.public_sets import (
     format_public,
     meeting_questions,
     meeting_set,
+    public_settings,
     run_public,
+    score_baseline,
+    tutorial_questions,
 )
 from lorebase.ingest.transcripts.segments import Segment
 from lorebase.services import Services
 from lorebase.settings import Settings
+from lorebase.store import Store
+from lorebase.store.models import Source
 from tests.ingest.gitrepo_helpers import TempRepo
 
 pytestmark = pytest.mark.slow
@@ -92,6 +98,37 @@ def test_naive_bm25_ranks_within_the_lecture() -> None:
         WindowRetriever([], "dense")
 
 
+def add_tutorials(root: Path) -> None:
+    """Two short tutorial videos and a question about the second, as bench/build_evalsets.py writes them."""
+    (root / "tutorials").mkdir()
+    (root / "tutorials" / "101-crop-a-photo.srt").write_text(srt([
+        ("Host", "Pick the crop tool and drag a border to cut the edges off the photo."),
+        ("Host", "Straighten a tilted horizon by drawing a line along it with the straighten tool."),
+    ], 30.0))
+    (root / "tutorials" / "102-layer-masks.srt").write_text(srt([
+        ("Host", "Add a layer mask to hide part of a layer without erasing any pixels."),
+        ("Host", "Paint with black on the mask to hide, and with white to show the layer again."),
+    ], 30.0))
+    rows = [{"id": "t1", "video": "102-layer-masks", "question": "How do I hide part of a layer without erasing it?",
+             "gold_spans": [[0.0, 30.0]]}]
+    (root / "tutorialvqa-dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_a_course_wide_baseline_hit_must_be_in_the_gold_lecture() -> None:
+    # Both videos have a window at 0-60 s; the question is about the second. Ranked across the
+    # course, the first video's window at the right time is no hit.
+    segs_a = [Segment(0, 30, "crop tool cut the edges off the photo hide"), Segment(30, 60, "straighten")]
+    segs_b = [Segment(0, 30, "layer mask hides pixels"), Segment(30, 60, "paint black on the mask")]
+    windows = fixed_windows("tutorials/a", segs_a) + fixed_windows("tutorials/b", segs_b)
+    (q,) = tutorial_questions([{"id": "q", "video": "b", "question": "crop the photo edges",
+                                "gold_spans": [[0.0, 30.0]]}], ["a", "b"])
+    assert q.filters == {"lecture": ["tutorials/a", "tutorials/b"]}
+    ranked = WindowRetriever(windows, "bm25").rank(q.question, None, 2)
+    assert [w.lecture for w in ranked] == ["tutorials/a", "tutorials/b"]  # the wrong video first
+    row = score_baseline(WindowRetriever(windows, "bm25"), [q], 5)
+    assert row["hit@1"] == 0.0 and row["hit@5"] == 1.0 and row["mrr"] == 0.5
+
+
 def test_questions_in_the_committed_formats_become_retrieval_questions(tmp_path: Path) -> None:
     root, datasets = build_root(tmp_path)
     sets = PublicSets.locate(root, datasets)
@@ -120,11 +157,31 @@ def test_one_run_scores_every_set_beside_the_baselines(tmp_path: Path, settings:
     assert meet["rows"]["naive 60s bm25"]["hit@1"] == 0.5
     assert code["set"] == "sweqa calc" and code["rows"]["hybrid"]["hit@1"] == 1.0 and code["rows"]["bm25"]["n"] == 1
     assert not meet["unmatched_gold"] and not code["unmatched_gold"]
+    assert "tutorials_home" not in report  # no TutorialVQA built: no set, no home
     table = format_public(report)
     assert "| qmsum-dev | naive 60s bm25 | 2 |" in table and "| sweqa calc | hybrid | 1 | 1.000 |" in table
     # A second run ingests nothing new.
     again = run_public(settings, root, datasets, k=5, baselines=False, build=Services.build)
     assert again["ingest"]["added"] == 0 and set(again["sets"][0]["rows"]) == {"bm25", "dense", "hybrid"}
+
+
+def test_tutorials_are_searched_across_the_course_in_a_home_of_their_own(tmp_path: Path, settings: Settings) -> None:
+    root, datasets = build_root(tmp_path)
+    add_tutorials(root)
+    report = run_public(settings, root, datasets, k=5, build=Services.build)
+    tut = report["sets"][-1]
+    assert tut["set"] == "tutorialvqa-dev (2 videos)" and tut["kind"] == "transcript" and not tut["unmatched_gold"]
+    assert report["tutorials_home"] == str((root / "home-tutorials").resolve()) and report["tutorials_ingest"]["added"] == 2
+    assert set(tut["rows"]) == {"bm25", "dense", "hybrid", "naive 60s bm25", "naive 60s minilm"}
+    assert tut["rows"]["hybrid"]["hit@1"] == 1.0 and tut["rows"]["naive 60s bm25"]["n"] == 1
+    # The meetings' own home holds no tutorial, so their figures do not move with the course.
+    store = Store(public_settings(settings, root, 200).db_url)
+    try:
+        with store.session() as s:
+            keys = list(s.scalars(select(Source.key)))
+    finally:
+        store.close()
+    assert "transcript:meetings/M001" in keys and not [k for k in keys if "tutorials/" in k]
 
 
 def test_the_command_without_a_file_runs_the_public_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
