@@ -17,6 +17,11 @@ A row `small@judge` answers with the answerability judge on (`answer.answerabili
 `--judge`, default the base profile); every other generator row runs with it off, so the two sit
 side by side whatever the home has prepared.
 
+``--tutorials-home H --sets tutorials`` runs TutorialVQA's dev questions (`.evaldata/tutorialvqa-dev.jsonl`,
+built by bench/build_evalsets.py from a local mirror; never committed) in a home holding its videos
+(`lorebase ingest .evaldata/tutorials`), each searched across every video; the reference answer is
+the gold segment's caption text.
+
 ``--meetings FILE --folder NAME`` runs other QMSum queries instead of the dev ones (e.g. the train
 queries of `bench/build_evalsets.py`, `.evaldata/qmsum-tuning.jsonl`, in a home where their
 meetings were ingested from `.evaldata/tuning-meetings`): each is searched within `NAME/<meeting>`.
@@ -108,13 +113,14 @@ def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--code-home", type=Path, required=True)
-    ap.add_argument("--meetings-home", type=Path, required=True)
+    ap.add_argument("--code-home", type=Path, default=None, help="home of the SWE-QA repositories (set code)")
+    ap.add_argument("--meetings-home", type=Path, default=None, help="home of the QMSum meetings (set meetings)")
+    ap.add_argument("--tutorials-home", type=Path, default=None, help="home of TutorialVQA's videos (set tutorials)")
     ap.add_argument("--rows", default="extractive,tiny,small")
     ap.add_argument("--repos", default=None, help="only these SWE-QA repos, comma-separated (e.g. pallets/flask)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many questions of each file")
     ap.add_argument("--per-repo", type=int, default=None, help="the first N SWE-QA questions of each repository")
-    ap.add_argument("--sets", default="code,meetings", help="which sets to run: code, meetings or both (default)")
+    ap.add_argument("--sets", default="code,meetings", help="which sets to run: code, meetings, tutorials (default code,meetings)")
     ap.add_argument("--adapter", action="append", default=[], metavar="NAME=FOLDER",
                     help="a LoRA adapter folder for rows `PROFILE+NAME` (repeatable)")
     ap.add_argument("--meetings", type=Path, default=DATA / "qmsum-dev.jsonl", help="the QMSum queries (default: the dev set)")
@@ -131,10 +137,15 @@ def main() -> None:
     every = {"code": (args.code_home, [_filter_code(tmp, repos, args.per_repo), un_code]),
              # the unanswerable meeting questions are about the dev meetings: only beside them
              "meetings": (args.meetings_home, [_in_folder(tmp, args.meetings, args.folder)]
-                          + ([un_meet] if args.folder == "meetings" else []))}
+                          + ([un_meet] if args.folder == "meetings" else [])),
+             "tutorials": (args.tutorials_home, [ROOT / ".evaldata" / "tutorialvqa-dev.jsonl"])}
     chosen = args.sets.split(",")
     if unknown := set(chosen) - set(every):
-        raise SystemExit(f"--sets: unknown {', '.join(sorted(unknown))}; choose from code, meetings")
+        raise SystemExit(f"--sets: unknown {', '.join(sorted(unknown))}; choose from {', '.join(every)}")
+    if missing := [name for name in chosen if every[name][0] is None]:
+        raise SystemExit(f"--sets {missing[0]} needs --{missing[0]}-home")
+    if "tutorials" in chosen and not every["tutorials"][1][0].is_file():
+        raise SystemExit("no .evaldata/tutorialvqa-dev.jsonl: build it with bench/build_evalsets.py (needs a mirror of onue5/VideoQA)")
     sets = [every[name] for name in chosen]
     results: dict[str, dict] = {}
     for row in args.rows.split(","):

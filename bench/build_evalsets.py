@@ -43,7 +43,8 @@ Output (``--out``, default ``.evaldata/``, git-ignored):
                                   (`lorebase eval retrieval` in a home where tuning-meetings/ was ingested)
       tutorials/<video>-<title>.srt, tutorialvqa-dev.jsonl
                                   TutorialVQA's videos as SRT (real caption times) and its dev-split
-                                  questions with their gold segment's time span (when its mirror exists)
+                                  questions with their gold segment's time span and, as the reference
+                                  answer, the segment's own caption text (when its mirror exists)
       manifest.json               what was built from which commit, the speaking rate, the counts
 
 SRT synthesis: QMSum gives turns without times. Each turn is timed at 150 words a minute
@@ -123,13 +124,15 @@ def build_tutorials(mirror: Path, out: Path) -> tuple[list[dict], dict]:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     stems: dict[str, str] = {}
+    timed: dict[str, list[tuple[str, float, float]]] = {}  # per video, every sentence by its index
     sentences = 0
     for v in videos:
         stem = f"{v['video_id']}-{_slug(v['video_title'])}"
         stems[v["video_id"]] = stem
         lines: list[str] = []
         n = 0
-        for text, begin, end in _timed_sentences([s for seg in v["segments"] for s in seg["sentences"]]):
+        timed[v["video_id"]] = _timed_sentences([s for seg in v["segments"] for s in seg["sentences"]], keep_empty=True)
+        for text, begin, end in (t for t in timed[v["video_id"]] if t[0]):
             n += 1
             lines += [str(n), f"{srt_time(begin)} --> {srt_time(end)}", text, ""]
         sentences += n
@@ -144,14 +147,17 @@ def build_tutorials(mirror: Path, out: Path) -> tuple[list[dict], dict]:
         segs = segments[vid] if isinstance(segments[vid], list) else _literal(segments[vid])
         seg = next(s for s in segs if s["sentence_indexes"]["start"] == q["answer_start"]
                    and s["sentence_indexes"]["end"] == q["answer_end"])
-        rows.append({"id": f"tutorialvqa-dev-{i}", "video": stems[vid], "question": text,
+        lo, hi = seg["sentence_indexes"]["start"], seg["sentence_indexes"]["end"]
+        said = " ".join(t for t, _, _ in timed[vid][lo:hi + 1])
+        rows.append({"id": f"tutorialvqa-dev-{i}", "video": stems[vid], "question": text, "answer": said,
                      "gold_spans": [[float(seg["timestamps"]["start"]), float(seg["timestamps"]["end"])]]})
     write_jsonl(out / "tutorialvqa-dev.jsonl", rows)
     return rows, {"videos": len(videos), "sentences": sentences}
 
 
-def _timed_sentences(sents: list[dict]) -> list[tuple[str, float, float]]:
-    """Each caption sentence with its times. 13 of the 3,664 lack a begin or an end: a missing
+def _timed_sentences(sents: list[dict], keep_empty: bool = False) -> list[tuple[str, float, float]]:
+    """Each caption sentence with its times (with ``keep_empty``, empty ones too, so that the list
+    follows the dataset's sentence indexes). 13 of the 3,664 lack a begin or an end: a missing
     begin is the previous sentence's end, a missing end the next one's begin."""
     out: list[tuple[str, float, float]] = []
     for i, sent in enumerate(sents):
@@ -160,7 +166,7 @@ def _timed_sentences(sents: list[dict]) -> list[tuple[str, float, float]]:
         end = sent["end"] if sent["end"] is not None else (sents[i + 1]["begin"] if i + 1 < len(sents) else None)
         b = float(begin) if begin is not None else (out[-1][2] if out else 0.0)
         e = float(end) if end is not None else b + 1.0
-        if text:
+        if text or keep_empty:
             out.append((text, b, max(e, b + 0.1)))
     return out
 

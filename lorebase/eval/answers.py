@@ -4,6 +4,9 @@ Question files (JSONL, one object per line), as `bench/build_evalsets.py` writes
 
     code:         {"id", "repo", "commit", "question", "answer", "gold_files": [paths]}
     meetings:     {"id", "meeting", "question", "answer", "gold_spans": [[start_s, end_s], ...]}
+    tutorials:    {"id", "video", "question", "answer", "gold_spans": [[start_s, end_s]]}
+                  (a course's lecture videos: searched across every transcript of the home, and
+                  cited gold only within the video named)
     unanswerable: {"id", "set": "code"|"meetings", "question"}   (the answer is in no source)
 
 Per question: **verified** (the verdict says every shown sentence is supported), **cites gold** (a
@@ -48,6 +51,7 @@ class AnswerQuestion:
     gold_files: list[str] = field(default_factory=list)
     gold_spans: list[tuple[float, float]] = field(default_factory=list)
     lecture: str | None = None  # the meeting's lecture key when it is not meetings/<meeting>
+    course: bool = False  # a lecture of a course: searched across all of the home's transcripts
 
 
 def load_answer_questions(path: Path) -> list[AnswerQuestion]:
@@ -68,8 +72,9 @@ def load_answer_questions(path: Path) -> list[AnswerQuestion]:
             kind = "unanswerable"
         out.append(AnswerQuestion(
             id=str(d.get("id") or f"{Path(path).stem}-{n}"), question=q, kind=kind, answer=str(d.get("answer") or ""),
-            repo=d.get("repo"), meeting=d.get("meeting"), gold_files=list(d.get("gold_files") or []),
+            repo=d.get("repo"), meeting=d.get("meeting") or d.get("video"), gold_files=list(d.get("gold_files") or []),
             gold_spans=[(float(a), float(b)) for a, b in d.get("gold_spans") or []], lecture=d.get("lecture"),
+            course="video" in d,
         ))
     return out
 
@@ -97,7 +102,10 @@ def cited_in(text: str, sources: Sequence[Citation]) -> list[Citation]:
 def scope(q: AnswerQuestion) -> dict[str, Any] | None:
     """Search filters for a question: its repository or its meeting, as a user of a corpus that
     holds several would choose them (QMSum's queries are about one meeting; SWE-QA's about one
-    repository, often without naming it)."""
+    repository, often without naming it). A course's question is searched across all its lectures:
+    a student does not know which video answers it."""
+    if q.course:
+        return {"kind": "transcript"}
     if q.meeting:
         return {"lecture": q.lecture or f"meetings/{q.meeting}"}
     if q.repo:

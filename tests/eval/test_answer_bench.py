@@ -57,6 +57,7 @@ def test_questions_load_by_kind_and_are_scoped_to_their_meeting_or_repository(tm
     ]) + "\n\n")
     code, meeting, unanswerable, other = load_answer_questions(f)
     assert scope(other) == {"lecture": "tuning-meetings/lab_3"}
+    assert not (code.course or meeting.course or other.course)
     assert [q.kind for q in (code, meeting, unanswerable)] == ["code", "meetings", "unanswerable"]
     assert scope(code) == {"repo": "pallets/flask"}
     assert scope(meeting) == scope(unanswerable) == {"lecture": "meetings/lab_2"}
@@ -116,3 +117,27 @@ def test_the_extractive_row_answers_from_the_questions_own_meeting(
     assert [c["label"].split(" @ ")[0] for c in record["cited"]] == ["Lab 2"]
     assert record["cites_gold"] is True, record
     assert "Grad " in record["answer"] and "Chair" not in record["answer"]
+
+
+@pytest.mark.slow
+def test_a_course_question_is_searched_across_every_lecture_and_cites_gold_only_in_its_video(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The two meetings as the videos of one course (TutorialVQA's rows name a video, not a scope).
+    _ingest(settings, tmp_path)
+    questions = tmp_path / "tutorialvqa-dev.jsonl"
+    questions.write_text("".join(json.dumps(d) + "\n" for d in [
+        {"id": "t1", "video": "lab_2", "question": "Which project pays for the wireless microphones?",
+         "answer": "The speech project.", "gold_spans": [[0, 40]]},
+        # best matched in the other video: across the course the answer comes from there, and is no gold
+        {"id": "t2", "video": "lab_2", "question": "Where does the budget for the remote come from?",
+         "answer": "Marketing.", "gold_spans": [[0, 40]]},
+    ]))
+    loaded = load_answer_questions(questions)
+    assert [(q.kind, q.meeting, q.course, scope(q)) for q in loaded] == [("meetings", "lab_2", True, {"kind": "transcript"})] * 2
+    monkeypatch.setenv("LOREBASE_HOME", str(settings.home))
+    out = tmp_path / "out.json"
+    assert main(["eval", "answers", str(questions), "--extractive", "--out", str(out)]) == 0
+    first, second = json.loads(out.read_text())["tutorialvqa-dev"]["records"]
+    assert [c["label"].split(" @ ")[0] for c in first["cited"]] == ["Lab 2"] and first["cites_gold"] is True
+    assert [c["label"].split(" @ ")[0] for c in second["cited"]] == ["Design 1"] and second["cites_gold"] is False
