@@ -15,7 +15,10 @@ separate the unanswerable questions that pass the check.
 The check's rules are chosen there and confirmed on the dev questions. ``--sweqa FILE --repo SLUG``
 checks the questions of another SWE-QA-Bench repository (its ``Benchmark/<name>.jsonl``, read where
 `fetch` put the benchmark), in a home where that repository was ingested at its pinned commit: code
-questions the word lists were never written on, all answerable.
+questions the word lists were never written on, all answerable. ``--questions FILE`` checks any
+question file of `lorebase eval answers`, each scoped as the answer path scopes it, e.g.
+TutorialVQA's course questions (`.evaldata/tutorialvqa-dev.jsonl`, searched across every video) in
+a home holding its videos.
 
 Prints JSON: per set, how many questions the check abstains on (false abstentions on answerable
 sets), and the distribution of "subject words the best chunk lacks" among the questions it lets
@@ -42,21 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folder", default="tuning-meetings", help="with --tuning: the folder the meetings were ingested from")
     ap.add_argument("--sweqa", type=Path, help="a SWE-QA-Bench question file (Benchmark/<name>.jsonl) instead of the dev sets")
     ap.add_argument("--repo", help="with --sweqa: the repository's owner/name as ingested")
+    ap.add_argument("--questions", type=Path, help="any `lorebase eval answers` question file, scoped as the answer path scopes it")
     args = ap.parse_args(argv)
     if bool(args.sweqa) != bool(args.repo):
         ap.error("--sweqa and --repo go together")
 
     from lorebase.eval.answers import AnswerQuestion, load_answer_questions, scope
-    from lorebase.index.coverage import SubjectWords
+    from lorebase.index.coverage import SubjectWords, english_words
     from lorebase.index.filters import allowed_chunk_ids, parse_filters
     from lorebase.services import Services
     from lorebase.settings import load_settings
 
     svc = Services.build(load_settings())
     bm25 = svc.search.bm25
-    words = SubjectWords(bm25.stemmer)
+    words = SubjectWords(bm25.stemmer, english_words())
     sets: dict[str, list[AnswerQuestion]] = {"code": [], "meetings": [], "unanswerable code": [], "unanswerable meetings": []}
-    if args.tuning:
+    if args.questions:
+        sets = {args.questions.stem: load_answer_questions(args.questions)}
+    elif args.tuning:
         sets = {"meetings (QMSum train)": load_answer_questions(args.tuning)}
     elif args.sweqa:
         rows = [json.loads(x) for x in args.sweqa.read_text().splitlines() if x.strip()]

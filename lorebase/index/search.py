@@ -230,11 +230,11 @@ class SearchService:
         return self._unmentioned(question, allowed_chunk_ids(self.store, parse_filters(filters)))
 
     def _unmentioned(self, question: str, allowed: np.ndarray | None) -> list[str]:
-        from lorebase.index.coverage import SubjectWords, unmentioned
+        from lorebase.index.coverage import SubjectWords, english_words, unmentioned
 
         with self._init_lock:
             if self._subject_words is None:
-                self._subject_words = SubjectWords(self.bm25.stemmer)
+                self._subject_words = SubjectWords(self.bm25.stemmer, english_words())
         return unmentioned(question, self._subject_words, self.bm25, allowed)
 
     def search(

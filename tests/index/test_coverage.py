@@ -9,7 +9,7 @@ import numpy as np
 
 from lorebase.index.bm25 import Bm25Index
 from lorebase.index.code_tokens import tokenize
-from lorebase.index.coverage import SubjectWords, unmentioned
+from lorebase.index.coverage import SubjectWords, english_words, unmentioned
 from lorebase.index.search import SearchService
 from lorebase.settings import Settings
 from lorebase.store import Store
@@ -161,3 +161,33 @@ def test_a_long_name_one_letter_from_the_transcripts_spelling_is_mentioned(store
     assert check("What did Carol Shilabeer think about the buttons?") == ["Shilabeer"]
     assert check("What did Carol say about the yellow zolour?") == ["zolour"]
     assert check("What did Carol Yellov say about the buttons?") == ["Yellov"]  # six letters: "yellow" does not count
+
+
+def test_a_mistyped_word_is_found_one_letter_away_unless_it_is_an_english_word(store: Store) -> None:
+    ids = fill(store)
+    bm25, meeting = Bm25Index(store, "english"), np.asarray(ids["meeting"])
+    dictionary = english_words()
+    assert {"burton", "button", "yellow"} <= dictionary and "buttns" not in dictionary
+
+    def check(question: str, words: SubjectWords) -> list[str]:
+        return unmentioned(question, words, bm25, meeting)
+
+    typed, plain = SubjectWords("english", dictionary), SubjectWords("english")
+    # "buttns" is no word: the asker meant the meeting's "buttons"; without a dictionary nothing is a typo
+    assert check("What did Designer say about the buttns?", typed) == []
+    assert check("What did Designer say about the buttns?", plain) == ["buttns"]
+    # "burton" is a word one letter from "button": a different subject, still missing
+    assert check("What did Designer say about the burton?", typed) == ["burton"]
+    # five letters is too short to guess from ("yelow" is one letter from "yellow")
+    assert check("What did Designer say about the yelow case?", typed) == ["yelow"]
+
+
+def test_two_words_of_the_question_count_as_the_one_word_the_sources_write(store: Store) -> None:
+    ids = add_source(store, "transcript:tutorials/artboards", [
+        "Select the artboard in the Layers panel, then choose Export in Photoshop.",
+    ], kind="transcript", title="artboards", lecture="artboards")
+    bm25, words, video = Bm25Index(store, "english"), SubjectWords("english"), np.asarray(ids)
+    assert unmentioned("How do I export an art board from photo shop?", words, bm25, video) == []
+    # each word alone, or joined to a word it does not stand beside, is not the compound
+    assert unmentioned("What is on the board?", words, bm25, video) == ["board"]
+    assert unmentioned("Which art is on the export board?", words, bm25, video) == ["art", "board"]
