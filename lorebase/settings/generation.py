@@ -21,7 +21,8 @@ class AnswerSettings(Section):
         description="Abstain, naming them, when words naming the question's subject occur in no chunk of the searched "
         "scope (\"Brotli\" in a question about a library that never mentions it), however close the retrieved chunks "
         "score; words that frame a question (design, summarise, what did the team think) are not counted, nor derived "
-        "words that sum up in the asker's words (\"prioritization\", \"conceptual\").",
+        "words that sum up in the asker's words (\"prioritization\", \"conceptual\"); a word split in two "
+        "(\"art board\" for \"artboard\") or mistyped (\"marque\") counts as the sources' word.",
     )
     min_evidence_score: float = Field(
         0.25, ge=0.0, le=1.0,
