@@ -15,8 +15,8 @@ words ("setup" as "set up") in one chunk, holds it without a negating or part-of
 ("unprocessed" as "processed", "subtree" as "tree"), or holds the abbreviation code writes for it
 ("hexadecimal" as ``hex``) or its other spelling ("color" as "colour"), a long name one letter
 from how the transcript spells it ("Shillabeer" as "Dhillabeer"), a long word that is no English
-word one letter from a word the sources hold ("marque" as "marquee"), or holds it joined to the
-question's word before or after it ("art board" as "artboard"). Each of these was a
+word one letter from an English word the sources hold ("backgroud" as "background"), or holds it
+joined to the question's word before or after it ("art board" as "artboard"). Each of these was a
 false abstention on a real SWE-QA, QMSum or TutorialVQA question. A derived word that sums up ("prioritization",
 "conceptual") is not looked up at all: questions are written in the asker's words (see
 DERIVED_ENDINGS).
@@ -115,10 +115,10 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
 # transcribed, 3 QMSum train queries): a capitalised word this long is also found one letter away.
 # Shorter names would meet too many other words ("Davies" and "Davis" are two people).
 NAME_MIN_LETTERS = 7
-# People mistype what they ask ("marque" for "marquee", "elipse" for "ellipse": TutorialVQA's
-# crowd-written questions): a lower-case word this long that is no English word (``english_words``)
-# is also found one letter away. A real word is not: "insert" is not "invert", and an unanswerable
-# question's "hockey" must not meet a "jockey".
+# People mistype what they ask ("backgroud", "downlload", "adjustemnts": TutorialVQA's crowd-written
+# questions): a lower-case word this long that is no English word (``english_words``) is also found
+# as an English word one letter away. A real word is not: "insert" is not "invert", and an
+# unanswerable question's "hockey" must not meet a "jockey".
 TYPO_MIN_LETTERS = 6
 
 
@@ -151,8 +151,12 @@ class SubjectWords:
                 out.extend(tokenize(low[:at] + b + low[at + len(a):], self.stemmer))
         name = len(word) >= NAME_MIN_LETTERS and word[0].isupper() and word[1:].islower()
         typo = word.islower() and len(word) >= TYPO_MIN_LETTERS and bool(self.dictionary) and low not in self.dictionary
-        if word.isalpha() and (name or typo):
+        if word.isalpha() and name:
             out.extend(t for v in _one_edit(low) for t in tokenize(v, self.stemmer))
+        elif word.isalpha() and typo:
+            # the corrected word must be a word too: stemmed, a non-word would meet other words' stems
+            # ("refunds" -> "redunds" -> "redund", the stem of "redundant")
+            out.extend(t for v in _one_edit(low) if v in self.dictionary for t in tokenize(v, self.stemmer))
         return [t for t in dict.fromkeys(out) if t != token]
 
     @staticmethod
