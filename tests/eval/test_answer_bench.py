@@ -98,21 +98,27 @@ def test_summary_rates_count_answerable_and_unanswerable_apart() -> None:
     assert s["citations_mean"] == 2.0 and s["citation_precision"] == 0.25
 
 
+def _extractive_records(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+                        rows: list[dict]) -> list[dict]:
+    """The two meetings ingested, ``rows`` written as NAME.jsonl, and the extractive row's records."""
+    _ingest(settings, tmp_path)
+    questions = tmp_path / f"{name}.jsonl"
+    questions.write_text("".join(json.dumps(d) + "\n" for d in rows))
+    monkeypatch.setenv("LOREBASE_HOME", str(settings.home))
+    out = tmp_path / "out.json"
+    assert main(["eval", "answers", str(questions), "--extractive", "--out", str(out)]) == 0
+    return list(json.loads(out.read_text())[name]["records"])
+
+
 @pytest.mark.slow
 def test_the_extractive_row_answers_from_the_questions_own_meeting(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _ingest(settings, tmp_path)
-    questions = tmp_path / "meetings.jsonl"
     # The words of the question match meeting A's first line best; its own meeting is B.
-    questions.write_text(json.dumps({
+    [record] = _extractive_records(settings, tmp_path, monkeypatch, "meetings", [{
         "id": "m1", "meeting": "lab_2", "question": "Where does the budget for the microphones come from?",
         "answer": "The money for the microphones comes out of the speech project.", "gold_spans": [[0, 40]],
-    }) + "\n")
-    monkeypatch.setenv("LOREBASE_HOME", str(settings.home))
-    out = tmp_path / "out.json"
-    assert main(["eval", "answers", str(questions), "--extractive", "--out", str(out)]) == 0
-    [record] = json.loads(out.read_text())["meetings"]["records"]
+    }])
     assert record["mode"] == "extractive" and record["verified"]
     assert [c["label"].split(" @ ")[0] for c in record["cited"]] == ["Lab 2"]
     assert record["cites_gold"] is True, record
@@ -124,20 +130,17 @@ def test_a_course_question_is_searched_across_every_lecture_and_cites_gold_only_
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The two meetings as the videos of one course (TutorialVQA's rows name a video, not a scope).
-    _ingest(settings, tmp_path)
-    questions = tmp_path / "tutorialvqa-dev.jsonl"
-    questions.write_text("".join(json.dumps(d) + "\n" for d in [
+    rows = [
         {"id": "t1", "video": "lab_2", "question": "Which project pays for the wireless microphones?",
          "answer": "The speech project.", "gold_spans": [[0, 40]]},
         # best matched in the other video: across the course the answer comes from there, and is no gold
         {"id": "t2", "video": "lab_2", "question": "Where does the budget for the remote come from?",
          "answer": "Marketing.", "gold_spans": [[0, 40]]},
-    ]))
-    loaded = load_answer_questions(questions)
-    assert [(q.kind, q.meeting, q.course, scope(q)) for q in loaded] == [("meetings", "lab_2", True, {"kind": "transcript"})] * 2
-    monkeypatch.setenv("LOREBASE_HOME", str(settings.home))
-    out = tmp_path / "out.json"
-    assert main(["eval", "answers", str(questions), "--extractive", "--out", str(out)]) == 0
-    first, second = json.loads(out.read_text())["tutorialvqa-dev"]["records"]
+    ]
+    f = tmp_path / "rows.jsonl"
+    f.write_text("".join(json.dumps(d) + "\n" for d in rows))
+    assert [(q.kind, q.meeting, q.course, scope(q)) for q in load_answer_questions(f)] == [
+        ("meetings", "lab_2", True, {"kind": "transcript"})] * 2
+    first, second = _extractive_records(settings, tmp_path, monkeypatch, "tutorialvqa-dev", rows)
     assert [c["label"].split(" @ ")[0] for c in first["cited"]] == ["Lab 2"] and first["cites_gold"] is True
     assert [c["label"].split(" @ ")[0] for c in second["cited"]] == ["Design 1"] and second["cites_gold"] is False
