@@ -281,6 +281,9 @@ def _run_tutorials(
         videos = sorted(p.stem for p in tutorials.glob("*.srt"))
         questions = tutorial_questions(rows_, videos)
         r = evaluate_questions(svc.search, svc.store, questions, k=k)
+        if not ingest and questions and len(r["unscored_questions"]) == len(questions):
+            r["problems"].append({"question": "all", "where": "tutorials",
+                                  "error": f"{s.home} holds none of the videos; run once without --no-ingest"})
         rows = {m: r["modes"][m]["overall"] for m in MODES}
         if baselines:
             windows = baseline_windows(tutorials, prefix=TUTORIALS_FOLDER)

@@ -184,6 +184,16 @@ def test_tutorials_are_searched_across_the_course_in_a_home_of_their_own(tmp_pat
     assert "transcript:meetings/M001" in keys and not [k for k in keys if "tutorials/" in k]
 
 
+def test_scoring_tutorials_never_ingested_says_how_to_ingest_them(tmp_path: Path, settings: Settings) -> None:
+    root, datasets = build_root(tmp_path)
+    add_tutorials(root)
+    report = run_public(settings, root, datasets, k=5, ingest=False, baselines=False, build=Services.build)
+    tut = report["sets"][-1]
+    assert [p["error"] for p in tut["problems"]] == [f"{(root / 'home-tutorials').resolve()} holds none of the videos; "
+                                                     "run once without --no-ingest"]
+    assert "run once without --no-ingest" in format_public(report)
+
+
 def test_the_command_without_a_file_runs_the_public_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     root, datasets = build_root(tmp_path)
