@@ -118,7 +118,8 @@ def build_tutorials(mirror: Path, out: Path) -> tuple[list[dict], dict]:
     ">>" mark of a new speaker dropped) and its dev questions, each with the time span of the video
     segment that answers it. Only the dev split is written: train and test are left alone."""
     videos = json.loads(show(mirror, "HEAD", "data/raw/helpx_photoshop_tutorials.events.json"))
-    segments = {v["video_id"]: v["segments"] for v in json.loads(show(mirror, "HEAD", "data/videos.json"))}
+    segments = {v["video_id"]: v["segments"] if isinstance(v["segments"], list) else _literal(v["segments"])
+                for v in json.loads(show(mirror, "HEAD", "data/videos.json"))}
     folder = out / "tutorials"
     if folder.exists():
         shutil.rmtree(folder)
@@ -139,20 +140,23 @@ def build_tutorials(mirror: Path, out: Path) -> tuple[list[dict], dict]:
         (folder / f"{stem}.srt").write_text("\n".join(lines), encoding="utf-8")
     rows: list[dict] = []
     seen: set[tuple[str, str]] = set()
+    no_segment = 0
     for i, q in enumerate(json.loads(show(mirror, "HEAD", "data/dev.json"))):
         vid, text = q["video_id"], " ".join(q["question"].split())
         if (vid, text.lower()) in seen or vid not in stems:
             continue
         seen.add((vid, text.lower()))
-        segs = segments[vid] if isinstance(segments[vid], list) else _literal(segments[vid])
-        seg = next(s for s in segs if s["sentence_indexes"]["start"] == q["answer_start"]
-                   and s["sentence_indexes"]["end"] == q["answer_end"])
+        seg = next((s for s in segments.get(vid, []) if s["sentence_indexes"]["start"] == q["answer_start"]
+                    and s["sentence_indexes"]["end"] == q["answer_end"]), None)
+        if seg is None:  # an answer that is no segment of its video has no time span: left out, counted
+            no_segment += 1
+            continue
         lo, hi = seg["sentence_indexes"]["start"], seg["sentence_indexes"]["end"]
         said = " ".join(t for t, _, _ in timed[vid][lo:hi + 1])
         rows.append({"id": f"tutorialvqa-dev-{i}", "video": stems[vid], "question": text, "answer": said,
                      "gold_spans": [[float(seg["timestamps"]["start"]), float(seg["timestamps"]["end"])]]})
     write_jsonl(out / "tutorialvqa-dev.jsonl", rows)
-    return rows, {"videos": len(videos), "sentences": sentences}
+    return rows, {"videos": len(videos), "sentences": sentences, "left_out_no_segment": no_segment}
 
 
 def _timed_sentences(sents: list[dict], keep_empty: bool = False) -> list[tuple[str, float, float]]:

@@ -79,20 +79,27 @@ class PublicSets:
             raise InvalidInput(f"no repositories in {root / 'repos'}; {BUILD_HINT}")
         tutorials = root / TUTORIALS_FOLDER
         built = any(tutorials.glob("*.srt")) and (root / TUTORIAL_QUESTIONS).is_file()
-        return cls(root, meetings, repos, _jsonl(datasets / "qmsum-dev.jsonl"), _jsonl(datasets / "sweqa-dev.jsonl"),
-                   tutorials if built else None, _jsonl(root / TUTORIAL_QUESTIONS) if built else [])
+        return cls(root, meetings, repos, _jsonl(datasets / "qmsum-dev.jsonl", ("id", "meeting", "question", "gold_spans")),
+                   _jsonl(datasets / "sweqa-dev.jsonl", ("id", "repo", "question", "gold_files")),
+                   tutorials if built else None,
+                   _jsonl(root / TUTORIAL_QUESTIONS, ("id", "video", "question", "gold_spans")) if built else [])
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
+def _jsonl(path: Path, keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The rows of a JSONL file, each an object holding ``keys``; InvalidInput naming the line otherwise."""
     if not path.is_file():
         raise InvalidInput(f"question file {path} does not exist")
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise InvalidInput(f"{path} line {n} is not JSON: {e}") from None
+            missing = [k for k in keys if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise InvalidInput(f"{path} line {n} lacks {', '.join(missing)}; {BUILD_HINT}")
+            rows.append(row)
     return rows
 
 
@@ -163,20 +170,21 @@ def score_baseline(retriever: WindowRetriever, questions: list[Question], k: int
         lecture = q.filters["lecture"]
         top = retriever.rank(q.question, lecture if isinstance(lecture, str) else None, max(k, 5))
         gold = [(g["lecture"], g["start"], g["end"]) for g in q.gold]
-
-        def hit(w: Window, g: tuple[str, float, float]) -> bool:
-            return w.lecture == g[0] and w.start < g[2] and g[1] < w.end
-
-        rel = [any(hit(w, g) for g in gold) for w in top]
+        rel = [any(_hits(w, g) for g in gold) for w in top]
         h1 += bool(rel[:1] and rel[0])
         h5 += any(rel[:5])
-        rec += sum(any(hit(w, g) for w in top[:k]) for g in gold) / len(gold)
+        rec += sum(any(_hits(w, g) for w in top[:k]) for g in gold) / len(gold)
         first = next((i for i, r in enumerate(rel[:k]) if r), None)
         rr += 1.0 / (first + 1) if first is not None else 0.0
         spans += [w.end - w.start for w in top[:5]]
     n = max(len(questions), 1)
     return {"n": len(questions), "hit@1": round(h1 / n, 4), "hit@5": round(h5 / n, 4), f"recall@{k}": round(rec / n, 4),
             "mrr": round(rr / n, 4), "span_s": round(median(spans), 1) if spans else None}
+
+
+def _hits(w: Window, gold: tuple[str, float, float]) -> bool:
+    """Is window ``w`` in the gold (lecture, start, end) and overlapping it?"""
+    return w.lecture == gold[0] and w.start < gold[2] and gold[1] < w.end
 
 
 def minilm(settings: Settings) -> Callable[[list[str]], np.ndarray]:

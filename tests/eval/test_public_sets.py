@@ -184,6 +184,14 @@ def test_tutorials_are_searched_across_the_course_in_a_home_of_their_own(tmp_pat
     assert "transcript:meetings/M001" in keys and not [k for k in keys if "tutorials/" in k]
 
 
+def test_a_question_row_without_its_gold_is_refused_naming_the_line(tmp_path: Path) -> None:
+    root, datasets = build_root(tmp_path)
+    add_tutorials(root)
+    (root / "tutorialvqa-dev.jsonl").write_text('{"id": "t1", "video": "102-layer-masks", "question": "Why?"}\n')
+    with pytest.raises(InvalidInput, match=r"tutorialvqa-dev.jsonl line 1 lacks gold_spans"):
+        PublicSets.locate(root, datasets)
+
+
 def test_scoring_tutorials_never_ingested_says_how_to_ingest_them(tmp_path: Path, settings: Settings) -> None:
     root, datasets = build_root(tmp_path)
     add_tutorials(root)
