@@ -22,6 +22,11 @@ built by bench/build_evalsets.py from a local mirror; never committed) in a home
 (`lorebase ingest .evaldata/tutorials`), each searched across every video; the reference answer is
 the gold segment's caption text.
 
+``--holdout-home H --sets holdout`` runs the held-out SWE-QA repositories' questions
+(`datasets/eval/sweqa-holdout.jsonl`, repositories no setting was chosen on) and the unanswerable
+questions written for them before any was run (`datasets/eval/unanswerable-holdout.jsonl`), in the
+home `lorebase eval retrieval` ingested them into (`.evaldata/home-holdout`).
+
 ``--meetings FILE --folder NAME`` runs other QMSum queries instead of the dev ones (e.g. the train
 queries of `bench/build_evalsets.py`, `.evaldata/qmsum-tuning.jsonl`, in a home where their
 meetings were ingested from `.evaldata/tuning-meetings`): each is searched within `NAME/<meeting>`.
@@ -116,11 +121,14 @@ def main() -> None:
     ap.add_argument("--code-home", type=Path, default=None, help="home of the SWE-QA repositories (set code)")
     ap.add_argument("--meetings-home", type=Path, default=None, help="home of the QMSum meetings (set meetings)")
     ap.add_argument("--tutorials-home", type=Path, default=None, help="home of TutorialVQA's videos (set tutorials)")
+    ap.add_argument("--holdout-home", type=Path, default=None,
+                    help="home of the held-out SWE-QA repositories (set holdout; `lorebase eval retrieval` makes .evaldata/home-holdout)")
     ap.add_argument("--rows", default="extractive,tiny,small")
     ap.add_argument("--repos", default=None, help="only these SWE-QA repos, comma-separated (e.g. pallets/flask)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many questions of each file")
     ap.add_argument("--per-repo", type=int, default=None, help="the first N SWE-QA questions of each repository")
-    ap.add_argument("--sets", default="code,meetings", help="which sets to run: code, meetings, tutorials (default code,meetings)")
+    ap.add_argument("--sets", default="code,meetings",
+                    help="which sets to run: code, meetings, tutorials, holdout (default code,meetings)")
     ap.add_argument("--adapter", action="append", default=[], metavar="NAME=FOLDER",
                     help="a LoRA adapter folder for rows `PROFILE+NAME` (repeatable)")
     ap.add_argument("--meetings", type=Path, default=DATA / "qmsum-dev.jsonl", help="the QMSum queries (default: the dev set)")
@@ -138,7 +146,8 @@ def main() -> None:
              # the unanswerable meeting questions are about the dev meetings: only beside them
              "meetings": (args.meetings_home, [_in_folder(tmp, args.meetings, args.folder)]
                           + ([un_meet] if args.folder == "meetings" else [])),
-             "tutorials": (args.tutorials_home, [ROOT / ".evaldata" / "tutorialvqa-dev.jsonl"])}
+             "tutorials": (args.tutorials_home, [ROOT / ".evaldata" / "tutorialvqa-dev.jsonl"]),
+             "holdout": (args.holdout_home, [DATA / "sweqa-holdout.jsonl", DATA / "unanswerable-holdout.jsonl"])}
     chosen = args.sets.split(",")
     if unknown := set(chosen) - set(every):
         raise SystemExit(f"--sets: unknown {', '.join(sorted(unknown))}; choose from {', '.join(every)}")

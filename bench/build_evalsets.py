@@ -45,6 +45,8 @@ Output (``--out``, default ``.evaldata/``, git-ignored):
                                   TutorialVQA's videos as SRT (real caption times) and its dev-split
                                   questions with their gold segment's time span and, as the reference
                                   answer, the segment's own caption text (when its mirror exists)
+      holdout-repos/<name>/       held-out SWE-QA repositories (HOLDOUT_REPOS), cloned as repos/ are; never
+                                  used for choosing a setting, scored in a home of their own
       manifest.json               what was built from which commit, the speaking rate, the counts
 
 SRT synthesis: QMSum gives turns without times. Each turn is timed at 150 words a minute
@@ -96,6 +98,9 @@ SPLIT_DIR = {"train": "train", "val": "val"}  # never "test": reserved for accep
 # SWE-QA-Bench repositories used here; psf/requests is reserved for acceptance and refused.
 REPOS = {"flask": "pallets/flask", "pytest": "pytest-dev/pytest", "sqlfluff": "sqlfluff/sqlfluff", "xarray": "pydata/xarray"}
 RESERVED_REPOS = {"requests"}
+# Held out: repositories no setting was ever chosen on, scored in a home of their own
+# (`lorebase eval retrieval` adds them when built), for an estimate of a repository nobody tuned for.
+HOLDOUT_REPOS = {"sphinx": "sphinx-doc/sphinx"}
 
 _EVENT = re.compile(r"\{\w+\}")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.?!;:%)])")
@@ -393,17 +398,20 @@ def resolve_paths(answer: str, files: set[str], by_name: dict[str, list[str]]) -
     return found
 
 
-def build_code(sweqa: Path, mirrors: Path, out: Path) -> tuple[list[dict], dict]:
+def build_code(sweqa: Path, mirrors: Path, out: Path, repos: dict[str, str] = REPOS,
+               folder: str = "repos") -> tuple[list[dict], dict]:
+    """Each of ``repos`` cloned at its pinned commit into ``out/folder/<name>``, and its questions
+    whose reference answer names a file of that commit (the gold files)."""
     pins = pinned_commits(sweqa)
     questions: list[dict] = []
     stats: dict[str, dict] = {}
-    for name, slug in REPOS.items():
+    for name, slug in repos.items():
         if name in RESERVED_REPOS:
             raise SystemExit(f"{name} is reserved for acceptance")
         pin_slug, short = pins[name]
         assert pin_slug == slug, (pin_slug, slug)
-        full = checkout(find_mirror(mirrors, slug), slug, short, out / "repos" / name)
-        files = set(git(["ls-tree", "-r", "--name-only", full], cwd=out / "repos" / name).splitlines())
+        full = checkout(find_mirror(mirrors, slug), slug, short, out / folder / name)
+        files = set(git(["ls-tree", "-r", "--name-only", full], cwd=out / folder / name).splitlines())
         by_name: dict[str, list[str]] = {}
         for f in files:
             by_name.setdefault(f.rsplit("/", 1)[-1], []).append(f)
@@ -472,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tuning-meetings", type=int, default=40,
                     help="other QMSum train meetings written to .evaldata/tuning-meetings for choosing settings (0: none)")
     ap.add_argument("--no-tutorials", action="store_true", help="do not build TutorialVQA even when its mirror is there")
+    ap.add_argument("--no-holdout", action="store_true", help="do not build the held-out repositories even when their mirrors are there")
     args = ap.parse_args(argv)
 
     out: Path = args.out
@@ -488,6 +497,16 @@ def main(argv: list[str] | None = None) -> int:
         write_jsonl(args.datasets / "qmsum-dev-summaries.jsonl", summaries)
         write_jsonl(args.datasets / "sweqa-dev.jsonl", code)
     counts = retrieval_files(args.datasets, out)
+    holdout: dict = {"built": False}
+    if not args.no_holdout:
+        try:
+            held, holdout_stats = build_code(sweqa, args.mirrors, out, HOLDOUT_REPOS, "holdout-repos")
+        except SystemExit as e:  # a mirror is missing: the held-out set is optional
+            print(f"held-out repositories not built: {e}", file=sys.stderr)
+        else:
+            holdout = {"built": True, "repos": holdout_stats, "questions": len(held)}
+            if args.write_datasets:
+                write_jsonl(args.datasets / "sweqa-holdout.jsonl", held)
     tutorials: dict = {"built": False}
     if not args.no_tutorials:
         try:
@@ -506,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         "sweqa": {"repo": SWEQA, "commit": git(["rev-parse", "HEAD"], cwd=sweqa).strip(), "repos": repo_stats},
         "retrieval_files": counts,
         "tutorialvqa": tutorials,
+        "holdout": holdout,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps(manifest, indent=2))

@@ -22,7 +22,11 @@ repository, as distractors), then scores
   tutorial question across all 76 videos, as a student searches a course, in a data home of its
   own (``ROOT/home-tutorials``, so the meetings' scores do not change with it); a result is a hit
   when it is in the gold video and overlaps the gold segment. The naive baselines rank the same
-  way, across every video's windows.
+  way, across every video's windows;
+- when ``bench/build_evalsets.py`` built held-out SWE-QA repositories (``ROOT/holdout-repos/``,
+  questions ``datasets/eval/sweqa-holdout.jsonl``): their code questions as above, in a home of
+  their own (``ROOT/home-holdout``). No setting was chosen on them, so their figures estimate a
+  repository nobody tuned for.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 MEETINGS_FOLDER = "meetings"  # also the lecture-id prefix: ingesting ROOT/meetings names them meetings/<stem>
 TUTORIALS_FOLDER = "tutorials"  # likewise: tutorials/<video>
 TUTORIAL_QUESTIONS = "tutorialvqa-dev.jsonl"  # in ROOT, beside the videos (built, not committed)
+HOLDOUT_FOLDER = "holdout-repos"  # in ROOT: SWE-QA repositories no setting was chosen on (built, not committed)
+HOLDOUT_QUESTIONS = "sweqa-holdout.jsonl"  # in datasets/eval, beside sweqa-dev.jsonl
 BASELINE_WINDOW_S = 60.0
 BUILD_HINT = "build it with: .venv/bin/python bench/build_evalsets.py (see datasets/eval/README.md)"
 
@@ -66,6 +72,8 @@ class PublicSets:
     code_rows: list[dict[str, Any]]
     tutorials: Path | None = None  # TutorialVQA's videos, when built
     tutorial_rows: list[dict[str, Any]] = field(default_factory=list)
+    holdout_repos: list[Path] = field(default_factory=list)  # held-out SWE-QA repositories, when built
+    holdout_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def locate(cls, root: Path, datasets: Path) -> PublicSets:
@@ -79,10 +87,13 @@ class PublicSets:
             raise InvalidInput(f"no repositories in {root / 'repos'}; {BUILD_HINT}")
         tutorials = root / TUTORIALS_FOLDER
         built = any(tutorials.glob("*.srt")) and (root / TUTORIAL_QUESTIONS).is_file()
+        held = sorted(p for p in (root / HOLDOUT_FOLDER).glob("*") if (p / ".git").exists())
+        code_keys = ("id", "repo", "question", "gold_files")
         return cls(root, meetings, repos, _jsonl(datasets / "qmsum-dev.jsonl", ("id", "meeting", "question", "gold_spans")),
-                   _jsonl(datasets / "sweqa-dev.jsonl", ("id", "repo", "question", "gold_files")),
+                   _jsonl(datasets / "sweqa-dev.jsonl", code_keys),
                    tutorials if built else None,
-                   _jsonl(root / TUTORIAL_QUESTIONS, ("id", "video", "question", "gold_spans")) if built else [])
+                   _jsonl(root / TUTORIAL_QUESTIONS, ("id", "video", "question", "gold_spans")) if built else [],
+                   held, _jsonl(datasets / HOLDOUT_QUESTIONS, code_keys) if held else [])
 
 
 def _jsonl(path: Path, keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -255,19 +266,53 @@ def run_public(
                 rows[label] = score_baseline(retriever, qs, k)
             report["sets"].append({"set": name, "kind": "transcript", "rows": rows, "unmatched_gold": r["unmatched_gold"],
                                    "problems": r["problems"]})
-        by_repo: dict[str, list[dict[str, Any]]] = {}
-        for row in sets.code_rows:
-            by_repo.setdefault(row["repo"], []).append(row)
-        for repo, rows_ in sorted(by_repo.items()):
-            r = evaluate_questions(svc.search, svc.store, code_questions(rows_), k=k, distinct_sources=True)
-            report["sets"].append({"set": f"sweqa {repo}", "kind": "code", "rows": {m: r["modes"][m]["overall"] for m in MODES},
-                                   "unmatched_gold": r["unmatched_gold"], "problems": r["problems"]})
+        report["sets"] += _code_sets(svc, sets.code_rows, k)
     finally:
         svc.store.close()
     if sets.tutorials is not None:
         report["sets"].append(_run_tutorials(settings, sets.root, sets.tutorials, sets.tutorial_rows, build, k=k,
                                              max_commits=max_commits, ingest=ingest, baselines=baselines, report=report))
+    if sets.holdout_repos:
+        report["sets"] += _run_holdout(settings, sets, build, k=k, max_commits=max_commits, ingest=ingest, report=report)
     return report
+
+
+def _code_sets(svc: RetrievalParts, rows: list[dict[str, Any]], k: int, label: str = "sweqa") -> list[dict[str, Any]]:
+    """Each repository's code questions, searched within it, as file hit@n."""
+    by_repo: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_repo.setdefault(row["repo"], []).append(row)
+    out = []
+    for repo, rows_ in sorted(by_repo.items()):
+        r = evaluate_questions(svc.search, svc.store, code_questions(rows_), k=k, distinct_sources=True)
+        out.append({"set": f"{label} {repo}", "kind": "code", "rows": {m: r["modes"][m]["overall"] for m in MODES},
+                    "unmatched_gold": r["unmatched_gold"], "problems": r["problems"]})
+    return out
+
+
+def _run_holdout(
+    settings: Settings, sets: PublicSets, build: Callable[[Settings], RetrievalParts], *, k: int, max_commits: int,
+    ingest: bool, report: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The held-out repositories in a home of their own, so that their chunks change no other set's
+    BM25 statistics: figures for repositories no setting was chosen on."""
+    s = public_settings(settings, sets.root, max_commits, home="home-holdout")
+    svc = build(s)
+    report["holdout_home"] = str(s.home)
+    try:
+        if ingest:
+            run = svc.ingest.ingest([str(p) for p in sets.holdout_repos])
+            report["holdout_ingest"] = {"status": run.status, "added": run.added, "updated": run.updated,
+                                        "unchanged": run.unchanged, "failed": run.failed, "errors": run.errors}
+        svc.indexer.sync()
+        out = _code_sets(svc, sets.holdout_rows, k, label="sweqa held-out")
+        for entry in out:
+            if not ingest and entry["unmatched_gold"] and not any(v.get("n") for v in entry["rows"].values()):
+                entry["problems"].append({"question": "all", "where": "held-out",
+                                          "error": f"{s.home} holds none of it; run once without --no-ingest"})
+        return out
+    finally:
+        svc.store.close()
 
 
 def _run_tutorials(

@@ -184,6 +184,43 @@ def test_tutorials_are_searched_across_the_course_in_a_home_of_their_own(tmp_pat
     assert "transcript:meetings/M001" in keys and not [k for k in keys if "tutorials/" in k]
 
 
+def add_holdout(root: Path, datasets: Path) -> None:
+    """One held-out repository and its question, as bench/build_evalsets.py writes them."""
+    repo = TempRepo(root / "holdout-repos" / "shapes")
+    repo.write("shapes/area.py", "def circle_area(r):\n    \"\"\"Area of a circle of radius r.\"\"\"\n    return 3.14159 * r * r\n")
+    repo.write("shapes/names.py", "def label(shape):\n    \"\"\"A shape's display name.\"\"\"\n    return shape.title()\n")
+    repo.commit("Add shapes")
+    row = {"id": "h1", "repo": "shapes", "commit": repo.head(), "question": "Where is the area of a circle computed?",
+           "answer": "shapes/area.py circle_area", "gold_files": ["shapes/area.py"]}
+    (datasets / "sweqa-holdout.jsonl").write_text(json.dumps(row) + "\n")
+
+
+def test_held_out_repositories_are_scored_in_a_home_of_their_own(tmp_path: Path, settings: Settings) -> None:
+    root, datasets = build_root(tmp_path)
+    add_holdout(root, datasets)
+    report = run_public(settings, root, datasets, k=5, baselines=False, build=Services.build)
+    held = report["sets"][-1]
+    assert held["set"] == "sweqa held-out shapes" and held["kind"] == "code" and not held["unmatched_gold"]
+    assert report["holdout_home"] == str((root / "home-holdout").resolve()) and report["holdout_ingest"]["failed"] == 0
+    assert held["rows"]["hybrid"]["n"] == 1 and held["rows"]["hybrid"]["hit@1"] == 1.0
+    assert "| sweqa held-out shapes | hybrid | 1 | 1.000 |" in format_public(report)
+    # The dev sets' home never holds it, so no dev figure moves with it.
+    store = Store(public_settings(settings, root, 200).db_url)
+    try:
+        with store.session() as s:
+            repos = set(s.scalars(select(Source.repo)))
+    finally:
+        store.close()
+    assert "calc" in repos and "shapes" not in repos
+    # Scored before it was ever ingested: it says how to ingest it, instead of a silent zero.
+    fresh = tmp_path / "fresh"
+    root2, datasets2 = build_root(fresh)
+    add_holdout(root2, datasets2)
+    again = run_public(settings, root2, datasets2, k=5, ingest=False, baselines=False, build=Services.build)
+    assert [p["error"] for p in again["sets"][-1]["problems"]] == [
+        f"{(root2 / 'home-holdout').resolve()} holds none of it; run once without --no-ingest"]
+
+
 def test_a_question_row_without_its_gold_is_refused_naming_the_line(tmp_path: Path) -> None:
     root, datasets = build_root(tmp_path)
     add_tutorials(root)
