@@ -100,7 +100,7 @@ REPOS = {"flask": "pallets/flask", "pytest": "pytest-dev/pytest", "sqlfluff": "s
 RESERVED_REPOS = {"requests"}
 # Held out: repositories no setting was ever chosen on, scored in a home of their own
 # (`lorebase eval retrieval` adds them when built), for an estimate of a repository nobody tuned for.
-HOLDOUT_REPOS = {"sphinx": "sphinx-doc/sphinx"}
+HOLDOUT_REPOS = {"sphinx": "sphinx-doc/sphinx", "pylint": "pylint-dev/pylint"}
 
 _EVENT = re.compile(r"\{\w+\}")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.?!;:%)])")
