@@ -14,6 +14,10 @@ default is then the point best on all of them.
     nice -n 10 .venv/bin/python bench/bench_code_fusion.py [--bm25-names] [--dense-weights 0.3,0.4,0.5]
         [--path-weights 0,0.1,0.2] [--json FILE]
 
+``--questions datasets/eval/sweqa-holdout.jsonl --home home-holdout`` scores the held-out
+repositories instead (no setting is chosen there: their "current default" row is the estimate for a
+new repository, and their best grid point only says how far a choice made elsewhere is from the best).
+
 ``--bm25-names`` also indexes each chunk's qualified symbol and class line in its BM25 text
 (identifier-aware chunk BM25), to compare with the separate symbol-level score.
 
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
     ap.add_argument("--questions", type=Path, default=ROOT / "datasets/eval/sweqa-dev.jsonl")
+    ap.add_argument("--home", default="home", help="the data home under --evaldata (home-holdout: the held-out repositories)")
     ap.add_argument("--bm25-names", action="store_true")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--path-weights", default="0", metavar="W,W,...", help="grid over these path-level BM25 weights (default 0)")
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from lorebase.settings import load_settings
     from lorebase.store import Store
 
-    settings = public_settings(load_settings(), args.evaldata, 200)
+    settings = public_settings(load_settings(), args.evaldata, 200, home=args.home)
     store = Store(settings.db_url)
     bm25 = None
     if args.bm25_names:
