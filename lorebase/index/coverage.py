@@ -19,7 +19,8 @@ word one letter from an English word the sources hold ("backgroud" as "backgroun
 joined to the question's word before or after it ("art board" as "artboard"). Each of these was a
 false abstention on a real SWE-QA, QMSum or TutorialVQA question. A derived word that sums up ("prioritization",
 "conceptual") is not looked up at all: questions are written in the asker's words (see
-DERIVED_ENDINGS).
+DERIVED_ENDINGS). Nor, in a long question, is a plain English word: there only names count (see
+LONG_QUESTION_WORDS).
 """
 
 from __future__ import annotations
@@ -120,6 +121,14 @@ NAME_MIN_LETTERS = 7
 # as an English word one letter away. A real word is not: "insert" is not "invert", and an
 # unanswerable question's "hockey" must not meet a "jockey".
 TYPO_MIN_LETTERS = 6
+# A question this long describes what it asks about in many words of its own: SWE-QA's code
+# questions (median 27 words) say "the tension between", "thousands of catalog files", "the greeting
+# method" for code that says none of it. Among so many words, one plain English word the sources
+# never use is the asker's wording, not a subject they lack: only a name is looked up there ("GPU",
+# "SonarQube", "docx": capitalised, with digits, or no English word). Shorter questions, where
+# every subject word counts, include every unanswerable question written for lorebase (at most 19
+# words) and most QMSum queries (median 12).
+LONG_QUESTION_WORDS = 20
 
 
 class SubjectWords:
@@ -129,6 +138,8 @@ class SubjectWords:
         self.stemmer = stemmer
         self.dictionary = dictionary  # known English words; empty: no word is taken for a typo
         stem = stemmer_for(stemmer).stemWord if stemmer else (lambda w: w)
+        self._stem = stem
+        self.dictionary_stems = frozenset(stem(w) for w in dictionary)  # "thousands" and "thousand" alike
         # both forms: tokenize drops "have" as a stop word, yet stems "having" to "have"
         self.framing = frozenset({t for w in FRAMING_WORDS | PRONOUNS for t in tokenize(w, stemmer)}
                                  | {stem(w) for w in FRAMING_WORDS | PRONOUNS} | STOP_WORDS)
@@ -159,6 +170,15 @@ class SubjectWords:
             out.extend(t for v in _one_edit(low) if v in self.dictionary for t in tokenize(v, self.stemmer))
         return [t for t in dict.fromkeys(out) if t != token]
 
+    def plain(self, word: str) -> bool:
+        """Is ``word`` (as the question writes it) an ordinary English word, as opposed to a name? Lower
+        case, letters and hyphens only, each part an English word in some form ("high-volume",
+        "thousands", "cascading"); "GPU", "SonarQube", "S3" and "docx" are names. False without a
+        dictionary."""
+        parts = word.split("-")
+        return bool(self.dictionary_stems) and all(
+            p.isalpha() and p.islower() and self._stem(p) in self.dictionary_stems for p in parts)
+
     @staticmethod
     def derived(word: str) -> bool:
         """A lower-case word with a derivational ending (see DERIVED_ENDINGS; a plural's too) on a
@@ -188,8 +208,11 @@ class SubjectWords:
 def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np.ndarray | None) -> list[str]:
     """The question's subject words that no chunk of ``allowed`` (None: all) mentions, as the
     question writes them; empty when the sources mention every one. A derived word that sums up
-    (``SubjectWords.derived``) is not looked up, nor such a part of a compound."""
+    (``SubjectWords.derived``) is not looked up, nor such a part of a compound, nor, in a question of
+    LONG_QUESTION_WORDS words or more, a plain English word (``SubjectWords.plain``)."""
     subject = {t: w for t, w in words.of(question).items() if not words.summing_up(t, w)}
+    if len(question.split()) >= LONG_QUESTION_WORDS:  # a long question's plain words are its wording
+        subject = {t: w for t, w in subject.items() if not words.plain(w)}
     if not subject:
         return []
     held = bm25.holders(subject, allowed)

@@ -191,3 +191,20 @@ def test_two_words_of_the_question_count_as_the_one_word_the_sources_write(store
     # each word alone, or joined to a word it does not stand beside, is not the compound
     assert unmentioned("What is on the board?", words, bm25, video) == ["board"]
     assert unmentioned("Which art is on the export board?", words, bm25, video) == ["art", "board"]
+
+
+def test_a_long_question_counts_only_the_names_it_asks_about(store: Store) -> None:
+    ids = fill(store)
+    bm25, flask = Bm25Index(store, "english"), np.asarray(ids["flask"])
+    typed, plain = SubjectWords("english", english_words()), SubjectWords("english")
+    long_ = ("Why does the response sending function that compresses the client's request body reconcile the "
+             "tension between thousands of high-volume requests and {}?")
+    # 24 words: "tension", "thousands" and "high-volume" are the asker's wording, not missing subjects
+    assert unmentioned(long_.format("the limits"), typed, bm25, flask) == []
+    # a name still counts however long the question ("GPU"; "docx" is no English word)
+    assert unmentioned(long_.format("the GPU"), typed, bm25, flask) == ["GPU"]
+    assert unmentioned(long_.format("docx files"), typed, bm25, flask) == ["docx"]
+    # without a dictionary no word is known to be plain: every subject word counts, as before
+    assert unmentioned(long_.format("the limits"), plain, bm25, flask) == ["tension", "between", "thousands", "high-volume"]
+    # a short question counts its plain words too
+    assert unmentioned("How does the app compress responses for thousands of users?", typed, bm25, flask) == ["thousands", "users"]
