@@ -22,7 +22,8 @@ class AnswerSettings(Section):
         "scope (\"Brotli\" in a question about a library that never mentions it), however close the retrieved chunks "
         "score; words that frame a question (design, summarise, what did the team think) are not counted, nor derived "
         "words that sum up in the asker's words (\"prioritization\", \"conceptual\"); a word split in two "
-        "(\"art board\" for \"artboard\") or mistyped (\"backgroud\") counts as the sources' word.",
+        "(\"art board\" for \"artboard\") or mistyped (\"backgroud\") counts as the sources' word; in a question of 20 "
+        "words or more only names count (\"GPU\", \"docx\"), not plain English words (\"the tension between\").",
     )
     min_evidence_score: float = Field(
         0.25, ge=0.0, le=1.0,
