@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -175,13 +176,18 @@ def test_tutorials_are_searched_across_the_course_in_a_home_of_their_own(tmp_pat
     assert set(tut["rows"]) == {"bm25", "dense", "hybrid", "naive 60s bm25", "naive 60s minilm"}
     assert tut["rows"]["hybrid"]["hit@1"] == 1.0 and tut["rows"]["naive 60s bm25"]["n"] == 1
     # The meetings' own home holds no tutorial, so their figures do not move with the course.
+    keys = dev_home_sources(settings, root, Source.key)
+    assert "transcript:meetings/M001" in keys and not [k for k in keys if "tutorials/" in k]
+
+
+def dev_home_sources(settings: Settings, root: Path, column: Any) -> set[Any]:
+    """``column`` of every source in the dev sets' own home."""
     store = Store(public_settings(settings, root, 200).db_url)
     try:
         with store.session() as s:
-            keys = list(s.scalars(select(Source.key)))
+            return set(s.scalars(select(column)))
     finally:
         store.close()
-    assert "transcript:meetings/M001" in keys and not [k for k in keys if "tutorials/" in k]
 
 
 def add_holdout(root: Path, datasets: Path) -> None:
@@ -205,12 +211,7 @@ def test_held_out_repositories_are_scored_in_a_home_of_their_own(tmp_path: Path,
     assert held["rows"]["hybrid"]["n"] == 1 and held["rows"]["hybrid"]["hit@1"] == 1.0
     assert "| sweqa held-out shapes | hybrid | 1 | 1.000 |" in format_public(report)
     # The dev sets' home never holds it, so no dev figure moves with it.
-    store = Store(public_settings(settings, root, 200).db_url)
-    try:
-        with store.session() as s:
-            repos = set(s.scalars(select(Source.repo)))
-    finally:
-        store.close()
+    repos = dev_home_sources(settings, root, Source.repo)
     assert "calc" in repos and "shapes" not in repos
     # Scored before it was ever ingested: it says how to ingest it, instead of a silent zero.
     fresh = tmp_path / "fresh"
