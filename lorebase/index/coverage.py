@@ -173,9 +173,9 @@ class SubjectWords:
     def plain(self, word: str) -> bool:
         """Is ``word`` (as the question writes it) an ordinary English word, as opposed to a name? Lower
         case, letters and hyphens only, each part an English word in some form ("high-volume",
-        "thousands", "cascading"); "GPU", "SonarQube", "S3" and "docx" are names. False without a
-        dictionary."""
-        parts = word.split("-")
+        "thousands", "cascading", "greeting's"); "GPU", "SonarQube", "S3" and "docx" are names. False
+        without a dictionary."""
+        parts = re.sub(r"['’]s$", "", word).split("-")  # "the module's" is the word "module"
         return bool(self.dictionary_stems) and all(
             p.isalpha() and p.islower() and self._stem(p) in self.dictionary_stems for p in parts)
 
