@@ -18,6 +18,13 @@ default is then the point best on all of them.
 repositories instead (no setting is chosen there: their "current default" row is the estimate for a
 new repository, and their best grid point only says how far a choice made elsewhere is from the best).
 
+``--set HOME=QUESTIONS`` (repeatable) chooses on the repositories of several homes at once, e.g. the
+dev home and the tuning one (streamlink, reflex; ``lorebase eval retrieval`` ingests it):
+``--set home=datasets/eval/sweqa-dev.jsonl --set home-tuning=datasets/eval/sweqa-tuning.jsonl``.
+``--report HOME=QUESTIONS`` (repeatable) scores more repositories without choosing on them: the
+held-out ones, at the current default, at plain fusion, at the point chosen on the ``--set``
+repositories and at their own best point (an oracle), in ``report["reported"]``.
+
 ``--bm25-names`` also indexes each chunk's qualified symbol and class line in its BM25 text
 (identifier-aware chunk BM25), to compare with the separate symbol-level score.
 
@@ -55,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
     ap.add_argument("--questions", type=Path, default=ROOT / "datasets/eval/sweqa-dev.jsonl")
     ap.add_argument("--home", default="home", help="the data home under --evaldata (home-holdout: the held-out repositories)")
+    ap.add_argument("--set", action="append", default=[], metavar="HOME=QUESTIONS",
+                    help="choose on these homes' questions (repeatable; default: --home with --questions)")
+    ap.add_argument("--report", action="append", default=[], metavar="HOME=QUESTIONS",
+                    help="also score these homes' questions, never choosing on them (repeatable)")
     ap.add_argument("--bm25-names", action="store_true")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--path-weights", default="0", metavar="W,W,...", help="grid over these path-level BM25 weights (default 0)")
@@ -79,46 +90,65 @@ def main(argv: list[str] | None = None) -> int:
     from lorebase.settings import load_settings
     from lorebase.store import Store
 
-    settings = public_settings(load_settings(), args.evaldata, 200, home=args.home)
-    store = Store(settings.db_url)
-    bm25 = None
-    if args.bm25_names:
-        class NamedBm25(Bm25Index):
-            @staticmethod
-            def _chunk_text(row: Any) -> str:
-                return indexed_text(row[2], row[1]) + "\n" + symbol_text(row[4], None, row[5])
-
-        bm25 = NamedBm25(store, settings.index.bm25_stemmer)
-    svc = SearchService(settings, store, bm25=bm25)
-    t0 = time.monotonic()
-    svc.warm()
-    print(f"warm {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
-
-    everything = settings.retrieval.model_copy(update={"file_weight": 1.0, "file_dense_weight": 1.0, "symbol_weight": 1.0,
-                                                       "path_weight": 1.0, "definition_weight": 1.0,
-                                                       "kind_bias": {"commit": -0.1}})
     test_biases = [float(x) for x in args.test_biases.split(",") if x.strip()]
-    rows = [json.loads(x) for x in args.questions.read_text().splitlines() if x.strip()]
-    cached: list[tuple[dict[str, Any], FusionInputs, dict[int, Hit]]] = []
-    n = settings.retrieval.candidates
-    for q in rows:
-        allowed = allowed_chunk_ids(store, parse_filters({"repo": q["repo"]}))
-        vec = svc.embedder.embed_query(q["question"])
-        dense = svc._dense_search(vec, n, allowed)
-        defs = svc.bm25.definitions(q["question"], allowed)
-        b, b_of_dense = svc.bm25.search_scoring(q["question"], n, allowed, also=[i for i, _ in dense] + list(defs))
-        inputs = svc.fusion_inputs(q["question"], vec, dense, b, b_of_dense, everything, defs)
-        hits = {h.chunk_id: h for h in svc._load([(i, 0.0) for i in dict.fromkeys(inputs.candidates)])}
-        if test_biases:
-            for i, h in hits.items():
-                if inputs.kinds.get(i) == "code" and is_test_file(h.source.path or ""):
-                    inputs.kinds[i] = "test"
-        cached.append((q, inputs, hits))
-    print(f"inputs for {len(cached)} questions {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
 
-    def score(r: Any, only: str | None = None, mode: str = "hybrid") -> dict[str, dict[str, float]]:
+    def load(home: str, questions: Path) -> list[tuple[dict[str, Any], FusionInputs, dict[int, Hit]]]:
+        """Each question of ``questions`` through the real retrievers of ``home``, once: what fusion needs."""
+        settings = public_settings(load_settings(), args.evaldata, 200, home=home)
+        store = Store(settings.db_url)
+        bm25 = None
+        if args.bm25_names:
+            class NamedBm25(Bm25Index):
+                @staticmethod
+                def _chunk_text(row: Any) -> str:
+                    return indexed_text(row[2], row[1]) + "\n" + symbol_text(row[4], None, row[5])
+
+            bm25 = NamedBm25(store, settings.index.bm25_stemmer)
+        svc = SearchService(settings, store, bm25=bm25)
+        svc.warm()
+        print(f"{home}: warm {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+        everything = settings.retrieval.model_copy(update={"file_weight": 1.0, "file_dense_weight": 1.0, "symbol_weight": 1.0,
+                                                           "path_weight": 1.0, "definition_weight": 1.0,
+                                                           "kind_bias": {"commit": -0.1}})
+        rows = [json.loads(x) for x in questions.read_text().splitlines() if x.strip()]
+        out: list[tuple[dict[str, Any], FusionInputs, dict[int, Hit]]] = []
+        n = settings.retrieval.candidates
+        try:
+            for q in rows:
+                allowed = allowed_chunk_ids(store, parse_filters({"repo": q["repo"]}))
+                if not allowed:
+                    raise SystemExit(f"{home} holds no chunk of {q['repo']}; ingest it first (lorebase eval retrieval)")
+                vec = svc.embedder.embed_query(q["question"])
+                dense = svc._dense_search(vec, n, allowed)
+                defs = svc.bm25.definitions(q["question"], allowed)
+                b, b_of_dense = svc.bm25.search_scoring(q["question"], n, allowed, also=[i for i, _ in dense] + list(defs))
+                inputs = svc.fusion_inputs(q["question"], vec, dense, b, b_of_dense, everything, defs)
+                hits = {h.chunk_id: h for h in svc._load([(i, 0.0) for i in dict.fromkeys(inputs.candidates)])}
+                if test_biases:
+                    for i, h in hits.items():
+                        if inputs.kinds.get(i) == "code" and is_test_file(h.source.path or ""):
+                            inputs.kinds[i] = "test"
+                out.append((q, inputs, hits))
+        finally:
+            store.close()
+        print(f"{home}: inputs for {len(out)} questions {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+        return out
+
+    def parse_set(text: str) -> tuple[str, Path]:
+        home, sep, questions = text.partition("=")
+        if not sep or not home or not questions:
+            raise SystemExit(f"--set/--report takes HOME=QUESTIONS, not {text!r}")
+        return home, Path(questions)
+
+    choose_on = [parse_set(x) for x in args.set] or [(args.home, args.questions)]
+    cached = [c for home, questions in choose_on for c in load(home, questions)]
+    reported_cached = [c for x in args.report for c in load(*parse_set(x))]
+    settings = public_settings(load_settings(), args.evaldata, 200, home=choose_on[0][0])
+
+    def score(r: Any, only: str | None = None, mode: str = "hybrid", on: list[Any] | None = None) -> dict[str, dict[str, float]]:
         per: dict[str, list[tuple[float, float, float]]] = {}
-        for q, inputs, hits in cached:
+        for q, inputs, hits in cached if on is None else on:
             if only and q["repo"] != only:
                 continue
             if mode == "bm25":
@@ -154,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                                                           (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), range(len(biases)), definition_weights):
         grid.append(base.model_copy(update={"dense_weight": dw, "path_weight": pw, "file_weight": fw, "file_dense_weight": fdw,
                                             "symbol_weight": sw, "kind_bias": biases[kb], "definition_weight": dfw}))
-    repos = sorted({q["repo"] for q in rows})
+    repos = sorted({q["repo"] for q, _, _ in cached})
     results = [score(r) for r in grid]
     print(f"grid of {len(grid)} scored {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
@@ -162,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"dense_weight": r.dense_weight, "path_weight": r.path_weight, "file_weight": r.file_weight, "file_dense_weight": r.file_dense_weight,
                 "symbol_weight": r.symbol_weight, "kind_bias": r.kind_bias, "definition_weight": r.definition_weight}
 
-    report: dict[str, Any] = {"bm25_names": args.bm25_names, "grid": len(grid),
+    report: dict[str, Any] = {"bm25_names": args.bm25_names, "grid": len(grid), "chosen_on": [f"{h}={q}" for h, q in choose_on],
                               "bm25": score(base, mode="bm25"), "dense": score(base, mode="dense"),
                               "plain convex": score(base.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0,
                                                                             "symbol_weight": 0.0, "definition_weight": 0.0,
@@ -190,6 +220,16 @@ def main(argv: list[str] | None = None) -> int:
                                     "held_out": results[best][held]}
     best = chosen(repos)
     report["best_on_all"] = {"weights": label(grid[best]), "scores": results[best]}
+    if reported_cached:
+        mine = [score(r, on=reported_cached) for r in grid]
+        names = sorted({q["repo"] for q, _, _ in reported_cached})
+        oracle = max(range(len(grid)), key=lambda i: objective(mine[i], names))
+        plain = base.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0, "symbol_weight": 0.0,
+                                        "definition_weight": 0.0, "kind_bias": {}})
+        report["reported"] = {"sets": args.report, "current default": score(base, on=reported_cached),
+                              "plain convex": score(plain, on=reported_cached),
+                              "chosen on the --set repositories": mine[best],
+                              "oracle": {"weights": label(grid[oracle]), "scores": mine[oracle]}}
     # One weight at a time from the current default: what each prior is worth on its own.
     report["one_at_a_time"] = []
     for key, values in (("symbol_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)), ("file_weight", (0.0, 0.15, 0.3, 0.5, 0.8)),

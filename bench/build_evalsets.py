@@ -7,7 +7,8 @@ Sources (public, nobody here wrote them):
   general query ("Summarize the whole meeting") with a reference summary.
 - SWE-QA-Bench (github.com/peng-weihan/SWE-QA-Bench, Apache-2.0): 48 questions with reference
   answers per repository, each repository pinned to one commit (its repo_commit.txt).
-- The code repositories themselves (pallets/flask, pytest-dev/pytest, sqlfluff/sqlfluff, pydata/xarray).
+- The code repositories themselves (pallets/flask, pytest-dev/pytest, sqlfluff/sqlfluff, pydata/xarray;
+  held out: sphinx-doc/sphinx, pylint-dev/pylint; for tuning: streamlink/streamlink, reflex-dev/reflex).
 - Optionally TutorialVQA (github.com/onue5/VideoQA; Colas et al., "TutorialVQA: Question Answering
   Dataset for Tutorial Videos", LREC 2020): 76 Photoshop tutorial videos with their caption
   sentences timed to the video, and questions whose answer is one segment of a video. Its
@@ -47,6 +48,8 @@ Output (``--out``, default ``.evaldata/``, git-ignored):
                                   answer, the segment's own caption text (when its mirror exists)
       holdout-repos/<name>/       held-out SWE-QA repositories (HOLDOUT_REPOS), cloned as repos/ are; never
                                   used for choosing a setting, scored in a home of their own
+      tuning-repos/<name>/        SWE-QA repositories for choosing settings beside the dev ones
+                                  (TUNING_REPOS: streamlink, reflex), scored in a home of their own
       manifest.json               what was built from which commit, the speaking rate, the counts
 
 SRT synthesis: QMSum gives turns without times. Each turn is timed at 150 words a minute
@@ -101,6 +104,9 @@ RESERVED_REPOS = {"requests"}
 # Held out: repositories no setting was ever chosen on, scored in a home of their own
 # (`lorebase eval retrieval` adds them when built), for an estimate of a repository nobody tuned for.
 HOLDOUT_REPOS = {"sphinx": "sphinx-doc/sphinx", "pylint": "pylint-dev/pylint"}
+# For choosing settings beside the dev repositories, so that a weight chosen leave-one-repository-out
+# is chosen on six repositories and the held-out two stay unseen; scored in a home of their own too.
+TUNING_REPOS = {"streamlink": "streamlink/streamlink", "reflex": "reflex-dev/reflex"}
 
 _EVENT = re.compile(r"\{\w+\}")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.?!;:%)])")
@@ -481,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="other QMSum train meetings written to .evaldata/tuning-meetings for choosing settings (0: none)")
     ap.add_argument("--no-tutorials", action="store_true", help="do not build TutorialVQA even when its mirror is there")
     ap.add_argument("--no-holdout", action="store_true", help="do not build the held-out repositories even when their mirrors are there")
+    ap.add_argument("--no-tuning-repos", action="store_true",
+                    help="do not build the tuning repositories (streamlink, reflex) even when their mirrors are there")
     args = ap.parse_args(argv)
 
     out: Path = args.out
@@ -497,16 +505,20 @@ def main(argv: list[str] | None = None) -> int:
         write_jsonl(args.datasets / "qmsum-dev-summaries.jsonl", summaries)
         write_jsonl(args.datasets / "sweqa-dev.jsonl", code)
     counts = retrieval_files(args.datasets, out)
-    holdout: dict = {"built": False}
-    if not args.no_holdout:
+    extra: dict[str, dict] = {}
+    for key, repos, folder, skip in (("holdout", HOLDOUT_REPOS, "holdout-repos", args.no_holdout),
+                                     ("tuning", TUNING_REPOS, "tuning-repos", args.no_tuning_repos)):
+        extra[key] = {"built": False}
+        if skip:
+            continue
         try:
-            held, holdout_stats = build_code(sweqa, args.mirrors, out, HOLDOUT_REPOS, "holdout-repos")
-        except SystemExit as e:  # a mirror is missing: the held-out set is optional
-            print(f"held-out repositories not built: {e}", file=sys.stderr)
+            rows, stats = build_code(sweqa, args.mirrors, out, repos, folder)
+        except SystemExit as e:  # a mirror is missing: these sets are optional
+            print(f"{folder} not built: {e}", file=sys.stderr)
         else:
-            holdout = {"built": True, "repos": holdout_stats, "questions": len(held)}
+            extra[key] = {"built": True, "repos": stats, "questions": len(rows)}
             if args.write_datasets:
-                write_jsonl(args.datasets / "sweqa-holdout.jsonl", held)
+                write_jsonl(args.datasets / f"sweqa-{key}.jsonl", rows)
     tutorials: dict = {"built": False}
     if not args.no_tutorials:
         try:
@@ -525,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         "sweqa": {"repo": SWEQA, "commit": git(["rev-parse", "HEAD"], cwd=sweqa).strip(), "repos": repo_stats},
         "retrieval_files": counts,
         "tutorialvqa": tutorials,
-        "holdout": holdout,
+        "holdout": extra["holdout"],
+        "tuning_repos": extra["tuning"],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps(manifest, indent=2))

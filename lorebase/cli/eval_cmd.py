@@ -56,7 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             "every public dev set (QMSum meetings, SWE-QA repositories, built by bench/build_evalsets.py) in a data "
             "home of its own under --public-root, beside the naive baselines (60-second windows: plain BM25, MiniLM); "
             "with TutorialVQA built there too, its questions searched across all its videos, in a second home; with the "
-            "held-out SWE-QA repositories built (holdout-repos/), their questions in a third."
+            "held-out SWE-QA repositories built (holdout-repos/), their questions in a third; with the tuning ones built "
+            "(tuning-repos/), theirs in a fourth."
         ),
     )
     r.add_argument("file", type=Path, nargs="?", help="questions with gold, .jsonl or .yaml (omit: every public set)")

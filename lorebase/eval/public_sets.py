@@ -26,7 +26,10 @@ repository, as distractors), then scores
 - when ``bench/build_evalsets.py`` built held-out SWE-QA repositories (``ROOT/holdout-repos/``,
   questions ``datasets/eval/sweqa-holdout.jsonl``): their code questions as above, in a home of
   their own (``ROOT/home-holdout``). No setting was chosen on them, so their figures estimate a
-  repository nobody tuned for.
+  repository nobody tuned for;
+- likewise the tuning repositories (``ROOT/tuning-repos/``, ``datasets/eval/sweqa-tuning.jsonl``)
+  in ``ROOT/home-tuning``: more repositories to choose settings on beside the dev ones
+  (``bench/bench_code_fusion.py --set``), so that the held-out ones stay unseen.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ TUTORIALS_FOLDER = "tutorials"  # likewise: tutorials/<video>
 TUTORIAL_QUESTIONS = "tutorialvqa-dev.jsonl"  # in ROOT, beside the videos (built, not committed)
 HOLDOUT_FOLDER = "holdout-repos"  # in ROOT: SWE-QA repositories no setting was chosen on (built, not committed)
 HOLDOUT_QUESTIONS = "sweqa-holdout.jsonl"  # in datasets/eval, beside sweqa-dev.jsonl
+TUNING_FOLDER = "tuning-repos"  # in ROOT: SWE-QA repositories for choosing settings beside the dev ones
+TUNING_QUESTIONS = "sweqa-tuning.jsonl"
 BASELINE_WINDOW_S = 60.0
 BUILD_HINT = "build it with: .venv/bin/python bench/build_evalsets.py (see datasets/eval/README.md)"
 
@@ -74,6 +79,8 @@ class PublicSets:
     tutorial_rows: list[dict[str, Any]] = field(default_factory=list)
     holdout_repos: list[Path] = field(default_factory=list)  # held-out SWE-QA repositories, when built
     holdout_rows: list[dict[str, Any]] = field(default_factory=list)
+    tuning_repos: list[Path] = field(default_factory=list)  # tuning SWE-QA repositories, when built
+    tuning_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def locate(cls, root: Path, datasets: Path) -> PublicSets:
@@ -87,13 +94,19 @@ class PublicSets:
             raise InvalidInput(f"no repositories in {root / 'repos'}; {BUILD_HINT}")
         tutorials = root / TUTORIALS_FOLDER
         built = any(tutorials.glob("*.srt")) and (root / TUTORIAL_QUESTIONS).is_file()
-        held = sorted(p for p in (root / HOLDOUT_FOLDER).glob("*") if (p / ".git").exists())
+        held = _clones(root / HOLDOUT_FOLDER)
+        tuning = _clones(root / TUNING_FOLDER)
         code_keys = ("id", "repo", "question", "gold_files")
         return cls(root, meetings, repos, _jsonl(datasets / "qmsum-dev.jsonl", ("id", "meeting", "question", "gold_spans")),
                    _jsonl(datasets / "sweqa-dev.jsonl", code_keys),
                    tutorials if built else None,
                    _jsonl(root / TUTORIAL_QUESTIONS, ("id", "video", "question", "gold_spans")) if built else [],
-                   held, _jsonl(datasets / HOLDOUT_QUESTIONS, code_keys) if held else [])
+                   held, _jsonl(datasets / HOLDOUT_QUESTIONS, code_keys) if held else [],
+                   tuning, _jsonl(datasets / TUNING_QUESTIONS, code_keys) if tuning else [])
+
+
+def _clones(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*") if (p / ".git").exists())
 
 
 def _jsonl(path: Path, keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -272,8 +285,11 @@ def run_public(
     if sets.tutorials is not None:
         report["sets"].append(_run_tutorials(settings, sets.root, sets.tutorials, sets.tutorial_rows, build, k=k,
                                              max_commits=max_commits, ingest=ingest, baselines=baselines, report=report))
-    if sets.holdout_repos:
-        report["sets"] += _run_holdout(settings, sets, build, k=k, max_commits=max_commits, ingest=ingest, report=report)
+    for key, repos, rows, label in (("holdout", sets.holdout_repos, sets.holdout_rows, "sweqa held-out"),
+                                    ("tuning", sets.tuning_repos, sets.tuning_rows, "sweqa tuning")):
+        if repos:
+            report["sets"] += _run_repo_home(settings, sets.root, key, repos, rows, label, build, k=k,
+                                             max_commits=max_commits, ingest=ingest, report=report)
     return report
 
 
@@ -290,25 +306,25 @@ def _code_sets(svc: RetrievalParts, rows: list[dict[str, Any]], k: int, label: s
     return out
 
 
-def _run_holdout(
-    settings: Settings, sets: PublicSets, build: Callable[[Settings], RetrievalParts], *, k: int, max_commits: int,
-    ingest: bool, report: dict[str, Any],
+def _run_repo_home(
+    settings: Settings, root: Path, key: str, repos: list[Path], rows: list[dict[str, Any]], label: str,
+    build: Callable[[Settings], RetrievalParts], *, k: int, max_commits: int, ingest: bool, report: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """The held-out repositories in a home of their own, so that their chunks change no other set's
-    BM25 statistics: figures for repositories no setting was chosen on."""
-    s = public_settings(settings, sets.root, max_commits, home="home-holdout")
+    """Repositories in a home of their own (``ROOT/home-<key>``), so that their chunks change no
+    other set's BM25 statistics: the held-out ones (no setting chosen on them) or the tuning ones."""
+    s = public_settings(settings, root, max_commits, home=f"home-{key}")
     svc = build(s)
-    report["holdout_home"] = str(s.home)
+    report[f"{key}_home"] = str(s.home)
     try:
         if ingest:
-            run = svc.ingest.ingest([str(p) for p in sets.holdout_repos])
-            report["holdout_ingest"] = {"status": run.status, "added": run.added, "updated": run.updated,
-                                        "unchanged": run.unchanged, "failed": run.failed, "errors": run.errors}
+            run = svc.ingest.ingest([str(p) for p in repos])
+            report[f"{key}_ingest"] = {"status": run.status, "added": run.added, "updated": run.updated,
+                                       "unchanged": run.unchanged, "failed": run.failed, "errors": run.errors}
         svc.indexer.sync()
-        out = _code_sets(svc, sets.holdout_rows, k, label="sweqa held-out")
+        out = _code_sets(svc, rows, k, label=label)
         for entry in out:
             if not ingest and entry["unmatched_gold"] and not any(v.get("n") for v in entry["rows"].values()):
-                entry["problems"].append({"question": "all", "where": "held-out",
+                entry["problems"].append({"question": "all", "where": label,
                                           "error": f"{s.home} holds none of it; run once without --no-ingest"})
         return out
     finally:

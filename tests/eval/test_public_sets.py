@@ -190,36 +190,39 @@ def dev_home_sources(settings: Settings, root: Path, column: Any) -> set[Any]:
         store.close()
 
 
-def add_holdout(root: Path, datasets: Path) -> None:
-    """One held-out repository and its question, as bench/build_evalsets.py writes them."""
-    repo = TempRepo(root / "holdout-repos" / "shapes")
+def add_repo_set(root: Path, datasets: Path, key: str) -> None:
+    """One held-out (or tuning) repository and its question, as bench/build_evalsets.py writes them."""
+    repo = TempRepo(root / f"{key}-repos" / "shapes")
     repo.write("shapes/area.py", "def circle_area(r):\n    \"\"\"Area of a circle of radius r.\"\"\"\n    return 3.14159 * r * r\n")
     repo.write("shapes/names.py", "def label(shape):\n    \"\"\"A shape's display name.\"\"\"\n    return shape.title()\n")
     repo.commit("Add shapes")
     row = {"id": "h1", "repo": "shapes", "commit": repo.head(), "question": "Where is the area of a circle computed?",
            "answer": "shapes/area.py circle_area", "gold_files": ["shapes/area.py"]}
-    (datasets / "sweqa-holdout.jsonl").write_text(json.dumps(row) + "\n")
+    (datasets / f"sweqa-{key}.jsonl").write_text(json.dumps(row) + "\n")
 
 
-def test_held_out_repositories_are_scored_in_a_home_of_their_own(tmp_path: Path, settings: Settings) -> None:
+@pytest.mark.parametrize(("key", "label"), [("holdout", "sweqa held-out"), ("tuning", "sweqa tuning")])
+def test_held_out_and_tuning_repositories_are_scored_in_a_home_of_their_own(
+    tmp_path: Path, settings: Settings, key: str, label: str,
+) -> None:
     root, datasets = build_root(tmp_path)
-    add_holdout(root, datasets)
+    add_repo_set(root, datasets, key)
     report = run_public(settings, root, datasets, k=5, baselines=False, build=Services.build)
     held = report["sets"][-1]
-    assert held["set"] == "sweqa held-out shapes" and held["kind"] == "code" and not held["unmatched_gold"]
-    assert report["holdout_home"] == str((root / "home-holdout").resolve()) and report["holdout_ingest"]["failed"] == 0
+    assert held["set"] == f"{label} shapes" and held["kind"] == "code" and not held["unmatched_gold"]
+    assert report[f"{key}_home"] == str((root / f"home-{key}").resolve()) and report[f"{key}_ingest"]["failed"] == 0
     assert held["rows"]["hybrid"]["n"] == 1 and held["rows"]["hybrid"]["hit@1"] == 1.0
-    assert "| sweqa held-out shapes | hybrid | 1 | 1.000 |" in format_public(report)
+    assert f"| {label} shapes | hybrid | 1 | 1.000 |" in format_public(report)
     # The dev sets' home never holds it, so no dev figure moves with it.
     repos = dev_home_sources(settings, root, Source.repo)
     assert "calc" in repos and "shapes" not in repos
     # Scored before it was ever ingested: it says how to ingest it, instead of a silent zero.
     fresh = tmp_path / "fresh"
     root2, datasets2 = build_root(fresh)
-    add_holdout(root2, datasets2)
+    add_repo_set(root2, datasets2, key)
     again = run_public(settings, root2, datasets2, k=5, ingest=False, baselines=False, build=Services.build)
     assert [p["error"] for p in again["sets"][-1]["problems"]] == [
-        f"{(root2 / 'home-holdout').resolve()} holds none of it; run once without --no-ingest"]
+        f"{(root2 / f'home-{key}').resolve()} holds none of it; run once without --no-ingest"]
 
 
 def test_a_question_row_without_its_gold_is_refused_naming_the_line(tmp_path: Path) -> None:
