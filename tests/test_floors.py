@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "lorebase.generator_profiles": STORE,
     "lorebase.offline_models": STORE,
     "lorebase.cpu_budget": STORE,
+    "lorebase.progress": STORE,  # a bar or a log line for long work, used by ingest and index
     "lorebase.server_binding": STORE,  # is_loopback, beside the server settings
     "lorebase.docs_table": STORE,
     "lorebase.ingest": INGEST,

@@ -101,12 +101,22 @@ class PublicSets:
                    _jsonl(datasets / "sweqa-dev.jsonl", code_keys),
                    tutorials if built else None,
                    _jsonl(root / TUTORIAL_QUESTIONS, ("id", "video", "question", "gold_spans")) if built else [],
-                   held, _jsonl(datasets / HOLDOUT_QUESTIONS, code_keys) if held else [],
-                   tuning, _jsonl(datasets / TUNING_QUESTIONS, code_keys) if tuning else [])
+                   held, _cloned(held, _jsonl(datasets / HOLDOUT_QUESTIONS, code_keys)) if held else [],
+                   tuning, _cloned(tuning, _jsonl(datasets / TUNING_QUESTIONS, code_keys)) if tuning else [])
 
 
 def _clones(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*") if (p / ".git").exists())
+
+
+def _cloned(clones: list[Path], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows about repositories that were cloned (``owner/name`` in a folder ``name``): a set built
+    with one mirror missing scores the others, instead of counting the missing one's questions as misses."""
+    names = {p.name for p in clones}
+    kept = [r for r in rows if str(r["repo"]).rsplit("/", 1)[-1] in names]
+    for repo in sorted({str(r["repo"]) for r in rows} - {str(r["repo"]) for r in kept}):
+        log.warning("%s is not built (no clone in %s): its questions are left out; %s", repo, clones[0].parent, BUILD_HINT)
+    return kept
 
 
 def _jsonl(path: Path, keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -285,10 +295,10 @@ def run_public(
     if sets.tutorials is not None:
         report["sets"].append(_run_tutorials(settings, sets.root, sets.tutorials, sets.tutorial_rows, build, k=k,
                                              max_commits=max_commits, ingest=ingest, baselines=baselines, report=report))
-    for key, repos, rows, label in (("holdout", sets.holdout_repos, sets.holdout_rows, "sweqa held-out"),
-                                    ("tuning", sets.tuning_repos, sets.tuning_rows, "sweqa tuning")):
+    for key, repos, questions, label in (("holdout", sets.holdout_repos, sets.holdout_rows, "sweqa held-out"),
+                                         ("tuning", sets.tuning_repos, sets.tuning_rows, "sweqa tuning")):
         if repos:
-            report["sets"] += _run_repo_home(settings, sets.root, key, repos, rows, label, build, k=k,
+            report["sets"] += _run_repo_home(settings, sets.root, key, repos, questions, label, build, k=k,
                                              max_commits=max_commits, ingest=ingest, report=report)
     return report
 

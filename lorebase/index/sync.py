@@ -47,6 +47,7 @@ from lorebase.errors import StoreError
 from lorebase.index.dense import DenseIndex, IndexDamaged, Manifest, fitted, rebuild_hint
 from lorebase.index.sync_plan import Plan, batches, parts_of, read_plan
 from lorebase.index.texts import indexed_text
+from lorebase.progress import Progress
 from lorebase.store import change_log
 from lorebase.store.models import Chunk, IndexTombstone, Source
 
@@ -258,8 +259,6 @@ class IndexSyncer:
 
     def sync(self) -> SyncResult:
         """Apply the log's new changes, and the store's pending chunks and tombstones, to the index."""
-        from tqdm import tqdm
-
         added = removed = 0
         rebuilt, reason = False, None
         with self._exclusive():
@@ -275,7 +274,7 @@ class IndexSyncer:
                     rebuilt = True
             with self.store.session() as s:
                 pending = s.scalar(select(func.count(Chunk.id)).where(Chunk.indexed.is_(False))) or 0
-            with tqdm(total=pending, desc="embedding", unit="chunk", disable=not self.progress or not pending) as bar:
+            with Progress("embedding", "chunks", total=pending, bar=self.progress and pending > 0, log=log) as bar:
                 while True:
                     plan = self.plan()
                     if plan.empty:
@@ -309,8 +308,6 @@ class IndexSyncer:
             return self._rebuild_locked(embedder)
 
     def _rebuild_locked(self, embedder: LorebaseEmbedding | None = None) -> SyncResult:
-        from tqdm import tqdm
-
         emb = embedder or self.embedder
         with self.store.session() as s:
             # The log position first: a change that commits after it is applied again by the next
@@ -322,7 +319,7 @@ class IndexSyncer:
         # Exact first, converted at the end if the count calls for it: an IVF index must be trained
         # before it takes vectors, and one HNSW build from all vectors costs no more than adding in rounds.
         fresh = DenseIndex(d.directory, self.settings.index, emb.model_name, emb.dim).new_store("flat")
-        with tqdm(total=len(ids), desc="embedding", unit="chunk", disable=not self.progress or not ids) as bar:
+        with Progress("embedding", "chunks", total=len(ids), bar=self.progress and bool(ids), log=log) as bar:
             for batch in batches(ids, ROUND):
                 with self.store.session() as s:
                     rows = s.execute(

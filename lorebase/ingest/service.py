@@ -32,6 +32,7 @@ from lorebase.ingest.records import (
     SourceDraft,
     Upsert,
 )
+from lorebase.progress import Progress
 from lorebase.settings import Settings
 from lorebase.store import Store
 from lorebase.store.locks import JobLock, held_elsewhere
@@ -362,10 +363,8 @@ class IngestService:
                 setattr(run, name, getattr(report, name))
             run.last_seen_at = utcnow()
 
-    def _bar(self, label: str) -> Any:
-        from tqdm import tqdm
-
-        return tqdm(desc=label, unit=" src", disable=not self.progress, file=sys.stderr, leave=False)
+    def _bar(self, label: str) -> Progress:
+        return Progress(label, "sources", bar=self.progress, log=log)
 
 
 def _iso(t: datetime) -> str:

@@ -225,6 +225,19 @@ def test_held_out_and_tuning_repositories_are_scored_in_a_home_of_their_own(
         f"{(root2 / f'home-{key}').resolve()} holds none of it; run once without --no-ingest"]
 
 
+def test_a_repository_left_unbuilt_is_left_out_not_scored_as_misses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    root, datasets = build_root(tmp_path)
+    add_repo_set(root, datasets, "holdout")
+    with (datasets / "sweqa-holdout.jsonl").open("a") as f:  # its mirror was missing when the set was built
+        f.write(json.dumps({"id": "h2", "repo": "someone/lost", "question": "Where?", "gold_files": ["lost.py"]}) + "\n")
+    with caplog.at_level("WARNING"):
+        sets = PublicSets.locate(root, datasets)
+    assert [r["id"] for r in sets.holdout_rows] == ["h1"]
+    assert "someone/lost is not built" in caplog.text
+
+
 def test_a_question_row_without_its_gold_is_refused_naming_the_line(tmp_path: Path) -> None:
     root, datasets = build_root(tmp_path)
     add_tutorials(root)
