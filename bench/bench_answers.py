@@ -22,6 +22,10 @@ built by bench/build_evalsets.py from a local mirror; never committed) in a home
 (`lorebase ingest .evaldata/tutorials`), each searched across every video; the reference answer is
 the gold segment's caption text.
 
+A row `small~NAME` answers with settings changed as `--variant NAME=section.key=value;...` says
+(e.g. `--variant low='answer.min_relevance=0.2;answer.min_evidence_score=0.2'`, set through
+`LOREBASE_SECTION__KEY`), so a setting and the default run side by side on the same questions.
+
 ``--holdout-home H --sets holdout`` runs the held-out SWE-QA repositories' questions
 (`datasets/eval/sweqa-holdout.jsonl`, repositories no setting was chosen on) and the unanswerable
 questions written for them before any was run (`datasets/eval/unanswerable-holdout.jsonl`), in the
@@ -88,7 +92,19 @@ def _in_folder(tmp: Path, questions: Path, folder: str) -> Path:
     return out
 
 
-def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters: dict[str, str], judge: str) -> dict:
+def variant_env(text: str) -> dict[str, str]:
+    """``section.key=value;...`` as the environment variables that set them (LOREBASE_SECTION__KEY)."""
+    env = {}
+    for item in filter(None, (x.strip() for x in text.split(";"))):
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise SystemExit(f"--variant: write section.key=value, not {item!r}")
+        env["LOREBASE_" + key.upper().replace(".", "__")] = value
+    return env
+
+
+def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters: dict[str, str], judge: str,
+            variants: dict[str, dict[str, str]] | None = None) -> dict:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     cmd = [str(ROOT / ".venv/bin/lorebase"), "eval", "answers", *map(str, files), "--out", str(out)]
     if row == "extractive":
@@ -97,6 +113,11 @@ def run_row(row: str, home: Path, files: list[Path], limit: int | None, adapters
         cmd += ["--limit", str(limit)]
     env = {**os.environ, "LOREBASE_HOME": str(home)}
     if row != "extractive":
+        row, _, variant = row.partition("~")
+        if variant:
+            if variant not in (variants or {}):
+                raise SystemExit(f"row {row}~{variant}: no --variant {variant}=... given")
+            env.update((variants or {})[variant])
         row, _, judged = row.partition("@")
         if judged not in ("", "judge"):
             raise SystemExit(f"row {row}@{judged}: the only suffix is @judge")
@@ -133,12 +154,15 @@ def main() -> None:
                     help="a LoRA adapter folder for rows `PROFILE+NAME` (repeatable)")
     ap.add_argument("--meetings", type=Path, default=DATA / "qmsum-dev.jsonl", help="the QMSum queries (default: the dev set)")
     ap.add_argument("--folder", default="meetings", help="the folder the meetings were ingested from (default: meetings)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=section.key=value;...",
+                    help="settings for rows `PROFILE~NAME` (repeatable)")
     ap.add_argument("--judge", default="base", help="the answerability judge of `@judge` rows: a profile or a model folder")
     ap.add_argument("--out", type=Path, default=Path("bench-answers.json"))
     args = ap.parse_args()
     if bad := [a for a in args.adapter if "=" not in a]:
         ap.error(f"--adapter {bad[0]!r}: write NAME=FOLDER")
     adapters = dict(a.split("=", 1) for a in args.adapter)
+    variants = {name: variant_env(text) for name, _, text in (v.partition("=") for v in args.variant)}
     repos = set(args.repos.split(",")) if args.repos else None
     tmp = Path(tempfile.mkdtemp())
     un_code, un_meet = _split_unanswerable(tmp, repos)
@@ -159,7 +183,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     for row in args.rows.split(","):
         for home, files in sets:
-            for name, data in run_row(row, home, files, args.limit, adapters, args.judge).items():
+            for name, data in run_row(row, home, files, args.limit, adapters, args.judge, variants).items():
                 results.setdefault(row, {})[name] = data
     load = Path("/proc/loadavg").read_text().split()[:3]
     args.out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"), "load": load,
