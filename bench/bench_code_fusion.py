@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for q in rows:
                 allowed = allowed_chunk_ids(store, parse_filters({"repo": q["repo"]}))
-                if not allowed:
+                if allowed is not None and len(allowed) == 0:
                     raise SystemExit(f"{home} holds no chunk of {q['repo']}; ingest it first (lorebase eval retrieval)")
                 vec = svc.embedder.embed_query(q["question"])
                 dense = svc._dense_search(vec, n, allowed)

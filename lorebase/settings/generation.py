@@ -12,9 +12,10 @@ from lorebase.settings.section import Section
 
 class AnswerSettings(Section):
     min_relevance: float = Field(
-        0.25, ge=0.0, le=1.0,
+        0.2, ge=0.0, le=1.0,
         description="Below this score (word overlap and embedder cosine of the best evidence line, blended) retrieval "
-        "counts as finding nothing relevant and the answer abstains.",
+        "counts as finding nothing relevant and the answer abstains; long questions in other words than the code's "
+        "score low, so it stays low and the subject-word check does the abstaining.",
     )
     abstain_when_unmentioned: bool = Field(
         True,
@@ -26,7 +27,7 @@ class AnswerSettings(Section):
         "words or more only names count (\"GPU\", \"docx\"), not plain English words (\"the tension between\").",
     )
     min_evidence_score: float = Field(
-        0.25, ge=0.0, le=1.0,
+        0.2, ge=0.0, le=1.0,
         description="When nothing the model wrote can be verified, evidence lines scoring at least this are quoted "
         "(an extractive answer); below it the answer abstains.",
     )
