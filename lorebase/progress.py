@@ -20,11 +20,11 @@ class Progress:
 
     def __init__(
         self, desc: str, unit: str, *, total: int | None = None, bar: bool = False, log: logging.Logger | None = None,
-        every_s: float = EVERY_S, clock: Callable[[], float] = time.monotonic,
+        every_s: float | None = None, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.desc, self.unit, self.total, self.done = desc, unit, total, 0
         self._log = log or logging.getLogger("lorebase.progress")
-        self._every, self._clock = every_s, clock
+        self._every, self._clock = EVERY_S if every_s is None else every_s, clock
         self._start = self._last = clock()
         self._logged = False
         self._bar: Any = None

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
+from lorebase import progress
 from lorebase.progress import Progress
+from lorebase.services import Services
+from lorebase.settings import Settings
+from tests.ingest.gitrepo_helpers import TempRepo
 
 
 class Clock:
@@ -46,3 +52,27 @@ def test_short_work_says_nothing_and_a_terminal_gets_a_bar_not_log_lines(caplog:
             clock.now += 100
             bar.update(10)
     assert caplog.records == [] and p.done == 3 and bar.done == 10
+
+
+def test_an_ingest_without_a_terminal_logs_its_sources_and_its_embedding(
+    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real ingest and index sync, as `lorebase ingest` runs them with output piped: the lines come
+    from the services, not from a bar nobody sees."""
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)  # a line at every step, so a tiny corpus shows them
+    repo = TempRepo(tmp_path / "calc")
+    repo.write("calc/ops.py", "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n")
+    repo.write("README.md", "# calc\n\nAdds and multiplies.\n")
+    repo.commit("Add calc")
+    svc = Services.build(settings, progress=False)
+    try:
+        with caplog.at_level(logging.INFO):
+            report = svc.ingest.ingest([str(repo.path)])
+            svc.indexer.sync()
+    finally:
+        svc.store.close()
+    assert report.failed == 0 and report.chunks_added > 0
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(re.fullmatch(r".+: \d+ sources \(.+/s\)", m) for m in lines), lines
+    embedded = [m for m in lines if m.startswith("embedding: ")]
+    assert embedded and embedded[-1].startswith(f"embedding: {report.chunks_added} of {report.chunks_added} chunks"), embedded
