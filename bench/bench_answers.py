@@ -162,6 +162,8 @@ def main() -> None:
     if bad := [a for a in args.adapter if "=" not in a]:
         ap.error(f"--adapter {bad[0]!r}: write NAME=FOLDER")
     adapters = dict(a.split("=", 1) for a in args.adapter)
+    if bad := [v for v in args.variant if not v.partition("=")[2]]:
+        ap.error(f"--variant {bad[0]!r}: write NAME=section.key=value;...")
     variants = {name: variant_env(text) for name, _, text in (v.partition("=") for v in args.variant)}
     repos = set(args.repos.split(",")) if args.repos else None
     tmp = Path(tempfile.mkdtemp())
