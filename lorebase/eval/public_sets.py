@@ -25,11 +25,11 @@ repository, as distractors), then scores
   way, across every video's windows;
 - when ``bench/build_evalsets.py`` built held-out SWE-QA repositories (``ROOT/holdout-repos/``,
   questions ``datasets/eval/sweqa-holdout.jsonl``): their code questions as above, in a home of
-  their own (``ROOT/home-holdout``). Only the code fusion weights are chosen on them (with the
-  others, each repository's estimate left one out; docs/benchmarks.md);
+  their own (``ROOT/home-holdout``). No setting was chosen on them, so their figures estimate a
+  repository nobody tuned for;
 - likewise the tuning repositories (``ROOT/tuning-repos/``, ``datasets/eval/sweqa-tuning.jsonl``)
   in ``ROOT/home-tuning``: more repositories to choose settings on beside the dev ones
-  (``bench/bench_code_fusion.py --set``).
+  (``bench/bench_code_fusion.py --set``), so that the held-out ones stay unseen.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 MEETINGS_FOLDER = "meetings"  # also the lecture-id prefix: ingesting ROOT/meetings names them meetings/<stem>
 TUTORIALS_FOLDER = "tutorials"  # likewise: tutorials/<video>
 TUTORIAL_QUESTIONS = "tutorialvqa-dev.jsonl"  # in ROOT, beside the videos (built, not committed)
-HOLDOUT_FOLDER = "holdout-repos"  # in ROOT: the held-out SWE-QA repositories (built, not committed)
+HOLDOUT_FOLDER = "holdout-repos"  # in ROOT: SWE-QA repositories no setting was chosen on (built, not committed)
 HOLDOUT_QUESTIONS = "sweqa-holdout.jsonl"  # in datasets/eval, beside sweqa-dev.jsonl
 TUNING_FOLDER = "tuning-repos"  # in ROOT: SWE-QA repositories for choosing settings beside the dev ones
 TUNING_QUESTIONS = "sweqa-tuning.jsonl"
@@ -321,7 +321,7 @@ def _run_repo_home(
     build: Callable[[Settings], RetrievalParts], *, k: int, max_commits: int, ingest: bool, report: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Repositories in a home of their own (``ROOT/home-<key>``), so that their chunks change no
-    other set's BM25 statistics: the held-out ones or the tuning ones."""
+    other set's BM25 statistics: the held-out ones (no setting chosen on them) or the tuning ones."""
     s = public_settings(settings, root, max_commits, home=f"home-{key}")
     svc = build(s)
     report[f"{key}_home"] = str(s.home)
