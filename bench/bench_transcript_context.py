@@ -100,10 +100,10 @@ def questions_of(m: MeetingSet) -> list[Question]:
     return out
 
 
-def kept_windows(ws: list[Win], q: Question, f: np.ndarray, n: int = 10) -> list[int]:
-    """The top ``n`` windows by ``f`` (one score per window of the question's meeting), a window overlapping one
+def kept_windows(ws: list[Win], idx: np.ndarray, f: np.ndarray, n: int = 10) -> list[int]:
+    """The top ``n`` of the windows ``idx`` (global indices) by ``f`` (one score each), a window overlapping one
     already kept dropped, as lorebase drops overlapping transcript hits."""
-    order = q.idx[np.argsort(-f, kind="stable")]
+    order = idx[np.argsort(-f, kind="stable")]
     kept: list[int] = []
     for i in order:
         if not any(ws[k].start < ws[i].end and ws[i].start < ws[k].end for k in kept):
@@ -111,6 +111,68 @@ def kept_windows(ws: list[Win], q: Question, f: np.ndarray, n: int = 10) -> list
         if len(kept) == n:
             break
     return kept
+
+
+def neighbours(ws: list[Win], meetings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The base windows just before and just after each window (global indices; -1 where none)."""
+    prev = np.full(len(ws), -1)
+    nxt = np.full(len(ws), -1)
+    for meeting in set(meetings.tolist()):
+        base = [int(i) for i in np.flatnonzero(meetings == meeting) if ws[i].joins is None]
+        pos = {g: k for k, g in enumerate(base)}
+        for i in map(int, np.flatnonzero(meetings == meeting)):
+            lo, hi = ws[i].joins or (i, i)
+            if pos[lo] > 0:
+                prev[i] = base[pos[lo] - 1]
+            if pos[hi] + 1 < len(base):
+                nxt[i] = base[pos[hi] + 1]
+    return prev, nxt
+
+
+def feedback_scores(m: MeetingSet, df: Counter[str], q: Question, top: list[int], weight_of: dict[int, float]
+                    ) -> np.ndarray | None:
+    """rm3: the BM25 score, over the question's meeting, of the 10 terms most weighted in the first pass's
+    ``top`` windows (their share of the window's words times IDF times the window's fused score,
+    ``weight_of``; question terms left out), each term scaled by its weight over the largest. None when
+    the top windows hold no such term."""
+    n_docs = len(m.toks)
+    weight: dict[str, float] = {}
+    for g in top:
+        tf = Counter(m.toks[g])
+        total = sum(tf.values())
+        for t, c in tf.items():
+            if t not in q.q_tokens and df[t] > 1:
+                idf = float(np.log(1 + (n_docs - df[t] + 0.5) / (df[t] + 0.5)))
+                weight[t] = weight.get(t, 0.0) + weight_of[g] * c / total * idf
+    terms = sorted(weight.items(), key=lambda kv: kv[1], reverse=True)[:10]  # as Counter.most_common orders
+    if not terms:
+        return None
+    out = np.zeros(q.idx.size)
+    norm = max(w for _, w in terms)
+    for t, w in terms:
+        out += (w / norm) * np.asarray(m.bm25.get_scores([t]), dtype=np.float64)[q.idx]
+    return out
+
+
+def naive_scores(evaldata: Path, tuning: bool, questions: list[Question]) -> dict[str, float]:
+    """lorebase eval retrieval's naive baseline on the same SRT files: fixed 60 s windows, plain BM25."""
+    from lorebase.eval.baselines import WindowRetriever, fixed_windows
+    from lorebase.ingest.transcripts.formats import parse_transcript
+
+    folder = evaldata / ("tuning-meetings" if tuning else "meetings")
+    wins = [w for p in sorted(folder.glob("*.srt"))
+            for w in fixed_windows(p.stem, parse_transcript(p.read_text(encoding="utf-8"), ".srt").segments)]
+    retriever = WindowRetriever(wins, "bm25")
+    h1 = h5 = rr = 0.0
+    for q in questions:
+        ranked = retriever.rank(q.row["question"], q.row["meeting"], 10)
+        rel = [any(w.start < e and s < w.end for s, e in q.row["gold_spans"]) for w in ranked]
+        h1 += bool(rel and rel[0])
+        h5 += any(rel[:5])
+        first = next((k for k, y in enumerate(rel) if y), None)
+        rr += 1 / (first + 1) if first is not None else 0
+    n = len(questions)
+    return {"hit@1": round(h1 / n, 3), "hit@5": round(h5 / n, 3), "mrr": round(rr / n, 3), "span_s": 60.0}
 
 
 def piece_cosines(ws: list[Win], qvecs: np.ndarray, words: int, cache: Path) -> np.ndarray:
@@ -169,29 +231,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="also rank by the best piece: each base window cut into pieces of WORDS words (stride half that)")
     args = ap.parse_args(argv)
     m = load_set(args.evaldata, args.tuning, args.cache)
-    ws, vecs, toks, model, meetings = m.ws, m.vecs, m.toks, m.bm25, m.meetings
+    ws, vecs, toks, meetings = m.ws, m.vecs, m.toks, m.meetings
     df = Counter(t for x in toks for t in set(x))
-    n_docs = len(toks)
-
-    # The base windows just before and after each window (by global index; -1 where none).
-    prev = np.full(len(ws), -1)
-    nxt = np.full(len(ws), -1)
-    for meeting in set(meetings.tolist()):
-        base = [i for i in np.flatnonzero(meetings == meeting) if ws[i].joins is None]
-        pos = {g: k for k, g in enumerate(base)}
-        for i in np.flatnonzero(meetings == meeting):
-            lo, hi = ws[i].joins or (i, i)
-            if pos[lo] > 0:
-                prev[i] = base[pos[lo] - 1]
-            if pos[hi] + 1 < len(base):
-                nxt[i] = base[pos[hi] + 1]
+    prev, nxt = neighbours(ws, meetings)
 
     questions = questions_of(m)
     best_piece = piece_cosines(ws, m.qvecs, args.pieces, args.cache) if args.pieces else None
     row_of = {id(q): k for k, q in enumerate(questions)}
 
     def kept_order(q: Question, f: np.ndarray, n: int = 10) -> list[int]:
-        return kept_windows(ws, q, f, n)
+        return kept_windows(ws, q.idx, f, n)
 
     def rank(q: Question, mode: str, x: float) -> list[int]:
         f = fused(q.d, q.b, q.share, args.dense_weight, args.speaker_weight)
@@ -233,26 +282,14 @@ def main(argv: list[str] | None = None) -> int:
             return kept_order(q, fused(vecs[q.idx] @ v, q.b, q.share, args.dense_weight, args.speaker_weight))
         # rm3: expansion terms from the top windows, weighted by their fused score.
         fpos = {int(g): k for k, g in enumerate(q.idx)}
-        weight: Counter[str] = Counter()
-        for g in top:
-            tf = Counter(toks[g])
-            total = sum(tf.values())
-            for t, c in tf.items():
-                if t not in q.q_tokens and df[t] > 1:
-                    idf = float(np.log(1 + (n_docs - df[t] + 0.5) / (df[t] + 0.5)))
-                    weight[t] += f[fpos[g]] * c / total * idf
-        terms = weight.most_common(10)
-        if not terms:
+        b2 = feedback_scores(m, df, q, top, {g: float(f[fpos[g]]) for g in top})
+        if b2 is None:
             return kept_order(q, f)
-        b2 = np.zeros(q.idx.size)
-        norm = max(w for _, w in terms)
-        for t, w in terms:
-            b2 += (w / norm) * np.asarray(model.get_scores([t]), dtype=np.float64)[q.idx]
         return kept_order(q, fused(q.d, q.b + x * b2, q.share, args.dense_weight, args.speaker_weight))
 
     def score(mode: str, x: float) -> dict[str, float]:
         h1 = h5 = rr = 0.0
-        spans = []
+        spans: list[float] = []
         for q in questions:
             kept = rank(q, mode, x)
             rel = [any(ws[i].start < e and s < ws[i].end for s, e in q.row["gold_spans"]) for i in kept]
@@ -264,26 +301,6 @@ def main(argv: list[str] | None = None) -> int:
         n = len(questions)
         return {"hit@1": round(h1 / n, 3), "hit@5": round(h5 / n, 3), "mrr": round(rr / n, 3),
                 "span_s": round(float(np.median(spans)), 0)}
-
-    def naive() -> dict[str, float]:
-        """lorebase eval retrieval's naive baseline on the same SRT files: fixed 60 s windows, plain BM25."""
-        from lorebase.eval.baselines import WindowRetriever, fixed_windows
-        from lorebase.ingest.transcripts.formats import parse_transcript
-
-        folder = args.evaldata / ("tuning-meetings" if args.tuning else "meetings")
-        wins = [w for p in sorted(folder.glob("*.srt"))
-                for w in fixed_windows(p.stem, parse_transcript(p.read_text(encoding="utf-8"), ".srt").segments)]
-        retriever = WindowRetriever(wins, "bm25")
-        h1 = h5 = rr = 0.0
-        for q in questions:
-            ranked = retriever.rank(q.row["question"], q.row["meeting"], 10)
-            rel = [any(w.start < e and s < w.end for s, e in q.row["gold_spans"]) for w in ranked]
-            h1 += bool(rel and rel[0])
-            h5 += any(rel[:5])
-            first = next((k for k, y in enumerate(rel) if y), None)
-            rr += 1 / (first + 1) if first is not None else 0
-        n = len(questions)
-        return {"hit@1": round(h1 / n, 3), "hit@5": round(h5 / n, 3), "mrr": round(rr / n, 3), "span_s": 60.0}
 
     print(json.dumps({"questions": len(questions), "windows": len(ws)}))
     if args.misses:
@@ -297,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                 top = [(round(ws[i].start), round(ws[i].end)) for i in kept[:5]]
                 print(json.dumps({"question": q.row["question"], "first_hit": first, "gold": gold, "top5": top}))
         return 0
-    print(json.dumps({"variant": "naive 60 s BM25", **naive()}), flush=True)
+    print(json.dumps({"variant": "naive 60 s BM25", **naive_scores(args.evaldata, args.tuning, questions)}), flush=True)
     print(json.dumps({"variant": "shipped", **score("none", 0)}), flush=True)
     if args.diverse:
         for gap in (0, 30, 60, 120, 300):

@@ -38,7 +38,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_speaker_boost import MeetingSet, load_set  # noqa: E402
-from bench_transcript_context import kept_windows, piece_cosines, questions_of  # noqa: E402
+from bench_transcript_context import (  # noqa: E402
+    feedback_scores,
+    kept_windows,
+    naive_scores,
+    neighbours,
+    piece_cosines,
+    questions_of,
+)
 
 FEATURES = ("dense", "bm25", "speaker", "around", "cover", "long", "rm3", "piece")
 SHIPPED = {"dense": 0.4, "bm25": 0.6, "speaker": 0.2}
@@ -69,15 +76,7 @@ def prepare(m: MeetingSet, piece: np.ndarray | None) -> list[Ranked]:
     def idf(t: str) -> float:
         return float(np.log(1 + (n_docs - df[t] + 0.5) / (df[t] + 0.5)))
 
-    prev = np.full(len(ws), -1)
-    nxt = np.full(len(ws), -1)
-    for meeting in set(m.meetings.tolist()):
-        base = [i for i in np.flatnonzero(m.meetings == meeting) if ws[i].joins is None]
-        pos = {g: k for k, g in enumerate(base)}
-        for i in np.flatnonzero(m.meetings == meeting):
-            lo, hi = ws[i].joins or (i, i)
-            prev[i] = base[pos[lo] - 1] if pos[lo] > 0 else -1
-            nxt[i] = base[pos[hi] + 1] if pos[hi] + 1 < len(base) else -1
+    prev, nxt = neighbours(ws, m.meetings)
     sets = [set(t) for t in toks]
     out: list[Ranked] = []
     for k, q in enumerate(questions_of(m)):
@@ -91,19 +90,9 @@ def prepare(m: MeetingSet, piece: np.ndarray | None) -> list[Ranked]:
         cover = np.array([sum(idf(t) for t in terms if t in sets[g]) / total for g in q.idx])
         long = np.array([0.0 if ws[g].joins is None else 1.0 for g in q.idx])
         # rm3: feedback terms from the first pass's top 3 windows, weighted by their fused score.
-        first = kept_windows(ws, q, np.where(np.isin(np.arange(q.idx.size), cand), base, -np.inf))[:3]
-        weight: Counter[str] = Counter()
-        for g in first:
-            tf = Counter(toks[g])
-            n = sum(tf.values())
-            for t, c in tf.items():
-                if t not in terms and df[t] > 1:
-                    weight[t] += base[local[g]] * c / n * idf(t)
-        rm3 = np.zeros(q.idx.size)
-        top = weight.most_common(10)
-        for t, w in top:
-            rm3 += (w / top[0][1]) * np.asarray(m.bm25.get_scores([t]), dtype=np.float64)[q.idx]
-        cols = [nd, nb, q.share, around, cover, long, _norm(rm3, cand) if top else rm3,
+        first = kept_windows(ws, q.idx, np.where(np.isin(np.arange(q.idx.size), cand), base, -np.inf))[:3]
+        rm3 = feedback_scores(m, df, q, first, {g: float(base[local[g]]) for g in first})
+        cols = [nd, nb, q.share, around, cover, long, _norm(rm3, cand) if rm3 is not None else np.zeros(q.idx.size),
                 _norm(piece[k][q.idx], cand) if piece is not None else np.zeros(q.idx.size)]
         x = np.stack(cols, 1)[cand]
         gold = np.array([any(ws[g].start < e and s < ws[g].end for s, e in q.row["gold_spans"]) for g in q.idx[cand]])
@@ -113,20 +102,10 @@ def prepare(m: MeetingSet, piece: np.ndarray | None) -> list[Ranked]:
 
 def evaluate(m: MeetingSet, qs: Sequence[Ranked], w: np.ndarray) -> dict[str, float]:
     """hit@1, hit@5 and MRR@10 of ranking ``qs`` by ``x @ w``, overlapping windows dropped."""
-    ws = m.ws
     h1 = h5 = rr = 0.0
     for q in qs:
-        order = q.cand[np.argsort(-(q.x @ w), kind="stable")]
-        kept: list[int] = []
-        first = None
-        for i in order:
-            if not any(ws[k].start < ws[i].end and ws[i].start < ws[k].end for k in kept):
-                if q.gold[np.searchsorted(q.cand, i)]:
-                    first = len(kept)
-                    break
-                kept.append(int(i))
-                if len(kept) == 10:
-                    break
+        kept = kept_windows(m.ws, q.cand, q.x @ w)
+        first = next((k for k, i in enumerate(kept) if q.gold[np.searchsorted(q.cand, i)]), None)
         h1 += first == 0
         h5 += first is not None and first < 5
         rr += 1 / (first + 1) if first is not None else 0.0
@@ -181,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     dq = prepare(dev, piece_cosines(dev.ws, dev.qvecs, args.pieces, cache_dev) if args.pieces else None)
     shipped = np.array([SHIPPED.get(f, 0.0) for f in FEATURES])
     print(json.dumps({"tuning questions": len(tq), "dev questions": len(dq), "features": use}), flush=True)
+    for name, ms, tuning in (("tuning", tune, True), ("dev", dev, False)):
+        print(json.dumps({"set": name, "row": "naive 60 s BM25", **naive_scores(args.evaldata, tuning, questions_of(ms))}),
+              flush=True)
 
     # Cross-validation on the tuning meetings, grouped by meeting.
     meetings = sorted({q.meeting for q in tq})
