@@ -11,9 +11,10 @@ hybrid search prefer chunks of the file that holds most of them.
 
 And a symbol-level one: each code chunk the Python chunker cut at a definition is also a short
 document of its names only (the path, the qualified symbol such as ``FlaskGroup.get_command``,
-the class it sits in, its signature), and each doc chunk of its path and heading path. A question
-that describes a definition ("the CLI group class's command retrieval method") meets its name
-there without the body's words diluting it.
+the class it sits in, its signature), each other code chunk of its path and module name, and each
+doc chunk of its path and heading path. A question that describes a definition ("the CLI group
+class's command retrieval method") meets its name there without the body's words diluting it; one
+that names a file meets all of the file's chunks, its head included.
 
 Transcripts and everything else are two families with their own word statistics: a search whose
 scope lies within one of them scores with that family's IDF and average length, so a home's code
@@ -440,9 +441,13 @@ def _speaker_index(rows: Sequence[Any]) -> tuple[dict[int, tuple[str, dict[str, 
 
 def symbol_text(kind: str, path: str | None, meta: dict[str, Any] | None) -> str:
     """The names a chunk is known by: path and qualified symbol, class context and signature for
-    code cut at a definition; path and heading path for a doc. Empty for anything else."""
+    code cut at a definition; path and module name for the code between definitions (a file's
+    head, its constants), so that "what does FILE do" meets the head as well as every function
+    named by that path; path and heading path for a doc. Empty for anything else."""
     meta = meta or {}
-    if kind == "code" and meta.get("symbol") and meta.get("symbol_kind") != "module":
+    if kind == "code" and (meta.get("symbol_kind") == "module" or not meta.get("symbol")):
+        parts = [path or "", str(meta.get("symbol") or "")]
+    elif kind == "code":
         parts = [path or "", str(meta["symbol"]), str(meta.get("context") or ""), str(meta.get("signature") or "")]
     elif kind == "doc" and meta.get("heading_path"):
         parts = [path or "", " ".join(str(h) for h in meta["heading_path"])]

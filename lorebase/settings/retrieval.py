@@ -86,11 +86,11 @@ class RetrievalSettings(Section):
     dense_weight: float = Field(0.4, ge=0.0, le=1.0, description="Hybrid: the dense retriever's share of the fused score; BM25 gets the rest.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant (fusion = rrf).")
     file_weight: float = Field(
-        0.5, ge=0.0, le=2.0,
+        0.15, ge=0.0, le=2.0,
         description="Hybrid (convex): weight of the file-level BM25 score (a code or doc file as one document) added to each of its chunks.",
     )
     file_dense_weight: float = Field(
-        0.1, ge=0.0, le=2.0,
+        0.2, ge=0.0, le=2.0,
         description="Hybrid (convex): weight of the file-level dense score (the best embedder match among a file's chunks) added to each of its chunks.",
     )
     kind_bias: dict[str, float] = Field(
@@ -98,8 +98,8 @@ class RetrievalSettings(Section):
         description="Hybrid (convex): added to the fused score of chunks of each source kind (code questions are mostly answered by code).",
     )
     symbol_weight: float = Field(
-        0.0, ge=0.0, le=2.0,
-        description="Hybrid (convex): weight of the symbol-level BM25 score (a definition's path, qualified name and signature; a doc section's headings) added to each chunk.",
+        0.1, ge=0.0, le=2.0,
+        description="Hybrid (convex): weight of the symbol-level BM25 score (a definition's path, qualified name and signature; other code's path and module name; a doc section's headings) added to each chunk.",
     )
     path_weight: float = Field(
         0.0, ge=0.0, le=2.0,

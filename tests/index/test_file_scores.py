@@ -73,10 +73,31 @@ def test_a_definition_is_also_scored_by_its_names_alone(store: Store) -> None:
     assert scores[doc[0]] > 0  # "Command groups"
     # get_command's names hold "group", "command" and (its path) "cli"; run_all's only its path.
     assert scores[code[0]] > scores[code[1]] > 0
-    assert scores[code[2]] == scores[commit[0]] == 0.0  # a module, a commit
+    assert scores[commit[0]] == 0.0
     assert symbol_text("code", "src/cli.py", method["meta"]) == (
         "src/cli.py\nFlaskGroup.get_command\nclass FlaskGroup(AppGroup):\ndef get_command(self, ctx, name):")
-    assert symbol_text("code", "src/cli.py", module["meta"]) == "" and symbol_text("commit", None, {}) == ""
+    assert symbol_text("code", "src/cli.py", module["meta"]) == "src/cli.py\nsrc.cli"
+    assert symbol_text("code", "run.sh", {"symbol_kind": "module"}) == "run.sh"
+    assert symbol_text("commit", None, {}) == ""
+
+
+def test_a_question_naming_a_file_meets_its_head_no_lower_than_its_functions(store: Store) -> None:
+    """The code between definitions (imports, the module docstring, constants) is known by its
+    path and module name: "what does FILE do" must not lift the file's functions over its head."""
+    head = {"text": '"""Retry failed jobs with exponential backoff."""\nMAX_ATTEMPTS = 5',
+            "meta": {"symbol": "jobs.retry", "symbol_kind": "module"}}
+    backoff = {"text": "    def backoff(self, attempt):\n        return 2 ** attempt",
+               "meta": {"symbol": "RetryPolicy.backoff", "symbol_kind": "method", "context": "class RetryPolicy:",
+                        "signature": "def backoff(self, attempt):"}}
+    run = {"text": "def run_with_retry(job):\n    ...", "meta": {"symbol": "run_with_retry", "symbol_kind": "function",
+                                                          "signature": "def run_with_retry(job):"}}
+    ids = add_source(store, "code:o/r:jobs/retry.py", [head, backoff, run], kind="code", repo="o/r", path="jobs/retry.py")
+    other = add_source(store, "code:o/r:jobs/queue.py", [{"text": "QUEUE = []", "meta": {"symbol": "jobs.queue",
+                                                                                       "symbol_kind": "module"}}],
+                       kind="code", repo="o/r", path="jobs/queue.py")
+    scores = Bm25Index(store, "english").symbol_scores("What does jobs/retry.py do?", ids + other)
+    assert scores[ids[0]] >= max(scores[ids[1]], scores[ids[2]]) > 0
+    assert scores[ids[0]] > scores[other[0]]  # another file of the package shares only "jobs"
 
 
 def test_fuse_adds_each_weighted_prior_and_without_weights_is_plain_convex_fusion() -> None:
