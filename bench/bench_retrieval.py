@@ -207,7 +207,7 @@ def bench_end_to_end(n_chunks: int, n_queries: int, log: Any, home: Path | None 
             pool = [json.loads(line)["question"] for f in question_files or [] for line in f.read_text().splitlines() if line.strip()]
             queries = rng.sample(pool, min(n_queries, len(pool)))
         # The same retrievers with plain convex fusion: what the file-level, kind and definition
-        # priors cost; and without the definition prior alone.
+        # priors cost; and without the definition prior, or the symbol prior, alone.
         no_priors = settings.retrieval.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0,
                                                           "symbol_weight": 0.0, "definition_weight": 0.0, "kind_bias": {}})
         plain = SearchService(settings.model_copy(update={"retrieval": no_priors}), store, embedder=embedder,
@@ -215,12 +215,16 @@ def bench_end_to_end(n_chunks: int, n_queries: int, log: Any, home: Path | None 
         no_defs = settings.retrieval.model_copy(update={"definition_weight": 0.0})
         undefined = SearchService(settings.model_copy(update={"retrieval": no_defs}), store, embedder=embedder,
                                   dense=syncer.dense, bm25=service.bm25)
+        no_symbols = settings.retrieval.model_copy(update={"symbol_weight": 0.0})
+        unnamed = SearchService(settings.model_copy(update={"retrieval": no_symbols}), store, embedder=embedder,
+                                dense=syncer.dense, bm25=service.bm25)
         for q in queries[:10]:  # warm-up
             service.retrieve(q, k=10)
         # Modes take turns query by query, so a burst of load on the machine hits them alike.
         steps: dict[str, Any] = {
             "hybrid": lambda q: service.retrieve(q, k=10, mode="hybrid"),
             "hybrid without the definition prior": lambda q: undefined.retrieve(q, k=10, mode="hybrid"),
+            "hybrid without the symbol prior": lambda q: unnamed.retrieve(q, k=10, mode="hybrid"),
             "hybrid without file/kind/definition priors": lambda q: plain.retrieve(q, k=10, mode="hybrid"),
             "dense": lambda q: service.retrieve(q, k=10, mode="dense"),
             "bm25": lambda q: service.retrieve(q, k=10, mode="bm25"),
