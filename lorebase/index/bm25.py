@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import func, select
 
+from lorebase.index.abbreviations import Abbreviations
 from lorebase.index.code_tokens import tokenize
 from lorebase.index.definitions import DefinitionIndex, code_names, defined_name
 from lorebase.index.texts import indexed_text
@@ -60,9 +61,13 @@ class Bm25Index:
     """BM25 over all chunks of the store; ``search`` refreshes it first when the store changed."""
 
     def __init__(self, store: Store, stemmer: str | None = None, k1: float = 1.5, b: float = 0.75,
-                 transcript_b: float | None = None) -> None:
+                 transcript_b: float | None = None, abbreviation_weight: float = 0.0) -> None:
         self.store = store
         self.stemmer = stemmer
+        # code, doc and file scores: the query's abbreviations as code writes them (lorebase.index.abbreviations)
+        # scored as a second query with this weight; 0: off
+        self.abbreviation_weight = abbreviation_weight
+        self._abbreviations: Abbreviations | None = None
         # the chunk index's parameters (transcript chunks: their own length normalisation); the file,
         # symbol and path indexes keep bm25s's defaults
         self.k1, self.b = k1, b
@@ -144,12 +149,25 @@ class Bm25Index:
         self._joined = _joined_forms(self._state[2])
         self._files = files
         self._symbols = symbols
+        self._abbreviations = self._abbreviations_of(symbols[1])
         self._members = [np.asarray(m, dtype=np.int64) for m in members]
         self._paths = _path_index(rows, chunk_doc)
         self._speakers = _speaker_index(rows)
         self._definitions = DefinitionIndex((r[0], r[3], defined_name(r[4], r[5])) for r in rows)
         self._signature = sig
         log.debug("bm25 index built over %d chunks in %.2f s", len(rows), time.monotonic() - t0)
+
+    def _abbreviations_of(self, names: dict[str, int]) -> Abbreviations | None:
+        if self.abbreviation_weight <= 0 or not names:
+            return None
+        from lorebase.index.coverage import english_words
+
+        return Abbreviations(names, self.stemmer, english_words())
+
+    def _expanded(self, tokens: list[str]) -> list[str]:
+        """The abbreviations of the query's ``tokens`` that the index's names use (none when off)."""
+        abbreviations = self._abbreviations
+        return abbreviations.expand(tokens) if abbreviations is not None else []
 
     @staticmethod
     def _chunk_text(row: Any) -> str:
@@ -202,7 +220,9 @@ class Bm25Index:
         """For each chunk id held: the BM25 score of its symbol document (0 when it has none)."""
         self.refresh()
         model, vocab, chunk_doc, ids = self._symbols
-        return _per_chunk(model, tokenize(query, self.stemmer), vocab, chunk_doc, ids, _held(ids, chunk_ids))
+        tokens = tokenize(query, self.stemmer)
+        return _per_chunk(model, tokens, vocab, chunk_doc, ids, _held(ids, chunk_ids),
+                          self._expanded(tokens), self.abbreviation_weight)
 
     def definitions(self, query: str, allowed: np.ndarray | None = None) -> dict[int, float]:
         """The chunks (within ``allowed``) defining a name ``query`` writes as code, each weighted
@@ -244,10 +264,10 @@ class Bm25Index:
         held = _held(ids, chunk_ids)
         pos = np.searchsorted(ids, np.asarray(held, dtype=np.int64)) if held else np.zeros(0, dtype=np.int64)
         kind_of = {cid: str(kinds[p]) for cid, p in zip(held, pos, strict=True)} if kinds.size else {}
-        tokens = [t for t in tokenize(query, self.stemmer) if t in vocab] if model is not None else []
-        if not tokens:
+        query_tokens = tokenize(query, self.stemmer)
+        doc_scores = _scores(model, query_tokens, vocab, self._expanded(query_tokens), self.abbreviation_weight)
+        if doc_scores is None:
             return {cid: 0.0 for cid in held}, kind_of
-        doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
         out = {}
         for cid, p in zip(held, pos, strict=True):
             d = chunk_doc[p]
@@ -318,13 +338,23 @@ class Bm25Index:
         ids, bm25, vocab = self._state
         if bm25 is None:
             return [], {}
-        tokens = [t for t in tokenize(query, self.stemmer) if t in vocab]
-        if not tokens:
+        query_tokens = tokenize(query, self.stemmer)
+        tokens = [t for t in query_tokens if t in vocab]
+        expanded = [t for t in self._expanded(query_tokens) if t in vocab]
+        if not tokens and not expanded:
             return [], {i: 0.0 for i in _held(ids, also)}
         mask = None
         if allowed is not None:
             mask = np.isin(ids, allowed).astype(np.float32)
-        scores = np.asarray(self._model_for(bm25, mask).get_scores(tokens, weight_mask=mask), dtype=np.float32)
+        model = self._model_for(bm25, mask)
+        scores = np.asarray(model.get_scores(tokens, weight_mask=mask), dtype=np.float32) if tokens \
+            else np.zeros(ids.size, dtype=np.float32)
+        if expanded:
+            # code's abbreviations count in code, docs and the like; a transcript's words are spoken
+            kinds = self._files[3]
+            talk = kinds == "transcript" if kinds.size == ids.size else np.zeros(ids.size, dtype=bool)
+            scores += self.abbreviation_weight * np.where(
+                talk, 0.0, np.asarray(model.get_scores(expanded, weight_mask=mask), dtype=np.float32))
         extra = {}
         for i in _held(ids, also):
             extra[i] = float(scores[np.searchsorted(ids, i)])
@@ -457,14 +487,30 @@ def symbol_text(kind: str, path: str | None, meta: dict[str, Any] | None) -> str
 
 
 
+def _scores(model: Any, query_tokens: list[str], vocab: dict[str, int], expanded: Sequence[str] = (),
+            weight: float = 0.0) -> np.ndarray | None:
+    """Every document's BM25 score for the query tokens, plus ``weight`` times that of the
+    ``expanded`` ones; None when no token of either is in the vocabulary."""
+    if model is None:
+        return None
+    tokens = [t for t in query_tokens if t in vocab]
+    extra = [t for t in expanded if t in vocab] if weight > 0 else []
+    if not tokens and not extra:
+        return None
+    scores = np.asarray(model.get_scores(tokens), dtype=np.float32) if tokens else None
+    if extra:
+        more = weight * np.asarray(model.get_scores(extra), dtype=np.float32)
+        scores = more if scores is None else scores + more
+    return scores
+
+
 def _per_chunk(model: Any, query_tokens: list[str], vocab: dict[str, int], chunk_doc: np.ndarray, ids: np.ndarray,
-               held: list[int]) -> dict[int, float]:
+               held: list[int], expanded: Sequence[str] = (), weight: float = 0.0) -> dict[int, float]:
     """Each held chunk's score: the BM25 score of the document it maps to (0 where it maps to none,
-    or where no query token is in the vocabulary)."""
-    tokens = [t for t in query_tokens if t in vocab] if model is not None else []
-    if not tokens:
+    or where no query token is in the vocabulary), the ``expanded`` tokens counting ``weight``."""
+    doc_scores = _scores(model, query_tokens, vocab, expanded, weight)
+    if doc_scores is None:
         return {cid: 0.0 for cid in held}
-    doc_scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
     out = {}
     for cid in held:
         d = int(chunk_doc[np.searchsorted(ids, cid)])

@@ -18,6 +18,11 @@ import re
 import threading
 from typing import Any
 
+# Languages named with marks that the word pattern below would drop: "C++" would be the letter "c",
+# the C domain's word, where the code and paths say ``cpp``; "C#" and "F#" likewise.
+_MARKED_NAMES = re.compile(r"(?<![\w+#])([CcFf])(\+\+|#)(?![A-Za-z_+#])")
+_MARKED_AS = {"++": "pp", "#": "sharp"}
+
 # A word, possibly joined into a compound name by dots or hyphens (snake_case is inside \w).
 _COMPOUND = re.compile(r"\w+(?:[.\-]\w+)*")
 _SEPARATORS = re.compile(r"[._\-]+")
@@ -80,6 +85,8 @@ def tokenize(text: str, stemmer: str | None = None) -> list[str]:
     with ``stemmer`` (a Snowball language) prose words and identifier parts stemmed."""
     tokens: list[str] = []
     stem_at: list[int] = []  # positions of tokens to stem (all but whole compound names)
+    if "+" in text or "#" in text:
+        text = _MARKED_NAMES.sub(lambda m: m.group(1) + _MARKED_AS[m.group(2)], text)
     for m in _COMPOUND.finditer(text):
         word = m.group(0)
         whole = word.lower()

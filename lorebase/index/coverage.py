@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lorebase.index.abbreviations import ABBREVIATIONS
 from lorebase.index.code_tokens import STOP_WORDS, stemmer_for, tokenize
 
 if TYPE_CHECKING:
@@ -94,22 +95,6 @@ DERIVED_ENDINGS = tuple(sorted("""
     ization isation ation ition tion sion ment ness ity ities ance ence ical ial al ic ive ous
     izing ising ized ised ize ise ed ly ship ism ist less ful
 """.split(), key=len, reverse=True))
-
-# How code abbreviates words that questions spell out: ``uuid.hex``, ``cfg``, ``tmpdir``.
-ABBREVIATIONS: dict[str, tuple[str, ...]] = {
-    "hexadecimal": ("hex",), "configuration": ("config", "cfg", "conf"), "parameter": ("param",),
-    "argument": ("arg",), "directory": ("dir",), "authentication": ("auth",), "authorization": ("auth",),
-    "repository": ("repo",), "environment": ("env",), "initialize": ("init",), "initialise": ("init",),
-    "initialization": ("init",), "specification": ("spec",), "information": ("info",), "reference": ("ref",),
-    "temporary": ("tmp", "temp"), "maximum": ("max",), "minimum": ("min",), "attribute": ("attr",),
-    "string": ("str",), "integer": ("int",), "dictionary": ("dict",), "boolean": ("bool",),
-    "function": ("func", "fn"), "variable": ("var",), "message": ("msg",), "document": ("doc",),
-    "package": ("pkg",), "library": ("lib",), "executable": ("exe", "exec"), "context": ("ctx",),
-    "object": ("obj",), "request": ("req",), "response": ("resp",), "database": ("db",),
-    "length": ("len",), "number": ("num",), "previous": ("prev",), "index": ("idx",), "source": ("src",),
-    "destination": ("dest", "dst"), "expression": ("expr",), "statement": ("stmt",),
-    "descriptor": ("desc",), "utility": ("util",), "utilities": ("util",),
-}
 
 
 # A name is written as its speaker or the transcriber heard it ("Shillabeer" asked about, "Dhillabeer"

@@ -113,7 +113,8 @@ class SearchService:
         self._dense = dense
         self._init_lock = threading.Lock()
         ix = settings.index
-        self.bm25 = bm25 or Bm25Index(store, ix.bm25_stemmer, ix.bm25_k1, ix.bm25_b, ix.bm25_transcript_b)
+        self.bm25 = bm25 or Bm25Index(store, ix.bm25_stemmer, ix.bm25_k1, ix.bm25_b, ix.bm25_transcript_b,
+                                       ix.bm25_abbreviation_weight)
         self.reranker = reranker
         self._subject_words: SubjectWords | None = None
         if reranker is None and settings.index.reranker:

@@ -63,6 +63,11 @@ class IndexSettings(Section):
         "0.4 ranks meetings better (QMSum hit@5 +0.03) but returns longer windows and did not make answers better "
         "(docs/benchmarks.md), so it is not the default.",
     )
+    bm25_abbreviation_weight: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="BM25 for code and docs: the question's words as code abbreviates them (\"attributes\" as attr, \"parenthesized\" "
+        "as Paren, \"configuration\" as cfg) also count, with this weight; 0: off.",
+    )
 
     @field_validator("bm25_stemmer")
     @classmethod

@@ -51,3 +51,13 @@ def test_unknown_stemmer_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match="no Snowball stemmer for 'klingon'"):
         tokenize("words", "klingon")
+
+
+def test_languages_written_with_marks_meet_the_names_code_gives_them() -> None:
+    # "C++" alone would be the letter c, the C domain's word; the code and its paths say cpp
+    assert tokenize("the C++ domain parser", "english") == ["cpp", "domain", "parser"]
+    assert "cpp" in tokenize("sphinx/domains/cpp/_ast.py", "english")
+    assert tokenize("C/C++ and C# or F#") == ["c", "cpp", "csharp", "fsharp"]
+    assert tokenize("C++11") == ["cpp11", "cpp", "11"]
+    # the plain letter and other pluses are left alone
+    assert tokenize("the C domain, a+b, abc++") == ["c", "domain", "b", "abc"]
