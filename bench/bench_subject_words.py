@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--sweqa and --repo go together")
 
     from lorebase.eval.answers import AnswerQuestion, load_answer_questions, scope
-    from lorebase.index.coverage import SubjectWords, english_words
+    from lorebase.index.coverage import SubjectWords
+    from lorebase.index.english import english_words
     from lorebase.index.filters import allowed_chunk_ids, parse_filters
     from lorebase.services import Services
     from lorebase.settings import load_settings

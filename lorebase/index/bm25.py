@@ -160,7 +160,7 @@ class Bm25Index:
     def _abbreviations_of(self, names: dict[str, int]) -> Abbreviations | None:
         if self.abbreviation_weight <= 0 or not names:
             return None
-        from lorebase.index.coverage import english_words
+        from lorebase.index.english import english_words
 
         return Abbreviations(names, self.stemmer, english_words())
 

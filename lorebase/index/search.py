@@ -231,7 +231,8 @@ class SearchService:
         return self._unmentioned(question, allowed_chunk_ids(self.store, parse_filters(filters)))
 
     def _unmentioned(self, question: str, allowed: np.ndarray | None) -> list[str]:
-        from lorebase.index.coverage import SubjectWords, english_words, unmentioned
+        from lorebase.index.coverage import SubjectWords, unmentioned
+        from lorebase.index.english import english_words
 
         with self._init_lock:
             if self._subject_words is None:

@@ -9,7 +9,8 @@ import numpy as np
 
 from lorebase.index.bm25 import Bm25Index
 from lorebase.index.code_tokens import tokenize
-from lorebase.index.coverage import SubjectWords, english_words, unmentioned
+from lorebase.index.coverage import SubjectWords, unmentioned
+from lorebase.index.english import english_words
 from lorebase.index.search import SearchService
 from lorebase.settings import Settings
 from lorebase.store import Store
