@@ -30,6 +30,12 @@ repositories and at their own best point (an oracle), in ``report["reported"]``.
 ``--bm25-names`` also indexes each chunk's qualified symbol and class line in its BM25 text
 (identifier-aware chunk BM25), to compare with the separate symbol-level score.
 
+``--names-dense names`` (or ``doc``) replaces the path-level score by another signal to weigh with
+``--path-weights``: the cosine between the question and each code chunk's names embedded alone
+(path, qualified symbol and class, identifiers split into words; ``doc`` adds the first paragraph
+of the definition's docstring). The chunk's own vector sees its names under its body's words; this
+asks whether a names-only vector matches a question that describes code without naming it.
+
 ``--test-biases -0.05,-0.1`` tries a prior against test files: a code chunk under ``test/``,
 ``tests/`` or ``testing/``, or in ``test_*.py``, ``*_test.py`` or ``conftest.py``, gets the bias of
 a kind ``test`` (in memory only; lorebase has no such kind), one value at a time from the default
@@ -59,6 +65,42 @@ def is_test_file(path: str) -> bool:
         or name == "conftest.py"
 
 
+def name_words(name: str) -> str:
+    """``sphinx/domains/cpp/_ast.py`` -> "sphinx domains cpp ast py"; ``ASTParenAttr`` -> "AST Paren Attr"."""
+    out: list[str] = []
+    for piece in re.split(r"[._\-/]+", name):
+        out += re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+", piece)
+    return " ".join(out)
+
+
+def names_text(path: str, meta: dict[str, Any] | None, text: str, with_doc: bool) -> str:
+    """A code chunk's names as words: its path; for a definition its qualified symbol and class too,
+    with ``with_doc`` the first paragraph of its docstring."""
+    meta = meta or {}
+    parts = [name_words(path)]
+    if meta.get("symbol") and meta.get("symbol_kind") != "module":
+        parts.append(name_words(str(meta["symbol"])))
+        if meta.get("context"):
+            parts.append(name_words(str(meta["context"]).replace("class ", "")))
+        doc = re.search(r'"""\s*(.+?)(?:\n\s*\n|""")', text, re.S) if with_doc else None
+        if doc:
+            parts.append(" ".join(doc.group(1).split())[:300])
+    return ". ".join(p for p in parts if p)
+
+
+def embedded_names(store: Any, embedder: Any, mode: str) -> dict[int, Any]:
+    """Each code chunk's ``names_text`` embedded: chunk id -> unit vector."""
+    from sqlalchemy import select
+
+    from lorebase.store.models import Chunk, Source
+
+    with store.session() as s:
+        rows = s.execute(select(Chunk.id, Chunk.text, Chunk.meta, Source.path).join(Source)
+                         .where(Source.kind == "code").order_by(Chunk.id)).all()
+    vecs = embedder.embed([names_text(r[3] or "", r[2], r[1], mode == "doc") for r in rows])
+    return {int(r[0]): v for r, v in zip(rows, vecs, strict=True)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
@@ -71,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bm25-names", action="store_true")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--path-weights", default="0", metavar="W,W,...", help="grid over these path-level BM25 weights (default 0)")
+    ap.add_argument("--names-dense", choices=("names", "doc"), help="the path score becomes a names-only cosine (see above)")
     ap.add_argument("--test-biases", default="", metavar="B,B,...", help="also try these biases for test files (see above)")
     ap.add_argument("--definition-weights", default="0,0.25,0.5,1", metavar="W,W,...",
                     help="grid over these weights of the chunks defining a name the question writes as code")
@@ -109,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             bm25 = NamedBm25(store, settings.index.bm25_stemmer)
         svc = SearchService(settings, store, bm25=bm25)
         svc.warm()
+        names = embedded_names(store, svc.embedder, args.names_dense) if args.names_dense else {}
         print(f"{home}: warm {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
         everything = settings.retrieval.model_copy(update={"file_weight": 1.0, "file_dense_weight": 1.0, "symbol_weight": 1.0,
                                                            "path_weight": 1.0, "definition_weight": 1.0,
@@ -127,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                 b, b_of_dense = svc.bm25.search_scoring(q["question"], n, allowed, also=[i for i, _ in dense] + list(defs))
                 inputs = svc.fusion_inputs(q["question"], vec, dense, b, b_of_dense, everything, defs)
                 hits = {h.chunk_id: h for h in svc._load([(i, 0.0) for i in dict.fromkeys(inputs.candidates)])}
+                if args.names_dense:
+                    inputs.paths = {i: float(names[i] @ vec) for i in inputs.candidates if i in names}
                 if test_biases:
                     for i, h in hits.items():
                         if inputs.kinds.get(i) == "code" and is_test_file(h.source.path or ""):
@@ -197,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"dense_weight": r.dense_weight, "path_weight": r.path_weight, "file_weight": r.file_weight, "file_dense_weight": r.file_dense_weight,
                 "symbol_weight": r.symbol_weight, "kind_bias": r.kind_bias, "definition_weight": r.definition_weight}
 
-    report: dict[str, Any] = {"bm25_names": args.bm25_names, "grid": len(grid), "chosen_on": [f"{h}={q}" for h, q in choose_on],
+    report: dict[str, Any] = {"bm25_names": args.bm25_names, "names_dense": args.names_dense, "grid": len(grid), "chosen_on": [f"{h}={q}" for h, q in choose_on],
                               "bm25": score(base, mode="bm25"), "dense": score(base, mode="dense"),
                               "plain convex": score(base.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0,
                                                                             "symbol_weight": 0.0, "definition_weight": 0.0,
@@ -238,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     # One weight at a time from the current default: what each prior is worth on its own.
     report["one_at_a_time"] = []
     for key, values in (("symbol_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)), ("file_weight", (0.0, 0.15, 0.3, 0.5, 0.8)),
-                        ("file_dense_weight", (0.0, 0.1, 0.2, 0.4)), ("path_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)),
+                        ("file_dense_weight", (0.0, 0.1, 0.2, 0.4)), ("path_weight", (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)),
                         ("definition_weight", (0.0, 0.1, 0.25, 0.5, 1.0))):
         for v in values:
             r = base.model_copy(update={key: v})
