@@ -11,7 +11,6 @@ function given only the rows that had a document before, so nothing of the old c
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -23,34 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
-    ap.add_argument("--home", default="home", help="the data home under --evaldata")
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args(argv)
-
-    from sqlalchemy import select
-
+def main() -> int:
+    from bench.home_chunks import home_arguments, home_chunks
     from bench.machine import run_header
-    from lorebase.eval.public_sets import public_settings
     from lorebase.index.bm25 import Bm25Index
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
-    from lorebase.store.models import Chunk, Source
 
-    settings = public_settings(load_settings(), args.evaldata, 200, home=args.home)
-    store = Store(settings.db_url)
-    try:
-        with store.session() as s:
-            rows = s.execute(
-                select(Chunk.id, Chunk.text, Source.title, Chunk.source_id, Source.kind, Chunk.meta, Source.path)
-                .join(Source, Chunk.source_id == Source.id).order_by(Chunk.id)
-            ).all()
-    finally:
-        store.close()
-    if not rows:
-        raise SystemExit(f"{args.home} holds no chunks; build it first (lorebase eval retrieval)")
+    args = home_arguments(__doc__.split("\n\n")[0])
+    settings, rows = home_chunks(args.evaldata, args.home)
 
     def had_a_document(r: Any) -> bool:
         kind, meta = r[4], r[5] or {}

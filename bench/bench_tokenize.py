@@ -11,7 +11,6 @@ the text as it is), and reports the median time of each side.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -31,33 +30,15 @@ class _Unchanged:
         return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--evaldata", type=Path, default=ROOT / ".evaldata")
-    ap.add_argument("--home", default="home", help="the data home under --evaldata")
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args(argv)
-
-    from sqlalchemy import select
-
+def main() -> int:
+    from bench.home_chunks import home_arguments, home_chunks
     from bench.machine import run_header
-    from lorebase.eval.public_sets import public_settings
     from lorebase.index import code_tokens
     from lorebase.index.texts import indexed_text
-    from lorebase.settings import load_settings
-    from lorebase.store import Store
-    from lorebase.store.models import Chunk, Source
 
-    settings = public_settings(load_settings(), args.evaldata, 200, home=args.home)
-    store = Store(settings.db_url)
-    try:
-        with store.session() as s:
-            texts = [indexed_text(title, text) for text, title in
-                     s.execute(select(Chunk.text, Source.title).join(Source, Chunk.source_id == Source.id)).all()]
-    finally:
-        store.close()
-    if not texts:
-        raise SystemExit(f"{args.home} holds no chunks; build it first (lorebase eval retrieval)")
+    args = home_arguments(__doc__.split("\n\n")[0])
+    settings, rows = home_chunks(args.evaldata, args.home)
+    texts = [indexed_text(r[2], r[1]) for r in rows]
 
     shipped = code_tokens._MARKED_NAMES
     sides: dict[str, Any] = {"with the rewrite": shipped, "rewrite skipped": _Unchanged()}
