@@ -35,6 +35,13 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "descriptor": ("desc",), "utility": ("util",), "utilities": ("util",),
 }
 
+
+def abbreviation_table(stemmer: str | None) -> dict[str, tuple[str, ...]]:
+    """ABBREVIATIONS in ``tokenize``'s form for ``stemmer``: each spelled-out word's token -> its short forms' tokens."""
+    return {t: tuple(a for abbr in abbrs for a in tokenize(abbr, stemmer))
+            for w, abbrs in ABBREVIATIONS.items() for t in tokenize(w, stemmer)}
+
+
 MIN_MINED = 4  # letters: shorter parts ("ide", "ver") begin too many words they do not stand for
 MAX_MINED = 6  # letters: a longer part is a name of its own ("dataarray", "fixturefunc"), not a short form
 MIN_REST = 2  # letters the question's word has beyond the part: "param" for "paramet", not "method" for "method"
@@ -51,8 +58,7 @@ class Abbreviations:
         self.names = frozenset(names)
         self.mined = frozenset(n for n in self.names
                                if n.isalpha() and MIN_MINED <= len(n) <= MAX_MINED and n not in words)
-        self.table = {t: tuple(a for abbr in abbrs for a in tokenize(abbr, stemmer))
-                      for w, abbrs in ABBREVIATIONS.items() for t in tokenize(w, stemmer)}
+        self.table = abbreviation_table(stemmer)
 
     def expand(self, tokens: Iterable[str]) -> list[str]:
         """The abbreviations of ``tokens`` (in ``tokenize``'s form) found among the names, none of

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lorebase.index.abbreviations import ABBREVIATIONS
+from lorebase.index.abbreviations import abbreviation_table
 from lorebase.index.code_tokens import STOP_WORDS, stemmer_for, tokenize
 
 if TYPE_CHECKING:
@@ -127,8 +127,7 @@ class SubjectWords:
         # both forms: tokenize drops "have" as a stop word, yet stems "having" to "have"
         self.framing = frozenset({t for w in FRAMING_WORDS | PRONOUNS for t in tokenize(w, stemmer)}
                                  | {stem(w) for w in FRAMING_WORDS | PRONOUNS} | STOP_WORDS)
-        self.abbreviations = {t: tuple(a for abbr in abbrs for a in tokenize(abbr, stemmer))
-                              for w, abbrs in ABBREVIATIONS.items() for t in tokenize(w, stemmer)}
+        self.abbreviations = abbreviation_table(stemmer)
 
     def variants(self, token: str, word: str) -> list[str]:
         """Other tokens that mention what ``token`` (from ``word`` of the question) names: the word

@@ -26,8 +26,9 @@ def test_a_word_meets_the_short_form_the_names_use_and_nothing_the_names_lack() 
     assert expand("the configuration", ["config_file"]) == ["config"]
     # "form" begins "format", but an English word is a word of its own, not an abbreviation
     assert expand("how is the output formatted", names, frozenset({"form"})) == []
-    # a part the question writes itself is not added again; nor a part only two letters short of nothing
+    # a short form the question writes itself is not asked for again
     assert expand("the paren of the parenthesized attr", names) == []
+    # a word that is the name itself leaves nothing to abbreviate ("param" is no prefix of a longer word here)
     assert expand("the param", ["param"]) == []
 
 
@@ -71,5 +72,6 @@ def test_bm25_counts_the_abbreviations_with_their_weight_in_code_only(store: Sto
     assert dict(hits_on)[paren[0]] > dict(hits_off)[paren[0]]
     # the transcript says "paren attr" but is no code: its score does not move (0: no question word in it)
     assert also[talk[0]] == 0.0 and talk[0] not in dict(hits_on)
-    # a name-less index has nothing to mine, so nothing changes
-    assert on._expanded(tokenize("paren", "english")) == []
+    # the same question off: no abbreviation asked for; on: the names' short forms of its words
+    assert off._expanded(tokenize(question, "english")) == []
+    assert sorted(on._expanded(tokenize(question, "english"))) == ["attr", "paren"]
