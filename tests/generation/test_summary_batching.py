@@ -51,10 +51,12 @@ class _Model(BaseHTTPRequestHandler):
             RECORD.prompts.append(body["messages"][-1]["content"])
         try:
             time.sleep(PAUSE_S)
-            stream_chat_reply(self, body["model"], "- a point [00:00]")
         finally:
+            # Counted out before the reply is written: a client that sends its next request as soon
+            # as the reply arrives must not overlap a handler still on its way out.
             with RECORD.lock:
                 RECORD.in_flight -= 1
+        stream_chat_reply(self, body["model"], "- a point [00:00]")
 
     def log_message(self, format: str, *args: object) -> None:
         pass
