@@ -24,7 +24,7 @@ from lorebase.errors import InvalidInput
 from lorebase.index.bm25 import Bm25Index
 from lorebase.index.filters import allowed_chunk_ids, parse_filters
 from lorebase.index.fusion import convex_fusion, reciprocal_rank_fusion
-from lorebase.store.models import Chunk, Source
+from lorebase.store.models import Chunk, Source, SourceKind
 
 if TYPE_CHECKING:
     from lorebase.index.coverage import SubjectWords
@@ -41,6 +41,7 @@ MAX_K = 100
 # A name defined in at most this many files brings its definitions into the candidates even when
 # neither retriever found them; a commoner one (``__init__``, ``run``) only lifts those found.
 DEFINITIONS_JOINING = 3
+FILE_KINDS = frozenset({SourceKind.code.value, SourceKind.doc.value})  # sources that are files of a repository or folder
 
 
 @dataclass
@@ -75,6 +76,24 @@ def drop_overlaps(hits: list[Hit]) -> list[Hit]:
     for h in hits:
         if not any(_overlaps(h.chunk, k.chunk) for k in kept):
             kept.append(h)
+    return kept
+
+
+def cap_per_file(hits: list[Hit], cap: int) -> list[Hit]:
+    """At most ``cap`` hits of each code or doc file, best first (0: no cap). Three chunks of one
+    file fill a short list with one file's neighbours and push out the next files, one of which
+    may hold the answer; a transcript, commit or issue thread keeps all its hits, since one meeting
+    is one source and its windows are the ranking."""
+    if cap <= 0:
+        return hits
+    taken: dict[str, int] = {}
+    kept: list[Hit] = []
+    for h in hits:
+        if h.source.kind in FILE_KINDS:
+            if taken.get(h.source.id, 0) >= cap:
+                continue
+            taken[h.source.id] = taken.get(h.source.id, 0) + 1
+        kept.append(h)
     return kept
 
 
@@ -216,7 +235,7 @@ class SearchService:
             hits = self._load(ranked)
             if self.reranker is not None and hits:
                 hits = self._rerank(query, hits)
-            hits = drop_overlaps(hits)
+            hits = cap_per_file(drop_overlaps(hits), self.settings.retrieval.chunks_per_file)
             if len(hits) >= k or exhausted:
                 break
             n *= 4  # k beyond the pool, deleted-but-unsynced ids or overlaps ate into it: widen it

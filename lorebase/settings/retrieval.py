@@ -84,6 +84,11 @@ class IndexSettings(Section):
 class RetrievalSettings(Section):
     top_k: int = Field(5, ge=1, le=100)
     candidates: int = Field(40, ge=1, le=1000, description="Candidates taken from each retriever before fusion.")
+    chunks_per_file: int = Field(
+        0, ge=0, le=100,
+        description="At most this many chunks of one code or doc file in a ranking (search results and an answer's "
+        "sources), so the top k reach more files; 0: no limit. Transcripts, commits and issues are never limited.",
+    )
     fusion: Literal["convex", "rrf"] = Field(
         "convex",
         description="Hybrid fusion: convex (both retrievers score every candidate, min-max normalised, weighted sum) or rrf (reciprocal rank).",
