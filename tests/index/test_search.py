@@ -273,6 +273,30 @@ def test_overlapping_chunks_of_one_source_keep_the_better(
     assert talk[1] not in got and sorted(got) == [talk[0], talk[2]]
 
 
+def test_chunks_per_file_lets_the_next_file_into_the_top_k_but_never_limits_a_transcript(
+    store: Store, settings: Settings, make_service: Callable[..., SearchService]
+) -> None:
+    crowd = add_source(store, "code:o/r:src/crowd.py", [
+        {"text": f"def flurbish_{i}():\n    flurbish(flurbish)  # flurbish", "start_line": 10 * i + 1, "end_line": 10 * i + 5}
+        for i in range(3)
+    ], kind="code", repo="o/r", path="src/crowd.py")
+    other = add_source(store, "doc:o/r:docs/other.md", [
+        {"text": "How to flurbish a widget when the configuration file names a second widget.", "start_line": 1, "end_line": 1},
+    ], kind="doc", repo="o/r", path="docs/other.md")
+    talk = add_source(store, "transcript:t/talk", [
+        {"text": f"quibble number {i}, quibble", "start_time": 60.0 * i, "end_time": 60.0 * (i + 1)} for i in range(3)
+    ], kind="transcript", lecture="t/talk")
+
+    def ranked(cap: int, query: str) -> list[int]:
+        return chunk_ids(make_service(load_settings(home=settings.home, retrieval={"chunks_per_file": cap})), query, k=3, mode="bm25")
+
+    assert ranked(0, "flurbish") == crowd  # one file's three chunks fill the top 3
+    assert ranked(1, "flurbish") == [crowd[0], other[0]]  # its best chunk, then the next file
+    capped = ranked(2, "flurbish")
+    assert capped[:2] == crowd[:2] and capped[2] == other[0]
+    assert sorted(ranked(1, "quibble")) == sorted(talk)  # a meeting's windows are its ranking
+
+
 def test_a_named_speaker_pulls_up_the_window_where_they_talk(
     store: Store, settings: Settings, make_service: Callable[..., SearchService]
 ) -> None:
