@@ -287,14 +287,18 @@ def test_chunks_per_file_lets_the_next_file_into_the_top_k_but_never_limits_a_tr
         {"text": f"quibble number {i}, quibble", "start_time": 60.0 * i, "end_time": 60.0 * (i + 1)} for i in range(3)
     ], kind="transcript", lecture="t/talk")
 
-    def ranked(cap: int, query: str) -> list[int]:
-        return chunk_ids(make_service(load_settings(home=settings.home, retrieval={"chunks_per_file": cap})), query, k=3, mode="bm25")
+    def ranked(cap: int, query: str, k: int = 3, **retrieval: int) -> list[int]:
+        s = load_settings(home=settings.home, retrieval={"chunks_per_file": cap, **retrieval})
+        return chunk_ids(make_service(s), query, k=k, mode="bm25")
 
     assert ranked(0, "flurbish") == crowd  # one file's three chunks fill the top 3
     assert ranked(1, "flurbish") == [crowd[0], other[0]]  # its best chunk, then the next file
     capped = ranked(2, "flurbish")
     assert capped[:2] == crowd[:2] and capped[2] == other[0]
     assert sorted(ranked(1, "quibble")) == sorted(talk)  # a meeting's windows are its ranking
+    # A pool the one file fills entirely (2 candidates, both its chunks) is widened until k files come.
+    assert ranked(0, "flurbish", k=2, candidates=2) == crowd[:2]
+    assert ranked(1, "flurbish", k=2, candidates=2) == [crowd[0], other[0]]
 
 
 def test_a_named_speaker_pulls_up_the_window_where_they_talk(
