@@ -38,6 +38,8 @@ NOTHING_FOUND = "I could not find anything about this in the ingested sources."
 NOT_IN_SOURCES = f"{ABSTAIN_TEXT} The closest sources are listed below."
 EXTRACTIVE_LEAD = "The sources say:"
 TOP_QUOTE_LEAD = "The top source says:"
+QUOTES = 2  # sources an extractive answer quotes
+RUNNER_UP = 0.8  # a source is quoted when its best line scores at least this share of the best source's
 
 
 @dataclass
@@ -163,9 +165,7 @@ class AnswerService:
             a = self.settings.answer
             # The model's own "not in the sources" stands unless an evidence line is very close to the question.
             bar = a.override_abstention_score if checker.abstained else a.min_evidence_score
-            strong = [by_label[e.label] for e in kept if by_label[e.label].score >= bar]
-            top = max((x.score for x in strong), default=0.0)
-            strong = [x for x in strong if x.score >= 0.8 * top]  # quote the clear best, not a weak runner-up
+            strong = quotable([by_label[e.label] for e in kept], bar)
             if not strong:
                 text = NOT_IN_SOURCES
                 reason = ("the model found no answer in the sources" if checker.abstained else
@@ -340,11 +340,33 @@ def normalize_citations(text: str) -> str:
     return _CITE_VARIANTS.sub(fix, text)
 
 
+def quotable(selections: Sequence[ev_select.Selection], bar: float, *, one_per_file: bool = True) -> list[ev_select.Selection]:
+    """The sources an extractive answer quotes, in retrieval order: those whose best line scores at
+    least ``bar`` and at least RUNNER_UP of the best one's (the clear best, not a weak runner-up), at
+    most QUOTES of them. With ``one_per_file``, a code or doc file is quoted once: two lines of one
+    file take the place of the next file's line, and on the held-out SWE-QA repositories that file
+    is often the one the answer is in (bench/bench_extractive_quotes.py). A meeting's passages are
+    each quoted, as its windows are its ranking."""
+    strong = [s for s in selections if s.score >= bar]
+    top = max((s.score for s in strong), default=0.0)
+    out: list[ev_select.Selection] = []
+    files: set[str] = set()
+    for s in strong:
+        if s.score < RUNNER_UP * top:
+            continue
+        if one_per_file and s.citation.kind in ("code", "doc"):
+            if s.citation.source_id in files:
+                continue
+            files.add(s.citation.source_id)
+        out.append(s)
+    return out[:QUOTES]
+
+
 def _extractive(selections: Sequence[ev_select.Selection]) -> tuple[str, list[SentenceSupport]]:
-    """Quote the best evidence unit of up to two sources, each with its citation."""
+    """Quote the best evidence unit of each source given, with its citation."""
     lines = [EXTRACTIVE_LEAD]
     sentences: list[SentenceSupport] = []
-    for s in selections[:2]:
+    for s in selections:
         quote = " ".join(s.best.text.split())
         lines.append(f"> {quote} [{s.citation.id}]")
         sentences.append(SentenceSupport(text=quote, labels=[s.citation.id], supported=True, reason="quoted from the source"))
