@@ -7,9 +7,10 @@ answer quotes the best line of up to two sources (`answer.quotable`). This compa
 choosing them, on each SWE-QA question searched within its repository as `lorebase eval answers`
 searches it, with the answer path's own retrieval and evidence selection (no generator):
 
-- `first two`: the first two sources (retrieval order) whose best line scores at least
+- `first two` (the default): the first two sources (retrieval order) whose best line scores at least
   `answer.min_evidence_score` and 0.8 of the best one's, whatever their file;
-- `one per file` (the default): the same, but a file's second source gives way to the next file.
+- `one per file` (`one_per_file=True`, not the default): the same, but a file's second source
+  gives way to the next file.
 
 For each: how often a quoted source is a gold file (an extractive answer's "cites gold" in the
 answer benchmark), quotes per answer, and the share of quotes that are gold (its citation

@@ -340,13 +340,13 @@ def normalize_citations(text: str) -> str:
     return _CITE_VARIANTS.sub(fix, text)
 
 
-def quotable(selections: Sequence[ev_select.Selection], bar: float, *, one_per_file: bool = True) -> list[ev_select.Selection]:
+def quotable(selections: Sequence[ev_select.Selection], bar: float, *, one_per_file: bool = False) -> list[ev_select.Selection]:
     """The sources an extractive answer quotes, in retrieval order: those whose best line scores at
     least ``bar`` and at least RUNNER_UP of the best one's (the clear best, not a weak runner-up), at
-    most QUOTES of them. With ``one_per_file``, a code or doc file is quoted once: two lines of one
-    file take the place of the next file's line, and on the held-out SWE-QA repositories that file
-    is often the one the answer is in (bench/bench_extractive_quotes.py). A meeting's passages are
-    each quoted, as its windows are its ranking."""
+    most QUOTES of them. With ``one_per_file`` a code or doc file is quoted once, its second source
+    giving way to the next file's; measured and not the default (bench/bench_extractive_quotes.py,
+    docs/benchmarks.md): on the held-out SWE-QA repositories 2 of 95 more answers cite a gold file,
+    on dev none, and there a second line of the gold file gives way to a line of a file that is not."""
     strong = [s for s in selections if s.score >= bar]
     top = max((s.score for s in strong), default=0.0)
     out: list[ev_select.Selection] = []

@@ -1,5 +1,5 @@
 """Which sources an extractive answer quotes (`answer.quotable`): the clear best, in retrieval
-order, two at most, and a code file once."""
+order, two at most; with `one_per_file`, a code file once."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ def _sel(label: str, source: str, kind: str, score: float) -> Selection:
 def test_a_file_is_quoted_once_and_the_next_file_takes_its_place() -> None:
     ranked = [_sel("S1", "a.py", "code", 0.50), _sel("S2", "a.py", "code", 0.48), _sel("S3", "b.py", "code", 0.45),
               _sel("S4", "c.py", "code", 0.44)]
-    assert [s.citation.id for s in quotable(ranked, 0.2)] == ["S1", "S3"]
-    # the rule it replaces: the first two strong ones, whatever their file
-    assert [s.citation.id for s in quotable(ranked, 0.2, one_per_file=False)] == ["S1", "S2"]
+    assert [s.citation.id for s in quotable(ranked, 0.2, one_per_file=True)] == ["S1", "S3"]
+    # the default: the first two strong ones, whatever their file
+    assert [s.citation.id for s in quotable(ranked, 0.2)] == ["S1", "S2"]
 
 
 def test_only_lines_close_to_the_best_and_above_the_bar_are_quoted() -> None:
@@ -32,4 +32,4 @@ def test_only_lines_close_to_the_best_and_above_the_bar_are_quoted() -> None:
 
 def test_a_meetings_passages_are_each_quoted() -> None:
     ranked = [_sel("S1", "meet", "transcript", 0.5), _sel("S2", "meet", "transcript", 0.5)]
-    assert [s.citation.id for s in quotable(ranked, 0.2)] == ["S1", "S2"]
+    assert [s.citation.id for s in quotable(ranked, 0.2, one_per_file=True)] == ["S1", "S2"]
