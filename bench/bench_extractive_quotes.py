@@ -3,7 +3,7 @@
     LOREBASE_HOME=H .venv/bin/python bench/bench_extractive_quotes.py QUESTIONS.jsonl [--k 5]
 
 Most code answers are extractive: nothing the 0.5B model wrote passes the support check, and the
-answer quotes the best line of up to two sources (`answer.quotable`). This compares the two ways of
+answer quotes the best line of up to two sources (`generation/quotes.py`). This compares the two ways of
 choosing them, on each SWE-QA question searched within its repository as `lorebase eval answers`
 searches it, with the answer path's own retrieval and evidence selection (no generator):
 
@@ -39,7 +39,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from lorebase.citations import cite
-    from lorebase.generation.answer import AnswerService, quotable
+    from lorebase.generation.answer import AnswerService
+    from lorebase.generation.quotes import quotable
     from lorebase.index.search import SearchService
     from lorebase.settings import load_settings
     from lorebase.store import Store

@@ -13,16 +13,12 @@ and what the model wrote before the check trimmed or replaced it (``written``).
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 Record = dict[str, Any]
-
-_QUOTE = "> "
-_SPEAKER = re.compile(r"^[^:\n]{1,40}: ")
 
 
 def good(record: Record) -> bool:
@@ -37,13 +33,14 @@ def target(record: Record) -> str | None:
     if not good(record):
         return None
     if record["mode"] == "generated":
-        from lorebase.generation.answer import TOP_QUOTE_LEAD
+        from lorebase.generation.quotes import TOP_QUOTE_LEAD
 
         # The service appends the top source's quote when the answer skips it: the model did not write it.
         return str(record["answer"]).split(f"\n\n{TOP_QUOTE_LEAD}\n", 1)[0].strip()
     if record["mode"] == "extractive":
-        lines = [x[len(_QUOTE):] for x in str(record["answer"]).splitlines() if x.startswith(_QUOTE)]
-        return " ".join(_SPEAKER.sub("", x) for x in lines) or None
+        from lorebase.generation.quotes import quoted_text
+
+        return quoted_text(str(record["answer"])) or None
     return None
 
 

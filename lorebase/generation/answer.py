@@ -24,6 +24,7 @@ from lorebase.generation import evidence as ev_select
 from lorebase.generation import grounding
 from lorebase.generation.backend import GenerationRequest, Generator, Usage
 from lorebase.generation.prompts import ABSTAIN_TEXT, Evidence, answer_messages, fit_evidence
+from lorebase.generation.quotes import TOP_QUOTE_LEAD, extractive, quotable, quote
 from lorebase.generation.sentence_stream import FENCE, SentenceStream
 from lorebase.generation.support import check_claim
 from lorebase.generation.vector_cache import VectorCache
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
 
 NOTHING_FOUND = "I could not find anything about this in the ingested sources."
 NOT_IN_SOURCES = f"{ABSTAIN_TEXT} The closest sources are listed below."
-EXTRACTIVE_LEAD = "The sources say:"
-TOP_QUOTE_LEAD = "The top source says:"
-QUOTES = 2  # sources an extractive answer quotes
-RUNNER_UP = 0.8  # a source is quoted when its best line scores at least this share of the best source's
 
 
 @dataclass
@@ -173,7 +170,7 @@ class AnswerService:
                 verdict = Verdict(mode="abstained", supported=False, abstained=True, sentences=checker.results,
                                   removed=checker.removed, reason=reason)
             else:
-                text, sentences = _extractive(strong)
+                text, sentences = extractive(strong)
                 # the model's sentences the check turned down stay on record before the quotes, as in `generated`
                 verdict = Verdict(mode="extractive", supported=True, abstained=False, sentences=[*checker.results, *sentences],
                                   removed=checker.removed,
@@ -220,9 +217,8 @@ class AnswerService:
         sel = by_label[top]
         if sel.score < self.settings.answer.min_evidence_score:
             return None
-        quote = " ".join(sel.best.text.split())
-        return f"\n\n{TOP_QUOTE_LEAD}\n> {quote} [{top}]", SentenceSupport(
-            text=quote, labels=[top], supported=True, reason="quoted from the top-ranked source")
+        text, support = quote(sel, reason="quoted from the top-ranked source")
+        return f"\n\n{TOP_QUOTE_LEAD}\n{text}", support
 
     # --- evidence and relevance -----------------------------------------------------------------
 
@@ -338,36 +334,3 @@ def normalize_citations(text: str) -> str:
     def fix(m: re.Match[str]) -> str:
         return " ".join(f"[S{n}]" for n in re.findall(r"\d+", m.group(1) or m.group(2)))
     return _CITE_VARIANTS.sub(fix, text)
-
-
-def quotable(selections: Sequence[ev_select.Selection], bar: float, *, one_per_file: bool = False) -> list[ev_select.Selection]:
-    """The sources an extractive answer quotes, in retrieval order: those whose best line scores at
-    least ``bar`` and at least RUNNER_UP of the best one's (the clear best, not a weak runner-up), at
-    most QUOTES of them. With ``one_per_file`` a code or doc file is quoted once, its second source
-    giving way to the next file's; measured and not the default (bench/bench_extractive_quotes.py,
-    docs/benchmarks.md): on the held-out SWE-QA repositories 2 of 95 more answers cite a gold file,
-    on dev none, and there a second line of the gold file gives way to a line of a file that is not."""
-    strong = [s for s in selections if s.score >= bar]
-    top = max((s.score for s in strong), default=0.0)
-    out: list[ev_select.Selection] = []
-    files: set[str] = set()
-    for s in strong:
-        if s.score < RUNNER_UP * top:
-            continue
-        if one_per_file and s.citation.kind in ("code", "doc"):
-            if s.citation.source_id in files:
-                continue
-            files.add(s.citation.source_id)
-        out.append(s)
-    return out[:QUOTES]
-
-
-def _extractive(selections: Sequence[ev_select.Selection]) -> tuple[str, list[SentenceSupport]]:
-    """Quote the best evidence unit of each source given, with its citation."""
-    lines = [EXTRACTIVE_LEAD]
-    sentences: list[SentenceSupport] = []
-    for s in selections:
-        quote = " ".join(s.best.text.split())
-        lines.append(f"> {quote} [{s.citation.id}]")
-        sentences.append(SentenceSupport(text=quote, labels=[s.citation.id], supported=True, reason="quoted from the source"))
-    return "\n".join(lines), sentences
