@@ -23,6 +23,12 @@ a home holding its videos.
 Prints JSON: per set, how many questions the check abstains on (false abstentions on answerable
 sets), and the distribution of "subject words the best chunk lacks" among the questions it lets
 through; ``--list`` adds each question the check abstains on with its words.
+
+``--rare 1,2,8`` also tries a stricter rule on the questions the check lets through: abstain when a
+subject word (as the check counts them) is rare in the scope, held by 1 to N chunks, and none of
+the top 5 retrieved chunks holds it (the sources mention the word, but not where the question is
+about). For each N, how many more questions of each set it would abstain on. ``--questions`` may
+be given more than once.
 """
 
 from __future__ import annotations
@@ -45,13 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folder", default="tuning-meetings", help="with --tuning: the folder the meetings were ingested from")
     ap.add_argument("--sweqa", type=Path, help="a SWE-QA-Bench question file (Benchmark/<name>.jsonl) instead of the dev sets")
     ap.add_argument("--repo", help="with --sweqa: the repository's owner/name as ingested")
-    ap.add_argument("--questions", type=Path, help="any `lorebase eval answers` question file, scoped as the answer path scopes it")
+    ap.add_argument("--questions", type=Path, action="append",
+                    help="any `lorebase eval answers` question file, scoped as the answer path scopes it (repeatable)")
+    ap.add_argument("--rare", default="", help="comma-separated N: also count the rare-word rule (see above) at each N")
     args = ap.parse_args(argv)
     if bool(args.sweqa) != bool(args.repo):
         ap.error("--sweqa and --repo go together")
 
+    import numpy as np
+
     from lorebase.eval.answers import AnswerQuestion, load_answer_questions, scope
-    from lorebase.index.coverage import SubjectWords
+    from lorebase.index.coverage import LONG_QUESTION_WORDS, SubjectWords
     from lorebase.index.english import english_words
     from lorebase.index.filters import allowed_chunk_ids, parse_filters
     from lorebase.services import Services
@@ -62,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     words = SubjectWords(bm25.stemmer, english_words())
     sets: dict[str, list[AnswerQuestion]] = {"code": [], "meetings": [], "unanswerable code": [], "unanswerable meetings": []}
     if args.questions:
-        sets = {args.questions.stem: load_answer_questions(args.questions)}
+        sets = {p.stem: load_answer_questions(p) for p in args.questions}
     elif args.tuning:
         sets = {"meetings (QMSum train)": load_answer_questions(args.tuning)}
     elif args.sweqa:
@@ -78,10 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     def scope_of(q: AnswerQuestion) -> dict[str, str] | None:
         return {"lecture": f"{args.folder}/{q.meeting}"} if args.tuning and q.meeting else scope(q)
 
+    rare = [int(n) for n in args.rare.split(",") if n.strip()]
+    chunk_ids = bm25._state[0]  # index position -> chunk id, to compare holders with retrieved chunks
+
+    def rare_unretrieved(q: AnswerQuestion, allowed: np.ndarray) -> int | None:
+        """The fewest chunks holding a subject word that no top-5 chunk holds (None: there is none)."""
+        subject = {t: w for t, w in words.of(q.question).items() if not words.summing_up(t, w)}
+        if len(q.question.split()) >= LONG_QUESTION_WORDS:  # as the check: a long question's plain words are wording
+            subject = {t: w for t, w in subject.items() if not words.plain(w)}
+        top = {h.chunk_id for h in svc.search.retrieve(q.question, 5, scope_of(q))}
+        counts = [len(held) for held in (set(chunk_ids[d].tolist()) for d in bm25.holders(subject, allowed).values())
+                  if held and not held & top]
+        return min(counts, default=None)
+
     report: dict[str, dict] = {}
     for name, questions in sets.items():
         caught: list[dict] = []
         lacking: Counter[int] = Counter()
+        more = dict.fromkeys(rare, 0)
         for q in questions:
             allowed = allowed_chunk_ids(svc.store, parse_filters(scope_of(q)))
             if allowed is None or not allowed.size:
@@ -95,8 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             for docs in bm25.holders(subject, allowed).values():
                 per_chunk.update(docs.tolist())
             lacking[len(subject) - max(per_chunk.values(), default=0)] += 1
+            if rare and (fewest := rare_unretrieved(q, allowed)) is not None:
+                for n in rare:
+                    more[n] += fewest <= n
         entry: dict = {"questions": len(questions), "abstains": len(caught),
                        "passed, by subject words the best chunk lacks": dict(sorted(lacking.items()))}
+        if rare:
+            entry["rare-word rule: more abstentions, by N"] = more
         if args.list:
             entry["abstained on"] = caught
         report[name] = entry

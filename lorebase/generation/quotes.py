@@ -12,7 +12,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from lorebase.generation.evidence import Selection
+from lorebase.generation.evidence import Selection, Unit
 from lorebase.ingest.files.code_chunks import code_language
 from lorebase.verdict import SentenceSupport
 
@@ -51,19 +51,35 @@ def quotable(selections: Sequence[Selection], bar: float, *, one_per_file: bool 
 
 def quote(s: Selection, reason: str = "quoted from the source") -> tuple[str, SentenceSupport]:
     """The best unit of ``s`` as the answer shows it, with its citation, and its entry in the verdict.
-    Code: a caption with its path and lines, then the lines in a fenced block, dedented; anything
-    else: one quoted line."""
+    Code: a caption with its path and lines, then the lines in a fenced block, dedented, with the
+    kept lines around them (``_run_around``); anything else: one quoted line."""
     c, unit = s.citation, s.best
     if c.kind == "code" and unit.start_line is not None and c.path:
-        code = textwrap.dedent(unit.text).strip("\n")
-        lines = (f"line {unit.start_line}" if unit.end_line in (None, unit.start_line)
-                 else f"lines {unit.start_line}-{unit.end_line}")
+        run = _run_around(s)
+        first, last = run[0].start_line, run[-1].end_line
+        code = textwrap.dedent("\n".join(u.text for u in run)).strip("\n")
+        lines = f"line {first}" if last in (None, first) else f"lines {first}-{last}"
         longest = max((len(m) for m in re.findall(r"`{3,}", code)), default=2)
         fence = "`" * max(3, longest + 1)  # a fence the code itself cannot close
         text = f"`{c.path}` {lines} [{c.id}]:\n{fence}{code_language(c.path) or ''}\n{code}\n{fence}"
         return text, SentenceSupport(text=code, labels=[c.id], supported=True, reason=reason)
     said = " ".join(unit.text.split())
     return f"{_QUOTE}{said} [{c.id}]", SentenceSupport(text=said, labels=[c.id], supported=True, reason=reason)
+
+
+def _run_around(s: Selection) -> list[Unit]:
+    """The best unit and the kept units next to it with no line between them: the lines the model
+    was shown around the best match (`evidence.select` keeps a neighbour on each side), so the quote
+    shows the code around the matching lines, not three lines cut from the middle."""
+    units = [u for u in s.units if u.start_line is not None and u.end_line is not None]
+    if s.best not in units:
+        return [s.best]
+    i = j = units.index(s.best)
+    while i > 0 and units[i - 1].end_line == (units[i].start_line or 0) - 1:
+        i -= 1
+    while j + 1 < len(units) and units[j + 1].start_line == (units[j].end_line or 0) + 1:
+        j += 1
+    return units[i:j + 1]
 
 
 def extractive(selections: Sequence[Selection]) -> tuple[str, list[SentenceSupport]]:

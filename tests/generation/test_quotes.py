@@ -70,3 +70,13 @@ def test_a_fence_in_the_code_cannot_close_the_quote() -> None:
 def test_a_doc_line_stays_a_quoted_line() -> None:
     text, support = quote(_sel("S1", "README.md", "doc", 0.5, Unit("Install   it with pip.", start_line=3, end_line=3)))
     assert text == "> Install it with pip. [S1]" and support.text == "Install it with pip."
+
+
+def test_a_code_quote_keeps_the_kept_lines_next_to_the_best_ones_but_not_those_after_a_gap() -> None:
+    units = (Unit("def send(self, request):", 10, 10), Unit("    body = request.body", 11, 11),
+             Unit("    return self.adapter.send(body)", 12, 12), Unit("def close(self):", 30, 30))
+    sel = Selection(citation=Citation(id="S4", source_id="a", kind="code", title="a", path="src/a.py"),
+                    text="", units=units, best=units[1], score=0.5)
+    text, support = quote(sel)
+    assert text.splitlines()[0] == "`src/a.py` lines 10-12 [S4]:"
+    assert support.text == "def send(self, request):\n    body = request.body\n    return self.adapter.send(body)"
