@@ -89,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         return {"lecture": f"{args.folder}/{q.meeting}"} if args.tuning and q.meeting else scope(q)
 
     rare = [int(n) for n in args.rare.split(",") if n.strip()]
-    chunk_ids = bm25._state[0]  # index position -> chunk id, to compare holders with retrieved chunks
 
     def rare_unretrieved(q: AnswerQuestion, allowed: np.ndarray) -> int | None:
         """The fewest chunks holding a subject word that no top-5 chunk holds (None: there is none)."""
@@ -97,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(q.question.split()) >= LONG_QUESTION_WORDS:  # as the check: a long question's plain words are wording
             subject = {t: w for t, w in subject.items() if not words.plain(w)}
         top = {h.chunk_id for h in svc.search.retrieve(q.question, 5, scope_of(q))}
-        counts = [len(held) for held in (set(chunk_ids[d].tolist()) for d in bm25.holders(subject, allowed).values())
-                  if held and not held & top]
+        holders = bm25.holders(subject, allowed)
+        chunk_ids = bm25._state[0]  # index position -> chunk id (loaded by holders), to compare with the top chunks
+        counts = [len(held) for held in (set(chunk_ids[d].tolist()) for d in holders.values()) if held and not held & top]
         return min(counts, default=None)
 
     report: dict[str, dict] = {}
