@@ -1,25 +1,26 @@
 """What an extractive answer quotes: which sources, and how much of each.
 
-    LOREBASE_HOME=H .venv/bin/python bench/bench_extractive_quotes.py QUESTIONS.jsonl [--k 5]
+    LOREBASE_HOME=H .venv/bin/python bench/bench_extractive_quotes.py QUESTIONS.jsonl [--k 5] [--per-file]
 
 Most code answers are extractive: nothing the 0.5B model wrote passes the support check, and the
-answer quotes up to two sources (`lorebase/generation/quotes.py`). This compares ways of doing it,
-on each SWE-QA question searched within its repository as `lorebase eval answers` searches it, with
-the answer path's own retrieval, evidence selection and quoting (no generator):
+answer quotes up to two sources (`lorebase/generation/quotes.py`). This compares ways of doing it
+on answerable questions of `lorebase eval answers` (SWE-QA's, each searched within its repository;
+QMSum's, within its meeting), with the answer path's own retrieval, evidence selection and quoting
+(no generator). The sources are the first two (retrieval order) whose best unit scores at least
+`answer.min_evidence_score` and 0.8 of the best one's, whatever their file; each is quoted as
 
-- `first two, best lines`: the first two sources (retrieval order) whose best line scores at least
-  `answer.min_evidence_score` and 0.8 of the best one's, whatever their file, each quoted by its
-  best unit alone (three lines of code);
-- `first two, with context` (the default): the same sources, each code quote with the kept lines
-  next to its best unit (what the model was shown around it);
-- `one per file, with context` (`one_per_file=True`, not the default): a file's second source gives
-  way to the next file.
+- `best lines only`: its best unit alone (three lines of code, one line of a doc, one sentence);
+- `code with context` (the default): a code source with the kept units next to its best one (what
+  the model was shown around it); docs and talk by their best unit, as in the first row;
+- `one per file, with context` (``--per-file``; `one_per_file=True`, not the default): as the
+  default, but a file's second source gives way to the next file.
 
-For each: how often a quoted source is a gold file (an extractive answer's "cites gold" in the
-answer benchmark), quotes per answer, the share of quotes that are gold (its citation precision),
-and the answer text against the reference answer: ROUGE-L and the embedder's cosine (the answer
-benchmark's "correct" columns), and its length in words. An extractive answer is verified by
-construction, so "cites gold" here is what verified+gold would be if every answer were extractive.
+For each: how often a quoted source is gold (a gold file, or overlapping a gold time span: an
+extractive answer's "cites gold" in the answer benchmark), quotes per answer, the share of quotes
+that are gold (its citation precision), and the answer text against the reference answer: ROUGE-L
+and the embedder's cosine (the answer benchmark's "correct" columns), and its length in words. An
+extractive answer is verified by construction, so "cites gold" here is what verified+gold would be
+if every answer were extractive.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from bench.machine import run_header  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("questions", type=Path, help="SWE-QA questions (.jsonl with repo and gold_files)")
+    ap.add_argument("questions", type=Path, help="questions of `lorebase eval answers` (SWE-QA or QMSum, with gold)")
     ap.add_argument("--k", type=int, default=5, help="sources an answer reads")
+    ap.add_argument("--per-file", action="store_true", help="also the one-quote-per-file row")
     args = ap.parse_args()
 
     import dataclasses
@@ -47,7 +49,7 @@ def main() -> None:
     import numpy as np
 
     from lorebase.citations import cite
-    from lorebase.eval.answers import rouge_l
+    from lorebase.eval.answers import cites_gold, load_answer_questions, rouge_l, scope
     from lorebase.generation.answer import AnswerService
     from lorebase.generation.grounding import CITATION
     from lorebase.generation.quotes import extractive, quotable
@@ -55,9 +57,15 @@ def main() -> None:
     from lorebase.settings import load_settings
     from lorebase.store import Store
 
-    rules = {"first two, best lines": (False, False), "first two, with context": (False, True),
-             "one per file, with context": (True, True)}
-    rows = [json.loads(line) for line in args.questions.open() if line.strip()]
+    # name: (one quote per file, the kinds of source quoted with the kept units around their best; the
+    # answer path does it for code, whose units carry line numbers)
+    rules: dict[str, tuple[bool, frozenset[str]]] = {
+        "best lines only": (False, frozenset()),
+        "code with context (default)": (False, frozenset({"code"})),
+    }
+    if args.per_file:
+        rules["one per file, with context"] = (True, frozenset({"code"}))
+    questions = [q for q in load_answer_questions(args.questions) if q.kind != "unanswerable"]
     settings = load_settings()
     store = Store(settings.db_url)
     try:
@@ -67,20 +75,19 @@ def main() -> None:
         picks: dict[str, list[list[bool]]] = {name: [] for name in rules}
         texts: dict[str, list[str]] = {name: [] for name in rules}
         gold_among = []
-        for r in rows:
-            hits = search.retrieve(r["question"], k=args.k, filters={"repo": r["repo"]})
+        for q in questions:
+            hits = search.retrieve(q.question, k=args.k, filters=scope(q))
             cites = [cite(h.source, h.chunk, f"S{i}") for i, h in enumerate(hits, start=1)]
-            selections = answers._select(r["question"], hits, cites) if hits else []
-            gold = {c.id for c, h in zip(cites, hits, strict=True) if h.source.path in r["gold_files"]}
-            gold_among.append(bool(gold))
+            selections = answers._select(q.question, hits, cites) if hits else []
+            gold_among.append(any(cites_gold(q, [s.citation]) for s in selections))
             for name, (per_file, context) in rules.items():
                 chosen = quotable(selections, settings.answer.min_evidence_score, one_per_file=per_file)
-                if not context:  # the best unit alone
-                    chosen = [dataclasses.replace(c, units=(c.best,)) for c in chosen]
-                picks[name].append([c.citation.id in gold for c in chosen])
+                # a quote without context is the best unit alone
+                chosen = [c if c.citation.kind in context else dataclasses.replace(c, units=(c.best,)) for c in chosen]
+                picks[name].append([cites_gold(q, [c.citation]) for c in chosen])
                 texts[name].append(extractive(chosen)[0] if chosen else "")
         embed = search.embedder.embed
-        refs = np.asarray(embed([r["answer"] for r in rows]))
+        refs = np.asarray(embed([q.answer for q in questions]))
     finally:
         store.close()
 
@@ -92,7 +99,7 @@ def main() -> None:
         out.append({"rule": name, "n": len(quoted), "cites_gold": round(mean(any(q) for q in quoted), 3),
                     "quotes_mean": round(n_quotes / len(quoted), 2),
                     "quote_precision": round(sum(sum(q) for q in quoted) / n_quotes, 3) if n_quotes else None,
-                    "rougeL": round(mean(rouge_l(r["answer"], t) if t else 0.0 for r, t in zip(rows, texts[name], strict=True)), 4),
+                    "rougeL": round(mean(rouge_l(q.answer, t) if t else 0.0 for q, t in zip(questions, texts[name], strict=True)), 4),
                     "similarity": round(float(np.mean(np.sum(vecs * refs, axis=1))), 4),
                     "words_median": median(len(t.split()) for t in plain)})
     print(json.dumps({**run_header(), "questions": str(args.questions), "k": args.k,
