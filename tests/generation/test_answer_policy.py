@@ -286,3 +286,22 @@ async def test_a_repository_question_the_judge_lets_through_is_answered_by_the_m
         _, final = await _run(svc, "What does retry_delay return for each later retry?")
         assert final.sources[0].path == "jobs/retry.py"
         assert "answerability judge" not in final.verdict.reason and final.usage.prompt_tokens > 0
+
+
+@pytest.mark.asyncio
+async def test_code_the_fallback_quotes_is_a_block_under_its_path_with_its_indentation(tmp_path: Path, upstream: str) -> None:
+    """Through the real answer path over a real git repository: when nothing the model wrote holds up,
+    the quoted code keeps its lines and indentation, under its path and line numbers."""
+    async with _services(tmp_path, upstream, repo=True,
+                         answer={"abstain_when_unmentioned": False, "override_abstention_score": 0.6}) as svc:
+        shown, final = await _run(svc, "What does retry_delay return for each later retry? [wrong]")
+        v = final.verdict
+        assert v.mode == "extractive" and shown == final.answer
+        code = next(s for s in final.sources if s.path == "jobs/retry.py")
+        caption = f"`jobs/retry.py` lines {code.start_line}-{code.end_line} [{code.id}]:"
+        lines = final.answer.splitlines()
+        assert caption in lines and lines[lines.index(caption) + 1] == "```python"
+        # the method body keeps its indentation under its def line
+        assert "    return BASE_DELAY_S * 2 ** (attempt - 1)" in lines
+        quoted = next(s for s in v.sentences if s.supported and s.labels == [code.id])
+        assert "\n    return BASE_DELAY_S * 2 ** (attempt - 1)" in quoted.text
