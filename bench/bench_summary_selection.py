@@ -12,8 +12,10 @@ choice is cheap, so this script splits them:
     LOREBASE_HOME=<same home> .venv/bin/python bench/bench_summary_selection.py score /tmp/dev-map.json
 
 Ways of choosing (`score`):
-- ``frequent``: what ships (`salience.salient_points`, SumBasic): a bullet scores by how often
-  the meeting uses its words; the model's points first, then the quotes.
+- ``frequent``: what ships (`salience.salient_points`, SumBasic): the meeting's first
+  `generation.summary_opening` sentences that say something, then the bullets scored by how often
+  the meeting uses their words; the model's points first, then the quotes. ``frequent, no
+  opening``: the same without the opening sentences (what shipped before 2026-12-07).
 - ``central λ``: maximal marginal relevance over MiniLM vectors (the configured embedder): a
   bullet scores λ·cos(bullet, centroid of the quotes) − (1−λ)·max cos(bullet, chosen); the model's
   points first, then the quotes.
@@ -123,7 +125,7 @@ def oracle(pool: list[str], reference: str) -> list[str]:
 
 def run_score(args: argparse.Namespace) -> str:
     from lorebase.generation.grounding import content_words
-    from lorebase.generation.salience import MIN_WORDS, salient_points
+    from lorebase.generation.salience import MIN_WORDS, opening, salient_points
     from lorebase.generation.summarize import MIN_BULLET_WORDS, SummaryService, _position, _quotes
     from lorebase.index.embeddings import LorebaseEmbedding
     from lorebase.settings import load_settings
@@ -150,7 +152,9 @@ def run_score(args: argparse.Namespace) -> str:
             quotes = [q for q in _quotes(parts) if len(content_words(plain(q))) >= MIN_WORDS]
             pool = list(dict.fromkeys(points + quotes))
             vectors = dict(zip(pool, embedder.embed([plain(b) for b in pool]), strict=True))
-            choices = {"frequent": salient_points(rec["mapped"], texts, words, _quotes(parts))}
+            lead = opening(_quotes(parts), settings.generation.summary_opening)
+            choices = {"frequent": salient_points(rec["mapped"], texts, words, _quotes(parts), lead=lead),
+                       "frequent, no opening": salient_points(rec["mapped"], texts, words, _quotes(parts))}
             if args.oracle:
                 choices["oracle (reads the reference)"] = oracle(pool, rec["reference"])
             for lam in LAMBDAS:

@@ -28,6 +28,7 @@ _TALK_WORDS = frozenset(content_words(
     "want let lot bit maybe probably something anything everything way little mm hmm uh um"))
 _SPEAKER = re.compile(r"^([A-Z][\w .'-]{0,40}:\s+)")
 _BRACKETS = re.compile(r"\[[^\]\n]*\]")
+_QUOTE = re.compile(r"^- (.*?)\s*(\[[^\]\n]+\])$")  # "- Speaker: words [12:30]"
 MIN_WORDS = 6  # content words a sentence needs to be worth summarising
 
 
@@ -56,23 +57,44 @@ def salient_passages(passages: Sequence[str], keep: int) -> list[str]:
     return out
 
 
+def opening(quotes: Sequence[str], n: int) -> list[str]:
+    """The first ``n`` sentences of ``quotes`` (a transcript's sentences as bullets "- Speaker: words
+    [mm:ss]", in order) that say something (``MIN_WORDS`` content words). A meeting opens with what
+    it is about, and QMSum's reference summaries open the same way."""
+    out: list[str] = []
+    for q in quotes:
+        m = _QUOTE.match(q)
+        if m is None:
+            continue
+        for label, sent, words in _sentences(m.group(1)):
+            if len(out) < n and len(set(words)) >= MIN_WORDS:
+                out.append(f"- {label}{sent} {m.group(2)}")
+        if len(out) >= n:
+            break
+    return out
+
+
 def salient_points(points: Sequence[str], texts: Sequence[str], words: int, quotes: Sequence[str] = (),
-                   position: Callable[[str], float] | None = None) -> list[str]:
+                   position: Callable[[str], float] | None = None, lead: Sequence[str] = ()) -> list[str]:
     """Up to about ``words`` words of ``points`` (a summary's bullets), those about what ``texts``
     (the parts summarised) keep coming back to. When the points run out first, ``quotes`` (the
-    parts' own sentences as bullets) fill the rest the same way. Returned in the order of
-    ``position`` (a bullet's place in the source; default: points, then quotes, as given).
+    parts' own sentences as bullets) fill the rest the same way. ``lead`` bullets (`opening`) are
+    taken first and count against ``words``. Returned in the order of ``position`` (a bullet's
+    place in the source; default: lead, points, then quotes, as given).
     SumBasic: a bullet scores by the mean frequency of its words; once one is taken its words count
     for less (their frequency squared), so the next bullet says something else."""
     # by passage, without the speaker labels: a name that speaks in every passage is not a subject
     counts: Counter[str] = Counter(w for t in texts for w in {w for *_, ws in _sentences(t) for w in ws})
     total = sum(counts.values()) or 1
     weight = {w: c / total for w, c in counts.items()}
-    pool = [*points, *quotes]
+    pool = [*lead, *points, *quotes]
     vocab = [{w for *_, ws in _sentences(_BRACKETS.sub("", p)) for w in ws} for p in pool]  # not the [12:30]
-    chosen: list[int] = []
-    used = 0
-    for group in (range(len(points)), range(len(points), len(pool))):
+    chosen = list(range(len(lead)))
+    used = sum(len(b.split()) for b in lead)
+    for w in {w for i in chosen for w in vocab[i]}:
+        weight[w] = weight.get(w, 0.0) ** 2
+    start = len(lead)
+    for group in (range(start, start + len(points)), range(start + len(points), len(pool))):
         left = [i for i in group if vocab[i]]
         while left and used < words:
             best = max(left, key=lambda i: (sum(weight.get(w, 0.0) for w in vocab[i]) / len(vocab[i]), -i))

@@ -28,7 +28,7 @@ from lorebase.generation.backend import GenerationRequest, Generator
 from lorebase.generation.disfluency import clean_transcript
 from lorebase.generation.grounding import content_words
 from lorebase.generation.prompts import merge_summaries_messages, summary_messages
-from lorebase.generation.salience import salient_passages, salient_points
+from lorebase.generation.salience import opening, salient_passages, salient_points
 from lorebase.generation.summary_targets import SummaryTarget, find_target
 from lorebase.generation.support import check_claim
 from lorebase.settings import Settings
@@ -212,10 +212,7 @@ class SummaryService:
         if select and mapped:
             yield SummaryEvent("progress", f"Choosing the summary's points from {n} partial summaries", 1, 1,
                                stage="merge", done=calls.done, total=calls.total)
-            # a transcript's own sentences fill the summary when too few of the model's bullets held up
-            yield SummaryEvent("delta", "\n".join(salient_points(mapped, [p.text for p in parts],
-                                                                  self.settings.generation.summary_words, _quotes(parts),
-                                                                  position=_position)))
+            yield SummaryEvent("delta", "\n".join(self._select(mapped, parts)))
             return
         if select:  # no part's bullets held up: the model's merge is all there is to try
             calls.total += 1
@@ -236,6 +233,15 @@ class SummaryService:
                 yield SummaryEvent("progress", f"Merging partial summaries, pair {min(k + 1, len(pairs))} of {len(pairs)}",
                                    k, len(pairs), stage="merge", done=calls.done, total=calls.total)
                 merged_parts = [Part("", t) for t in texts] if texts else merged_parts
+
+    def _select(self, points: list[str], parts: Sequence[Part]) -> list[str]:
+        """A long transcript's summary from its parts' checked bullets: its opening sentences first
+        (`generation.summary_opening`), then the bullets about what it keeps coming back to, filled
+        with its own salient sentences when too few of the model's bullets held up."""
+        quotes = _quotes(parts)
+        lead = opening(quotes, self.settings.generation.summary_opening)
+        return salient_points(points, [p.text for p in parts], self.settings.generation.summary_words, quotes,
+                              position=_position, lead=lead)
 
     def _fill(self, text: str, parts: Sequence[Part]) -> list[str]:
         """The transcript's own sentences that fill a one-call summary whose checked bullets fall

@@ -106,6 +106,11 @@ class GenerationSettings(Section):
         description="About how long a selected summary is, in words (QMSum's reference summaries of whole meetings: median "
         "110 words in its train split).",
     )
+    summary_opening: int = Field(
+        2, ge=0, le=20,
+        description="A long transcript's selected summary opens with this many of its first sentences that say something "
+        "(a meeting opens with what it is about, as QMSum's reference summaries do); 0: none.",
+    )
     summary_concurrency: int = Field(
         0, ge=0, description="Summary calls (map batches, merges) sent at once, for the server to batch; 0: max_concurrency, 1: one at a time."
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lorebase.generation.salience import salient_passages, salient_points
+from lorebase.generation.salience import opening, salient_passages, salient_points
 
 PASSAGES = [
     "Grad A: OK, we're on.\nGrad E: Check one. Check one.\n"
@@ -60,3 +60,23 @@ def test_the_meetings_own_sentences_fill_a_summary_when_too_few_points_held_up()
     assert salient_points(points, PASSAGES, 5, quotes, position) == points
     # room for everything: the one-off remark comes in last, still in time order
     assert salient_points(points, PASSAGES, 100, quotes, position) == [quotes[0], points[0], quotes[1]]
+
+
+def test_a_summary_opens_with_the_first_sentences_that_say_what_the_meeting_is_about() -> None:
+    quotes = ["- Grad A: OK, we're on. Check one. [00:00]",
+              "- Grad A: Today we decide which wireless microphones record the speakers for the new transcripts. "
+              "Then lunch. [00:05]",
+              "- Grad B: The transcripts of the microphones channel need the speaker names checked before release. [00:30]"]
+    # turn-taking and short sentences are passed over; each sentence keeps its speaker and its time
+    assert opening(quotes, 1) == ["- Grad A: Today we decide which wireless microphones record the speakers for the new "
+                                  "transcripts. [00:05]"]
+    assert opening(quotes, 2)[1] == quotes[2]
+    assert opening(quotes, 0) == [] and opening(["- no time here"], 2) == []
+    lead = opening(quotes, 1)
+    points = ["- The wireless microphones record the speakers for the new transcripts, they decided. [00:06]",  # the lead again
+              "- Grad E says lunch is at noon in the small room downstairs. [00:40]"]
+    # the lead comes first and counts against the budget: its 17 words of 20 leave room for one more bullet
+    assert salient_points(points, PASSAGES, 20, lead=lead) == [lead[0], points[1]]
+    assert salient_points(points, PASSAGES, 12, lead=lead) == lead
+    # a point that says what the lead said is not said again
+    assert points[0] not in salient_points(points, PASSAGES, 100, lead=lead)

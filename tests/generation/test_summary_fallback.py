@@ -189,3 +189,28 @@ async def test_a_one_call_summary_too_short_is_filled_with_the_meetings_own_sent
     assert filled.verdict is not None and filled.verdict.supported
     _, plain = await _stream(tmp_path / "model", model_url, "model", words=40)
     assert plain.text.splitlines() == [model_bullet]  # the model's merge chosen: its bullet alone
+
+
+@pytest.mark.asyncio
+async def test_a_long_meetings_summary_opens_with_what_the_meeting_said_it_was_about(tmp_path: Path, model_url: str) -> None:
+    """The chair's opening states the meeting's subject, as QMSum's references open; the model's map
+    bullet for that part says only "Good morning." and is turned down, so only `summary_opening` puts
+    the subject in the summary. Whole passages: a passage is never a quote that fits the budget here."""
+    _Model.merge_keeps_references, _Model.map_cites = True, True
+    opening = "Chair: Today the committee reviews the budget for the new recording room microphones."
+    chunks = [ChunkDraft(text=f"Chair: Good morning. {opening.removeprefix('Chair: ')}", start_time=0.0, end_time=300.0)]
+    chunks += [ChunkDraft(text=f"Member: We talked about {topic} for a while. " + "Then people agreed and moved on. " * 12,
+                          start_time=300.0 * i, end_time=300.0 * (i + 1)) for i, topic in enumerate(TOPICS, start=1)]
+    meeting = SourceDraft(key="transcript:m/opened", kind=SourceKind.transcript, title="Opened meeting",
+                          lecture="Opened meeting", text="...", chunks=chunks)
+    lines = {}
+    for lead in (2, 0):
+        generation = {"max_concurrency": 2, "summary_sentences_per_part": 0, "summary_merge": "select",
+                      "summary_words": 60, "summary_opening": lead}
+        async with _service(tmp_path / f"lead{lead}", model_url, meeting, generation, 700) as service:
+            lines[lead] = (await service.summarize(service.target(lecture="Opened meeting"))).text.splitlines()
+    assert lines[2][0] == f"- {opening} [00:00]"
+    # then the rest of the meeting, the opening said once, within the budget it counts against
+    assert lines[2][1:] and not any("Today the committee" in ln for ln in lines[2][1:])
+    assert sum(len(ln.split()) for ln in lines[2][:-1]) < 60 <= sum(len(ln.split()) for ln in lines[2])
+    assert not any("Today the committee" in ln for ln in lines[0])  # without it, the subject is not said
