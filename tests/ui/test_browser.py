@@ -54,8 +54,10 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Ite
         # the tiny model's folder gives the tokenizer that counts prompts; the text comes from the script
         settings = load_settings(
             home=tmp / "home", models={"generator": str(tiny_llama)},
+            # summary_opening 0: every sentence of the long meeting is one template holding all the scripted
+            # bullets' words, so an opening sentence would stand in for them (the opening has its own tests)
             generation={"backend": "openai", "base_url": model_url, "model_name": MODEL, "max_new_tokens": 64,
-                        "max_model_len": 2048},
+                        "max_model_len": 2048, "summary_opening": 0},
             server={"port": free_port()},
         )
         ingest(settings, [make_repo(tmp), make_meetings(tmp, long=True)], index=True)
