@@ -58,9 +58,10 @@ def salient_passages(passages: Sequence[str], keep: int) -> list[str]:
 
 
 def opening(quotes: Sequence[str], n: int) -> list[str]:
-    """The first ``n`` sentences of ``quotes`` (a transcript's sentences as bullets "- Speaker: words
-    [mm:ss]", in order) that say something (``MIN_WORDS`` content words). A meeting opens with what
-    it is about, and QMSum's reference summaries open the same way."""
+    """The first ``n`` sentences of ``quotes`` (the sentences a summary reads, as bullets "- Speaker:
+    words [mm:ss]", in order: for a long transcript, each passage's salient ones) that say something
+    (``MIN_WORDS`` content words). A meeting opens with what it is about, and QMSum's reference
+    summaries open the same way."""
     out: list[str] = []
     for q in quotes:
         m = _QUOTE.match(q)

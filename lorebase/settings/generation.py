@@ -108,8 +108,9 @@ class GenerationSettings(Section):
     )
     summary_opening: int = Field(
         2, ge=0, le=20,
-        description="A long transcript's selected summary opens with this many of its first sentences that say something "
-        "(a meeting opens with what it is about, as QMSum's reference summaries do); 0: none.",
+        description="A long transcript's selected summary opens with this many of the first sentences it reads that say "
+        "something (the salient sentences of its first passages; a meeting opens with what it is about, as QMSum's "
+        "reference summaries do); 0: none.",
     )
     summary_concurrency: int = Field(
         0, ge=0, description="Summary calls (map batches, merges) sent at once, for the server to batch; 0: max_concurrency, 1: one at a time."
