@@ -162,7 +162,7 @@ class AnswerService:
             a = self.settings.answer
             # The model's own "not in the sources" stands unless an evidence line is very close to the question.
             bar = a.override_abstention_score if checker.abstained else a.min_evidence_score
-            strong = quotable([by_label[e.label] for e in kept], bar)
+            strong = quotable([by_label[e.label] for e in kept], bar, most=a.quotes, share=a.quote_share)
             if not strong:
                 text = NOT_IN_SOURCES
                 reason = ("the model found no answer in the sources" if checker.abstained else

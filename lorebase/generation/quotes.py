@@ -18,8 +18,6 @@ from lorebase.verdict import SentenceSupport
 
 EXTRACTIVE_LEAD = "The sources say:"
 TOP_QUOTE_LEAD = "The top source says:"
-QUOTES = 2  # sources an extractive answer quotes
-RUNNER_UP = 0.8  # a source is quoted when its best line scores at least this share of the best source's
 
 _QUOTE = "> "
 _SPEAKER = re.compile(r"^[^:\n]{1,40}: ")
@@ -27,26 +25,27 @@ _CAPTION = re.compile(r"^`[^`\n]+`(?: lines? [\d-]+)? \[S\d+\]:$")
 _FENCE = re.compile(r"^(`{3,})")
 
 
-def quotable(selections: Sequence[Selection], bar: float, *, one_per_file: bool = False) -> list[Selection]:
+def quotable(selections: Sequence[Selection], bar: float, *, most: int = 3, share: float = 0.6,
+             one_per_file: bool = False) -> list[Selection]:
     """The sources an extractive answer quotes, in retrieval order: those whose best line scores at
-    least ``bar`` and at least RUNNER_UP of the best one's (the clear best, not a weak runner-up), at
-    most QUOTES of them. With ``one_per_file`` a code or doc file is quoted once, its second source
-    giving way to the next file's; measured and not the default (bench/bench_extractive_quotes.py,
-    docs/benchmarks.md): on the held-out SWE-QA repositories 2 of 95 more answers cite a gold file,
-    on dev none, and there a second line of the gold file gives way to a line of a file that is not."""
+    least ``bar`` and at least ``share`` of the best one's, at most ``most`` of them
+    (`answer.quotes`, `answer.quote_share`). With ``one_per_file`` a code or doc file is quoted once,
+    its second source giving way to the next file's; measured and not the default
+    (bench/bench_extractive_quotes.py, docs/benchmarks.md): on dev a second line of the gold file
+    gives way to a line of a file that is not."""
     strong = [s for s in selections if s.score >= bar]
     top = max((s.score for s in strong), default=0.0)
     out: list[Selection] = []
     files: set[str] = set()
     for s in strong:
-        if s.score < RUNNER_UP * top:
+        if s.score < share * top:
             continue
         if one_per_file and s.citation.kind in ("code", "doc"):
             if s.citation.source_id in files:
                 continue
             files.add(s.citation.source_id)
         out.append(s)
-    return out[:QUOTES]
+    return out[:most]
 
 
 def quote(s: Selection, reason: str = "quoted from the source") -> tuple[str, SentenceSupport]:

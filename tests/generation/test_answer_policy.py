@@ -305,3 +305,20 @@ async def test_code_the_fallback_quotes_is_a_block_under_its_path_with_its_inden
         assert "    return BASE_DELAY_S * 2 ** (attempt - 1)" in lines
         quoted = next(s for s in v.sentences if s.supported and s.labels == [code.id])
         assert "\n    return BASE_DELAY_S * 2 ** (attempt - 1)" in quoted.text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("quotes", "share"), [(1, 0.01), (2, 0.01), (2, 1.0)])
+async def test_an_extractive_answer_quotes_as_many_sources_as_set_and_only_close_ones(
+        tmp_path: Path, upstream: str, quotes: int, share: float) -> None:
+    """`answer.quotes` caps the sources quoted; `answer.quote_share` keeps out those far behind the best
+    (at 1.0 only the best itself, or its equals)."""
+    async with _services(tmp_path, upstream, alerts=True,
+                         answer={"abstain_when_unmentioned": False, "override_abstention_score": 0.6,
+                                 "min_evidence_score": 0.0, "quotes": quotes, "quote_share": share}) as s:
+        _, final = await _run(s, "How many times is a failed job retried with exponential backoff? [wrong]")
+    v = final.verdict
+    assert v.mode == "extractive" and len(final.sources) == 2  # both lectures, each close enough at 0.01
+    cited = [q.labels[0] for q in v.sentences if q.supported]
+    assert cited[0] == "S1" and all(f"[{c}]" in final.answer for c in cited)
+    assert len(cited) == (quotes if share < 1.0 else 1)

@@ -1,5 +1,5 @@
-"""Quoting evidence: which sources an extractive answer quotes (the clear best, in retrieval order,
-two at most; with `one_per_file`, a code file once), and how a quote reads (code as a block under
+"""Quoting evidence: which sources an extractive answer quotes (the best and its close runners-up, in
+retrieval order, three at most by default; with `one_per_file`, a code file once), and how a quote reads (code as a block under
 its path and lines, keeping its indentation; speech as one quoted line)."""
 
 from __future__ import annotations
@@ -20,16 +20,19 @@ def _sel(label: str, source: str, kind: str, score: float, unit: Unit | None = N
 def test_a_file_is_quoted_once_and_the_next_file_takes_its_place() -> None:
     ranked = [_sel("S1", "a.py", "code", 0.50), _sel("S2", "a.py", "code", 0.48), _sel("S3", "b.py", "code", 0.45),
               _sel("S4", "c.py", "code", 0.44)]
-    assert [s.citation.id for s in quotable(ranked, 0.2, one_per_file=True)] == ["S1", "S3"]
-    # the default: the first two strong ones, whatever their file
-    assert [s.citation.id for s in quotable(ranked, 0.2)] == ["S1", "S2"]
+    assert [s.citation.id for s in quotable(ranked, 0.2, most=2, one_per_file=True)] == ["S1", "S3"]
+    # without it: the first strong ones, whatever their file
+    assert [s.citation.id for s in quotable(ranked, 0.2, most=2)] == ["S1", "S2"]
 
 
-def test_only_lines_close_to_the_best_and_above_the_bar_are_quoted() -> None:
+def test_the_best_and_its_close_runners_up_are_quoted_in_retrieval_order_three_at_most() -> None:
     ranked = [_sel("S1", "a.py", "code", 0.30), _sel("S2", "b.md", "doc", 0.60), _sel("S3", "c.py", "code", 0.47),
-              _sel("S4", "d.py", "code", 0.50)]
-    # 0.8 of the best (0.60) is 0.48: S1 and S3 are runners-up; retrieval order decides among the rest
-    assert [s.citation.id for s in quotable(ranked, 0.2)] == ["S2", "S4"]
+              _sel("S4", "d.py", "code", 0.50), _sel("S5", "e.py", "code", 0.40)]
+    # 0.6 of the best (0.60) is 0.36: S1 is too far behind; retrieval order decides among the rest
+    assert [s.citation.id for s in quotable(ranked, 0.2)] == ["S2", "S3", "S4"]
+    assert [s.citation.id for s in quotable(ranked, 0.2, most=4)] == ["S2", "S3", "S4", "S5"]
+    # 0.8 of the best is 0.48: only the clear best and S4
+    assert [s.citation.id for s in quotable(ranked, 0.2, share=0.8)] == ["S2", "S4"]
     assert quotable(ranked, 0.7) == []  # nothing reaches the bar
 
 
