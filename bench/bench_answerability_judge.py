@@ -3,7 +3,7 @@
 For every question of a set (SWE-QA questions, answerable, and our unanswerable ones) that the
 subject-word check lets through: search its repository as the answer path does, give the model the
 top chunks and the question, and read the log-odds of "yes" against "no" as its next token (one
-forward pass, no generation; transformers, bf16). This is the answer path's own gate
+forward pass, no generation; transformers, bf16 where the CPU computes in it, else fp32). This is the answer path's own gate
 (`lorebase/generation/answerability.py`); its defaults are the gate's (top 3 chunks, 600 characters
 each, "Can the question be answered from these excerpts alone?"), and ``--top``, ``--chars`` and
 ``--ask`` try other readings.
@@ -53,6 +53,17 @@ def load(paths: list[Path], repo: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def int8_linear(model: Any) -> Any:
+    """``model`` with its linear layers' weights in int8 (torch's dynamic quantisation)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch points to torchao for this; the API works in the pinned torch
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def score(args: argparse.Namespace) -> int:
     from lorebase.generation.answerability import AnswerabilityJudge
     from lorebase.generation.answerability import messages as chunk_messages
@@ -63,6 +74,9 @@ def score(args: argparse.Namespace) -> int:
     else:
         prompts, checked_out = from_search(rows, args.top, args.chars)
     judge = AnswerabilityJudge(args.model.name, args.model)  # the answer path's own judge and prompt
+    if args.precision == "int8":  # tried, not adopted: a bench-only variant of the judge (docs/benchmarks.md)
+        judge._load()
+        judge._model = int8_linear(judge._model)
     out = []
     t0 = time.perf_counter()
     for r, text in prompts:
@@ -70,7 +84,7 @@ def score(args: argparse.Namespace) -> int:
                 else chunk_messages(r["question"], text, args.ask))
         out.append({**r, "score": round(judge.score_messages(chat), 4)})
     elapsed = time.perf_counter() - t0
-    report = {"model": str(args.model), "reads": "answers" if args.answers else f"top {args.top} chunks",
+    report = {"model": str(args.model), "precision": args.precision, "reads": "answers" if args.answers else f"top {args.top} chunks",
               "chars": args.chars, "ask": args.ask, "questions": len(rows),
               "left_by_the_check": checked_out, "judged": len(out), "seconds": round(elapsed, 1), "scores": out}
     args.out.write_text(json.dumps(report, indent=1) + "\n")
@@ -175,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--top", type=int, default=answerability.TOP_CHUNKS, help="how many chunks the model reads")
     s.add_argument("--chars", type=int, default=answerability.CHUNK_CHARS, help="each chunk cut to this many characters")
     s.add_argument("--ask", default=answerability.ASK, help="the question put to the model after the excerpts")
+    s.add_argument("--precision", choices=("auto", "int8"), default="auto",
+                   help="auto: as the answer path loads the judge; int8: its linear layers then quantised (torch dynamic)")
     s.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("report")
     r.add_argument("--tune", type=Path, action="append", required=True, help="scored files to choose on (repeatable)")

@@ -119,7 +119,13 @@ class AnswerabilityJudge:
             prompt = self._tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
             ids = self._tok(prompt, return_tensors="pt").input_ids
             with torch.no_grad():
-                logp = torch.log_softmax(self._model(ids).logits[0, -1].float(), -1)
+                # the last position's logits only: all of them would be a (tokens x vocabulary) matrix, 300 MB
+                # for the 1.5B; a model class that does not take the argument computes them all
+                try:
+                    out = self._model(ids, logits_to_keep=1)
+                except TypeError:
+                    out = self._model(ids)
+                logp = torch.log_softmax(out.logits[0, -1].float(), -1)
             return float(torch.logsumexp(logp[self._yes], 0) - torch.logsumexp(logp[self._no], 0))
 
 
