@@ -63,7 +63,17 @@ def test_a_model_folder_scores_yes_against_no_from_one_forward_pass(tmp_path: Pa
     assert len(judge._yes) == len(judge._no) == 2 and not set(judge._yes) & set(judge._no)
     logits = torch.full((1, 1, len(judge._tok)), -1e4)
     logits[0, 0, judge._yes], logits[0, 0, judge._no] = 2.0, -1.0
-    judge._model = lambda ids, **kw: type("Out", (), {"logits": logits})()
+    asked: list[dict[str, object]] = []
+
+    def model(ids: object, **kw: object) -> object:
+        asked.append(kw)
+        return type("Out", (), {"logits": logits})()
+
+    judge._model = model
+    assert judge.score_text(q, code) == pytest.approx(3.0, abs=1e-4)
+    assert asked == [{"logits_to_keep": 1}]  # the last position's logits only, not a (tokens x vocabulary) matrix
+    # a model class that does not take the argument is still read, with every position's logits
+    judge._model = lambda ids: type("Out", (), {"logits": logits})()
     assert judge.score_text(q, code) == pytest.approx(3.0, abs=1e-4)
 
 
