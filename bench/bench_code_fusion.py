@@ -39,7 +39,12 @@ asks whether a names-only vector matches a question that describes code without 
 ``--test-biases -0.05,-0.1`` tries a prior against test files: a code chunk under ``test/``,
 ``tests/`` or ``testing/``, or in ``test_*.py``, ``*_test.py`` or ``conftest.py``, gets the bias of
 a kind ``test`` (in memory only; lorebase has no such kind), one value at a time from the default
-and in the grid.
+and in the grid; for every question alike (tried 2026-12-05, not adopted; run it with
+``LOREBASE_RETRIEVAL__TEST_BIAS=0`` to see it alone).
+
+``--test-bias-values 0,-0.3`` grids over `retrieval.test_bias`, lorebase's own prior against test
+files: the same files, biased only for a question that does not ask about tests
+(``lorebase/index/test_files.py``); also one value at a time from the default.
 """
 
 from __future__ import annotations
@@ -115,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--path-weights", default="0", metavar="W,W,...", help="grid over these path-level BM25 weights (default 0)")
     ap.add_argument("--names-dense", choices=("names", "doc"), help="the path score becomes a names-only cosine (see above)")
     ap.add_argument("--test-biases", default="", metavar="B,B,...", help="also try these biases for test files (see above)")
+    ap.add_argument("--test-bias-values", default="", metavar="B,B,...",
+                    help="grid over these values of retrieval.test_bias (default: only the configured one)")
     ap.add_argument("--definition-weights", default="0,0.25,0.5,1", metavar="W,W,...",
                     help="grid over these weights of the chunks defining a name the question writes as code")
     ap.add_argument("--dense-weights", default="", metavar="W,W,...",
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{home}: warm {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
         everything = settings.retrieval.model_copy(update={"file_weight": 1.0, "file_dense_weight": 1.0, "symbol_weight": 1.0,
                                                            "path_weight": 1.0, "definition_weight": 1.0,
-                                                           "kind_bias": {"commit": -0.1}})
+                                                           "kind_bias": {"commit": -0.1}, "test_bias": -1.0})
         rows = [json.loads(x) for x in questions.read_text().splitlines() if x.strip()]
         out: list[tuple[dict[str, Any], FusionInputs, dict[int, Hit]]] = []
         n = settings.retrieval.candidates
@@ -231,23 +238,27 @@ def main(argv: list[str] | None = None) -> int:
     dense_weights = [float(x) for x in args.dense_weights.split(",") if x.strip()] or [base.dense_weight]
     path_weights = [float(x) for x in args.path_weights.split(",") if x.strip()] or [0.0]
     definition_weights = [float(x) for x in args.definition_weights.split(",") if x.strip()] or [0.0]
-    for dw, pw, fw, fdw, sw, kb, dfw in itertools.product(dense_weights, path_weights, (0.0, 0.15, 0.3, 0.5, 0.8), (0.0, 0.1, 0.2, 0.4),
-                                                          (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), range(len(biases)), definition_weights):
+    test_bias_values = [float(x) for x in args.test_bias_values.split(",") if x.strip()] or [base.test_bias]
+    for dw, pw, fw, fdw, sw, kb, dfw, tb in itertools.product(dense_weights, path_weights, (0.0, 0.15, 0.3, 0.5, 0.8), (0.0, 0.1, 0.2, 0.4),
+                                                              (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), range(len(biases)), definition_weights,
+                                                              test_bias_values):
         grid.append(base.model_copy(update={"dense_weight": dw, "path_weight": pw, "file_weight": fw, "file_dense_weight": fdw,
-                                            "symbol_weight": sw, "kind_bias": biases[kb], "definition_weight": dfw}))
+                                            "symbol_weight": sw, "kind_bias": biases[kb], "definition_weight": dfw,
+                                            "test_bias": tb}))
     repos = sorted({q["repo"] for q, _, _ in cached})
     results = [score(r) for r in grid]
     print(f"grid of {len(grid)} scored {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
     def label(r: Any) -> dict[str, Any]:
         return {"dense_weight": r.dense_weight, "path_weight": r.path_weight, "file_weight": r.file_weight, "file_dense_weight": r.file_dense_weight,
-                "symbol_weight": r.symbol_weight, "kind_bias": r.kind_bias, "definition_weight": r.definition_weight}
+                "symbol_weight": r.symbol_weight, "kind_bias": r.kind_bias, "definition_weight": r.definition_weight,
+                "test_bias": r.test_bias}
 
     report: dict[str, Any] = {"bm25_names": args.bm25_names, "names_dense": args.names_dense, "grid": len(grid), "chosen_on": [f"{h}={q}" for h, q in choose_on],
                               "bm25": score(base, mode="bm25"), "dense": score(base, mode="dense"),
                               "plain convex": score(base.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0,
                                                                             "symbol_weight": 0.0, "definition_weight": 0.0,
-                                                                            "kind_bias": {}})),
+                                                                            "kind_bias": {}, "test_bias": 0.0})),
                               "current default": score(base), "held_out": {}}
     def from_default(r: Any) -> tuple[int, float]:
         """How far a grid point is from the current default: weights changed, then by how much."""
@@ -276,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         names = sorted({q["repo"] for q, _, _ in reported_cached})
         oracle = max(range(len(grid)), key=lambda i: objective(mine[i], names))
         plain = base.model_copy(update={"file_weight": 0.0, "file_dense_weight": 0.0, "symbol_weight": 0.0,
-                                        "definition_weight": 0.0, "kind_bias": {}})
+                                        "definition_weight": 0.0, "kind_bias": {}, "test_bias": 0.0})
         report["reported"] = {"sets": args.report, "current default": score(base, on=reported_cached),
                               "plain convex": score(plain, on=reported_cached),
                               "chosen on the --set repositories": mine[best],
@@ -285,13 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     report["one_at_a_time"] = []
     for key, values in (("symbol_weight", (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)), ("file_weight", (0.0, 0.15, 0.3, 0.5, 0.8)),
                         ("file_dense_weight", (0.0, 0.1, 0.2, 0.4)), ("path_weight", (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)),
-                        ("definition_weight", (0.0, 0.1, 0.25, 0.5, 1.0))):
+                        ("definition_weight", (0.0, 0.1, 0.25, 0.5, 1.0)),
+                        ("test_bias", tuple(dict.fromkeys((0.0, *test_bias_values))))):
         for v in values:
             r = base.model_copy(update={key: v})
             report["one_at_a_time"].append({key: v, "scores": score(r)})
-    for t in [0.0, *test_biases]:
+    for t in [0.0, *test_biases] if test_biases else []:
         r = base.model_copy(update={"kind_bias": {**base.kind_bias, "test": t}})
-        report["one_at_a_time"].append({"test_bias": t, "scores": score(r)})
+        report["one_at_a_time"].append({"test_kind_bias": t, "scores": score(r)})
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:

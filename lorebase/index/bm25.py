@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 from lorebase.index.abbreviations import Abbreviations
 from lorebase.index.code_tokens import tokenize
 from lorebase.index.definitions import DefinitionIndex, code_names, defined_name
+from lorebase.index.test_files import is_test_path
 from lorebase.index.texts import indexed_text
 from lorebase.store.models import Chunk, Source
 
@@ -87,6 +88,7 @@ class Bm25Index:
             None, {}, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
         self._members: list[np.ndarray] = []  # per file document: its chunk ids
         self._paths: tuple[Any, dict[str, int]] = (None, {})  # path-level model over the file documents' paths
+        self._tests: frozenset[int] = frozenset()  # the chunks of test files (lorebase.index.test_files)
         # (per transcript chunk id: its source id and the words each speaker says in it; per source:
         # its speakers in order of first appearance)
         self._speakers: tuple[dict[int, tuple[str, dict[str, int]]], dict[str, list[str]]] = ({}, {})
@@ -152,6 +154,7 @@ class Bm25Index:
         self._abbreviations = self._abbreviations_of(symbols[1])
         self._members = [np.asarray(m, dtype=np.int64) for m in members]
         self._paths = _path_index(rows, chunk_doc)
+        self._tests = frozenset(r[0] for r in rows if r[4] in FILE_KINDS and is_test_path(r[6]))
         self._speakers = _speaker_index(rows)
         self._definitions = DefinitionIndex((r[0], r[3], defined_name(r[4], r[5])) for r in rows)
         self._signature = sig
@@ -282,6 +285,12 @@ class Bm25Index:
         model, vocab = self._paths
         _, _, chunk_doc, _, ids = self._files
         return _per_chunk(model, tokenize(query), vocab, chunk_doc, ids, _held(ids, chunk_ids))
+
+    def test_chunks(self, chunk_ids: Iterable[int]) -> set[int]:
+        """The chunk ids among ``chunk_ids`` that belong to a test file (`test_files.is_test_path`)."""
+        self.refresh()
+        tests = self._tests
+        return {cid for cid in chunk_ids if cid in tests}
 
     def file_members(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
         """For each chunk id of a file (a code or doc source): the ids of all that file's chunks."""

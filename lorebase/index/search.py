@@ -24,6 +24,7 @@ from lorebase.errors import InvalidInput
 from lorebase.index.bm25 import Bm25Index
 from lorebase.index.filters import allowed_chunk_ids, parse_filters
 from lorebase.index.fusion import convex_fusion, reciprocal_rank_fusion
+from lorebase.index.test_files import asks_about_tests
 from lorebase.store.models import Chunk, Source, SourceKind
 
 if TYPE_CHECKING:
@@ -337,6 +338,8 @@ class SearchService:
             inputs.paths = self.bm25.path_scores(query, inputs.candidates)
         if r.speaker_weight > 0:
             inputs.speakers = self.bm25.speaker_shares(query, inputs.candidates)
+        if r.test_bias and not asks_about_tests(query):
+            inputs.tests = self.bm25.test_chunks(inputs.candidates)
         return inputs
 
     def _file_dense(self, vec: np.ndarray, candidates: list[int]) -> dict[int, float]:
@@ -412,15 +415,17 @@ class FusionInputs:
     speakers: dict[int, float] = field(default_factory=dict)  # share of its words the question's named speakers say
     paths: dict[int, float] = field(default_factory=dict)  # path-level BM25 of its file
     definitions: dict[int, float] = field(default_factory=dict)  # 1/files defining a code name the question writes
+    tests: set[int] = field(default_factory=set)  # candidates of test files, for a question not about tests
 
 
 def fuse(inputs: FusionInputs, r: RetrievalSettings) -> list[tuple[int, float]]:
     """Convex fusion of dense and BM25 plus the priors: ``file_weight``, ``file_dense_weight``,
     ``symbol_weight`` and ``path_weight`` times the min-max normalised file BM25, file dense,
     symbol BM25 and path BM25 scores; the kind bias; ``definition_weight`` times the weight of a
-    chunk defining a name the question writes as code; and ``speaker_weight`` times the share of a
+    chunk defining a name the question writes as code; ``speaker_weight`` times the share of a
     transcript window's words that the speakers the question names say (as is: a share is
-    comparable across windows). Kept apart from the retrievers so the weights can be chosen on
+    comparable across windows); and ``test_bias`` for the chunks of test files when the question
+    is not about tests (``inputs.tests``). Kept apart from the retrievers so the weights can be chosen on
     cached inputs."""
     extra = prior_terms(inputs.candidates, inputs.files, inputs.kinds, r.file_weight, r.kind_bias)
     for weight, scores in ((r.file_dense_weight, inputs.file_dense), (r.symbol_weight, inputs.symbols),
@@ -434,6 +439,8 @@ def fuse(inputs: FusionInputs, r: RetrievalSettings) -> list[tuple[int, float]]:
     if r.speaker_weight > 0:
         for cid, share in inputs.speakers.items():
             extra[cid] = extra.get(cid, 0.0) + r.speaker_weight * share
+    for cid in inputs.tests:
+        extra[cid] = extra.get(cid, 0.0) + r.test_bias
     return convex_fusion(inputs.candidates, inputs.dense, inputs.bm25, r.dense_weight, extra)
 
 

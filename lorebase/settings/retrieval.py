@@ -121,6 +121,10 @@ class RetrievalSettings(Section):
         1.0, ge=0.0, le=2.0,
         description="Hybrid (convex): added to a code chunk that defines a name the question writes as code (backticked, called, dotted, snake_case or CamelCase), divided by the number of files defining that name; such chunks join the candidates.",
     )
+    test_bias: float = Field(
+        -0.3, ge=-2.0, le=0.0,
+        description="Hybrid (convex): added to the fused score of the chunks of test files (under test/, tests/ or testing/, test_*, *_test.py, conftest.py) when the question does not ask about tests (test, fixture, conftest, unittest, mock); 0: off.",
+    )
     speaker_weight: float = Field(
         0.2, ge=0.0, le=2.0,
         description="Hybrid (convex): for a question that names a speaker of a transcript, weight of the share of a window's words that speaker says, added to it.",

@@ -429,8 +429,8 @@ def test_a_question_naming_code_finds_where_it_is_defined(
     question = "What exit code does pytester.runpytest_subprocess() return in result.ret?"
 
     # Three chunks: min-max fusion puts the caller at 1 and the others near 0, so the file priors
-    # (which also favour the caller's file) are off to weigh the definition prior alone.
-    only = {"file_weight": 0.0, "file_dense_weight": 0.0}
+    # (which also favour the caller's file) and the test-file bias are off to weigh the definition prior alone.
+    only = {"file_weight": 0.0, "file_dense_weight": 0.0, "test_bias": 0.0}
 
     def ranked(weight: float, candidates: int = 40, k: int = 2) -> list[int]:
         s = load_settings(home=settings.home, retrieval={**only, "definition_weight": weight, "candidates": candidates})
@@ -447,3 +447,31 @@ def test_a_question_naming_code_finds_where_it_is_defined(
     scored = [[(h.chunk_id, round(h.score, 6)) for h in make_service(load_settings(
         home=settings.home, retrieval={**only, "definition_weight": w})).retrieve(plain, k=2)] for w in (0.0, 0.5)]
     assert scored[0] == scored[1] and len(scored[0]) == 2
+
+
+def test_a_question_not_about_tests_meets_the_implementation_before_its_tests(
+    store: Store, settings: Settings, make_service: Callable[..., SearchService]
+) -> None:
+    """The test file says the question's words three times, the implementation once: both
+    retrievers prefer the test. ``test_bias`` puts the implementation first unless the question
+    asks about tests."""
+    calls = "\n".join(f"def test_wrap_{i}():\n    assert wrap_long_lines(text, width=79) == expected_wrapped_lines"
+                      for i in range(3))
+    (test,) = add_source(store, "code:o/r:tests/test_wrap.py", [{"text": calls, "start_line": 1, "end_line": 6}],
+                         kind="code", repo="o/r", path="tests/test_wrap.py")
+    (impl,) = add_source(store, "code:o/r:src/wrap.py", [{
+        "text": "def wrap_long_lines(text, width):\n    \"\"\"Break text into lines no wider than width.\"\"\"\n"
+                "    return textwrap.wrap(text, width)", "start_line": 1, "end_line": 3}],
+        kind="code", repo="o/r", path="src/wrap.py")
+    add_source(store, "doc:o/r:docs/other.md", ["Boil the pasta for nine minutes."], kind="doc", repo="o/r", path="docs/other.md")
+
+    def ranked(question: str, bias: float) -> list[int]:
+        s = load_settings(home=settings.home, retrieval={"test_bias": bias})
+        return chunk_ids(make_service(s), question, k=2, mode="hybrid")
+
+    question = "How are long lines wrapped to the expected width?"
+    assert ranked(question, 0.0) == [test, impl]
+    assert ranked(question, -0.3) == [impl, test]
+    # A question about the tests keeps them where they rank.
+    about_tests = "Which test checks that long lines are wrapped to the expected width?"
+    assert ranked(about_tests, 0.0) == ranked(about_tests, -0.3) == [test, impl]
