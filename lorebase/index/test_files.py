@@ -13,22 +13,24 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-_TEST_DIRS = frozenset({"test", "tests", "testing"})
-_ASKS_ABOUT_TESTS = re.compile(r"\b(?:test|fixture|conftest|unittest|mock)", re.IGNORECASE)
+_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__"})
+# test files by name: Python's test_x.py / x_test.py and conftest.py, Go's x_test.go, JavaScript's and
+# TypeScript's x.test.ts / x.spec.ts, Ruby's x_spec.rb
+_TEST_NAME = re.compile(r"^(?:test_.*|.*_test\.(?:py|go)|.*\.(?:test|spec)\.[cm]?[jt]sx?|.*_spec\.rb|conftest\.py)$")
+_ASKS_ABOUT_TESTS = re.compile(r"\b(?:test|fixture|conftest|unittest|mock|spec\b|specs\b)", re.IGNORECASE)
 
 
 def is_test_path(path: str | None) -> bool:
-    """A file under a ``test``, ``tests`` or ``testing`` folder, or named ``test_*``, ``*_test.py``
-    or ``conftest.py``: tests and the data they read (pylint's ``tests/functional/...``, sphinx's
+    """A file under a ``test``, ``tests``, ``testing`` or ``__tests__`` folder, or named as tests are
+    (``test_*``, ``*_test.py``, ``conftest.py``, ``*_test.go``, ``*.test.ts``, ``*.spec.js``,
+    ``*_spec.rb``): tests and the data they read (pylint's ``tests/functional/...``, sphinx's
     ``tests/roots/...``)."""
     if not path:
         return False
     p = PurePosixPath(path.replace("\\", "/"))
-    name = p.name
-    return (any(part in _TEST_DIRS for part in p.parts[:-1]) or name.startswith("test_")
-            or name.endswith("_test.py") or name == "conftest.py")
+    return any(part in _TEST_DIRS for part in p.parts[:-1]) or _TEST_NAME.match(p.name) is not None
 
 
 def asks_about_tests(question: str) -> bool:
-    """Does the question name tests (test, tests, testing, fixture, conftest, unittest, mock)?"""
+    """Does the question name tests (test, tests, testing, fixture, conftest, unittest, mock, spec)?"""
     return _ASKS_ABOUT_TESTS.search(question) is not None

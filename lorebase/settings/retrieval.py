@@ -123,7 +123,7 @@ class RetrievalSettings(Section):
     )
     test_bias: float = Field(
         -0.3, ge=-2.0, le=0.0,
-        description="Hybrid (convex): added to the fused score of the chunks of test files (under test/, tests/ or testing/, test_*, *_test.py, conftest.py) when the question does not ask about tests (test, fixture, conftest, unittest, mock); 0: off.",
+        description="Hybrid (convex): added to the fused score of the chunks of test files (under test/, tests/, testing/ or __tests__/; test_*, *_test.py, conftest.py, *_test.go, *.test.ts, *.spec.js, *_spec.rb) when the question does not ask about tests (test, fixture, conftest, unittest, mock, spec); 0: off.",
     )
     speaker_weight: float = Field(
         0.2, ge=0.0, le=2.0,

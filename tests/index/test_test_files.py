@@ -16,6 +16,11 @@ from lorebase.index.test_files import asks_about_tests, is_test_path
     "src/pkg/test_helpers.py",
     "pkg/conftest.py",
     "pkg\\tests\\windows_style.py",
+    "web/src/__tests__/render.tsx",  # Jest's folder
+    "pkg/server/handler_test.go",
+    "web/src/button.test.tsx",
+    "web/src/api.spec.js",
+    "lib/parser_spec.rb",
 ])
 def test_tests_and_their_data_are_test_files(path: str) -> None:
     assert is_test_path(path)
@@ -24,6 +29,7 @@ def test_tests_and_their_data_are_test_files(path: str) -> None:
 @pytest.mark.parametrize("path", [
     "src/_pytest/pytester.py", "sphinx/builders/html.py",
     "pylint/checkers/classes/class_checker.py", "src/contest.py", "docs/testimonials.md", "latest.py", "", None,
+    "docs/openapi.spec.yaml", "src/latest.go", "src/spec.py", "src/inspect.rb",
 ])
 def test_implementation_is_not_a_test_file(path: str | None) -> None:
     assert not is_test_path(path)
@@ -43,6 +49,8 @@ def test_a_folder_named_testing_inside_a_package_counts_as_tests() -> None:
     ("How does the class checker validate __slots__ assignments?", False),
     ("What does pytest's assertion rewriting do to an assert statement?", False),  # "pytest" and "assert" are not tests
     ("What is the latest contest result?", False),
+    ("What does the parser spec expect for an empty file?", True),
+    ("Which options does the specification of the format list?", False),
 ])
 def test_a_question_asks_about_tests_when_it_names_them(question: str, about: bool) -> None:
     assert asks_about_tests(question) is about
